@@ -187,6 +187,9 @@ class Vendor(ABC):
     distributed_backend: str = "gloo"
     #: Device model whose tuned configs ``--config NxM`` picks when no device is detected (``--dry-run`` elsewhere).
     default_device_model: str = ""
+    #: True when several local ranks may share one discovered device (the CPU vendor's host); otherwise a run needs
+    #: at least as many local devices as processes per node.
+    ranks_share_devices: bool = False
     #: Folder holding tuned configs as ``<case>/<DEVICE_MODEL>x<N>x<M>[-variant].yaml``; ``None`` if it ships none.
     config_dir: Path | None = None
 
@@ -270,6 +273,8 @@ class RunContext:
     cache_dir: Path
     run_dir: Path
     emit: Callable[..., None]
+    #: What the case's :meth:`Case.prepare` returned on this node (paths of prepared data and facts).
+    prepared: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def distributed(self) -> bool:

@@ -1,0 +1,409 @@
+"""The ``benchbase`` command line.
+
+Every user mistake ends as one line on stderr naming the problem and the fix, with a non-zero exit code; a run's
+exit code says its status (0 converged, 3 not converged, 4 failed, 5 timeout, 130 interrupted; 2 is bad input).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from benchbase import __version__
+from benchbase.config import (
+    CORE_PARAMETERS,
+    ResolvedConfig,
+    load_yaml_file,
+    parse_set,
+    parse_topology,
+    resolve_config,
+    vendor_config_path,
+)
+from benchbase.contract import Case, Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.hostinfo import host_facts
+from benchbase.launch import from_slurm_environment, slurm_submit_command
+from benchbase.plugins import Registry, load_registry
+from benchbase.records import RunDir
+from benchbase.supervisor import RunRequest, dry_run_plan, execute
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_OUT = Path("reports") / "runs"
+
+
+def default_cache_dir() -> Path:
+    """Prepared data lives outside the repo and the run directories, so every run of the same inputs shares it."""
+    env = os.environ.get("BENCHBASE_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "benchbase"
+
+
+def _registry() -> Registry:
+    return load_registry()
+
+
+def _preset(case: Case, name: str | None):  # type: ignore[no-untyped-def]
+    presets = case.presets()
+    chosen = name or case.default_preset
+    if chosen not in presets:
+        raise BenchbaseError(
+            f"unknown preset '{chosen}' for case {case.name}", f"choose one of: {', '.join(sorted(presets))}"
+        )
+    return presets[chosen]
+
+
+def resolve_for(
+    case: Case,
+    vendor: Vendor,
+    preset_name: str | None,
+    nnodes: int,
+    nproc: int,
+    sets: tuple[str, ...],
+    unofficial: bool,
+    variant: str | None,
+) -> ResolvedConfig:
+    """Layers: case defaults < preset < the vendor's tuned file for this device and topology < --set."""
+    preset = _preset(case, preset_name)
+    vendor_file = vendor_config_path(vendor.config_dir, case.name, vendor.device_model(), nnodes, nproc, variant)
+    vendor_values = load_yaml_file(vendor_file) if vendor_file else {}
+    parameters = {**CORE_PARAMETERS, **case.parameters()}
+    return resolve_config(parameters, preset, vendor_values, vendor_file, parse_set(list(sets)), unofficial)
+
+
+def _check_data_dir(case: Case, preset_name: str | None, data_dir: Path | None) -> None:
+    preset = _preset(case, preset_name)
+    if preset.needs_data_dir and data_dir is None:
+        raise BenchbaseError(
+            f"preset '{preset.name}' of case {case.name} needs --data-dir",
+            "pass --data-dir DIR holding the case's data (see the case README), or use --preset demo",
+        )
+    if data_dir is not None and not data_dir.is_dir():
+        raise BenchbaseError(f"--data-dir {data_dir} is not a directory", "pass the folder that holds the data files")
+
+
+def _progress_printer() -> Callable[[str, int, int | None], None]:
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        step = max((total or 0) // 10, 1)
+        if done == total or done - last.get(stage, -step) >= step:
+            last[stage] = done
+            of = f"/{total}" if total else ""
+            err_console.print(f"[dim]{stage}: {done}{of}[/dim]")
+
+    return progress
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="benchbase")
+def cli() -> None:
+    """benchbase: measure how well AI accelerators train real models.
+
+    Run a case on a vendor's hardware with `benchbase run`, then print the standard table with `benchbase report`.
+    """
+
+
+@cli.command("list")
+def list_command() -> None:
+    """List installed cases (with their presets) and vendors."""
+    registry = _registry()
+    registry.check()
+    table = Table(title="Cases")
+    for column in ("case", "presets", "metric", "description"):
+        table.add_column(column)
+    for name, case in sorted(registry.cases.items()):
+        presets = ", ".join(f"{p}{' (default)' if p == case.default_preset else ''}" for p in case.presets())
+        table.add_row(name, presets, case.metric_name, case.description)
+    console.print(table)
+    table = Table(title="Vendors")
+    for column in ("vendor", "default device", "backend", "description"):
+        table.add_column(column)
+    for name, vendor in sorted(registry.vendors.items()):
+        table.add_row(name, vendor.default_device_model, vendor.distributed_backend, vendor.description)
+    console.print(table)
+
+
+@cli.command("plugins")
+def plugins_command() -> None:
+    """List installed plugins, their versions and hooks; broken plugins are shown with their error."""
+    registry = _registry()
+    table = Table(title="Plugins (entry-point group 'benchbase')")
+    for column in ("plugin", "distribution", "version", "provides", "hooks", "status"):
+        table.add_column(column)
+    for info in registry.plugins:
+        provides = ", ".join([f"case:{c}" for c in info.cases] + [f"vendor:{v}" for v in info.vendors])
+        status = f"[red]error: {info.error}[/red]" if info.error else "[green]ok[/green]"
+        table.add_row(info.name, info.distribution, info.version, provides, ", ".join(info.hooks), status)
+    console.print(table)
+    for conflict in registry.conflicts:
+        console.print(f"[red]conflict:[/red] {conflict}")
+
+
+@cli.command("env")
+@click.option("--vendor", "vendor_name", help="Only this vendor (default: every installed vendor).")
+def env_command(vendor_name: str | None) -> None:
+    """Show the host and what each vendor finds on it (or, in one line, why it finds nothing)."""
+    registry = _registry()
+    vendors = [registry.vendor(vendor_name)] if vendor_name else [registry.vendors[n] for n in sorted(registry.vendors)]
+    facts = host_facts()
+    console.print(f"[bold]host[/bold] {facts['hostname']}: {facts['os']}, Python {facts['python']}, "
+                  f"torch {facts['torch']['version']}, {facts['cpu_count_logical']} CPUs, "
+                  f"{facts['memory_total_gib']} GiB")
+    for vendor in vendors:
+        try:
+            devices = vendor.discover()
+            found = ", ".join(f"{d.index}: {d.model}" for d in devices)
+            console.print(f"[bold]{vendor.name}[/bold]: {len(devices)} device(s): {found}")
+        except BenchbaseError as exc:
+            console.print(f"[bold]{vendor.name}[/bold]: [yellow]nothing found[/yellow]: {exc}")
+        console.print_json(json.dumps(vendor.environment(), default=str))
+
+
+def _set_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config key (repeatable). Only mutable keys unless --unofficial.",
+    )(function)
+
+
+@cli.command("prepare")
+@click.argument("case_name", metavar="CASE")
+@click.option("--preset", help="Case preset (default: the case's default).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding the case's data files.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Where prepared data is cached.")
+@click.option("--from-large", type=click.Path(path_type=Path), help="Folder of model-parallel shards to convert.")
+@_set_option
+def prepare_command(
+    case_name: str,
+    preset: str | None,
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    from_large: Path | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Prepare a case's data (tokenize and cache) without training; a second call is a cache hit."""
+    registry = _registry()
+    case = registry.case(case_name)
+    _check_data_dir(case, preset, data_dir)
+    parameters = {**CORE_PARAMETERS, **case.parameters()}
+    resolved = resolve_config(parameters, _preset(case, preset), {}, None, parse_set(list(sets)), True)
+    config = dict(resolved.values)
+    if from_large is not None:
+        config["from_large"] = str(from_large)
+    facts = case.prepare(config, data_dir, cache_dir or default_cache_dir(), _progress_printer())
+    console.print_json(json.dumps(facts, default=str))
+
+
+def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> None:
+    plan = dry_run_plan(request)
+    resolved = request.resolved
+    console.print(f"[bold]case[/bold] {request.case.name}  [bold]preset[/bold] {resolved.preset}  "
+                  f"[bold]vendor[/bold] {request.vendor.name}  "
+                  f"[bold]topology[/bold] {request.nnodes}x{request.nproc_per_node}  "
+                  f"[bold]official[/bold] {resolved.official}")
+    console.print(f"[bold]vendor config[/bold] {resolved.vendor_file or 'none (case defaults)'}")
+    table = Table(title="Resolved config")
+    for column in ("key", "value", "from"):
+        table.add_column(column)
+    for key in sorted(resolved.values):
+        table.add_row(key, str(resolved.values[key]), resolved.sources.get(key, ""))
+    console.print(table)
+    console.print(f"[bold]precision[/bold] {plan['precision']}")
+    if not plan["devices_detected"]:
+        console.print(f"[yellow]no {request.vendor.name} devices detected here; showing the plan as it would run[/]")
+    table = Table(title="Ranks on this node")
+    for column in ("local rank", "device", "CPUs", "NUMA node", "source"):
+        table.add_column(column)
+    for binding in plan["launch"]["bindings"]:
+        if binding:
+            table.add_row(str(binding["local_rank"]), str(binding["device"]), binding["cpus"],
+                          str(binding["numa_node"]), binding["source"])
+    console.print(table)
+    console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}")
+    if launcher == "slurm":
+        port = request.master_port or 29500
+        console.print(f"[bold]submit with[/bold] {shlex.join(slurm_submit_command(request.nnodes, run_argv, port))}")
+
+
+@cli.command("run")
+@click.argument("case_name", metavar="CASE")
+@click.option("--vendor", "vendor_name", required=True, help="Vendor plugin name (see `benchbase list`).")
+@click.option("--config", "topology", default="1x1", show_default=True, help="NxM: N nodes x M processes per node.")
+@click.option("--preset", help="Case preset (default: the case's default, e.g. official).")
+@click.option("--variant", help="Named variant of the vendor's tuned config (e.g. bs128 -> BI-V100x1x8-bs128.yaml).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding the case's data files.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Where prepared data is cached.")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100), help="Run K times (Stability).")
+@_set_option
+@click.option("--unofficial", is_flag=True, help="Allow changing immutable keys; the result is marked unofficial.")
+@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True, help="Runs folder.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config, binding and launch plan; start nothing.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue an interrupted run.")
+@click.option("--timeout", type=float, help="Stop the run after this many seconds (status timeout).")
+@click.option("--node-rank", type=int, default=0, show_default=True, help="This node's rank (multi-node).")
+@click.option("--master-addr", help="Address of node 0 (multi-node).")
+@click.option("--master-port", type=int, help="Rendezvous port on node 0 (multi-node; default 29500).")
+@click.option("--launcher", type=click.Choice(["auto", "slurm"]), default="auto", show_default=True,
+              help="slurm: node rank and master address come from the Slurm environment.")
+@click.option("--sysfs-root", type=click.Path(path_type=Path), default=Path("/sys"), show_default=True,
+              help="Where device topology is read (tests point this at a recorded tree).")
+def run_command(
+    case_name: str,
+    vendor_name: str,
+    topology: str,
+    preset: str | None,
+    variant: str | None,
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    repeat: int,
+    sets: tuple[str, ...],
+    unofficial: bool,
+    out: Path,
+    dry_run: bool,
+    resume_dir: Path | None,
+    timeout: float | None,
+    node_rank: int,
+    master_addr: str | None,
+    master_port: int | None,
+    launcher: str,
+    sysfs_root: Path,
+) -> None:
+    """Run a benchmark CASE on a vendor's devices and record it under --out."""
+    registry = _registry()
+    case = registry.case(case_name)
+    vendor = registry.vendor(vendor_name)
+    nnodes, nproc = parse_topology(topology)
+    if timeout is not None:
+        sets = (*sets, f"timeout_s={timeout}")
+    if resume_dir is not None:
+        resolved = _resolved_from_record(resume_dir, case, vendor)
+        preset = resolved.preset
+    else:
+        resolved = resolve_for(case, vendor, preset, nnodes, nproc, sets, unofficial, variant)
+    _check_data_dir(case, preset, data_dir)
+    if launcher == "slurm" and not dry_run:
+        node_rank, master_addr = from_slurm_environment()
+    request = RunRequest(
+        case=case,
+        vendor=vendor,
+        resolved=resolved,
+        nnodes=nnodes,
+        nproc_per_node=nproc,
+        out_root=out,
+        cache_dir=cache_dir or default_cache_dir(),
+        data_dir=data_dir,
+        node_rank=node_rank,
+        master_addr=master_addr,
+        master_port=master_port,
+        sysfs_root=sysfs_root,
+        resume_dir=resume_dir,
+    )
+    if dry_run:
+        _print_dry_run(request, launcher, sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", case_name])
+        return
+    group = uuid.uuid4().hex[:12] if repeat > 1 else None
+    prepared: dict[str, Any] = {}
+
+    def prepare() -> dict[str, Any]:
+        if not prepared:
+            prepared.update(case.prepare(dict(resolved.values), data_dir, request.cache_dir, _progress_printer()))
+        return prepared
+
+    outcomes = []
+    for index in range(repeat):
+        request.repeat_group, request.repeat_index = group, index
+        outcome = execute(request, console, prepare)
+        outcomes.append(outcome)
+        console.print(f"[bold]{outcome.status}[/bold]: {outcome.summary.get('reason')} -> {outcome.run_dir}")
+        if outcome.status == "interrupted":
+            break
+    _print_standard_table([o.run_dir for o in outcomes])
+    sys.exit(max(o.exit_code for o in outcomes))
+
+
+def _resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> ResolvedConfig:
+    record = RunDir.open(run_dir).read_config()
+    if record.get("case") != case.name or record.get("vendor") != vendor.name:
+        raise BenchbaseError(
+            f"{run_dir} is a run of {record.get('case')} on {record.get('vendor')}",
+            f"resume it with `benchbase run {record.get('case')} --vendor {record.get('vendor')} --resume {run_dir}`",
+        )
+    return ResolvedConfig.from_record(record)
+
+
+def _print_standard_table(run_dirs: list[Path]) -> None:
+    from benchbase.report import build_report, load_runs, render_rich
+
+    result = load_runs(run_dirs)
+    console.print(render_rich(build_report(result, reference=False, detail=False)))
+
+
+@cli.command("report")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "csv", "html"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--output", type=click.Path(path_type=Path), help="Write to this file instead of the terminal.")
+@click.option("--detail", is_flag=True, help="Add FPS/E2E, p_whole/p_train/p_core, MFU, energy, time to target.")
+@click.option("--reference", is_flag=True, help="Show published reference results beside ours.")
+@click.option("--compare", nargs=2, type=click.Path(path_type=Path), help="Two runs side by side with ratios.")
+def report_command(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    detail: bool,
+    reference: bool,
+    compare: tuple[Path, Path] | None,
+) -> None:
+    """Print the standard table for run directories (default: reports/runs)."""
+    from benchbase import report
+
+    if compare:
+        text = report.compare_runs(compare[0], compare[1], fmt)
+    else:
+        result = report.load_runs(list(paths) or [DEFAULT_OUT])
+        built = report.build_report(result, reference=reference, detail=detail)
+        if fmt == "table" and output is None:
+            console.print(report.render_rich(built))
+            return
+        text = report.render(built, fmt)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+def main() -> None:
+    """Entry point: one line for user errors, never a traceback for them."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("error: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        err_console.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+    except BenchbaseError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except yaml.YAMLError as exc:
+        err_console.print(f"error: {' '.join(str(exc).split())}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("error: interrupted")
+        sys.exit(130)

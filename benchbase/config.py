@@ -1,0 +1,376 @@
+"""Configuration layers: case defaults < preset < vendor tuned file < ``--set``, with an allow-list.
+
+Two runs are comparable only if they trained the same workload, so the layering is strict: every key must be
+declared (a typo is an error with the nearest valid name, never a silently ignored setting), every value is coerced
+to the declared type and checked, a vendor file may change only mutable keys, and changing an immutable key from the
+command line needs ``--unofficial`` and marks the result unofficial. The resolved values are saved with a hash so a
+report can tell whether two runs used the same configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchbase.contract import Param, Preset
+from benchbase.errors import BenchbaseError
+from benchbase.records import RecordError, check_name
+
+CORE_PARAMETERS: dict[str, Param] = {
+    "precision": Param(
+        "auto",
+        "arithmetic precision; 'auto' lets the vendor choose what its hardware trains best with",
+        choices=("auto", "fp32", "bf16", "fp16", "amp"),
+    ),
+    "log_interval": Param(10, "steps between logged step events", minimum=1),
+    "telemetry_interval_s": Param(1.0, "seconds between telemetry samples", minimum=0.05),
+    "timeout_s": Param(0.0, "wall-clock limit of the whole run in seconds; 0 = no limit", minimum=0),
+    "checkpoint_every": Param(0, "steps between checkpoints for --resume; 0 = never", minimum=0),
+}
+
+SOURCE_DEFAULT = "default"
+SOURCE_SET = "set"
+
+_TOPOLOGY = re.compile(r"(\d+)x(\d+)")
+
+
+class _UniqueKeySafeLoader(yaml.SafeLoader):
+    """The safe loader, refusing duplicate keys: PyYAML keeps the last one silently, which would let a tuned file
+    say ``batch_size`` twice and run with whichever came second."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key; the base constructor reports it with its position
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_yaml_file(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; an empty file is an empty mapping (a tuned file that changes nothing).
+
+    Every failure names the file (and for syntax errors the line and column) because the user has to go and edit it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchbaseError(f"config file {path} does not exist", "check the path") from None
+    except UnicodeDecodeError as exc:
+        raise BenchbaseError(f"config file {path} is not UTF-8 text ({exc.reason})", "save it as UTF-8") from None
+    except OSError as exc:
+        raise BenchbaseError(
+            f"cannot read config file {path}: {exc.strerror}", "check the path and permissions"
+        ) from None
+    try:
+        data = _safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise BenchbaseError(f"malformed YAML in {path}{where}: {problem}", "fix the YAML there") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BenchbaseError(
+            f"config file {path} holds a {type(data).__name__} at the top level, not a mapping",
+            "write it as 'key: value' lines",
+        )
+    return data
+
+
+def merge_parameters(case_name: str, case_parameters: Mapping[str, Param]) -> dict[str, Param]:
+    """The core keys plus a case's own; a case redeclaring a core key is a bug in the case, hence ValueError."""
+    clashes = sorted(set(case_parameters) & set(CORE_PARAMETERS))
+    if clashes:
+        raise ValueError(f"case {case_name!r} redeclares core parameter(s) {', '.join(clashes)}; rename them")
+    return {**CORE_PARAMETERS, **case_parameters}
+
+
+def parse_topology(text: str) -> tuple[int, int]:
+    """``"2x8"`` -> ``(2, 8)``: nodes and processes per node."""
+    match = _TOPOLOGY.fullmatch(text.strip())
+    if match is None or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise BenchbaseError(f"bad --config {text!r}: expected NxM (nodes x processes per node), e.g. 1x8")
+    return int(match.group(1)), int(match.group(2))
+
+
+def vendor_config_path(
+    config_dir: Path | None, case: str, device_model: str, nnodes: int, nproc: int, variant: str | None
+) -> Path | None:
+    """The vendor's tuned file ``<config_dir>/<case>/<device_model>x<N>x<M>[-<variant>].yaml``, or ``None``.
+
+    ``None`` (no file for this topology) is not an error: the case defaults are used and the caller records that.
+    A named variant must exist, because silently falling back would run a configuration the user did not ask for.
+    """
+    stem = f"{device_model}x{nnodes}x{nproc}"
+    folder = Path(config_dir) / case if config_dir is not None else None
+    if variant is None:
+        if folder is None:
+            return None
+        path = folder / f"{stem}.yaml"
+        return path if path.is_file() else None
+    check_name(variant, "config variant")
+    if folder is not None and (folder / f"{stem}-{variant}.yaml").is_file():
+        return folder / f"{stem}-{variant}.yaml"
+    prefix = f"{stem}-"
+    names = sorted(p.name for p in folder.iterdir()) if folder is not None and folder.is_dir() else []
+    available = [n[len(prefix) : -len(".yaml")] for n in names if n.startswith(prefix) and n.endswith(".yaml")]
+    listing = ", ".join(available) if available else "none"
+    raise BenchbaseError(
+        f"no config variant {variant!r} for case {case} on {stem}",
+        f"variants for this topology: {listing}",
+    )
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``["batch_size=16", "lr=5.0e-4"]`` -> ``{"batch_size": 16, "lr": 0.0005}``; values are YAML scalars, so numbers
+    and booleans arrive typed. A key given twice keeps the last value, as in most command lines."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise BenchbaseError(f"bad --set {item!r}", "write it as key=value, e.g. --set batch_size=16")
+        try:
+            result[key] = _safe_load(raw)
+        except yaml.YAMLError:
+            raise BenchbaseError(
+                f"bad --set {item!r}: the value is not valid YAML", "quote it, e.g. --set 'name=\"a: b\"'"
+            ) from None
+    return result
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """The configuration a run used, where each value came from, and whether the result may be called official."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    official: bool
+    unofficial_changes: tuple[str, ...]
+    vendor_file: str | None
+    preset: str
+
+    @property
+    def config_hash(self) -> str:
+        """Identical values give an identical hash, whatever their order or where they came from."""
+        return config_hash(self.values)
+
+    def to_record(self) -> dict[str, Any]:
+        """What ``config.yaml`` holds (docs/records.md)."""
+        return {
+            "preset": self.preset,
+            "official": self.official,
+            "unofficial_changes": list(self.unofficial_changes),
+            "vendor_file": self.vendor_file,
+            "config_hash": self.config_hash,
+            "values": dict(self.values),
+            "sources": dict(self.sources),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], where: str = "config.yaml") -> ResolvedConfig:
+        """Rebuild a saved config for ``--resume``; refuses a damaged or hand-edited record, since resuming under
+        other values than the run started with would mix two workloads in one result."""
+        expected = {
+            "preset": str,
+            "official": bool,
+            "unofficial_changes": list,
+            "vendor_file": (str, type(None)),
+            "config_hash": str,
+            "values": dict,
+            "sources": dict,
+        }
+        for key, kind in expected.items():
+            if key not in record:
+                raise RecordError(f"{where} has no {key!r}", "the record is damaged; start a new run")
+            if not isinstance(record[key], kind):
+                raise RecordError(
+                    f"{where}: {key!r} has the wrong type ({type(record[key]).__name__})",
+                    "the record is damaged; start a new run",
+                )
+        resolved = cls(
+            values=dict(record["values"]),
+            sources={str(k): str(v) for k, v in record["sources"].items()},
+            official=record["official"],
+            unofficial_changes=tuple(str(c) for c in record["unofficial_changes"]),
+            vendor_file=record["vendor_file"],
+            preset=record["preset"],
+        )
+        if resolved.config_hash != record["config_hash"]:
+            raise RecordError(
+                f"{where}: values do not match config_hash (the file was edited after the run started)",
+                "restore the original file or start a new run",
+            )
+        return resolved
+
+
+def config_hash(values: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON (sorted keys, no whitespace) of the values, as ``sha256:<hex>``."""
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def resolve_config(
+    parameters: Mapping[str, Param],
+    preset: Preset,
+    vendor_values: Mapping[Any, Any],
+    vendor_file: Path | None,
+    overrides: Mapping[Any, Any],
+    unofficial: bool,
+    *,
+    case: str,
+) -> ResolvedConfig:
+    """Apply the layers in order and check every value against its declaration.
+
+    A preset belongs to the case and may set immutable keys (its result stays official). A vendor file may never set
+    an immutable key, even with ``--unofficial``: a tuned file must not change the workload. ``--set`` of an immutable
+    key to a different value needs ``unofficial`` and is listed in ``unofficial_changes``; setting it to the value it
+    already has changes nothing and is allowed.
+    """
+    values: dict[str, Any] = {key: param.default for key, param in parameters.items()}
+    sources: dict[str, str] = dict.fromkeys(parameters, SOURCE_DEFAULT)
+    changes: list[str] = []
+
+    preset_origin = f"preset '{preset.name}'"
+    for key, raw in preset.values.items():
+        param = _lookup(parameters, key, preset_origin)
+        values[key] = coerce_value(key, param, raw, preset_origin)
+        sources[key] = f"preset:{preset.name}"
+
+    vendor_origin = f"vendor file {vendor_file}"
+    for key, raw in vendor_values.items():
+        param = _lookup(parameters, key, vendor_origin)
+        if not param.mutable:
+            raise BenchbaseError(
+                f"{vendor_origin} sets {key!r}, which is immutable for case {case} (it defines the workload)",
+                f"remove {key!r} from the file; vendor files may change only mutable keys",
+            )
+        values[key] = coerce_value(key, param, raw, vendor_origin)
+        sources[key] = f"vendor:{vendor_file}"
+
+    for key, raw in overrides.items():
+        param = _lookup(parameters, key, "--set")
+        value = coerce_value(key, param, raw, "--set")
+        if not param.mutable:
+            if value == values[key]:
+                continue
+            if not unofficial:
+                raise BenchbaseError(
+                    f"{key!r} is immutable for case {case} (it defines the workload)",
+                    "add --unofficial to change it (the result is then marked unofficial)",
+                )
+            changes.append(f"{key}: {json.dumps(values[key])} -> {json.dumps(value)}")
+        values[key] = value
+        sources[key] = SOURCE_SET
+
+    return ResolvedConfig(
+        values=values,
+        sources=sources,
+        official=not changes,
+        unofficial_changes=tuple(changes),
+        vendor_file=str(vendor_file) if vendor_file is not None else None,
+        preset=preset.name,
+    )
+
+
+def _lookup(parameters: Mapping[str, Param], key: Any, origin: str) -> Param:
+    if isinstance(key, str) and key in parameters:
+        return parameters[key]
+    close = difflib.get_close_matches(str(key), list(parameters), n=1)
+    fix = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(parameters))}"
+    raise BenchbaseError(f"unknown key {key!r} in {origin}", fix)
+
+
+def coerce_value(key: str, param: Param, raw: Any, origin: str) -> Any:
+    """Convert ``raw`` to the parameter's type and check choices and minimum.
+
+    Numbers are accepted as numeric strings too, because YAML 1.1 (PyYAML) reads ``5e-4`` and ``1.0e3`` as strings.
+    An int accepts an integral float (``1000.0``); a float accepts an int; a bool accepts only a bool (so ``1`` is
+    not silently true); non-finite numbers are refused. A parameter whose default is ``None`` has no type to coerce
+    to and accepts any YAML scalar.
+    """
+    if raw is None:
+        if param.nullable or param.default is None:
+            return None
+        raise _bad_value(key, raw, origin, "a value (this key cannot be null)")
+    kind = param.kind
+    if kind is bool:
+        if not isinstance(raw, bool):
+            raise _bad_value(key, raw, origin, "true or false")
+        value: Any = raw
+    elif kind is int:
+        number = _as_number(raw)
+        if number is None or not float(number).is_integer():
+            raise _bad_value(key, raw, origin, "an integer")
+        value = int(number)
+    elif kind is float:
+        number = _as_number(raw)
+        if number is None:
+            raise _bad_value(key, raw, origin, "a number")
+        value = float(number)
+    elif kind is str:
+        if not isinstance(raw, str):
+            raise _bad_value(key, raw, origin, "a string")
+        value = raw
+    elif kind is type(None):
+        if not isinstance(raw, (str, int, float, bool)):
+            raise _bad_value(key, raw, origin, "a single value")
+        value = raw
+    else:
+        raise ValueError(f"parameter {key!r} has a default of unsupported type {kind.__name__}")
+    if param.choices is not None and value not in param.choices:
+        raise _bad_value(key, raw, origin, "one of " + ", ".join(str(c) for c in param.choices))
+    if param.minimum is not None and isinstance(value, (int, float)) and value < param.minimum:
+        raise _bad_value(key, raw, origin, f"a number >= {param.minimum:g}")
+    return value
+
+
+def _as_number(raw: Any) -> int | float | None:
+    """A finite int or float from a number or a numeric string; ``None`` if it is neither (bools are not numbers)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return raw if math.isfinite(raw) else None
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _bad_value(key: str, raw: Any, origin: str, expected: str) -> BenchbaseError:
+    return BenchbaseError(f"bad value {raw!r} for {key!r} in {origin}", f"expected {expected}")

@@ -1,0 +1,128 @@
+"""The live view of a run, built only from the event log so it shows exactly what the record will say."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+class EventTail:
+    """Reads complete new lines of ``events.jsonl`` since the last call (a torn last line waits for its end)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset = 0
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with open(self._path, "rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self._offset += end + 1
+        events = []
+        for line in chunk[: end + 1].splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+
+class RunView:
+    """Step, samples/s, loss, metric against target, and ETA to the step budget."""
+
+    def __init__(self, console: Console, title: str, max_steps: int | None, target: float | None) -> None:
+        self.console = console
+        self.title = title
+        self.max_steps = max_steps
+        self.target = target
+        self.phase = "starting"
+        self.step = 0
+        self.samples = 0
+        self.rate: float | None = None
+        self.loss: float | None = None
+        self.metric: float | None = None
+        self.token_accuracy: float | None = None
+        self.started = time.monotonic()
+        self._live: Live | None = None
+
+    def __enter__(self) -> RunView:
+        if self.console.is_terminal:
+            self._live = Live(self.render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.__exit__(*exc)
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.refresh()
+
+    def consume(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            key = event.get("key")
+            self.step = event.get("step") or self.step
+            self.samples = event.get("samples") or self.samples
+            meta = event.get("metadata") or {}
+            if key == "run_start":
+                self.phase = "training"
+            elif key == "step":
+                self.loss = event.get("value")
+                self.rate = meta.get("samples_per_s")
+            elif key == "eval":
+                self.metric = event.get("value")
+                self.token_accuracy = meta.get("token_accuracy")
+                if not self.console.is_terminal:
+                    self.console.print(self._eval_line())
+            elif key == "train_stop":
+                self.phase = f"stopped: {event.get('value')}"
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+
+    def _eval_line(self) -> str:
+        acc = f", token accuracy {self.token_accuracy:.3f}" if self.token_accuracy is not None else ""
+        target = f" (target {self.target})" if self.target is not None else ""
+        return f"step {self.step}: metric {self.metric:.4f}{target}{acc}"
+
+    def _eta(self) -> str:
+        if not self.max_steps or not self.step or self.phase != "training":
+            return "-"
+        elapsed = time.monotonic() - self.started
+        remaining = elapsed / self.step * max(self.max_steps - self.step, 0)
+        return f"{remaining:.0f} s to the step budget"
+
+    def render(self) -> Table:
+        table = Table(title=self.title, show_header=False, expand=False)
+        table.add_column(style="bold")
+        table.add_column()
+        budget = f"/{self.max_steps}" if self.max_steps else ""
+        table.add_row("phase", self.phase)
+        table.add_row("step", f"{self.step}{budget}  ({self.samples} samples)")
+        table.add_row("samples/s", f"{self.rate:.1f}" if self.rate is not None else "-")
+        table.add_row("loss", f"{self.loss:.4f}" if self.loss is not None else "-")
+        metric = f"{self.metric:.4f}" if self.metric is not None else "-"
+        if self.target is not None:
+            metric += f"  (target {self.target})"
+        table.add_row("metric", metric)
+        if self.token_accuracy is not None:
+            table.add_row("token accuracy", f"{self.token_accuracy:.3f}")
+        table.add_row("ETA", self._eta())
+        table.add_row("elapsed", f"{time.monotonic() - self.started:.0f} s")
+        return table

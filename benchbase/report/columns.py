@@ -1,0 +1,31 @@
+"""The standard table's columns, in the seed's order (DeepSparkHub CPM README, DESIGN §6)."""
+
+from __future__ import annotations
+
+CRITERIA = "Convergence criteria"
+CONFIGURATION = "Configuration"
+PERFORMANCE = "Performance"
+ACCURACY = "Accuracy"
+POWER = "Power (W)"
+SCALABILITY = "Scalability"
+MEMORY = "Memory utilization (G)"
+STABILITY = "Stability"
+
+STANDARD_COLUMNS: tuple[str, ...] = (
+    CRITERIA,
+    CONFIGURATION,
+    PERFORMANCE,
+    ACCURACY,
+    POWER,
+    SCALABILITY,
+    MEMORY,
+    STABILITY,
+)
+
+#: Row prefixes in the Configuration cell, and what they mean (printed as a legend under the table).
+UNOFFICIAL = "[unofficial]"
+PUBLISHED = "[published]"
+LEGEND = {
+    UNOFFICIAL: "changed an immutable parameter (--unofficial); not comparable with official results",
+    PUBLISHED: "quoted from a published source (named below), never recomputed",
+}

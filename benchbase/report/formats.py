@@ -1,0 +1,31 @@
+"""``--format`` names and the renderer behind each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from benchbase.errors import BenchbaseError
+from benchbase.report.render_csv import render_csv
+from benchbase.report.render_html import render_html
+from benchbase.report.render_json import render_json
+from benchbase.report.render_markdown import render_markdown
+from benchbase.report.render_text import render_text
+from benchbase.report.table import Report
+
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "table": render_text,
+    "md": render_markdown,
+    "json": render_json,
+    "csv": render_csv,
+    "html": render_html,
+}
+FORMATS: tuple[str, ...] = tuple(RENDERERS)
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in format ``fmt`` (one of :data:`FORMATS`)."""
+    try:
+        renderer = RENDERERS[fmt]
+    except KeyError:
+        raise BenchbaseError(f"unknown report format {fmt!r}", f"use one of {', '.join(FORMATS)}") from None
+    return renderer(report)

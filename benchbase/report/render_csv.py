@@ -1,0 +1,56 @@
+"""CSV: one line per row with the standard columns as displayed, then machine-readable columns.
+
+Display text comes first so a spreadsheet shows the table; the group fields and unrounded values follow so the same
+file can be computed with. Published rows (``--reference``) carry ``kind=published`` and their source; their numeric
+columns stay empty, since a published row is quoted text, not a measurement. Skipped records are not rows and do not
+appear (JSON lists them). Empty cell = no value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from benchbase.report.columns import STANDARD_COLUMNS
+from benchbase.report.grouping import GroupKey
+from benchbase.report.table import VALUE_NAMES, Report, published_cells
+
+GROUP_FIELDS: tuple[str, ...] = tuple(GroupKey.__dataclass_fields__)
+CSV_COLUMNS: tuple[str, ...] = (
+    *STANDARD_COLUMNS,
+    "kind",
+    "source",
+    *GROUP_FIELDS,
+    *VALUE_NAMES,
+    "run_ids",
+)
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in report.rows:
+        line: dict[str, Any] = dict(row.cells)
+        line.update(kind="measured", source="benchbase", run_ids=" ".join(run.run_id for run in row.runs))
+        line.update({name: _plain(value) for name, value in row.key.as_dict().items()})
+        line.update({name: _plain(value) for name, value in row.values.items()})
+        writer.writerow(line)
+    for ref in report.references:
+        line = dict(published_cells(ref))
+        line.update(kind="published", source=f"{ref.source} ({ref.source_location})", case=ref.case,
+                    vendor=ref.vendor, device_model=ref.device_model)
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    """Numbers as Python writes them (``repr`` round-trips floats exactly), booleans as true/false, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return value

@@ -1,0 +1,268 @@
+"""HTML: one self-contained file (inline CSS, inline SVG, no scripts, nothing fetched) with the table and plots.
+
+A reader opens it offline, mails it, or attaches it to a submission; it must look the same everywhere and never
+reach the network, so the page carries its own styles and charts (:mod:`.svg`) and uses only local system fonts.
+Per run it plots loss and metric over steps, samples/s over steps, and power and memory per device over time with
+the train window shaded and evaluations marked, read from the run's ``events.jsonl`` and ``telemetry.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from benchbase.report import formatting, svg
+from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS, UNOFFICIAL
+from benchbase.report.run import Run
+from benchbase.report.series import RunSeries, read_series
+from benchbase.report.table import Report, Row, published_cells
+
+_TRAIN = "#0072B2"
+_EVAL = "#E69F00"
+_NUMERIC_COLUMNS = set(STANDARD_COLUMNS) - {CONFIGURATION}
+_STATUS_CLASS = {
+    "converged": "ok",
+    "not_converged": "warn",
+    "failed": "bad",
+    "timeout": "bad",
+    "interrupted": "muted",
+}
+
+_CSS = """
+:root { --ink:#1f2933; --muted:#616e7c; --line:#e4e7eb; --card:#ffffff; --bg:#f2f4f8; --accent:#0b4f8a; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Helvetica Neue", Arial, sans-serif; }
+header.top { background: linear-gradient(120deg, #0d2238 0%, #123b63 55%, #0b4f8a 100%); color:#fff;
+  padding: 28px 40px 24px; }
+header.top h1 { margin:0; font-size:26px; font-weight:650; letter-spacing:.2px; }
+header.top .sub { margin-top:6px; color:#c9d8ea; font-size:13px; }
+header.top .chips { margin-top:14px; display:flex; gap:10px; flex-wrap:wrap; }
+.chip { background:rgba(255,255,255,.12); border:1px solid rgba(255,255,255,.22); border-radius:999px;
+  padding:3px 12px; font-size:12.5px; }
+main { max-width: 1240px; margin: 0 auto; padding: 24px 24px 48px; }
+section.card, article.run { background:var(--card); border-radius:12px; padding:20px 22px; margin-bottom:22px;
+  box-shadow: 0 1px 2px rgba(16,24,40,.06), 0 1px 3px rgba(16,24,40,.08); }
+h2 { font-size:18px; margin:0 0 14px; font-weight:620; }
+h3 { font-size:15px; margin:0; font-weight:600; }
+table { border-collapse:collapse; width:100%; }
+table.std th { text-align:left; font-size:12px; text-transform:none; color:var(--muted); font-weight:600;
+  border-bottom:2px solid var(--line); padding:8px 10px; white-space:nowrap; }
+table.std td { padding:9px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
+table.std td.num, table.std th.num { text-align:right; font-variant-numeric: tabular-nums; }
+table.std tr:nth-child(even) td { background:#fafbfc; }
+table.std tr.published td { background:#fdf8ec; font-style:italic; color:#4b4636; }
+table.std td.na { color:#9aa5b1; font-size:12.5px; }
+table.std td.rowno a { color:var(--accent); text-decoration:none; font-weight:600; }
+.badge { display:inline-block; border-radius:6px; padding:1px 7px; font-size:11.5px; font-weight:600;
+  font-style:normal; margin-right:6px; vertical-align:1px; }
+.badge.unofficial { background:#fff1d6; color:#8a5300; border:1px solid #f5c76b; }
+.badge.published { background:#eef2f7; color:#3e4c59; border:1px solid #cbd2d9; }
+.badge.ok { background:#e3f6ec; color:#11643a; } .badge.warn { background:#fff4d6; color:#7a5200; }
+.badge.bad { background:#fde4e4; color:#9b1c1c; } .badge.muted { background:#eceff3; color:#52606d; }
+ul.legend { margin:12px 0 0; padding-left:18px; color:var(--muted); font-size:12.5px; }
+.details { display:grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap:16px; }
+.details .box { border:1px solid var(--line); border-radius:10px; padding:12px 14px; }
+.details h3 { font-size:13.5px; margin-bottom:8px; }
+table.kv td { padding:3px 6px; border-bottom:1px solid #f0f2f5; font-size:12.5px; vertical-align:top; }
+table.kv td:first-child { color:var(--muted); white-space:nowrap; width:1%; }
+table.skipped td { padding:6px 8px; border-bottom:1px solid var(--line); font-size:12.5px; }
+table.skipped td:first-child { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
+  color:#9b1c1c; word-break:break-all; }
+.group-title { margin: 30px 0 12px; font-size:17px; font-weight:620; }
+.group-title small { color:var(--muted); font-weight:400; }
+article.run header { display:flex; align-items:baseline; gap:10px; flex-wrap:wrap; margin-bottom:6px; }
+article.run .id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size:13.5px;
+  font-weight:600; }
+article.run .facts { color:var(--muted); font-size:12.5px; margin-bottom:12px; }
+.plots { display:grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap:14px; }
+.plots svg.chart { width:100%; height:auto; border:1px solid var(--line); border-radius:10px; }
+.problems { margin:10px 0 0; color:#8a5300; font-size:12.5px; }
+footer { color:var(--muted); font-size:12px; text-align:center; padding-bottom:30px; }
+"""
+
+
+def render_html(report: Report) -> str:
+    runs = [run for row in report.rows for run in row.runs]
+    chips = [f"{len(runs)} run(s)", f"{len(report.rows)} row(s)"]
+    if report.references:
+        chips.append(f"{len(report.references)} published reference row(s)")
+    if report.skipped:
+        chips.append(f"{len(report.skipped)} skipped")
+    body = [
+        '<header class="top"><h1>benchbase report</h1>',
+        f'<div class="sub">Generated {escape(report.generated_at)} · training throughput, accuracy, power and '
+        "memory per configuration</div>",
+        '<div class="chips">' + "".join(f'<span class="chip">{escape(chip)}</span>' for chip in chips) + "</div>",
+        "</header><main>",
+        _standard_table(report),
+    ]
+    if report.detail:
+        body.append(_detail_section(report))
+    if report.skipped:
+        body.append(_skipped_section(report))
+    for number, row in enumerate(report.rows, start=1):
+        body.append(_row_runs(number, row))
+    body.append("</main><footer>benchbase · self-contained report: inline styles and SVG, no scripts</footer>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>benchbase report</title><style>{_CSS}</style></head><body>" + "".join(body) + "</body></html>\n"
+    )
+
+
+def _standard_table(report: Report) -> str:
+    head = "".join(
+        f'<th class="{"num" if column in _NUMERIC_COLUMNS else ""}">{escape(column)}</th>' for column in STANDARD_COLUMNS
+    )
+    lines = [f'<section class="card"><h2>Standard table</h2><table class="std"><thead><tr><th>#</th>{head}</tr>'
+             "</thead><tbody>"]
+    for number, row in enumerate(report.rows, start=1):
+        lines.append(f'<tr><td class="rowno"><a href="#row-{number}">{number}</a></td>{_cells(row.cells)}</tr>')
+    for ref in report.references:
+        lines.append(f'<tr class="published"><td></td>{_cells(published_cells(ref))}</tr>')
+    if not report.rows and not report.references:
+        lines.append(f'<tr><td colspan="{len(STANDARD_COLUMNS) + 1}">No usable run records.</td></tr>')
+    lines.append("</tbody></table>")
+    if report.legend:
+        lines.append('<ul class="legend">' + "".join(f"<li>{escape(line)}</li>" for line in report.legend) + "</ul>")
+    lines.append("</section>")
+    return "".join(lines)
+
+
+def _cells(cells) -> str:
+    out = []
+    for column in STANDARD_COLUMNS:
+        text = cells[column]
+        classes = ["num"] if column in _NUMERIC_COLUMNS else []
+        if text.startswith("n/a"):
+            classes.append("na")
+        out.append(f'<td class="{" ".join(classes)}">{_marked(text)}</td>')
+    return "".join(out)
+
+
+def _marked(text: str) -> str:
+    """Row markers become badges; the rest of the cell stays text."""
+    for marker, css in ((UNOFFICIAL, "unofficial"), (PUBLISHED, "published")):
+        if text.startswith(marker + " "):
+            return f'<span class="badge {css}">{escape(marker.strip("[]"))}</span>{escape(text[len(marker) + 1:])}'
+    return escape(text)
+
+
+def _kv(items: Iterable[tuple[str, str]]) -> str:
+    return '<table class="kv">' + "".join(
+        f"<tr><td>{escape(label)}</td><td>{escape(text)}</td></tr>" for label, text in items
+    ) + "</table>"
+
+
+def _detail_section(report: Report) -> str:
+    boxes = [
+        f'<div class="box"><h3>{number}. {_marked(row.cells[CONFIGURATION])}</h3>{_kv(row.detail)}</div>'
+        for number, row in enumerate(report.rows, start=1)
+    ]
+    boxes += [
+        f'<div class="box"><h3>{_marked(PUBLISHED + " " + ref.label)}</h3>'
+        f'{_kv((*ref.detail, ("Source", f"{ref.source} ({ref.source_location})")))}</div>'
+        for ref in report.references
+    ]
+    return f'<section class="card"><h2>Detail</h2><div class="details">{"".join(boxes)}</div></section>'
+
+
+def _skipped_section(report: Report) -> str:
+    rows = "".join(f"<tr><td>{escape(str(skip.path))}</td><td>{escape(skip.reason)}</td></tr>" for skip in report.skipped)
+    return (f'<section class="card"><h2>Skipped records</h2><table class="skipped"><tbody>{rows}</tbody></table>'
+            "</section>")
+
+
+def _row_runs(number: int, row: Row) -> str:
+    key = row.key
+    title = (f'<div class="group-title" id="row-{number}">{number}. {_marked(row.cells[CONFIGURATION])} '
+             f"<small>{escape(key.case)} / {escape(key.preset)} · {escape(key.vendor)} · "
+             f"{escape(key.device_model)} · {key.topology}</small></div>")
+    return title + "".join(_run_article(run) for run in row.runs)
+
+
+def _run_article(run: Run) -> str:
+    series = read_series(run)
+    status = f'<span class="badge {_STATUS_CLASS[run.status]}">{escape(run.status)}</span>'
+    facts = [f"{run.topology} ({run.world_size} device(s))", f"bs:{run.global_batch}", run.precision]
+    if run.p_train is not None:
+        facts.append(f"p_train {formatting.throughput(run.p_train)} samples/s")
+    if run.final_metric is not None:
+        facts.append(f"{run.metric_name} {formatting.metric(run.final_metric)} (target {formatting.metric(run.target)})")
+    if run.steps is not None:
+        facts.append(f"{formatting.count(run.steps)} steps")
+    if run.started_at:
+        facts.append(f"started {run.started_at}")
+    if run.reason:
+        facts.append(run.reason)
+    problems = "".join(f"<li>{escape(problem)}</li>" for problem in series.problems + list(run.notes))
+    return (
+        f'<article class="run"><header><span class="id">{escape(run.run_id)}</span>{status}</header>'
+        f'<div class="facts">{escape(" · ".join(facts))}</div>'
+        f'<div class="plots">{"".join(svg.render(chart) for chart in _charts(run, series))}</div>'
+        + (f'<ul class="problems">{problems}</ul>' if problems else "")
+        + "</article>"
+    )
+
+
+def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
+    eval_rules = [svg.Rule(step, "evaluation", _EVAL, axis="x") for step in series.eval_steps]
+    no_events = "no events.jsonl" if not series.has_events else None
+    time_bands = []
+    if series.train_window:
+        time_bands.append(svg.Band(*series.train_window, "train window", _TRAIN, 0.10))
+    time_bands += [svg.Band(start, end, "evaluation", _EVAL, 0.28) for start, end in series.eval_intervals]
+    return [
+        svg.Chart(
+            title="Training loss",
+            x_label="step",
+            y_label="loss",
+            lines=[svg.Line("loss", series.loss, svg.color(0))],
+            rules=eval_rules,
+            empty_reason=no_events or "no step events",
+        ),
+        svg.Chart(
+            title=f"Evaluation: {run.metric_name}",
+            x_label="step",
+            y_label="score (0 to 1)",
+            lines=[
+                svg.Line(run.metric_name, series.metric, svg.color(0), markers=True),
+                svg.Line("token accuracy", series.token_accuracy, svg.color(2), markers=True, dashed=True),
+            ],
+            rules=[svg.Rule(run.target, f"target {formatting.metric(run.target)}", "#9b1c1c")],
+            empty_reason=no_events or "no eval events",
+        ),
+        svg.Chart(
+            title="Training throughput",
+            x_label="step",
+            y_label="samples/s (all devices)",
+            lines=[svg.Line("samples/s", series.samples_per_s, svg.color(2))],
+            rules=eval_rules,
+            empty_reason=no_events or "no samples_per_s in step events",
+        ),
+        svg.Chart(
+            title="Power per device",
+            x_label="time since run start (s)",
+            y_label="power (W)",
+            lines=_device_lines(series.power_w),
+            bands=time_bands,
+            empty_reason="no telemetry.csv" if not series.has_telemetry else "no power sensor (empty power_w cells)",
+        ),
+        svg.Chart(
+            title="Device memory used",
+            x_label="time since run start (s)",
+            y_label="memory used (GiB)",
+            lines=_device_lines(series.memory_gib),
+            bands=time_bands,
+            empty_reason="no telemetry.csv" if not series.has_telemetry else "no memory readings",
+        ),
+    ]
+
+
+def _device_lines(per_device: dict[str, list[tuple[float, float]]]) -> list[svg.Line]:
+    """One line per device in telemetry order; colours repeat dashed beyond the palette."""
+    return [
+        svg.Line(label, points, svg.color(index), dashed=index >= len(svg.PALETTE))
+        for index, (label, points) in enumerate(per_device.items())
+    ]

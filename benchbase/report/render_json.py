@@ -1,0 +1,71 @@
+"""JSON: the versioned, machine-readable report (schema ``benchbase.report/1``, docs/report-format.md).
+
+Every number is carried unrounded in ``values`` beside the display text in ``cells``, so a reader can both reproduce
+a cell and compute with the value. The detail items are always included: a machine reader has no terminal to fill.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from benchbase.report.columns import STANDARD_COLUMNS
+from benchbase.report.reference import ReferenceRow
+from benchbase.report.table import Report, Row, published_cells
+
+REPORT_SCHEMA = "benchbase.report/1"
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    """The JSON document as Python objects."""
+    return {
+        "schema": REPORT_SCHEMA,
+        "generated_at": report.generated_at,
+        "columns": list(STANDARD_COLUMNS),
+        "rows": [_row(row) for row in report.rows],
+        "references": [_reference(ref) for ref in report.references],
+        "skipped": [{"path": str(skip.path), "reason": skip.reason} for skip in report.skipped],
+        "legend": list(report.legend),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_document(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _row(row: Row) -> dict[str, Any]:
+    return {
+        "kind": "measured",
+        "group": row.key.as_dict(),
+        "cells": dict(row.cells),
+        "values": dict(row.values),
+        "detail": [{"label": label, "text": text} for label, text in row.detail],
+        "runs": [
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "path": str(run.path),
+                "parts": [str(part) for part in run.part_paths],
+                "repeat_group": run.repeat_group,
+                "repeat_index": run.repeat_index,
+                "excluded": run.status == "interrupted",
+                "notes": list(run.notes),
+            }
+            for run in row.runs
+        ],
+    }
+
+
+def _reference(ref: ReferenceRow) -> dict[str, Any]:
+    return {
+        "kind": "published",
+        "source": ref.source,
+        "source_location": ref.source_location,
+        "case": ref.case,
+        "vendor": ref.vendor,
+        "device_model": ref.device_model,
+        "label": ref.label,
+        "cells": published_cells(ref),
+        "values": ref.values,
+        "detail": [{"label": label, "text": text} for label, text in ref.detail],
+    }

@@ -1,0 +1,69 @@
+"""The terminal form: a rich table with published rows dimmed and unofficial rows flagged, detail and skips below."""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS
+from benchbase.report.table import Report, published_cells
+
+_NUMERIC = {"Performance", "Accuracy", "Power (W)", "Scalability", "Memory utilization (G)", "Stability"}
+
+
+def render_rich(report: Report) -> RenderableType:
+    """Everything the report says, as one rich renderable for ``console.print``."""
+    table = Table(title="benchbase report", box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
+    for column in STANDARD_COLUMNS:
+        table.add_column(column, justify="right" if column in _NUMERIC else "left", overflow="fold")
+    for row in report.rows:
+        table.add_row(*(_cell(row.cells[column]) for column in STANDARD_COLUMNS),
+                      style=None if row.key.official else "yellow")
+    if report.references:
+        table.add_section()
+    for ref in report.references:
+        cells = published_cells(ref)
+        table.add_row(*(_cell(cells[column]) for column in STANDARD_COLUMNS), style="dim italic")
+    if not report.rows and not report.references:
+        table.caption = "no usable run records"
+    parts: list[RenderableType] = [table]
+    parts.extend(Text(line, style="dim") for line in report.legend)
+    if report.detail:
+        parts.extend(_detail_table(f"{number}. {row.cells[CONFIGURATION]}", row.detail)
+                     for number, row in enumerate(report.rows, start=1))
+        parts.extend(_detail_table(f"{PUBLISHED} {ref.label} ({ref.source})", ref.detail)
+                     for ref in report.references if ref.detail)
+    if report.skipped:
+        skipped = Table(title=f"skipped {len(report.skipped)} record(s)", box=box.SIMPLE, show_header=False,
+                        title_style="bold red")
+        skipped.add_column("path", style="red", overflow="fold")
+        skipped.add_column("reason", overflow="fold")
+        for skip in report.skipped:
+            skipped.add_row(str(skip.path), skip.reason)
+        parts.append(skipped)
+    return Group(*parts)
+
+
+def render_text(report: Report, width: int = 160) -> str:
+    """The rich form as plain text (``--format table --output FILE``)."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, record=True, legacy_windows=False)
+    console.print(render_rich(report))
+    return console.export_text()
+
+
+def _detail_table(title: str, items: tuple[tuple[str, str], ...]) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE, show_header=False, title_style="bold")
+    table.add_column("detail", style="cyan", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for label, text in items:
+        table.add_row(label, _cell(text))
+    return table
+
+
+def _cell(text: str) -> Text:
+    """Cells are data, never rich markup (a ``[published]`` marker must print as written)."""
+    return Text(text, style="dim" if text.startswith("n/a") else "")

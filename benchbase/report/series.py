@@ -1,0 +1,148 @@
+"""The time series behind the HTML plots, read from ``events.jsonl`` and ``telemetry.csv`` (docs/records.md).
+
+Both files are append-only and may end in a torn line (a run killed mid-write), and people edit them; a line that
+does not parse is skipped and counted, never fatal. Times become seconds since the run started (the ``run_start``
+event, else the first event or telemetry row), so events and telemetry of every node share one axis.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchbase.report.run import Run
+
+Points = list[tuple[float, float]]
+
+
+@dataclass
+class RunSeries:
+    loss: Points = field(default_factory=list)
+    samples_per_s: Points = field(default_factory=list)
+    metric: Points = field(default_factory=list)
+    token_accuracy: Points = field(default_factory=list)
+    eval_steps: list[float] = field(default_factory=list)
+    #: Seconds since run start.
+    train_window: tuple[float, float] | None = None
+    eval_intervals: list[tuple[float, float]] = field(default_factory=list)
+    #: Device label -> (seconds, value).
+    power_w: dict[str, Points] = field(default_factory=dict)
+    memory_gib: dict[str, Points] = field(default_factory=dict)
+    #: Missing files and unreadable lines, shown under the plots.
+    problems: list[str] = field(default_factory=list)
+    has_events: bool = False
+    has_telemetry: bool = False
+
+
+def read_series(run: Run) -> RunSeries:
+    """Events of the main record and telemetry of every node of ``run``."""
+    series = RunSeries()
+    events = list(_events(run.path / "events.jsonl", series))
+    t0 = next((e["time_ms"] for e in events if e.get("key") == "run_start"), None)
+    if t0 is None and events:
+        t0 = min(e["time_ms"] for e in events)
+    rows = [row for path in (run.path, *run.part_paths) for row in _telemetry(path / "telemetry.csv", series)]
+    if t0 is None and rows:
+        t0 = min(row[0] for row in rows)
+    _fill_events(series, events, t0 or 0.0)
+    nodes = {row[1] for row in rows}
+    for time_ms, node, device, power, memory in rows:
+        label = f"node {node} dev {device}" if len(nodes) > 1 else f"dev {device}"
+        seconds = (time_ms - (t0 or 0.0)) / 1000
+        if power is not None:
+            series.power_w.setdefault(label, []).append((seconds, power))
+        if memory is not None:
+            series.memory_gib.setdefault(label, []).append((seconds, memory))
+    return series
+
+
+def _fill_events(series: RunSeries, events: list[Mapping[str, Any]], t0: float) -> None:
+    for event in events:
+        key, value, step = event.get("key"), event.get("value"), event.get("step")
+        meta = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
+        if key == "step" and _number(step):
+            if _number(value):
+                series.loss.append((step, value))
+            if _number(meta.get("samples_per_s")):
+                series.samples_per_s.append((step, meta["samples_per_s"]))
+        elif key == "eval" and _number(step):
+            series.eval_steps.append(step)
+            if _number(value):
+                series.metric.append((step, value))
+            if _number(meta.get("token_accuracy")):
+                series.token_accuracy.append((step, meta["token_accuracy"]))
+        elif key == "windows":
+            start, end = meta.get("train_start_ms"), meta.get("train_end_ms")
+            if _number(start) and _number(end):
+                series.train_window = ((start - t0) / 1000, (end - t0) / 1000)
+            intervals = meta.get("eval_intervals_ms")
+            if isinstance(intervals, list):
+                series.eval_intervals = [
+                    ((pair[0] - t0) / 1000, (pair[1] - t0) / 1000)
+                    for pair in intervals
+                    if isinstance(pair, list) and len(pair) == 2 and all(map(_number, pair))
+                ]
+
+
+def _events(path: Path, series: RunSeries) -> Iterator[dict[str, Any]]:
+    try:
+        handle = path.open(encoding="utf-8", errors="replace")
+    except OSError:
+        series.problems.append("no events.jsonl: no loss, metric or throughput curves")
+        return
+    series.has_events = True
+    bad = 0
+    with handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(event, dict) and _number(event.get("time_ms")):
+                yield event
+            else:
+                bad += 1
+    if bad:
+        series.problems.append(f"{bad} unreadable line(s) in events.jsonl skipped")
+
+
+def _telemetry(path: Path, series: RunSeries) -> Iterator[tuple[float, str, str, float | None, float | None]]:
+    try:
+        handle = path.open(encoding="utf-8", errors="replace", newline="")
+    except OSError:
+        series.problems.append(f"no telemetry.csv in {path.parent.name}: no power or memory curves")
+        return
+    series.has_telemetry = True
+    bad = 0
+    with handle:
+        for row in csv.DictReader(handle):
+            try:
+                time_ms = float(row["time_ms"])
+                yield time_ms, row["node"] or "0", row["device"], _cell(row["power_w"]), _cell(row["memory_used_gib"])
+            except (KeyError, TypeError, ValueError):
+                bad += 1
+    if bad:
+        series.problems.append(f"{bad} unreadable row(s) in {path.parent.name}/telemetry.csv skipped")
+
+
+def _cell(text: str | None) -> float | None:
+    """Empty cell = sensor unavailable (docs/records.md), never zero."""
+    if text is None:
+        raise ValueError("short row")
+    if not text.strip():
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number (a diverged run logs NaN losses; those cannot be drawn)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

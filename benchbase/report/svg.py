@@ -1,0 +1,226 @@
+"""Line charts as inline SVG text: axes with ticks and units, a legend, a title, shaded bands, reference lines.
+
+The HTML report must be one self-contained file a browser opens offline, so charts are drawn here as plain SVG
+markup rather than with a JavaScript library. Long series are thinned per pixel bucket keeping each bucket's
+minimum and maximum, so spikes survive and a 10,000-step run still draws quickly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+
+# Okabe & Ito, "Color Universal Design" (2008): distinguishable with the common colour-vision deficiencies.
+# Their yellow is left out: it is unreadable as a thin line on white.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, sans-serif"
+_CHAR_W = 6.4  # average width of an 11px sans-serif character, for legend layout
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    points: Sequence[tuple[float, float]]
+    color: str = PALETTE[0]
+    markers: bool = False
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded x interval (the train window, an evaluation)."""
+
+    start: float
+    end: float
+    label: str
+    color: str
+    opacity: float = 0.12
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A horizontal (``axis="y"``) or vertical (``axis="x"``) reference line at ``at``."""
+
+    at: float
+    label: str
+    color: str = "#555555"
+    axis: str = "y"
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    x_label: str
+    y_label: str
+    lines: Sequence[Line]
+    bands: Sequence[Band] = ()
+    rules: Sequence[Rule] = ()
+    empty_reason: str = "no data"
+    width: int = 560
+    height: int = 300
+    max_points: int = 600
+    legend_extra: Sequence[tuple[str, str]] = field(default=())
+
+
+def color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
+    if high == low:
+        pad = abs(low) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= last + step * 1e-6:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def tick_label(value: float, step: float) -> str:
+    """As many decimals as the tick step needs (``0.25`` steps get two), thousands separated."""
+    decimals = next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * max(1.0, abs(step))), 6)
+    if abs(value) <= abs(step) * 1e-9:
+        value = 0.0
+    return f"{value:,.{decimals}f}"
+
+
+def thin(points: Sequence[tuple[float, float]], buckets: int) -> list[tuple[float, float]]:
+    """At most ``2 * buckets`` points: each bucket of neighbours keeps its lowest and highest point, in order."""
+    if len(points) <= 2 * buckets:
+        return list(points)
+    size = len(points) / buckets
+    kept: list[tuple[float, float]] = []
+    for index in range(buckets):
+        chunk = points[int(index * size): int((index + 1) * size)]
+        if not chunk:
+            continue
+        low = min(chunk, key=lambda point: point[1])
+        high = max(chunk, key=lambda point: point[1])
+        kept.extend(sorted({low, high}, key=lambda point: point[0]))
+    return kept
+
+
+def render(chart: Chart) -> str:
+    """The chart as an ``<svg>`` element."""
+    lines = [line for line in chart.lines if line.points]
+    legend = [(line.label, line.color, "dash" if line.dashed else "line") for line in lines]
+    legend += [(band.label, band.color, "band") for band in chart.bands if band.label]
+    legend += [(rule.label, rule.color, "rule") for rule in chart.rules if rule.label]
+    legend = list(dict.fromkeys(legend))  # one entry per label/colour, e.g. many eval bands
+    width, height = chart.width, chart.height
+    legend_svg, legend_height = _legend(legend, width)
+    left, right, top, bottom = 64, width - 18, 30 + legend_height, height - 44
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(chart.title)}" font-family="{FONT}" font-size="11">',
+        f"<title>{escape(chart.title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{left}" y="18" font-size="13" font-weight="600" fill="#1f2933">{escape(chart.title)}</text>',
+        legend_svg,
+    ]
+    if not lines:
+        parts.append(f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="#f7f8fa" '
+                     f'stroke="#d5dae1"/>')
+        parts.append(f'<text x="{(left + right) / 2}" y="{(top + bottom) / 2}" text-anchor="middle" fill="#6b7280" '
+                     f'font-size="12">{escape(chart.empty_reason)}</text>')
+        parts.append("</svg>")
+        return "".join(parts)
+    xs = [x for line in lines for x, _ in line.points]
+    ys = [y for line in lines for _, y in line.points]
+    ys += [rule.at for rule in chart.rules if rule.axis == "y"]
+    x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
+    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (right - left)
+
+    def sy(y: float) -> float:
+        return bottom - (y - y0) / (y1 - y0) * (bottom - top)
+
+    for band in chart.bands:
+        start, end = max(band.start, x0), min(band.end, x1)
+        if end > start:
+            parts.append(f'<rect x="{sx(start):.1f}" y="{top}" width="{sx(end) - sx(start):.1f}" '
+                         f'height="{bottom - top}" fill="{band.color}" fill-opacity="{band.opacity}">'
+                         f"<title>{escape(band.label)}: {band.start:,.1f} to {band.end:,.1f}</title></rect>")
+    parts.append(_grid(x_ticks, y_ticks, sx, sy, left, right, top, bottom))
+    for rule in chart.rules:
+        if rule.axis == "y":
+            parts.append(f'<line x1="{left}" x2="{right}" y1="{sy(rule.at):.1f}" y2="{sy(rule.at):.1f}" '
+                         f'stroke="{rule.color}" stroke-width="1.2" stroke-dasharray="6 4"/>')
+        elif x0 <= rule.at <= x1:
+            parts.append(f'<line x1="{sx(rule.at):.1f}" x2="{sx(rule.at):.1f}" y1="{top}" y2="{bottom}" '
+                         f'stroke="{rule.color}" stroke-width="1" stroke-dasharray="2 3"/>')
+    buckets = max(1, chart.max_points // 2)
+    for line in lines:
+        points = thin(sorted(line.points), buckets)
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+        dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{line.color}" stroke-width="1.6" '
+                     f'stroke-linejoin="round"{dash}/>')
+        if line.markers:
+            parts.extend(
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{line.color}" stroke="#ffffff" '
+                f'stroke-width="1"><title>{escape(line.label)}: {y:.4g} at {chart.x_label.split(" (")[0]} '
+                f"{x:,.6g}</title></circle>"
+                for x, y in points
+            )
+    parts.append(f'<text x="{(left + right) / 2}" y="{height - 8}" text-anchor="middle" fill="#374151">'
+                 f"{escape(chart.x_label)}</text>")
+    parts.append(f'<text transform="translate(14 {(top + bottom) / 2}) rotate(-90)" text-anchor="middle" '
+                 f'fill="#374151">{escape(chart.y_label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _grid(x_ticks, y_ticks, sx, sy, left, right, top, bottom) -> str:
+    x_step = x_ticks[1] - x_ticks[0]
+    y_step = y_ticks[1] - y_ticks[0]
+    out = [f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" '
+           f'stroke="#9aa5b1"/>']
+    for value in y_ticks:
+        y = sy(value)
+        out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 3.5:.1f}" text-anchor="end" fill="#52606d">'
+                   f"{tick_label(value, y_step)}</text>")
+    for value in x_ticks:
+        x = sx(value)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#9aa5b1"/>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#52606d">'
+                   f"{tick_label(value, x_step)}</text>")
+    return "".join(out)
+
+
+def _legend(items: list[tuple[str, str, str]], width: int) -> tuple[str, int]:
+    """Legend entries laid out in rows under the title; returns the markup and the height it takes."""
+    if not items:
+        return "", 0
+    out, x, row = [], 64.0, 0
+    for label, colour, kind in items:
+        entry_width = 22 + len(label) * _CHAR_W + 14
+        if x + entry_width > width - 10 and x > 64:
+            x, row = 64.0, row + 1
+        y = 26 + row * 16
+        if kind == "band":
+            out.append(f'<rect x="{x:.1f}" y="{y - 1}" width="16" height="10" fill="{colour}" fill-opacity="0.3"/>')
+        elif kind in ("rule", "dash"):
+            out.append(f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="{y + 4}" y2="{y + 4}" stroke="{colour}" '
+                       f'stroke-width="1.6" stroke-dasharray="4 3"/>')
+        else:
+            out.append(f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="{y + 4}" y2="{y + 4}" stroke="{colour}" '
+                       f'stroke-width="2.4"/>')
+        out.append(f'<text x="{x + 21:.1f}" y="{y + 8}" fill="#374151">{escape(label)}</text>')
+        x += entry_width
+    return "".join(out), (row + 1) * 16 + 4

@@ -1,0 +1,207 @@
+"""The report as data: one row per group of runs, its standard cells, numbers and detail, plus what was left out.
+
+Renderers only lay this out; every number and every "n/a (why)" is decided here, once, so the terminal, Markdown,
+JSON, CSV and HTML forms can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchbase.report import columns, formatting
+from benchbase.report.aggregate import GroupStats, Stat
+from benchbase.report.detail import DetailItems, detail_items
+from benchbase.report.grouping import GroupKey, group_runs
+from benchbase.report.loading import LoadResult, Skipped
+from benchbase.report.reference import ReferenceRow, load_references
+from benchbase.report.run import Run
+from benchbase.report.scaling import Scalability, scalability
+
+#: Machine-readable values of a row, in the order CSV writes them (documented in docs/report-format.md).
+VALUE_NAMES: tuple[str, ...] = (
+    "target",
+    "p_train",
+    "final_metric",
+    "power_w_per_device",
+    "scalability",
+    "peak_memory_gib_per_device",
+    "stability",
+    "runs_total",
+    "runs_counted",
+    "runs_converged",
+    "runs_interrupted",
+    "basis",
+    "fps_e2e",
+    "e2e_s",
+    "p_whole",
+    "p_core",
+    "time_to_target_s",
+    "mfu",
+    "peak_flops_per_device",
+    "energy_per_sample_j",
+    "throughput_cv",
+    "initial_metric",
+    "final_token_accuracy",
+    "steps",
+    "samples",
+)
+#: Values that are means over the basis runs, read straight from the :class:`Run` attribute of the same name.
+_MEANS = (
+    "p_train",
+    "final_metric",
+    "power_w_per_device",
+    "peak_memory_gib_per_device",
+    "fps_e2e",
+    "e2e_s",
+    "p_whole",
+    "p_core",
+    "time_to_target_s",
+    "mfu",
+    "peak_flops_per_device",
+    "energy_per_sample_j",
+    "initial_metric",
+    "final_token_accuracy",
+    "steps",
+    "samples",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One group of runs as the standard table shows it."""
+
+    stats: GroupStats
+    cells: Mapping[str, str]
+    values: Mapping[str, Any]
+    detail: DetailItems
+
+    @property
+    def key(self) -> GroupKey:
+        return self.stats.key
+
+    @property
+    def runs(self) -> tuple[Run, ...]:
+        return self.stats.runs
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: tuple[Row, ...]
+    references: tuple[ReferenceRow, ...]
+    skipped: tuple[Skipped, ...]
+    detail: bool
+    generated_at: str
+
+    @property
+    def legend(self) -> tuple[str, ...]:
+        """Explanations of the row markers that appear in this report, then the published sources."""
+        lines = []
+        if any(not row.key.official for row in self.rows):
+            lines.append(f"{columns.UNOFFICIAL} {columns.LEGEND[columns.UNOFFICIAL]}")
+        if self.references:
+            lines.append(f"{columns.PUBLISHED} {columns.LEGEND[columns.PUBLISHED]}")
+            sources = dict.fromkeys(
+                f"{ref.vendor} {ref.device_model}: {ref.source} ({ref.source_location})" for ref in self.references
+            )
+            lines.extend(sources)
+        return tuple(lines)
+
+
+def build_report(
+    result: LoadResult, reference: bool = False, detail: bool = False, reference_dir: Path | None = None
+) -> Report:
+    """Group, aggregate and format ``result``; add the published references when asked."""
+    groups = [GroupStats(key, runs) for key, runs in group_runs(result.runs).items()]
+    scaling = scalability(groups)
+    rows = tuple(build_row(group, scaling[group.key]) for group in groups)
+    references: tuple[ReferenceRow, ...] = ()
+    if reference:
+        cases = {row.key.case for row in rows}
+        references = tuple(ref for ref in load_references(reference_dir) if not cases or ref.case in cases)
+    return Report(
+        rows=rows,
+        references=references,
+        skipped=result.skipped,
+        detail=detail,
+        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def build_row(group: GroupStats, scaling: Scalability) -> Row:
+    """One row: standard cells, machine-readable values and detail of a group."""
+    return Row(stats=group, cells=standard_cells(group, scaling), values=_values(group, scaling),
+               detail=detail_items(group))
+
+
+def configuration(key: GroupKey) -> str:
+    """``SDK V2.2, bs:128, 8x, AMP``, built from the record; unofficial rows carry the marker."""
+    text = f"{key.sdk}, bs:{key.global_batch}, {key.world_size}x, {key.precision}"
+    return text if key.official else f"{columns.UNOFFICIAL} {text}"
+
+
+def published_cells(ref: ReferenceRow) -> dict[str, str]:
+    """A published row's quoted cells, its Configuration marked so it is never mistaken for a measurement."""
+    cells = dict(ref.cells)
+    cells[columns.CONFIGURATION] = f"{columns.PUBLISHED} {cells[columns.CONFIGURATION]}"
+    return cells
+
+
+def standard_cells(group: GroupStats, scaling: Scalability) -> dict[str, str]:
+    """The eight cells of the standard table."""
+    key = group.key
+    no_basis = formatting.not_available("no completed run") if group.basis == "none" else None
+
+    def cell(stat: Stat | None, show, missing: str) -> str:
+        if no_basis:
+            return no_basis
+        return show(stat.value) if stat else formatting.not_available(missing)
+
+    stability = group.stability
+    return {
+        columns.CRITERIA: formatting.metric(key.target),
+        columns.CONFIGURATION: configuration(key),
+        columns.PERFORMANCE: cell(group.mean("p_train"), formatting.throughput, "not measured"),
+        columns.ACCURACY: cell(group.mean("final_metric"), formatting.metric, "no evaluation"),
+        columns.POWER: cell(
+            group.mean("power_w_per_device"),
+            lambda watts: formatting.per_device(watts, key.world_size, 0),
+            _no_power_reason(group),
+        ),
+        columns.SCALABILITY: scaling.text,
+        columns.MEMORY: cell(
+            group.mean("peak_memory_gib_per_device"),
+            lambda gib: formatting.per_device(gib, key.world_size, 1),
+            "not measured",
+        ),
+        columns.STABILITY: formatting.fraction(*stability) if stability else formatting.not_available(
+            "every run interrupted"),
+    }
+
+
+def _no_power_reason(group: GroupStats) -> str:
+    sources = {run.power_source for run in group.basis_runs}
+    return "no power sensor" if sources <= {None, "unavailable"} else "no power reading in the train window"
+
+
+def _values(group: GroupStats, scaling: Scalability) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in _MEANS:
+        stat = group.mean(name)
+        values[name] = stat.value if stat else None
+    converged, counted = group.stability or (0, 0)
+    values.update(
+        target=group.key.target,
+        scalability=scaling.value,
+        stability=converged / counted if counted else None,
+        runs_total=len(group.runs),
+        runs_counted=counted,
+        runs_converged=converged,
+        runs_interrupted=len(group.interrupted),
+        basis=group.basis,
+        throughput_cv=group.throughput_cv(),
+    )
+    return {name: values[name] for name in VALUE_NAMES}

@@ -1,0 +1,257 @@
+"""``summary.json``: what the supervisor knows, plus everything derived from the events and telemetry.
+
+This module is the reference for every derived number in docs/records.md. Nothing is taken on trust from the
+worker that can be recomputed from the record: throughputs, MFU, power and energy are computed here from the
+windows, sample counts and telemetry rows, so a reader can redo each number from the files in the run folder.
+A run that died early still gets a valid summary: what was never measured is ``null``, never a guess.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from benchbase.events import read_events
+from benchbase.records import (
+    RUNNING,
+    STATUS_EXIT_CODES,
+    SUMMARY_SCHEMA,
+    WINDOW_KEYS,
+    RecordError,
+    RunDir,
+)
+from benchbase.telemetry_file import read_telemetry
+
+#: What the supervisor passes in; anything else is a programming error.
+BASE_FIELDS = frozenset(
+    {
+        "run_id", "case", "preset", "vendor", "official", "status", "exit_code", "reason", "started_at", "ended_at",
+        "nnodes", "nproc_per_node", "world_size", "node_rank", "main_run_id", "repeat_group", "repeat_index",
+        "device_model", "sdk", "precision", "per_device_batch", "grad_accum", "metric_name", "target",
+        "peak_flops_per_device", "config_hash", "e2e_s",
+    }
+)  # fmt: skip
+_REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
+
+
+def build_summary(run_dir: RunDir | Path, base: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema-1 summary of a run, from ``base`` and the run folder's ``events.jsonl`` and telemetry files.
+
+    Used at the start of a run (``status: running``, no events yet) and at its end. ``exit_code`` defaults to the one
+    the status implies. Where the worker's ``run_start`` event and ``base`` both say the target or world size, the
+    event wins for the target (it is what the workload judged convergence against) and ``base`` for the world size
+    (it is what was launched).
+    """
+    unknown = sorted(set(base) - BASE_FIELDS)
+    if unknown:
+        raise ValueError(f"build_summary got unknown base field(s) {', '.join(unknown)}")
+    missing = [key for key in _REQUIRED_BASE if key not in base]
+    if missing:
+        raise ValueError(f"build_summary needs base field(s) {', '.join(missing)}")
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    events = read_events(run_dir.events_path) if run_dir.events_path.is_file() else []
+
+    run_start = _last(events, "run_start")
+    start_meta = _metadata(run_start)
+    evals = [event for event in events if event["key"] == "eval"]
+    train_stop = _last(events, "train_stop")
+    stop_meta = _metadata(train_stop)
+    windows_event = _last(events, "windows")
+    window_values = windows_event.get("value") if windows_event and isinstance(windows_event.get("value"), dict) else {}
+    window_meta = _metadata(windows_event)
+
+    status = base["status"]
+    world_size = _int(base.get("world_size"))
+    if world_size is None:
+        world_size = _int(start_meta.get("world_size"))
+    target = _number(start_meta.get("target"))
+    if target is None:
+        target = _number(base.get("target"))
+    steps, samples = _progress(train_stop, events)
+
+    windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in WINDOW_KEYS[:-1]}
+    windows["e2e_s"] = _number(base.get("e2e_s"))
+    throughput = {
+        "p_train": _ratio(samples, windows["train_s"]),
+        "p_core": _ratio(samples, windows["core_s"]),
+        "p_whole": _ratio(samples, windows["whole_s"]),
+        "fps_e2e": _ratio(samples, windows["e2e_s"]),
+    }
+    flops_per_sample = _number(start_meta.get("flops_per_sample"))
+    peak_flops = _number(base.get("peak_flops_per_device"))
+    mfu = None
+    if throughput["p_train"] is not None and flops_per_sample is not None and world_size and peak_flops:
+        mfu = throughput["p_train"] * flops_per_sample / (world_size * peak_flops)
+
+    rows = _telemetry_rows(run_dir)
+    first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": base["run_id"],
+        "case": base["case"],
+        "preset": base.get("preset"),
+        "vendor": base["vendor"],
+        "official": base["official"],
+        "status": status,
+        "exit_code": base.get("exit_code", STATUS_EXIT_CODES.get(status) if status != RUNNING else None),
+        "reason": base.get("reason"),
+        "started_at": base.get("started_at"),
+        "ended_at": base.get("ended_at"),
+        "nnodes": base.get("nnodes"),
+        "nproc_per_node": base.get("nproc_per_node"),
+        "world_size": world_size,
+        "node_rank": base.get("node_rank"),
+        "main_run_id": base.get("main_run_id"),
+        "repeat_group": base.get("repeat_group"),
+        "repeat_index": base.get("repeat_index"),
+        "device_model": base.get("device_model"),
+        "sdk": base.get("sdk"),
+        "precision": base.get("precision"),
+        "per_device_batch": base.get("per_device_batch"),
+        "global_batch": _int(start_meta.get("global_batch")),
+        "grad_accum": base.get("grad_accum"),
+        "metric_name": base.get("metric_name"),
+        "target": target,
+        "final_metric": _number(last_eval.get("value")) if last_eval else None,
+        "final_token_accuracy": _number(_metadata(last_eval).get("token_accuracy")),
+        "initial_metric": _number(first_eval.get("value")) if first_eval else None,
+        "steps": steps,
+        "samples": samples,
+        "converged_step": _int(stop_meta.get("converged_step")),
+        "converged_samples": _int(stop_meta.get("converged_samples")),
+        "windows": windows,
+        "throughput": throughput,
+        "time_to_target_s": _number(stop_meta.get("time_to_target_s")),
+        "flops_per_sample": flops_per_sample,
+        "peak_flops_per_device": peak_flops,
+        "mfu": mfu,
+        "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
+        "memory": _memory(rows, window_meta),
+        "config_hash": base.get("config_hash"),
+    }
+
+
+def _last(events: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The latest event of a kind: after ``--resume`` the log holds the first attempt's events too."""
+    for event in reversed(events):
+        if event["key"] == key:
+            return event
+    return None
+
+
+def _metadata(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    metadata = event.get("metadata") if event else None
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
+def _number(value: Any) -> float | int | None:
+    """A number as recorded (NaN included: a diverged metric must show), or ``None`` for anything else."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or ``None`` when either is unknown or the denominator is zero or not finite."""
+    if numerator is None or denominator is None or not math.isfinite(denominator) or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """Steps and samples at ``train_stop``; for a run that died before it, the last step/samples any event reported."""
+    if train_stop is not None:
+        return _int(train_stop.get("step")), _int(train_stop.get("samples"))
+    steps = samples = None
+    for event in events:
+        if _int(event.get("step")) is not None:
+            steps = _int(event.get("step"))
+        if _int(event.get("samples")) is not None:
+            samples = _int(event.get("samples"))
+    return steps, samples
+
+
+def _telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
+    """All nodes' rows; an unreadable file contributes none (the summary must still be written)."""
+    rows: list[dict[str, Any]] = []
+    for path in run_dir.telemetry_paths():
+        try:
+            rows.extend(read_telemetry(path))
+        except RecordError:
+            continue
+    return rows
+
+
+class _Intervals:
+    """Evaluation intervals, merged and sorted so each telemetry row is tested with one binary search (a long run
+    has tens of thousands of rows and hundreds of evaluations)."""
+
+    def __init__(self, pairs: Any) -> None:
+        spans = sorted(
+            (float(pair[0]), float(pair[1]))
+            for pair in (pairs if isinstance(pairs, list) else [])
+            if isinstance(pair, list) and len(pair) == 2 and all(_number(x) is not None for x in pair)
+        )
+        merged: list[list[float]] = []
+        for begin, end in spans:
+            if merged and begin <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([begin, end])
+        self._starts = [span[0] for span in merged]
+        self._ends = [span[1] for span in merged]
+
+    def contains(self, time_ms: float) -> bool:
+        """Whether ``time_ms`` falls inside an interval, both ends inclusive."""
+        index = bisect.bisect_right(self._starts, time_ms) - 1
+        return index >= 0 and time_ms <= self._ends[index]
+
+
+def _power(
+    rows: list[dict[str, Any]],
+    window_meta: Mapping[str, Any],
+    world_size: int | None,
+    train_s: float | None,
+    samples: int | None,
+) -> dict[str, Any]:
+    """Mean over devices of each device's mean power in the train window (evaluation excluded), and the energy per
+    sample that implies for all ``world_size`` devices over ``train_s``."""
+    unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable"}
+    start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
+    if start is None or end is None:
+        return unavailable
+    evals = _Intervals(window_meta.get("eval_intervals_ms"))
+    per_device: dict[tuple[int, int], list[float]] = {}
+    for row in rows:
+        time_ms = row["time_ms"]
+        if row["power_w"] is not None and start <= time_ms <= end and not evals.contains(time_ms):
+            per_device.setdefault((row["node"], row["device"]), []).append(row["power_w"])
+    if not per_device:
+        return unavailable
+    mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
+    devices = world_size or len(per_device)
+    energy = _ratio(mean_w * devices * train_s, samples) if train_s is not None else None
+    return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry"}
+
+
+def _memory(rows: list[dict[str, Any]], window_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Peak per device: the ranks' own measurement, else the highest memory use telemetry saw."""
+    peaks = window_meta.get("peak_memory_gib")
+    measured = [x for x in (peaks if isinstance(peaks, list) else []) if _number(x) is not None and math.isfinite(x)]
+    if measured:
+        return {"peak_gib_per_device": max(measured), "source": "vendor"}
+    seen = [row["memory_used_gib"] for row in rows if row["memory_used_gib"] is not None]
+    if seen:
+        return {"peak_gib_per_device": max(seen), "source": "telemetry"}
+    return {"peak_gib_per_device": None, "source": "unavailable"}

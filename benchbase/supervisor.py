@@ -1,0 +1,348 @@
+"""One run on one node, from the supervisor's side: prepare, record, launch, watch, and decide the status.
+
+The supervisor is ``benchbase run`` itself. It owns the run directory and the status, so a rank that crashes, hangs
+or is killed can never leave a record claiming more than happened: whatever the ranks did or did not write, the
+supervisor writes ``summary.json`` last, from the event log, the telemetry and the launcher's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchbase.config import ResolvedConfig
+from benchbase.contract import Binding, Case, Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.events import EventLog, read_events
+from benchbase.hostinfo import host_facts
+from benchbase.launch import LaunchPlan, plan_launch
+from benchbase.progress import EventTail, RunView
+from benchbase.records import STATUS_EXIT_CODES, RunDir
+from benchbase.summary import build_summary
+from benchbase.telemetry import Sampler
+from benchbase.worker import CHECKPOINT_FILE, EXIT_INTERRUPTED
+
+#: Seconds ranks get to write their last events after SIGINT/SIGTERM before they are killed.
+GRACE_S = 20.0
+POLL_S = 0.2
+
+
+@dataclass
+class RunRequest:
+    """Everything ``benchbase run`` decided before starting processes."""
+
+    case: Case
+    vendor: Vendor
+    resolved: ResolvedConfig
+    nnodes: int
+    nproc_per_node: int
+    out_root: Path
+    cache_dir: Path
+    data_dir: Path | None = None
+    node_rank: int = 0
+    master_addr: str | None = None
+    master_port: int | None = None
+    sysfs_root: Path = Path("/sys")
+    repeat_group: str | None = None
+    repeat_index: int = 0
+    resume_dir: Path | None = None
+    extra_record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.resolved.values)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    status: str
+    exit_code: int
+    summary: dict[str, Any]
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def bindings_for(vendor: Vendor, nproc: int, device_indices: list[int], sysfs_root: Path) -> list[Binding | None]:
+    """Per local rank, the CPUs local to its device, from the vendor's reading of real topology."""
+    return [vendor.binding(rank, device_indices[rank], sysfs_root) for rank in range(nproc)]
+
+
+def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:
+    """Discover devices (fail fast with the vendor's one-line reason) and map local ranks onto them."""
+    devices = vendor.discover()
+    if not devices:
+        raise BenchbaseError(f"vendor '{vendor.name}' found no devices", "check the driver, or pick another --vendor")
+    if vendor.ranks_share_devices:
+        return [devices[0].index] * nproc
+    if len(devices) < nproc:
+        raise BenchbaseError(
+            f"--config asks for {nproc} processes per node but vendor '{vendor.name}' found {len(devices)} device(s)",
+            f"use --config Nx{len(devices)} or run on a node with more devices",
+        )
+    return [d.index for d in devices[:nproc]]
+
+
+def plan_for(request: RunRequest, run_dir: Path | None, bindings: list[Binding | None]) -> LaunchPlan:
+    worker_args = ["--run-dir", str(run_dir or "<run-dir>"), "--cache-dir", str(request.cache_dir)]
+    if request.data_dir is not None:
+        worker_args += ["--data-dir", str(request.data_dir)]
+    if request.resume_dir is not None:
+        worker_args += ["--resume"]
+    return plan_launch(
+        request.nnodes,
+        request.nproc_per_node,
+        worker_args,
+        node_rank=request.node_rank,
+        master_addr=request.master_addr,
+        master_port=request.master_port,
+        bindings=bindings,
+    )
+
+
+class _Signals:
+    """Turn SIGINT/SIGTERM into a flag the watch loop acts on (forward to the ranks, then record ``interrupted``)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _last_error_line(run_dir: RunDir) -> str | None:
+    """The last line of the first rank log that ends in a Python error, to name the cause in one line."""
+    logs = sorted(Path(run_dir.logs_dir).glob("*.log"))
+    for log in logs:
+        try:
+            lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            continue
+        for line in reversed(lines[-40:]):
+            if "Error" in line or "Exception" in line:
+                return f"{log.name}: {line[:300]}"
+    return None
+
+
+def _decide_status(
+    return_code: int | None, timed_out: bool, signalled: int | None, events: list[dict[str, Any]], run_dir: RunDir
+) -> tuple[str, str]:
+    stop = next((e for e in reversed(events) if e.get("key") == "train_stop"), None)
+    reason = stop.get("value") if stop else None
+    if timed_out:
+        return "timeout", "the run exceeded its --timeout and was stopped"
+    if signalled is not None or return_code == EXIT_INTERRUPTED or reason == "interrupted":
+        return "interrupted", f"stopped by {signal.Signals(signalled).name if signalled else 'a signal'}"
+    if return_code == 0 and reason == "converged":
+        target_eval = next((e for e in reversed(events) if e.get("key") == "eval"), {})
+        return "converged", f"target reached at step {target_eval.get('step')}"
+    if return_code == 0 and reason in ("max_steps", "max_samples"):
+        return "not_converged", f"budget spent ({reason}) before the target was reached"
+    cause = _last_error_line(run_dir)
+    code = f"exit code {return_code}" if return_code is not None and return_code >= 0 else f"signal {-(return_code or 0)}"
+    return "failed", f"a process failed ({code})" + (f": {cause}" if cause else "")
+
+
+def _launcher_log(run_dir: RunDir) -> Any:
+    Path(run_dir.logs_dir).mkdir(parents=True, exist_ok=True)
+    return open(Path(run_dir.logs_dir) / "launcher.log", "ab")
+
+
+def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], started_at: str) -> dict[str, Any]:
+    values = request.values
+    vendor_env = env.get("vendor", {})
+    precision = env.get("precision", {})
+    return {
+        "run_id": Path(run_dir.path).name,
+        "case": request.case.name,
+        "preset": request.resolved.preset,
+        "vendor": request.vendor.name,
+        "official": request.resolved.official,
+        "started_at": started_at,
+        "nnodes": request.nnodes,
+        "nproc_per_node": request.nproc_per_node,
+        "world_size": request.nnodes * request.nproc_per_node,
+        "node_rank": request.node_rank,
+        "main_run_id": None,
+        "repeat_group": request.repeat_group,
+        "repeat_index": request.repeat_index,
+        "device_model": env.get("device_model"),
+        "sdk": vendor_env.get("sdk"),
+        "precision": precision.get("label"),
+        "per_device_batch": values.get("batch_size"),
+        "grad_accum": values.get("grad_accum", 1),
+        "metric_name": request.case.metric_name,
+        "target": values.get("target"),
+        "peak_flops_per_device": env.get("peak_flops_per_device"),
+        "config_hash": request.resolved.config_hash,
+    }
+
+
+def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: list[int]) -> dict[str, Any]:
+    """``env.json``: host, vendor facts, devices, precision, peak FLOP/s, binding and the launch plan."""
+    vendor = request.vendor
+    precision = vendor.precision_policy(str(request.values.get("precision", "auto")))
+    devices = vendor.discover()
+    return {
+        "host": host_facts(),
+        "vendor": {"name": vendor.name, **vendor.environment()},
+        "device_model": devices[0].model if devices else vendor.default_device_model,
+        "devices": [
+            {"index": d.index, "model": d.model, "memory_total_gib": d.memory_total_gib, "pci_bus_id": d.pci_bus_id,
+             **dict(d.extra)}
+            for d in devices
+        ],
+        "local_devices": device_indices,
+        "precision": precision.describe(),
+        "peak_flops_per_device": vendor.peak_flops(precision.flops_dtype),
+        "launch": plan.describe(),
+    }
+
+
+def execute(
+    request: RunRequest,
+    console: Any,
+    prepare: Callable[[], dict[str, Any]],
+) -> RunOutcome:
+    """Run one repeat on this node and return its recorded outcome."""
+    process_start = time.perf_counter()
+    device_indices = local_device_indices(request.vendor, request.nproc_per_node)
+    prepared = prepare()
+    if request.resume_dir is not None:
+        run_dir = RunDir.open(request.resume_dir)
+        if not (Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE).exists():
+            raise BenchbaseError(
+                f"{request.resume_dir} has no checkpoint to resume from",
+                "resume a run that was started with --set checkpoint_every=N and saved at least once",
+            )
+        previous = run_dir.read_summary()
+        started_at = previous.get("started_at") or _utc_now()
+        previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
+    else:
+        run_dir = RunDir.create_unique(
+            request.out_root, request.case.name, request.vendor.name, request.nnodes, request.nproc_per_node
+        )
+        started_at = _utc_now()
+        previous_e2e = 0.0
+    bindings = bindings_for(request.vendor, request.nproc_per_node, device_indices, request.sysfs_root)
+    plan = plan_for(request, Path(run_dir.path), bindings)
+    env = environment_record(request, plan, device_indices)
+    env["prepare"] = prepared
+    env.update(request.extra_record)
+    base = _base_summary(request, run_dir, env, started_at)
+    if request.resume_dir is None:
+        record = request.resolved.to_record()
+        record.update({"run_id": base["run_id"], "case": request.case.name, "vendor": request.vendor.name,
+                       "topology": f"{request.nnodes}x{request.nproc_per_node}"})
+        run_dir.write_config(record)
+        run_dir.write_env(env)
+    run_dir.write_summary({"schema": 1, **base, "status": "running", "exit_code": None})
+    events = EventLog(Path(run_dir.events), rank=-1)
+    events.emit("launch", plan.kind, commands=[plan.describe()["command"]], node_rank=request.node_rank)
+    values = request.values
+    sampler = Sampler(
+        Path(run_dir.telemetry),
+        request.node_rank,
+        request.vendor.open_sensors(sorted(set(device_indices))),
+        float(values.get("telemetry_interval_s", 1.0)),
+        root_pid=os.getpid(),
+    )
+    timeout_s = float(values.get("timeout_s") or 0.0)
+    timed_out = False
+    return_code: int | None = None
+    with _Signals() as signals, _launcher_log(run_dir) as launcher_log:
+        sampler.start()
+        proc = subprocess.Popen(
+            plan.command,
+            env={**os.environ, **plan.environment()},
+            stdout=launcher_log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        tail = EventTail(Path(run_dir.events))
+        title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
+        with RunView(console, title, values.get("max_steps"), values.get("target")) as view:
+            stop_deadline: float | None = None
+            while True:
+                return_code = proc.poll()
+                view.consume(tail.read_new())
+                if return_code is not None:
+                    break
+                now = time.perf_counter()
+                if signals.received is not None and stop_deadline is None:
+                    _signal_group(proc, signal.SIGINT)
+                    stop_deadline = now + GRACE_S
+                if timeout_s and not timed_out and now - process_start > timeout_s:
+                    timed_out = True
+                    _signal_group(proc, signal.SIGTERM)
+                    stop_deadline = now + GRACE_S
+                if stop_deadline is not None and now > stop_deadline:
+                    _signal_group(proc, signal.SIGKILL)
+                    stop_deadline = now + 3600
+                time.sleep(POLL_S)
+            view.consume(tail.read_new())
+        sampler.stop()
+    recorded = read_events(Path(run_dir.events))
+    status, reason = _decide_status(return_code, timed_out, signals.received, recorded, run_dir)
+    exit_code = STATUS_EXIT_CODES[status]
+    node_file = Path(run_dir.path) / "node.json"
+    if node_file.exists():
+        base["main_run_id"] = json.loads(node_file.read_text()).get("main_run_id")
+    e2e_s = previous_e2e + (time.perf_counter() - process_start)
+    events.emit("run_stop", status, exit_code=exit_code, reason=reason)
+    events.close()
+    summary = build_summary(
+        run_dir,
+        {**base, "status": status, "exit_code": exit_code, "reason": reason, "ended_at": _utc_now(), "e2e_s": e2e_s,
+         "telemetry_errors": sampler.errors},
+    )
+    run_dir.write_summary(summary)
+    return RunOutcome(Path(run_dir.path), status, exit_code, summary)
+
+
+def dry_run_plan(request: RunRequest) -> dict[str, Any]:
+    """What ``--dry-run`` prints: the resolved config, bindings, precision and the launch command, starting nothing."""
+    nproc = request.nproc_per_node
+    try:
+        device_indices = local_device_indices(request.vendor, nproc)
+        detected = True
+    except BenchbaseError:
+        device_indices = list(range(nproc))
+        detected = False
+    bindings = bindings_for(request.vendor, nproc, device_indices, request.sysfs_root)
+    plan = plan_for(request, None, bindings)
+    precision = request.vendor.precision_policy(str(request.values.get("precision", "auto")))
+    return {
+        "devices_detected": detected,
+        "precision": precision.describe(),
+        "launch": plan.describe(),
+    }
+

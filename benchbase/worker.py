@@ -1,0 +1,385 @@
+"""What one rank runs: build the case through the plugin contract, train it, own every timer and stop decision.
+
+Started by the supervisor (directly for 1x1, through torchrun otherwise) as ``python -m benchbase.worker``. Rank 0
+writes the event log; every rank writes ``logs/rank<N>.log``. The case supplies the step and the metric; the worker
+decides when to evaluate, when the target is reached and when the budget is spent, so that every case is measured by
+the same rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from benchbase.contract import RunContext, Vendor, Workload
+from benchbase.events import EventLog
+from benchbase.launch import BINDINGS_ENV
+from benchbase.plugins import Registry, load_registry
+from benchbase.records import RunDir, atomic_write_json
+from benchbase.timing import Stopwatch, Windows
+
+#: Exit code of a worker stopped by SIGINT/SIGTERM (the shell convention for SIGINT).
+EXIT_INTERRUPTED = 130
+CHECKPOINT_FILE = "state.pt"
+
+
+class Interrupted(Exception):
+    """Raised from the signal handler so the loop unwinds through ``finally`` and the record stays honest."""
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _redirect_output(log_path: Path) -> None:
+    """Send this rank's stdout/stderr (tracebacks included) to its log file."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _apply_binding(local_rank: int) -> list[int] | None:
+    raw = os.environ.get(BINDINGS_ENV)
+    if not raw:
+        return None
+    cpus = json.loads(raw)[local_rank] if local_rank < len(json.loads(raw)) else None
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    return cpus
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """The training loop of one rank, with its windows, stop rules and events."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        vendor: Vendor,
+        device: torch.device,
+        config: Mapping[str, Any],
+        run_dir: RunDir,
+        events: EventLog | None,
+        registry: Registry,
+        rank: int,
+        world_size: int,
+    ) -> None:
+        self.workload = workload
+        self.vendor = vendor
+        self.device = device
+        self.config = config
+        self.run_dir = run_dir
+        self.events = events
+        self.hook = registry.hook if rank == 0 else None
+        self.rank = rank
+        self.world_size = world_size
+        self.watch = Stopwatch(lambda: vendor.synchronize(device))
+        self.windows = Windows()
+        self.step = 0
+        self.samples = 0
+        self.last_eval_step: int | None = None
+        self.converged_step: int | None = None
+        self.converged_samples: int | None = None
+        self.time_to_target_s: float | None = None
+        self.metric: float | None = None
+        self.whole_start: float | None = None
+        self.finished = False
+
+    # -- events -------------------------------------------------------------------------------------------------------
+    def emit(self, key: str, value: Any = None, **metadata: Any) -> None:
+        if self.events is None:
+            return
+        event = self.events.emit(key, value, step=self.step, samples=self.samples, **metadata)
+        if self.hook is not None:
+            self.hook.benchbase_event(event=event)
+
+    # -- checkpoint ---------------------------------------------------------------------------------------------------
+    def _checkpoint_dir(self) -> Path:
+        return Path(self.run_dir.checkpoint_dir)
+
+    def save_checkpoint(self) -> None:
+        """Rank 0 saves the workload and the loop state; every rank saves its own RNG (dropout differs per rank)."""
+        start = time.perf_counter()
+        folder = self._checkpoint_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(_rng_state(), folder / f".rng-rank{self.rank}.tmp")
+        os.replace(folder / f".rng-rank{self.rank}.tmp", folder / f"rng-rank{self.rank}.pt")
+        if self.rank == 0:
+            state = {
+                "workload": self.workload.state_dict(),
+                "loop": {
+                    "step": self.step,
+                    "samples": self.samples,
+                    "last_eval_step": self.last_eval_step,
+                    "metric": self.metric,
+                    "world_size": self.world_size,
+                    "windows": vars(self.windows).copy(),
+                },
+            }
+            torch.save(state, folder / ".state.tmp")
+            os.replace(folder / ".state.tmp", folder / CHECKPOINT_FILE)
+        if self.world_size > 1:
+            dist.barrier()
+        self.windows.checkpoint_s += time.perf_counter() - start
+        self.emit("checkpoint", str(folder / CHECKPOINT_FILE))
+
+    def load_checkpoint(self, folder: Path) -> None:
+        state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        loop = state["loop"]
+        if loop["world_size"] != self.world_size:
+            raise RuntimeError(
+                f"checkpoint was written by {loop['world_size']} ranks but this run has {self.world_size}"
+            )
+        self.workload.load_state_dict(state["workload"])
+        self.step, self.samples = loop["step"], loop["samples"]
+        self.last_eval_step, self.metric = loop["last_eval_step"], loop["metric"]
+        self.windows = Windows.from_state(loop["windows"])
+        rng_file = folder / f"rng-rank{self.rank}.pt"
+        if rng_file.exists():
+            _set_rng_state(torch.load(rng_file, weights_only=False))
+        self.emit("resume", str(folder / CHECKPOINT_FILE))
+
+    # -- evaluation ---------------------------------------------------------------------------------------------------
+    def evaluate(self) -> bool:
+        """Run the case metric; returns True when the target is reached."""
+        start_ms = time.time() * 1000
+        start = self.watch.now()
+        result = self.workload.evaluate()
+        end = self.watch.now()
+        end_ms = time.time() * 1000
+        self.windows.eval_s += end - start
+        self.windows.eval_intervals_ms.append([start_ms, end_ms])
+        self.metric = float(result.metric)
+        self.last_eval_step = self.step
+        extras = {k: float(v) for k, v in result.extras.items()}
+        self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, **extras)
+        if self.hook is not None:
+            self.hook.benchbase_eval(step=self.step, samples=self.samples, metric=self.metric, extras=extras)
+        reached = self.metric >= self.workload.target
+        if reached and self.converged_step is None:
+            self.converged_step, self.converged_samples = self.step, self.samples
+            self.time_to_target_s = self.windows.whole_s + (end - (self.whole_start or end))
+        return reached
+
+    # -- the loop -----------------------------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train until the target or the budget; returns the stop reason."""
+        wl = self.workload
+        log_interval = max(1, int(self.config.get("log_interval", 10)))
+        checkpoint_every = int(self.config.get("checkpoint_every", 0))
+        self.whole_start = self.watch.now()
+        if self.windows.train_start_ms is None:
+            self.windows.train_start_ms = time.time() * 1000
+        if self.last_eval_step is None and self.evaluate():
+            return self._finish("converged")
+        reason = "max_steps"
+        log_time, log_samples = self.watch.now(), self.samples
+        while True:
+            if self.step >= wl.max_steps:
+                reason = "max_steps"
+                break
+            if wl.max_samples and self.samples >= wl.max_samples:
+                reason = "max_samples"
+                break
+            batch = wl.next_batch()
+            core_start = self.watch.now()
+            loss = wl.train_step(batch)
+            self.windows.core_s += self.watch.now() - core_start
+            self.step += 1
+            self.samples += wl.global_batch
+            if self.step % log_interval == 0:
+                now = self.watch.now()
+                rate = (self.samples - log_samples) / max(now - log_time, 1e-9)
+                loss_value = float(loss.detach().float().item())
+                lr = wl.learning_rate()
+                self.emit("step", loss_value if math.isfinite(loss_value) else None,
+                          samples_per_s=round(rate, 4), lr=lr, loss_finite=math.isfinite(loss_value))
+                if self.hook is not None:
+                    self.hook.benchbase_step(step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
+                log_time, log_samples = self.watch.now(), self.samples
+            if self.step % wl.eval_every == 0 and self.evaluate():
+                reason = "converged"
+                break
+            if checkpoint_every and self.step % checkpoint_every == 0:
+                self.save_checkpoint()
+        if reason != "converged" and self.last_eval_step != self.step and self.evaluate():
+            reason = "converged"
+        return self._finish(reason)
+
+    def _finish(self, reason: str) -> str:
+        self.close_windows()
+        self.emit(
+            "train_stop",
+            reason,
+            converged_step=self.converged_step,
+            converged_samples=self.converged_samples,
+            time_to_target_s=self.time_to_target_s,
+        )
+        return reason
+
+    def close_windows(self, gather: bool = True) -> None:
+        """Add this segment's whole/train time (cumulative across a resume) and emit the ``windows`` event.
+
+        ``gather=False`` on an interrupt: another rank may already be gone, and a collective would hang.
+        """
+        if self.finished or self.whole_start is None:
+            return
+        self.finished = True
+        elapsed = self.watch.now() - self.whole_start
+        self.windows.train_end_ms = time.time() * 1000
+        self.windows.whole_s += elapsed
+        self.windows.train_s = max(self.windows.whole_s - self.windows.eval_s - self.windows.checkpoint_s, 0.0)
+        peak = self.vendor.peak_memory_gib(self.device)
+        local = peak if peak is not None else float("nan")
+        peaks = _gather_floats(local, self.world_size, self.device) if gather else [local]
+        value, meta = self.windows.to_event()
+        self.emit("windows", value, peak_memory_gib=[p if math.isfinite(p) else None for p in peaks], **meta)
+
+
+def _gather_floats(value: float, world_size: int, device: torch.device) -> list[float]:
+    if world_size == 1:
+        return [value]
+    local = torch.tensor([value], dtype=torch.float64, device=device)
+    out = [torch.zeros_like(local) for _ in range(world_size)]
+    dist.all_gather(out, local)
+    return [float(t.item()) for t in out]
+
+
+def _share_main_run_id(run_id: str, world_size: int) -> str:
+    """Every node learns the run id of the node holding global rank 0, so the report can merge the parts."""
+    if world_size == 1:
+        return run_id
+    box = [run_id]
+    dist.broadcast_object_list(box, src=0)
+    return str(box[0])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchbase.worker", description=__doc__)
+    parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--cache-dir", required=True, type=Path)
+    parser.add_argument("--resume", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    process_start = time.perf_counter()
+    args = parse_args(argv)
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    run_dir = RunDir.open(args.run_dir)
+    _redirect_output(Path(run_dir.log_path(rank)))
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    record = run_dir.read_config()
+    config: dict[str, Any] = dict(record["values"])
+    registry = load_registry()
+    case = registry.case(record["case"])
+    vendor = registry.vendor(record["vendor"])
+    cpus = _apply_binding(local_rank)
+    events = EventLog(Path(run_dir.events), rank) if rank == 0 else None
+    trainer: Trainer | None = None
+    try:
+        device = vendor.setup_device(local_rank)
+        if world_size > 1:
+            dist.init_process_group(backend=vendor.distributed_backend)
+        main_run_id = _share_main_run_id(record["run_id"], world_size)
+        if local_rank == 0 and main_run_id != record["run_id"]:
+            atomic_write_json(Path(run_dir.path) / "node.json", {"main_run_id": main_run_id})
+        precision = vendor.precision_policy(str(config.get("precision", "auto")))
+        seed = int(config.get("seed", 0))
+        torch.manual_seed(seed)
+        random.seed(seed)
+
+        def emit(key: str, value: Any = None, **metadata: Any) -> None:
+            if trainer is not None:
+                trainer.emit(key, value, **metadata)
+            elif events is not None:
+                events.emit(key, value, **metadata)
+
+        ctx = RunContext(
+            config=config,
+            device=device,
+            precision=precision,
+            vendor=vendor,
+            rank=rank,
+            local_rank=local_rank,
+            world_size=world_size,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            run_dir=Path(run_dir.path),
+            emit=emit,
+            prepared=run_dir.read_env().get("prepare", {}),
+        )
+        workload = case.build(ctx)
+        trainer = Trainer(workload, vendor, device, config, run_dir, events, registry, rank, world_size)
+        if args.resume:
+            trainer.load_checkpoint(Path(run_dir.checkpoint_dir))
+        vendor.reset_peak_memory(device)
+        trainer.windows.init_s += trainer.watch.now() - process_start
+        if rank == 0:
+            trainer.emit(
+                "run_start",
+                record["run_id"],
+                world_size=world_size,
+                global_batch=workload.global_batch,
+                flops_per_sample=workload.flops_per_sample,
+                target=workload.target,
+                precision=precision.label,
+                cpus=cpus,
+            )
+            registry.hook.benchbase_run_start(
+                run={"run_id": record["run_id"], "case": record["case"], "preset": record.get("preset"),
+                     "vendor": record["vendor"], "world_size": world_size, "config": config}
+            )
+            trainer.emit("init_stop", round(trainer.windows.init_s, 6))
+        reason = trainer.run()
+        if rank == 0:
+            registry.hook.benchbase_run_end(status=reason, summary={"windows": vars(trainer.windows)})
+        workload.close()
+        return 0
+    except Interrupted as exc:
+        if trainer is not None and trainer.whole_start is not None and not trainer.finished:
+            trainer.close_windows(gather=False)
+            trainer.emit("train_stop", "interrupted", signal=str(exc))
+        return EXIT_INTERRUPTED
+    finally:
+        if events is not None:
+            events.close()
+        if world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

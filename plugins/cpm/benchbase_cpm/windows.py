@@ -1,0 +1,240 @@
+"""Tokenize a lines file into fixed-length training windows, cached as one ``.npy`` array.
+
+A line's ids plus ``<eod>`` are cut into windows of ``seq_length + 1`` tokens, the last one right-padded with
+``<pad>``; every line starts a new window. This is the reference's ``GenDataset.process`` (FlagPerf
+``cpm/pytorch/dataloaders/dataloader.py``), which loops ``while start + W < len(ids)`` and then pads the remainder, so
+a line of exactly ``k * W`` ids gives ``k`` full windows and no empty one.
+
+Tokenizing 440k lines takes tens of seconds, so it runs once per node across all cores and is cached under a name
+that fingerprints everything the ids depend on; a run reads the result through ``np.load(mmap_mode="r")``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jieba
+import numpy as np
+import sentencepiece
+
+from benchbase.errors import BenchbaseError
+from benchbase_cpm.stc import atomic_write, file_digest
+from benchbase_cpm.tokenizer import CPMTokenizer
+
+if TYPE_CHECKING:
+    from benchbase.contract import ProgressFn
+
+#: Tokens per window: 200 inputs plus the one label past the last input (DESIGN §8, seq 200).
+WINDOW_TOKENS = 201
+#: Bump when the window layout or file format changes, so old caches are not reused.
+FORMAT_VERSION = 1
+#: Lines per unit of parallel work: ~0.25 s of tokenizing, small enough for smooth progress and balanced workers.
+DEFAULT_CHUNK_LINES = 4096
+
+
+@dataclass(frozen=True)
+class WindowsFile:
+    """A cached window array and the facts about how it was made."""
+
+    path: Path
+    cache_hit: bool
+    facts: dict[str, Any]
+
+    @property
+    def windows(self) -> int:
+        return int(self.facts["windows"])
+
+    def load(self) -> np.ndarray:
+        """The ``(windows, window_tokens)`` array, memory-mapped read-only."""
+        return load_windows(self.path)
+
+
+def load_windows(path: Path) -> np.ndarray:
+    """A window array memory-mapped read-only, so every rank on a node shares one copy in the page cache."""
+    return np.load(path, mmap_mode="r")
+
+
+def window_dtype(vocab_size: int) -> np.dtype:
+    """uint16 halves the file and the page cache when every id fits (CPM's 30000 does)."""
+    return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.int32)
+
+
+def windows_of_lines(
+    lines: Sequence[str], tokenizer: CPMTokenizer, window: int = WINDOW_TOKENS
+) -> np.ndarray:
+    """The windows of ``lines`` in order: each line's ids plus ``<eod>``, cut every ``window`` tokens, the last
+    piece right-padded with ``<pad>``."""
+    encoded = []
+    for line in lines:
+        ids = tokenizer.encode(line)
+        ids.append(tokenizer.eod_id)
+        encoded.append(ids)
+    rows = sum(-(-len(ids) // window) for ids in encoded)
+    out = np.full((rows, window), tokenizer.pad_id, dtype=window_dtype(tokenizer.vocab_size))
+    flat = out.reshape(-1)
+    row = 0
+    for ids in encoded:
+        flat[row * window : row * window + len(ids)] = ids
+        row += -(-len(ids) // window)
+    return out
+
+
+def window_fields(rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
+    """A batch of model inputs from window rows ``(b, W)``: next-token labels, a loss mask that skips padding, and
+    positions ``0..W-2`` (every window starts a line, so positions restart at 0)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    labels = rows[:, 1:]
+    return {
+        "input_ids": np.ascontiguousarray(rows[:, :-1]),
+        "labels": np.ascontiguousarray(labels),
+        "loss_mask": labels != pad_id,
+        "position_ids": np.tile(np.arange(rows.shape[1] - 1, dtype=np.int64), (rows.shape[0], 1)),
+    }
+
+
+def windows_fingerprint(source_sha256: str, tokenizer_sha256: str, window: int) -> str:
+    """What the ids depend on: the text, the tokenizer model, the window, the segmenter and our code.
+
+    The source is identified by its content hash, not its size and mtime: a copied or re-downloaded file keeps its
+    cache, and an edited one never reuses a stale one. Hashing runs at >1 GB/s, so it costs well under a second.
+    """
+    parts = [
+        f"format={FORMAT_VERSION}",
+        f"source={source_sha256}",
+        f"tokenizer={tokenizer_sha256}",
+        f"window={window}",
+        f"jieba={jieba.__version__}",
+        f"sentencepiece={sentencepiece.__version__}",
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def build_windows(
+    lines_file: Path,
+    tokenizer_model: Path,
+    out_dir: Path,
+    *,
+    window: int = WINDOW_TOKENS,
+    workers: int | None = None,
+    chunk_lines: int = DEFAULT_CHUNK_LINES,
+    progress: ProgressFn | None = None,
+) -> WindowsFile:
+    """Tokenize ``lines_file`` into ``out_dir/<stem>-<fingerprint>.npy`` unless that file already exists.
+
+    ``workers`` processes (default: every core this process may run on) each build their own tokenizer once and
+    encode chunks of ``chunk_lines`` lines; results are reassembled in input order, so the array equals the serial
+    one. The array and its facts (``.json`` beside it, written last) appear atomically.
+    """
+    lines_file, out_dir = Path(lines_file), Path(out_dir)
+    tokenizer = CPMTokenizer(tokenizer_model)
+    if not lines_file.is_file():
+        raise BenchbaseError(f"{lines_file} does not exist", "prepare the data again (benchbase prepare cpm)")
+    fingerprint = windows_fingerprint(file_digest(lines_file, "sha256"), tokenizer.model_sha256, window)
+    path = out_dir / f"{lines_file.stem}-{fingerprint[:16]}.npy"
+    facts_path = path.with_suffix(".json")
+    if path.is_file() and facts_path.is_file():
+        return WindowsFile(path, True, json.loads(facts_path.read_text(encoding="utf-8")))
+
+    started = time.perf_counter()
+    lines = _read_lines(lines_file)
+    chunks = [lines[i : i + chunk_lines] for i in range(0, len(lines), chunk_lines)]
+    stage = f"tokenize {lines_file.name}"
+    if progress:
+        progress(stage, 0, len(lines))
+    workers = min(workers or len(os.sched_getaffinity(0)), len(chunks))
+    parts = list(_encode_chunks(chunks, tokenizer, window, workers, stage, len(lines), progress))
+    array = np.concatenate(parts) if parts else np.empty((0, window), window_dtype(tokenizer.vocab_size))
+    del parts
+    facts = {
+        "format_version": FORMAT_VERSION,
+        "source": str(lines_file),
+        "fingerprint": fingerprint,
+        "tokenizer_model": str(tokenizer.model_file),
+        "tokenizer_sha256": tokenizer.model_sha256,
+        "window_tokens": window,
+        "lines": len(lines),
+        "windows": int(array.shape[0]),
+        "tokens": int(np.count_nonzero(array != tokenizer.pad_id)),
+        "pad_id": tokenizer.pad_id,
+        "eod_id": tokenizer.eod_id,
+        "vocab_size": tokenizer.vocab_size,
+        "dtype": str(array.dtype),
+        "workers": workers,
+        "tokenize_s": round(time.perf_counter() - started, 3),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+    atomic_write(facts_path, lambda handle: handle.write(json.dumps(facts, indent=1).encode()))
+    return WindowsFile(path, False, facts)
+
+
+def _read_lines(path: Path) -> list[str]:
+    # Text mode with universal newlines and readlines(), as the reference reads train.txt: the "\n" stays on each
+    # line and is encoded (as U+2583), a final line without one is kept as it is.
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except UnicodeDecodeError as exc:
+        raise BenchbaseError(
+            f"{path} is not UTF-8 text (bad byte at offset {exc.start})", "regenerate it from STC.json"
+        ) from None
+    if not lines:
+        raise BenchbaseError(f"{path} is empty", "regenerate it from STC.json")
+    return lines
+
+
+def _encode_chunks(
+    chunks: list[list[str]],
+    tokenizer: CPMTokenizer,
+    window: int,
+    workers: int,
+    stage: str,
+    total: int,
+    progress: ProgressFn | None,
+) -> Iterator[np.ndarray]:
+    if workers <= 1:
+        results: Iterable[np.ndarray] = (windows_of_lines(chunk, tokenizer, window) for chunk in chunks)
+        yield from _reporting(results, chunks, stage, total, progress)
+        return
+    # spawn, not fork: the caller may already hold torch/OpenMP threads, which a forked child can deadlock on.
+    context = multiprocessing.get_context("spawn")
+    initargs = (str(tokenizer.model_file), tokenizer.model_sha256, window)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+        yield from _reporting(pool.map(_encode_in_worker, chunks), chunks, stage, total, progress)
+
+
+def _reporting(
+    results: Iterable[np.ndarray], chunks: list[list[str]], stage: str, total: int, progress: ProgressFn | None
+) -> Iterator[np.ndarray]:
+    done = 0
+    for chunk, result in zip(chunks, results):
+        done += len(chunk)
+        if progress:
+            progress(stage, done, total)
+        yield result
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(model_file: str, model_sha256: str, window: int) -> None:
+    tokenizer = CPMTokenizer(model_file)
+    if tokenizer.model_sha256 != model_sha256:
+        raise BenchbaseError(
+            f"tokenizer model {model_file} changed while the data was being tokenized", "run prepare again"
+        )
+    _worker_state["tokenizer"] = tokenizer
+    _worker_state["window"] = window
+
+
+def _encode_in_worker(lines: list[str]) -> np.ndarray:
+    return windows_of_lines(lines, _worker_state["tokenizer"], _worker_state["window"])

@@ -1,0 +1,112 @@
+"""The reference optimizer recipe: which parameters decay, AdamW's settings, and Megatron's lr schedule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchbase.errors import BenchbaseError
+from benchbase_cpm.model import CPMModel, config_for, parameter_count
+from benchbase_cpm.recipe import make_optimizer, make_schedule, parameter_groups, reference_lr
+
+PEAK = 5e-4
+
+
+@pytest.fixture
+def tiny() -> CPMModel:
+    torch.manual_seed(0)
+    return CPMModel(config_for("tiny", vocab_size=300, dropout=0.0))
+
+
+def names_of(model: CPMModel, group: dict) -> set[str]:
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    return {by_id[id(p)] for p in group["params"]}
+
+
+def test_weights_and_embeddings_decay_while_biases_and_layernorms_do_not(tiny: CPMModel) -> None:
+    decay, no_decay = parameter_groups(tiny, 0.05)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    layer = "transformer.layers.1"
+    assert names_of(tiny, decay) >= {
+        "word_embeddings.weight",
+        "position_embeddings.weight",
+        f"{layer}.attention.query_key_value.weight",
+        f"{layer}.mlp.dense_4h_to_h.weight",
+    }
+    assert names_of(tiny, no_decay) >= {
+        f"{layer}.attention.dense.bias",
+        f"{layer}.input_layernorm.weight",
+        f"{layer}.input_layernorm.bias",
+        "transformer.final_layernorm.weight",
+    }
+    assert all(name.endswith(".bias") or "layernorm" in name for name in names_of(tiny, no_decay))
+    assert all(name.endswith(".weight") and "layernorm" not in name for name in names_of(tiny, decay))
+
+
+def test_every_parameter_is_in_exactly_one_group(tiny: CPMModel) -> None:
+    groups = parameter_groups(tiny, 0.05)
+    assert sum(p.numel() for group in groups for p in group["params"]) == parameter_count(tiny)
+    assert len({id(p) for group in groups for p in group["params"]}) == len(list(tiny.parameters()))
+
+
+def test_the_optimizer_is_adamw_with_the_reference_settings_and_the_default_kernel_on_cpu(tiny: CPMModel) -> None:
+    optimizer = make_optimizer(tiny, PEAK, 0.05)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert optimizer.defaults["betas"] == (0.9, 0.999) and optimizer.defaults["eps"] == 1e-8
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.05, 0.0]
+    assert not optimizer.defaults["fused"]
+    assert make_optimizer(tiny, PEAK, 0.05, fused=True).defaults["fused"]
+
+
+def test_lr_warms_up_from_zero_then_decays_linearly_as_megatron_does() -> None:
+    lr = lambda step: reference_lr(step, PEAK, 100, 0.2)  # noqa: E731
+    assert lr(0) == 0.0
+    assert lr(10) == pytest.approx(PEAK / 2)
+    assert lr(20) == pytest.approx(PEAK)
+    assert lr(21) == pytest.approx(PEAK * 99 / 100)
+    assert lr(50) == pytest.approx(PEAK * 70 / 100)
+
+
+def test_the_decay_stops_at_max_steps_minus_warmup_and_holds_there() -> None:
+    """Megatron caps the step count at max_steps - warmup, so lr never goes below 2 * warmup / max_steps * peak."""
+    assert reference_lr(79, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.41)
+    assert reference_lr(80, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.4)
+    assert reference_lr(100, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.4)
+    assert reference_lr(120, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.4)
+
+
+def test_without_warmup_the_first_update_uses_the_peak() -> None:
+    assert reference_lr(0, PEAK, 100, 0.0) == PEAK
+    assert reference_lr(100, PEAK, 100, 0.0) == 0.0
+
+
+def test_the_scheduler_gives_exactly_the_reference_lr_at_every_update(tiny: CPMModel) -> None:
+    optimizer = make_optimizer(tiny, 1.0, 0.05)
+    schedule = make_schedule(optimizer, PEAK, 30, 0.2)
+    seen = []
+    for _ in range(35):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        schedule.step()
+    assert seen == [[reference_lr(step, PEAK, 30, 0.2)] * 2 for step in range(35)]
+
+
+def test_a_restored_scheduler_continues_where_it_stopped(tiny: CPMModel) -> None:
+    optimizer = make_optimizer(tiny, PEAK, 0.05)
+    schedule = make_schedule(optimizer, PEAK, 30, 0.2)
+    for _ in range(9):
+        optimizer.step()
+        schedule.step()
+    resumed_optimizer = make_optimizer(tiny, PEAK, 0.05)
+    resumed = make_schedule(resumed_optimizer, PEAK, 30, 0.2)
+    resumed_optimizer.load_state_dict(optimizer.state_dict())
+    resumed.load_state_dict(schedule.state_dict())
+    resumed_optimizer.step()
+    resumed.step()
+    assert resumed_optimizer.param_groups[0]["lr"] == reference_lr(10, PEAK, 30, 0.2)
+
+
+@pytest.mark.parametrize(("max_steps", "warmup", "message"), [(0, 0.2, "max_steps is 0"), (10, 0.6, "outside")])
+def test_a_schedule_the_formula_cannot_express_is_an_error(max_steps: int, warmup: float, message: str) -> None:
+    with pytest.raises(BenchbaseError, match=message):
+        reference_lr(0, PEAK, max_steps, warmup)

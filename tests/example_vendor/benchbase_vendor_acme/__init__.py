@@ -1,0 +1,1 @@
+"""Example vendor plugin: the smallest complete vendor a chip maker writes for benchbase."""

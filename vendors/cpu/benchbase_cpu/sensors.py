@@ -1,0 +1,81 @@
+"""Host telemetry for CPU training: one row, device 0, standing for the whole host.
+
+Utilisation and memory are the host's (psutil), not this run's alone: on a CPU the "device" is shared with the OS.
+Power is package power from RAPL (energy difference over time difference between two reads), or ``None``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from benchbase.contract import SensorReading, Sensors
+from benchbase_cpu.rapl import RaplCounter
+
+_GIB = float(2**30)
+
+#: hwmon drivers that report the CPU package itself, in order of preference (Intel, AMD, AMD out-of-tree, ARM SoCs).
+_CPU_THERMAL_CHIPS = ("coretemp", "k10temp", "zenpower", "cpu_thermal")
+
+
+def cpu_temperature_c() -> float | None:
+    """Hottest reading of the CPU's own thermal driver; ``None`` when the host exposes none (VMs, containers)."""
+    read = getattr(psutil, "sensors_temperatures", None)
+    if read is None:
+        return None
+    try:
+        chips = read()
+    except OSError:
+        return None
+    for chip in _CPU_THERMAL_CHIPS:
+        values = [entry.current for entry in chips.get(chip, []) if entry.current is not None]
+        if values:
+            return float(max(values))
+    return None
+
+
+def cpu_clock_mhz() -> float | None:
+    try:
+        freq = psutil.cpu_freq()
+    except (OSError, NotImplementedError):
+        return None
+    return float(freq.current) if freq is not None and freq.current else None
+
+
+class CPUSensors(Sensors):
+    """Opened once per run; ``clock`` is injectable so a test can drive the RAPL power computation."""
+
+    def __init__(self, sysfs_root: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._rapl = RaplCounter(sysfs_root)
+        self._last_time = clock()
+        self._last_energy = 0.0
+        psutil.cpu_percent(interval=None)  # the first call only starts psutil's interval; its value is meaningless
+
+    def _power(self, energy: float | None) -> float | None:
+        now = self._clock()
+        elapsed = now - self._last_time
+        if energy is None or elapsed <= 0:
+            return None
+        power = (energy - self._last_energy) / elapsed
+        self._last_time, self._last_energy = now, energy
+        return power
+
+    def read(self) -> list[SensorReading]:
+        energy = self._rapl.energy_j()
+        memory = psutil.virtual_memory()
+        return [
+            SensorReading(
+                device=0,
+                power_w=self._power(energy),
+                energy_j=energy,
+                memory_used_gib=(memory.total - memory.available) / _GIB,
+                memory_total_gib=memory.total / _GIB,
+                utilization_pct=psutil.cpu_percent(interval=None),
+                temperature_c=cpu_temperature_c(),
+                clock_mhz=cpu_clock_mhz(),
+            )
+        ]

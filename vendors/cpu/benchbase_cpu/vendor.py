@@ -1,0 +1,94 @@
+"""The CPU as a benchbase vendor: any host trains on its cores, ranks talk over gloo.
+
+The "device" is the host. Its memory figures are host figures: ``peak_memory_gib`` is this rank's peak resident set
+(what a CPU run actually holds), and telemetry rows report the host's used and total memory.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from benchbase import topology
+from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Vendor
+from benchbase_cpu.facts import cpu_model_name, host_facts
+from benchbase_cpu.precision import cpu_precision_policy
+from benchbase_cpu.rapl import RaplCounter
+from benchbase_cpu.sensors import CPUSensors
+
+
+class CPUVendor(Vendor):
+    """Construction only stores paths: the plugin list is built for every CLI command, so nothing is probed here."""
+
+    name = "cpu"
+    description = "Any host CPU (PyTorch CPU kernels, gloo, psutil/RAPL telemetry)"
+    distributed_backend = "gloo"
+    default_device_model = "cpu"
+    config_dir = None
+
+    def __init__(self, sysfs_root: Path = topology.DEFAULT_SYSFS_ROOT) -> None:
+        self._sysfs_root = Path(sysfs_root)
+
+    def discover(self) -> list[DeviceInfo]:
+        return [
+            DeviceInfo(
+                index=0,
+                model=cpu_model_name(),
+                memory_total_gib=psutil.virtual_memory().total / 2**30,
+                extra={
+                    "logical_cpus": psutil.cpu_count(logical=True),
+                    "physical_cores": psutil.cpu_count(logical=False),
+                },
+            )
+        ]
+
+    def device_model(self) -> str:
+        """Always ``cpu``: CPU configs are generic, not per processor model."""
+        return self.default_device_model
+
+    def environment(self) -> dict[str, Any]:
+        facts = host_facts(self._sysfs_root)
+        facts["found"] = True
+        facts["rapl_power"] = RaplCounter(self._sysfs_root).available
+        facts["sdk"] = f"torch {torch.__version__}"
+        return facts
+
+    def peak_flops(self, dtype: str) -> float | None:
+        """Unknown: a CPU's peak depends on its SKU, core count, vector units and clocks under load, and no table
+        here would be honest for every host. MFU is therefore reported as n/a on CPU."""
+        return None
+
+    def binding(
+        self, local_rank: int, device_index: int, sysfs_root: Path, local_world_size: int | None = None
+    ) -> Binding | None:
+        """A disjoint slice of the host per rank (see :func:`benchbase.topology.host_binding`).
+
+        ``local_world_size`` is the number of ranks on this node; when the caller does not pass it, torchrun's
+        ``LOCAL_WORLD_SIZE`` (set in every rank) is used, else one rank is assumed.
+        """
+        ranks = local_world_size or int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        return topology.host_binding(Path(sysfs_root), local_rank, max(ranks, local_rank + 1))
+
+    def open_sensors(self, device_indices: list[int]) -> Sensors | None:
+        return CPUSensors(self._sysfs_root)
+
+    def setup_device(self, local_rank: int) -> torch.device:
+        """Use as many intra-op threads as CPUs this rank is bound to, so bound ranks do not oversubscribe cores."""
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        return torch.device("cpu")
+
+    def precision_policy(self, requested: str) -> PrecisionPolicy:
+        return cpu_precision_policy(requested)
+
+    def peak_memory_gib(self, device: torch.device) -> float | None:
+        """Peak resident set of this process (``ru_maxrss``, KiB on Linux), in GiB.
+
+        The kernel keeps no resettable peak, so :meth:`reset_peak_memory` is a no-op and the figure covers the whole
+        process lifetime, including model construction before the train window.
+        """
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

@@ -1,0 +1,14 @@
+"""Entry point ``iluvatar`` of the ``benchbase`` group: registers the Iluvatar vendor as a third-party plugin would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from benchbase.contract import Vendor
+from benchbase.hookspecs import hookimpl
+from benchbase_iluvatar.vendor import IluvatarVendor
+
+
+@hookimpl
+def benchbase_register_vendors(register: Callable[[Vendor], None]) -> None:
+    register(IluvatarVendor())
