@@ -22,9 +22,9 @@ from rich.table import Table
 
 from benchbase import __version__
 from benchbase.config import (
-    CORE_PARAMETERS,
     ResolvedConfig,
     load_yaml_file,
+    merge_parameters,
     parse_set,
     parse_topology,
     resolve_config,
@@ -78,8 +78,10 @@ def resolve_for(
     preset = _preset(case, preset_name)
     vendor_file = vendor_config_path(vendor.config_dir, case.name, vendor.device_model(), nnodes, nproc, variant)
     vendor_values = load_yaml_file(vendor_file) if vendor_file else {}
-    parameters = {**CORE_PARAMETERS, **case.parameters()}
-    return resolve_config(parameters, preset, vendor_values, vendor_file, parse_set(list(sets)), unofficial)
+    parameters = merge_parameters(case.name, case.parameters())
+    return resolve_config(
+        parameters, preset, vendor_values, vendor_file, parse_set(list(sets)), unofficial, case=case.name
+    )
 
 
 def _check_data_dir(case: Case, preset_name: str | None, data_dir: Path | None) -> None:
@@ -200,8 +202,10 @@ def prepare_command(
     registry = _registry()
     case = registry.case(case_name)
     _check_data_dir(case, preset, data_dir)
-    parameters = {**CORE_PARAMETERS, **case.parameters()}
-    resolved = resolve_config(parameters, _preset(case, preset), {}, None, parse_set(list(sets)), True)
+    parameters = merge_parameters(case.name, case.parameters())
+    resolved = resolve_config(
+        parameters, _preset(case, preset), {}, None, parse_set(list(sets)), True, case=case.name
+    )
     config = dict(resolved.values)
     if from_large is not None:
         config["from_large"] = str(from_large)
@@ -373,7 +377,7 @@ def report_command(
     from benchbase import report
 
     if compare:
-        text = report.compare_runs(compare[0], compare[1], fmt)
+        text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
     else:
         result = report.load_runs(list(paths) or [DEFAULT_OUT])
         built = report.build_report(result, reference=reference, detail=detail)

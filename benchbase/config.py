@@ -338,8 +338,8 @@ def coerce_value(key: str, param: Param, raw: Any, origin: str) -> Any:
             raise _bad_value(key, raw, origin, "a string")
         value = raw
     elif kind is type(None):
-        if not isinstance(raw, (str, int, float, bool)):
-            raise _bad_value(key, raw, origin, "a single value")
+        if not isinstance(raw, (str, int, float, bool)) or (isinstance(raw, float) and not math.isfinite(raw)):
+            raise _bad_value(key, raw, origin, "a single finite value")
         value = raw
     else:
         raise ValueError(f"parameter {key!r} has a default of unsupported type {kind.__name__}")

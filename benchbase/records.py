@@ -309,8 +309,14 @@ class RunDir:
             paths += [p / "telemetry.csv" for p in sorted(numbered, key=lambda p: int(p.name))]
         return paths
 
-    def write_config(self, resolved: ResolvedConfig) -> None:
-        atomic_write_yaml(self.config_path, resolved.to_record())
+    def write_config(self, resolved: ResolvedConfig, extra: Mapping[str, Any] | None = None) -> None:
+        """The resolved config plus ``extra`` facts a reader wants beside it (run id, topology); ``extra`` may not
+        overwrite a config field, so ``ResolvedConfig.from_record`` reads the file back unchanged."""
+        record = resolved.to_record()
+        clashes = sorted(set(extra or {}) & set(record))
+        if clashes:
+            raise ValueError(f"extra config fields {', '.join(clashes)} would overwrite the resolved config")
+        atomic_write_yaml(self.config_path, {**record, **(extra or {})})
 
     def write_env(self, env: Mapping[str, Any]) -> None:
         atomic_write_json(self.env_path, dict(env))

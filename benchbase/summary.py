@@ -18,6 +18,7 @@ from benchbase.events import read_events
 from benchbase.records import (
     RUNNING,
     STATUS_EXIT_CODES,
+    SUMMARY_FIELDS,
     SUMMARY_SCHEMA,
     WINDOW_KEYS,
     RecordError,
@@ -37,13 +38,16 @@ BASE_FIELDS = frozenset(
 _REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
 
 
-def build_summary(run_dir: RunDir | Path, base: Mapping[str, Any]) -> dict[str, Any]:
+def build_summary(
+    run_dir: RunDir | Path, base: Mapping[str, Any], extras: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The schema-1 summary of a run, from ``base`` and the run folder's ``events.jsonl`` and telemetry files.
 
     Used at the start of a run (``status: running``, no events yet) and at its end. ``exit_code`` defaults to the one
     the status implies. Where the worker's ``run_start`` event and ``base`` both say the target or world size, the
     event wins for the target (it is what the workload judged convergence against) and ``base`` for the world size
-    (it is what was launched).
+    (it is what was launched). ``extras`` (e.g. ``telemetry_errors``) are appended after the schema fields; they are
+    kept apart from ``base`` so a misspelt base field is an error instead of a silent extra key.
     """
     unknown = sorted(set(base) - BASE_FIELDS)
     if unknown:
@@ -51,6 +55,9 @@ def build_summary(run_dir: RunDir | Path, base: Mapping[str, Any]) -> dict[str, 
     missing = [key for key in _REQUIRED_BASE if key not in base]
     if missing:
         raise ValueError(f"build_summary needs base field(s) {', '.join(missing)}")
+    clashes = sorted(set(extras or {}) & set(SUMMARY_FIELDS))
+    if clashes:
+        raise ValueError(f"build_summary extras {', '.join(clashes)} are schema fields; pass them in base")
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     events = read_events(run_dir.events_path) if run_dir.events_path.is_file() else []
 
@@ -131,6 +138,7 @@ def build_summary(run_dir: RunDir | Path, base: Mapping[str, Any]) -> dict[str, 
         "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
         "memory": _memory(rows, window_meta),
         "config_hash": base.get("config_hash"),
+        **(extras or {}),
     }
 
 

@@ -258,20 +258,22 @@ def execute(
     env.update(request.extra_record)
     base = _base_summary(request, run_dir, env, started_at)
     if request.resume_dir is None:
-        record = request.resolved.to_record()
-        record.update({"run_id": base["run_id"], "case": request.case.name, "vendor": request.vendor.name,
-                       "topology": f"{request.nnodes}x{request.nproc_per_node}"})
-        run_dir.write_config(record)
+        run_dir.write_config(
+            request.resolved,
+            extra={"run_id": base["run_id"], "case": request.case.name, "vendor": request.vendor.name,
+                   "topology": f"{request.nnodes}x{request.nproc_per_node}"},
+        )
         run_dir.write_env(env)
-    run_dir.write_summary({"schema": 1, **base, "status": "running", "exit_code": None})
-    events = EventLog(Path(run_dir.events), rank=-1)
+    run_dir.write_summary(build_summary(run_dir, {**base, "status": "running"}))
+    events = EventLog(Path(run_dir.events_path), rank=None)
     events.emit("launch", plan.kind, commands=[plan.describe()["command"]], node_rank=request.node_rank)
     values = request.values
     sampler = Sampler(
-        Path(run_dir.telemetry),
+        Path(run_dir.telemetry_path),
         request.node_rank,
         request.vendor.open_sensors(sorted(set(device_indices))),
         float(values.get("telemetry_interval_s", 1.0)),
+        sorted(set(device_indices)),
         root_pid=os.getpid(),
     )
     timeout_s = float(values.get("timeout_s") or 0.0)
@@ -287,7 +289,7 @@ def execute(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        tail = EventTail(Path(run_dir.events))
+        tail = EventTail(Path(run_dir.events_path))
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         with RunView(console, title, values.get("max_steps"), values.get("target")) as view:
             stop_deadline: float | None = None
@@ -310,7 +312,7 @@ def execute(
                 time.sleep(POLL_S)
             view.consume(tail.read_new())
         sampler.stop()
-    recorded = read_events(Path(run_dir.events))
+    recorded = read_events(Path(run_dir.events_path))
     status, reason = _decide_status(return_code, timed_out, signals.received, recorded, run_dir)
     exit_code = STATUS_EXIT_CODES[status]
     node_file = Path(run_dir.path) / "node.json"
@@ -321,8 +323,8 @@ def execute(
     events.close()
     summary = build_summary(
         run_dir,
-        {**base, "status": status, "exit_code": exit_code, "reason": reason, "ended_at": _utc_now(), "e2e_s": e2e_s,
-         "telemetry_errors": sampler.errors},
+        {**base, "status": status, "exit_code": exit_code, "reason": reason, "ended_at": _utc_now(), "e2e_s": e2e_s},
+        extras={"telemetry_errors": sampler.errors},
     )
     run_dir.write_summary(summary)
     return RunOutcome(Path(run_dir.path), status, exit_code, summary)

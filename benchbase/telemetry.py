@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from benchbase.contract import Sensors
+from benchbase.contract import SensorReading, Sensors
 from benchbase.telemetry_file import TelemetryWriter
 
 #: How often the list of the run's processes is refreshed; walking the process tree at 10 Hz would cost more than
@@ -54,12 +54,14 @@ class Sampler(threading.Thread):
         node: int,
         sensors: Sensors | None,
         interval_s: float,
+        devices: list[int],
         root_pid: int | None = None,
     ) -> None:
         super().__init__(name="benchbase-telemetry", daemon=True)
         self._writer = TelemetryWriter(path, node)
         self._sensors = sensors
         self._interval = interval_s
+        self._devices = devices
         self._memory = ProcessTreeMemory(root_pid) if root_pid else None
         self._stop = threading.Event()
         self.rows_written = 0
@@ -67,9 +69,10 @@ class Sampler(threading.Thread):
 
     def sample_once(self) -> None:
         rss = self._memory.gib() if self._memory else None
-        readings = self._sensors.read() if self._sensors else []
-        self._writer.write(time.time() * 1000, readings, rss)
-        self.rows_written += max(len(readings), 1)
+        # A vendor without sensors still gets one row per device, so the run's own memory (rss) is recorded.
+        readings = self._sensors.read() if self._sensors else [SensorReading(device=d) for d in self._devices]
+        self._writer.write(readings, rss, time.time() * 1000)
+        self.rows_written += len(readings)
 
     def run(self) -> None:
         next_tick = time.monotonic()

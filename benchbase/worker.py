@@ -221,8 +221,7 @@ class Trainer:
                 rate = (self.samples - log_samples) / max(now - log_time, 1e-9)
                 loss_value = float(loss.detach().float().item())
                 lr = wl.learning_rate()
-                self.emit("step", loss_value if math.isfinite(loss_value) else None,
-                          samples_per_s=round(rate, 4), lr=lr, loss_finite=math.isfinite(loss_value))
+                self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
                 if self.hook is not None:
                     self.hook.benchbase_step(step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
                 log_time, log_samples = self.watch.now(), self.samples
@@ -308,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     case = registry.case(record["case"])
     vendor = registry.vendor(record["vendor"])
     cpus = _apply_binding(local_rank)
-    events = EventLog(Path(run_dir.events), rank) if rank == 0 else None
+    events = EventLog(Path(run_dir.events_path), rank) if rank == 0 else None
     trainer: Trainer | None = None
     try:
         device = vendor.setup_device(local_rank)

@@ -21,6 +21,8 @@ STANDARD_COLUMNS: tuple[str, ...] = (
     MEMORY,
     STABILITY,
 )
+#: Columns whose cells are numbers (right-aligned); Configuration is the one text column.
+NUMERIC_COLUMNS = frozenset(STANDARD_COLUMNS) - {CONFIGURATION}
 
 #: Row prefixes in the Configuration cell, and what they mean (printed as a legend under the table).
 UNOFFICIAL = "[unofficial]"

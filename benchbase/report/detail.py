@@ -7,6 +7,7 @@ how wide the throughput spread is, what peak the MFU was computed against, and t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Stat
@@ -14,51 +15,37 @@ from benchbase.report.run import FINAL_STATUSES
 
 DetailItems = tuple[tuple[str, str], ...]
 
+#: Label, Run attribute averaged over the basis runs, how to print it, why it can be missing.
+_MEANS: tuple[tuple[str, str, Callable[[float], str], str], ...] = (
+    ("FPS", "fps_e2e", lambda value: formatting.fixed(value, 2), "not measured"),
+    ("E2E", "e2e_s", formatting.seconds, "not measured"),
+    ("p_whole", "p_whole", lambda value: f"{formatting.throughput(value)} samples/s", "not measured"),
+    ("p_train", "p_train", lambda value: f"{formatting.throughput(value)} samples/s", "not measured"),
+    ("p_core", "p_core", lambda value: f"{formatting.throughput(value)} samples/s", "not measured"),
+    ("Time to target", "time_to_target_s", formatting.seconds, "target not reached"),
+    ("Energy per sample", "energy_per_sample_j", lambda value: f"{formatting.significant(value)} J", "no power data"),
+    ("Peak memory", "peak_memory_gib_per_device", lambda value: f"{formatting.fixed(value, 1)} GiB per device",
+     "not measured"),
+    ("Token accuracy", "final_token_accuracy", formatting.metric, "not recorded"),
+)
+NO_COMPLETED_RUN = formatting.not_available("no completed run")
+
 
 def detail_items(stats: GroupStats) -> DetailItems:
     """Label/text pairs, in reading order."""
     key = stats.key
-
-    def stat(attribute: str, show, missing: str) -> str:
-        value = stats.mean(attribute)
-        if stats.basis == "none":
-            return formatting.not_available("no completed run")
-        if value is None:
-            return formatting.not_available(missing)
-        return show(value.value) + _coverage(value)
-
-    mfu = stats.mean("mfu")
-    peak = stats.mean("peak_flops_per_device")
-    if stats.basis == "none":
-        mfu_text = formatting.not_available("no completed run")
-    elif mfu is None or peak is None:
-        mfu_text = formatting.not_available("the vendor declares no peak FLOP/s")
-    else:
-        mfu_text = f"{formatting.percent(mfu.value)} of {formatting.flops(peak.value)} per device{_coverage(mfu)}"
-    cv = stats.throughput_cv()
-    initial, final = stats.mean("initial_metric"), stats.mean("final_metric")
-    steps, samples = stats.mean("steps"), stats.mean("samples")
+    means = {label: _mean_text(stats, attribute, show, missing) for label, attribute, show, missing in _MEANS}
     items: list[tuple[str, str]] = [
         ("Criteria", f"{key.metric_name} ≥ {formatting.metric(key.target)}"),
         ("Hardware", f"{key.device_model} ({key.vendor}), {key.topology} = {key.world_size} device(s)"),
         ("Case", f"{key.case} / {key.preset}" + ("" if key.official else " (unofficial)")),
-        ("FPS", stat("fps_e2e", lambda v: formatting.fixed(v, 2), "not measured")),
-        ("E2E", stat("e2e_s", formatting.seconds, "not measured")),
-        ("p_whole", stat("p_whole", _samples_per_s, "not measured")),
-        ("p_train", stat("p_train", _samples_per_s, "not measured")),
-        ("p_core", stat("p_core", _samples_per_s, "not measured")),
-        ("Time to target", stat("time_to_target_s", formatting.seconds, "target not reached")),
-        ("MFU", mfu_text),
-        ("Energy per sample", stat("energy_per_sample_j", lambda v: f"{formatting.significant(v)} J", "no power data")),
-        ("Peak memory", stat("peak_memory_gib_per_device", lambda v: f"{formatting.fixed(v, 1)} GiB per device",
-                             "not measured")),
-        ("Throughput CV", formatting.percent(cv) if cv is not None else formatting.not_available(
-            f"{len(stats.completed)} completed run(s), needs 2")),
-        ("Metric", _metric_path(initial, final) if stats.basis != "none" else formatting.not_available(
-            "no completed run")),
-        ("Token accuracy", stat("final_token_accuracy", formatting.metric, "not recorded")),
-        ("Steps / samples", f"{formatting.count(steps.value)} / {formatting.count(samples.value)}"
-         if steps and samples else formatting.not_available("not recorded")),
+        *((label, means[label]) for label in ("FPS", "E2E", "p_whole", "p_train", "p_core", "Time to target")),
+        ("MFU", _mfu_text(stats)),
+        *((label, means[label]) for label in ("Energy per sample", "Peak memory")),
+        ("Throughput CV", _cv_text(stats)),
+        ("Metric", _metric_text(stats)),
+        ("Token accuracy", means["Token accuracy"]),
+        ("Steps / samples", _steps_text(stats)),
         ("Runs", _run_counts(stats)),
         ("Means over", _basis_text(stats)),
         ("Run ids", ", ".join(
@@ -70,8 +57,11 @@ def detail_items(stats: GroupStats) -> DetailItems:
     return tuple(items)
 
 
-def _samples_per_s(value: float) -> str:
-    return f"{formatting.throughput(value)} samples/s"
+def _mean_text(stats: GroupStats, attribute: str, show: Callable[[float], str], missing: str) -> str:
+    if stats.basis == "none":
+        return NO_COMPLETED_RUN
+    value = stats.mean(attribute)
+    return show(value.value) + _coverage(value) if value else formatting.not_available(missing)
 
 
 def _coverage(value: Stat) -> str:
@@ -79,10 +69,37 @@ def _coverage(value: Stat) -> str:
     return f" ({value.n} of {value.of} runs)" if value.partial else ""
 
 
-def _metric_path(initial: Stat | None, final: Stat | None) -> str:
+def _mfu_text(stats: GroupStats) -> str:
+    """MFU with the peak it was computed against, so two vendors' MFUs can be checked for the same dtype."""
+    if stats.basis == "none":
+        return NO_COMPLETED_RUN
+    mfu, peak = stats.mean("mfu"), stats.mean("peak_flops_per_device")
+    if mfu is None or peak is None:
+        return formatting.not_available("the vendor declares no peak FLOP/s")
+    return f"{formatting.percent(mfu.value)} of {formatting.flops(peak.value)} per device{_coverage(mfu)}"
+
+
+def _cv_text(stats: GroupStats) -> str:
+    cv = stats.throughput_cv()
+    if cv is None:
+        return formatting.not_available(f"{len(stats.completed)} completed run(s), needs 2")
+    return formatting.percent(cv)
+
+
+def _metric_text(stats: GroupStats) -> str:
+    if stats.basis == "none":
+        return NO_COMPLETED_RUN
+    initial, final = stats.mean("initial_metric"), stats.mean("final_metric")
     start = formatting.metric(initial.value) if initial else "n/a"
     end = formatting.metric(final.value) if final else "n/a"
     return f"{start} → {end} (before training → at stop)"
+
+
+def _steps_text(stats: GroupStats) -> str:
+    steps, samples = stats.mean("steps"), stats.mean("samples")
+    if steps is None or samples is None:
+        return formatting.not_available("not recorded")
+    return f"{formatting.count(steps.value)} / {formatting.count(samples.value)}"
 
 
 def _run_counts(stats: GroupStats) -> str:

@@ -33,7 +33,8 @@ def merge_parts(main: Run, parts: Iterable[Run]) -> Run:
     power = energy = None
     if powered:
         devices = sum(node.nproc_per_node for node in powered)
-        power = sum(node.power_w_per_device * node.nproc_per_node for node in powered) / devices  # type: ignore[operator]
+        watts = sum(node.power_w_per_device * node.nproc_per_node for node in powered)  # type: ignore[operator]
+        power = watts / devices
         if len(powered) < len(nodes):
             notes.append(f"power from {len(powered)} of {len(nodes)} node records; energy per sample not stated")
         elif not missing and main.train_s is not None and main.samples:

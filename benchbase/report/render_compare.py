@@ -36,7 +36,7 @@ def comparison_rich(comparison: Comparison) -> RenderableType:
 def render_comparison(comparison: Comparison, fmt: str) -> str:
     """``fmt`` is ``table``, ``md``, ``json`` or ``csv``."""
     if fmt == "table":
-        console = Console(file=io.StringIO(), width=160, color_system=None, record=True)
+        console = Console(file=io.StringIO(), width=240, color_system=None, record=True)
         console.print(comparison_rich(comparison))
         return console.export_text()
     if fmt == "md":

@@ -2,24 +2,24 @@
 
 A reader opens it offline, mails it, or attaches it to a submission; it must look the same everywhere and never
 reach the network, so the page carries its own styles and charts (:mod:`.svg`) and uses only local system fonts.
-Per run it plots loss and metric over steps, samples/s over steps, and power and memory per device over time with
+Per run it plots loss and metric over steps, samples/s over steps, and power, memory and utilisation per device over
+time with
 the train window shaded and evaluations marked, read from the run's ``events.jsonl`` and ``telemetry.csv``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from html import escape
 
 from benchbase.report import formatting, svg
-from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS, UNOFFICIAL
+from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNOFFICIAL
 from benchbase.report.run import Run
 from benchbase.report.series import RunSeries, read_series
 from benchbase.report.table import Report, Row, published_cells
 
 _TRAIN = "#0072B2"
 _EVAL = "#E69F00"
-_NUMERIC_COLUMNS = set(STANDARD_COLUMNS) - {CONFIGURATION}
 _STATUS_CLASS = {
     "converged": "ok",
     "not_converged": "warn",
@@ -53,6 +53,7 @@ table.std td.num, table.std th.num { text-align:right; font-variant-numeric: tab
 table.std tr:nth-child(even) td { background:#fafbfc; }
 table.std tr.published td { background:#fdf8ec; font-style:italic; color:#4b4636; }
 table.std td.na { color:#9aa5b1; font-size:12.5px; }
+table.std td.config { min-width:270px; }
 table.std td.rowno a { color:var(--accent); text-decoration:none; font-weight:600; }
 .badge { display:inline-block; border-radius:6px; padding:1px 7px; font-size:11.5px; font-weight:600;
   font-style:normal; margin-right:6px; vertical-align:1px; }
@@ -64,7 +65,8 @@ ul.legend { margin:12px 0 0; padding-left:18px; color:var(--muted); font-size:12
 .details { display:grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap:16px; }
 .details .box { border:1px solid var(--line); border-radius:10px; padding:12px 14px; }
 .details h3 { font-size:13.5px; margin-bottom:8px; }
-table.kv td { padding:3px 6px; border-bottom:1px solid #f0f2f5; font-size:12.5px; vertical-align:top; }
+table.kv td { padding:3px 6px; border-bottom:1px solid #f0f2f5; font-size:12.5px; vertical-align:top;
+  overflow-wrap:anywhere; }
 table.kv td:first-child { color:var(--muted); white-space:nowrap; width:1%; }
 table.skipped td { padding:6px 8px; border-bottom:1px solid var(--line); font-size:12.5px; }
 table.skipped td:first-child { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
@@ -113,7 +115,8 @@ def render_html(report: Report) -> str:
 
 def _standard_table(report: Report) -> str:
     head = "".join(
-        f'<th class="{"num" if column in _NUMERIC_COLUMNS else ""}">{escape(column)}</th>' for column in STANDARD_COLUMNS
+        f'<th class="{"num" if column in NUMERIC_COLUMNS else ""}">{escape(column)}</th>'
+        for column in STANDARD_COLUMNS
     )
     lines = [f'<section class="card"><h2>Standard table</h2><table class="std"><thead><tr><th>#</th>{head}</tr>'
              "</thead><tbody>"]
@@ -130,11 +133,11 @@ def _standard_table(report: Report) -> str:
     return "".join(lines)
 
 
-def _cells(cells) -> str:
+def _cells(cells: Mapping[str, str]) -> str:
     out = []
     for column in STANDARD_COLUMNS:
         text = cells[column]
-        classes = ["num"] if column in _NUMERIC_COLUMNS else []
+        classes = ["num"] if column in NUMERIC_COLUMNS else ["config"]
         if text.startswith("n/a"):
             classes.append("na")
         out.append(f'<td class="{" ".join(classes)}">{_marked(text)}</td>')
@@ -169,7 +172,9 @@ def _detail_section(report: Report) -> str:
 
 
 def _skipped_section(report: Report) -> str:
-    rows = "".join(f"<tr><td>{escape(str(skip.path))}</td><td>{escape(skip.reason)}</td></tr>" for skip in report.skipped)
+    rows = "".join(
+        f"<tr><td>{escape(str(skip.path))}</td><td>{escape(skip.reason)}</td></tr>" for skip in report.skipped
+    )
     return (f'<section class="card"><h2>Skipped records</h2><table class="skipped"><tbody>{rows}</tbody></table>'
             "</section>")
 
@@ -189,7 +194,8 @@ def _run_article(run: Run) -> str:
     if run.p_train is not None:
         facts.append(f"p_train {formatting.throughput(run.p_train)} samples/s")
     if run.final_metric is not None:
-        facts.append(f"{run.metric_name} {formatting.metric(run.final_metric)} (target {formatting.metric(run.target)})")
+        target = formatting.metric(run.target)
+        facts.append(f"{run.metric_name} {formatting.metric(run.final_metric)} (target {target})")
     if run.steps is not None:
         facts.append(f"{formatting.count(run.steps)} steps")
     if run.started_at:
@@ -256,6 +262,14 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
             lines=_device_lines(series.memory_gib),
             bands=time_bands,
             empty_reason="no telemetry.csv" if not series.has_telemetry else "no memory readings",
+        ),
+        svg.Chart(
+            title="Device utilization",
+            x_label="time since run start (s)",
+            y_label="utilization (%)",
+            lines=_device_lines(series.utilization_pct),
+            bands=time_bands,
+            empty_reason="no telemetry.csv" if not series.has_telemetry else "no utilization readings",
         ),
     ]
 

@@ -61,6 +61,7 @@ def _reference(ref: ReferenceRow) -> dict[str, Any]:
         "kind": "published",
         "source": ref.source,
         "source_location": ref.source_location,
+        "file": str(ref.file),
         "case": ref.case,
         "vendor": ref.vendor,
         "device_model": ref.device_model,

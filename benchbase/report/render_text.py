@@ -9,17 +9,16 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS
+from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS
 from benchbase.report.table import Report, published_cells
-
-_NUMERIC = {"Performance", "Accuracy", "Power (W)", "Scalability", "Memory utilization (G)", "Stability"}
 
 
 def render_rich(report: Report) -> RenderableType:
     """Everything the report says, as one rich renderable for ``console.print``."""
     table = Table(title="benchbase report", box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
     for column in STANDARD_COLUMNS:
-        table.add_column(column, justify="right" if column in _NUMERIC else "left", overflow="fold")
+        table.add_column(column, justify="right" if column in NUMERIC_COLUMNS else "left", overflow="fold",
+                         min_width=24 if column == CONFIGURATION else None)
     for row in report.rows:
         table.add_row(*(_cell(row.cells[column]) for column in STANDARD_COLUMNS),
                       style=None if row.key.official else "yellow")
@@ -48,20 +47,20 @@ def render_rich(report: Report) -> RenderableType:
     return Group(*parts)
 
 
-def render_text(report: Report, width: int = 160) -> str:
-    """The rich form as plain text (``--format table --output FILE``)."""
+def render_text(report: Report, width: int = 240) -> str:
+    """The rich form as plain text (``--format table --output FILE``), wide enough that no cell wraps."""
     console = Console(file=io.StringIO(), width=width, color_system=None, record=True, legacy_windows=False)
     console.print(render_rich(report))
     return console.export_text()
 
 
-def _detail_table(title: str, items: tuple[tuple[str, str], ...]) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE, show_header=False, title_style="bold")
+def _detail_table(title: str, items: tuple[tuple[str, str], ...]) -> Group:
+    table = Table(box=box.SIMPLE, show_header=False)
     table.add_column("detail", style="cyan", no_wrap=True)
     table.add_column("value", overflow="fold")
     for label, text in items:
         table.add_row(label, _cell(text))
-    return table
+    return Group(Text(title, style="bold"), table)
 
 
 def _cell(text: str) -> Text:

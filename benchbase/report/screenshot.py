@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
+from benchbase.report import build_report, load_runs, render
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -49,8 +50,6 @@ def screenshot(html: Path, png: Path, width: int = 1280, height: int = 2000, tim
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchbase.report import build_report, load_runs, render
-
     parser = argparse.ArgumentParser(prog="python -m benchbase.report.screenshot", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="run directories (or folders of them), then OUT.png")
     parser.add_argument("--detail", action="store_true", help="include the detail view")

@@ -33,6 +33,7 @@ class RunSeries:
     #: Device label -> (seconds, value).
     power_w: dict[str, Points] = field(default_factory=dict)
     memory_gib: dict[str, Points] = field(default_factory=dict)
+    utilization_pct: dict[str, Points] = field(default_factory=dict)
     #: Missing files and unreadable lines, shown under the plots.
     problems: list[str] = field(default_factory=list)
     has_events: bool = False
@@ -51,13 +52,12 @@ def read_series(run: Run) -> RunSeries:
         t0 = min(row[0] for row in rows)
     _fill_events(series, events, t0 or 0.0)
     nodes = {row[1] for row in rows}
-    for time_ms, node, device, power, memory in rows:
+    for time_ms, node, device, *readings in rows:
         label = f"node {node} dev {device}" if len(nodes) > 1 else f"dev {device}"
         seconds = (time_ms - (t0 or 0.0)) / 1000
-        if power is not None:
-            series.power_w.setdefault(label, []).append((seconds, power))
-        if memory is not None:
-            series.memory_gib.setdefault(label, []).append((seconds, memory))
+        for target, value in zip((series.power_w, series.memory_gib, series.utilization_pct), readings):
+            if value is not None:
+                target.setdefault(label, []).append((seconds, value))
     return series
 
 
@@ -114,11 +114,15 @@ def _events(path: Path, series: RunSeries) -> Iterator[dict[str, Any]]:
         series.problems.append(f"{bad} unreadable line(s) in events.jsonl skipped")
 
 
-def _telemetry(path: Path, series: RunSeries) -> Iterator[tuple[float, str, str, float | None, float | None]]:
+TelemetryRow = tuple[float, str, str, float | None, float | None, float | None]
+
+
+def _telemetry(path: Path, series: RunSeries) -> Iterator[TelemetryRow]:
+    """(time_ms, node, device, power W, memory used GiB, utilisation %) per row."""
     try:
         handle = path.open(encoding="utf-8", errors="replace", newline="")
     except OSError:
-        series.problems.append(f"no telemetry.csv in {path.parent.name}: no power or memory curves")
+        series.problems.append(f"no telemetry.csv in {path.parent.name}: no power, memory or utilisation curves")
         return
     series.has_telemetry = True
     bad = 0
@@ -126,7 +130,8 @@ def _telemetry(path: Path, series: RunSeries) -> Iterator[tuple[float, str, str,
         for row in csv.DictReader(handle):
             try:
                 time_ms = float(row["time_ms"])
-                yield time_ms, row["node"] or "0", row["device"], _cell(row["power_w"]), _cell(row["memory_used_gib"])
+                readings = (_cell(row["power_w"]), _cell(row["memory_used_gib"]), _cell(row["utilization_pct"]))
+                yield (time_ms, row["node"] or "0", row["device"], *readings)
             except (KeyError, TypeError, ValueError):
                 bad += 1
     if bad:

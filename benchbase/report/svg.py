@@ -8,8 +8,8 @@ minimum and maximum, so spikes survive and a 10,000-step run still draws quickly
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 
 # Okabe & Ito, "Color Universal Design" (2008): distinguishable with the common colour-vision deficiencies.
@@ -61,7 +61,6 @@ class Chart:
     width: int = 560
     height: int = 300
     max_points: int = 600
-    legend_extra: Sequence[tuple[str, str]] = field(default=())
 
 
 def color(index: int) -> str:
@@ -185,7 +184,17 @@ def render(chart: Chart) -> str:
     return "".join(parts)
 
 
-def _grid(x_ticks, y_ticks, sx, sy, left, right, top, bottom) -> str:
+def _grid(
+    x_ticks: list[float],
+    y_ticks: list[float],
+    sx: Callable[[float], float],
+    sy: Callable[[float], float],
+    left: float,
+    right: float,
+    top: float,
+    bottom: float,
+) -> str:
+    """Frame, horizontal grid lines and the tick labels of both axes."""
     x_step = x_ticks[1] - x_ticks[0]
     y_step = y_ticks[1] - y_ticks[0]
     out = [f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" '

@@ -6,7 +6,7 @@ JSON, CSV and HTML forms can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,16 +14,15 @@ from typing import Any
 
 from benchbase.report import columns, formatting
 from benchbase.report.aggregate import GroupStats, Stat
-from benchbase.report.detail import DetailItems, detail_items
+from benchbase.report.detail import NO_COMPLETED_RUN, DetailItems, detail_items
 from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, Skipped
 from benchbase.report.reference import ReferenceRow, load_references
 from benchbase.report.run import Run
 from benchbase.report.scaling import Scalability, scalability
 
-#: Machine-readable values of a row, in the order CSV writes them (documented in docs/report-format.md).
+#: Machine-readable values of a row beside its group key, in the order CSV writes them (docs/report-format.md).
 VALUE_NAMES: tuple[str, ...] = (
-    "target",
     "p_train",
     "final_metric",
     "power_w_per_device",
@@ -153,11 +152,10 @@ def published_cells(ref: ReferenceRow) -> dict[str, str]:
 def standard_cells(group: GroupStats, scaling: Scalability) -> dict[str, str]:
     """The eight cells of the standard table."""
     key = group.key
-    no_basis = formatting.not_available("no completed run") if group.basis == "none" else None
 
-    def cell(stat: Stat | None, show, missing: str) -> str:
-        if no_basis:
-            return no_basis
+    def cell(stat: Stat | None, show: Callable[[float], str], missing: str) -> str:
+        if group.basis == "none":
+            return NO_COMPLETED_RUN
         return show(stat.value) if stat else formatting.not_available(missing)
 
     stability = group.stability
@@ -194,7 +192,6 @@ def _values(group: GroupStats, scaling: Scalability) -> dict[str, Any]:
         values[name] = stat.value if stat else None
     converged, counted = group.stability or (0, 0)
     values.update(
-        target=group.key.target,
         scalability=scaling.value,
         stability=converged / counted if counted else None,
         runs_total=len(group.runs),

@@ -190,6 +190,13 @@ def test_a_nullable_key_accepts_null_and_a_value():
     assert resolve(overrides={"max_samples": 5000}).values["max_samples"] == 5000
 
 
+def test_a_key_without_a_typed_default_still_refuses_structures_and_nan():
+    with pytest.raises(BenchbaseError, match="expected a single finite value"):
+        resolve(overrides={"max_samples": {"a": 1}})
+    with pytest.raises(BenchbaseError, match="expected a single finite value"):
+        resolve(overrides={"max_samples": float("nan")})
+
+
 def test_a_bad_value_in_a_vendor_file_names_the_file(tmp_path):
     vendor_file = tmp_path / "A100x1x8.yaml"
     with pytest.raises(BenchbaseError, match=re.escape(f"for 'batch_size' in vendor file {vendor_file}")):

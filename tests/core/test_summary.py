@@ -269,3 +269,11 @@ def test_unknown_or_missing_base_fields_are_programming_errors(finished_run):
     without_status = {k: v for k, v in BASE.items() if k != "status"}
     with pytest.raises(ValueError, match="needs base field.*status"):
         build_summary(finished_run, without_status)
+
+
+def test_extras_are_appended_after_the_schema_fields_and_may_not_replace_one(finished_run):
+    summary = build_summary(finished_run, BASE, extras={"telemetry_errors": ["nvml: timeout"]})
+    assert list(summary)[-1] == "telemetry_errors" and summary["telemetry_errors"] == ["nvml: timeout"]
+    validate_summary(summary)
+    with pytest.raises(ValueError, match="extras mfu are schema fields"):
+        build_summary(finished_run, BASE, extras={"mfu": 1.0})

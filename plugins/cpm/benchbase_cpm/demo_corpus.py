@@ -168,21 +168,23 @@ def train_tokenizer(lines: Iterable[str], vocab_size: int) -> bytes:
     ``<mask>`` never occur in the text, so encoding is unaffected. ``▂`` (a space) gets id 8 so it always exists.
     """
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=(pretokenize(line) for line in lines),
-        model_writer=model,
-        model_type="bpe",
-        vocab_size=vocab_size,
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=5,
-        user_defined_symbols=[NEWLINE_MARK, "<sep>", "<mask>", "<eod>", SPACE_MARK],
-        num_threads=1,
-        logstream=open(os.devnull, "w"),  # noqa: SIM115 - the trainer closes it; its log is noise for a user
-    )
+    # The trainer logs pages to stderr (file descriptor 2) while it runs: noise for a user, so it goes to devnull.
+    with open(os.devnull, "w") as quiet:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=(pretokenize(line) for line in lines),
+            model_writer=model,
+            model_type="bpe",
+            vocab_size=vocab_size,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            unk_id=0,
+            bos_id=1,
+            eos_id=2,
+            pad_id=5,
+            user_defined_symbols=[NEWLINE_MARK, "<sep>", "<mask>", "<eod>", SPACE_MARK],
+            num_threads=1,
+            logstream=quiet,
+        )
     return model.getvalue()
 
 

@@ -71,18 +71,23 @@ def window_dtype(vocab_size: int) -> np.dtype:
 def windows_of_lines(
     lines: Sequence[str], tokenizer: CPMTokenizer, window: int = WINDOW_TOKENS
 ) -> np.ndarray:
-    """The windows of ``lines`` in order: each line's ids plus ``<eod>``, cut every ``window`` tokens, the last
-    piece right-padded with ``<pad>``."""
+    """The windows of ``lines`` in order (see :func:`pack_windows`)."""
     encoded = []
     for line in lines:
         ids = tokenizer.encode(line)
         ids.append(tokenizer.eod_id)
         encoded.append(ids)
-    rows = sum(-(-len(ids) // window) for ids in encoded)
-    out = np.full((rows, window), tokenizer.pad_id, dtype=window_dtype(tokenizer.vocab_size))
+    return pack_windows(encoded, window, tokenizer.pad_id, window_dtype(tokenizer.vocab_size))
+
+
+def pack_windows(documents: Sequence[Sequence[int]], window: int, pad_id: int, dtype: np.dtype) -> np.ndarray:
+    """Cut each document (a line's ids, ``<eod>`` included) into ``window``-token rows, the last row of each
+    document right-padded with ``pad_id``; documents never share a row."""
+    rows = sum(-(-len(ids) // window) for ids in documents)
+    out = np.full((rows, window), pad_id, dtype=dtype)
     flat = out.reshape(-1)
     row = 0
-    for ids in encoded:
+    for ids in documents:
         flat[row * window : row * window + len(ids)] = ids
         row += -(-len(ids) // window)
     return out

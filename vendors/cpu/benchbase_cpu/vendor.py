@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ class CPUVendor(Vendor):
     description = "Any host CPU (PyTorch CPU kernels, gloo, psutil/RAPL telemetry)"
     distributed_backend = "gloo"
     default_device_model = "cpu"
+    ranks_share_devices = True
     config_dir = None
 
     def __init__(self, sysfs_root: Path = topology.DEFAULT_SYSFS_ROOT) -> None:
@@ -68,11 +70,16 @@ class CPUVendor(Vendor):
     ) -> Binding | None:
         """A disjoint slice of the host per rank (see :func:`benchbase.topology.host_binding`).
 
-        ``local_world_size`` is the number of ranks on this node; when the caller does not pass it, torchrun's
-        ``LOCAL_WORLD_SIZE`` (set in every rank) is used, else one rank is assumed.
+        Slicing needs the number of ranks on this node: ``local_world_size``, else torchrun's ``LOCAL_WORLD_SIZE``.
+        When neither says, every rank gets every online CPU, which is no worse than no binding, rather than slices
+        guessed from a wrong count that could overlap.
         """
-        ranks = local_world_size or int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        return topology.host_binding(Path(sysfs_root), local_rank, max(ranks, local_rank + 1))
+        ranks = local_world_size or int(os.environ.get("LOCAL_WORLD_SIZE", "0"))
+        if ranks > local_rank:
+            return topology.host_binding(Path(sysfs_root), local_rank, ranks)
+        whole = topology.host_binding(Path(sysfs_root), 0, 1)
+        source = f"{whole.source} (number of local ranks unknown, so not split)"
+        return replace(topology.with_rank(whole, local_rank, device_index), source=source)
 
     def open_sensors(self, device_indices: list[int]) -> Sensors | None:
         return CPUSensors(self._sysfs_root)

@@ -95,27 +95,34 @@ class IxmlSession:
             physical = [self._handle(i) for i in range(self._count())]
             uuids = [nvml_value(nvml, nvml.nvmlDeviceGetUUID, h) for h in physical]
             order = visible_device_order(visible, uuids)
-        except BaseException:
+        except nvml.NVMLError as exc:
+            nvml.nvmlShutdown()
+            problem = f"ixml at {library} could not list the devices ({exc})"
+            raise BenchbaseError(problem, "check the CoreX driver with ixsmi") from exc
+        except BenchbaseError:
             nvml.nvmlShutdown()
             raise
         self.physical_indices = order
         self.handles = [physical[i] for i in order]
 
     def _load(self, library: Path, cdll: Callable[[str], Any]) -> Any:
-        try:
-            lib = cdll(str(library))
-        except OSError as exc:
-            raise BenchbaseError(
-                f"cannot load {library} ({exc})",
-                "check that the CoreX driver and SDK match (LD_LIBRARY_PATH should include /usr/local/corex/lib64)",
-            ) from exc
+        """Put ixml into pynvml's library slot, reusing it if an earlier session already did."""
         with self.nvml.libLoadLock:
             loaded = self.nvml.nvmlLib
-            if loaded is not None and getattr(loaded, "_name", None) != str(library):
+            if loaded is not None:
+                if getattr(loaded, "_name", None) == str(library):
+                    return loaded
                 raise BenchbaseError(
                     f"another NVML library ({getattr(loaded, '_name', loaded)}) is already loaded in this process",
                     "query Iluvatar devices from a process that has not used NVIDIA's NVML",
                 )
+            try:
+                lib = cdll(str(library))
+            except OSError as exc:
+                raise BenchbaseError(
+                    f"cannot load {library} ({exc})",
+                    "check that the CoreX driver and SDK match (LD_LIBRARY_PATH should include /usr/local/corex/lib64)",
+                ) from exc
             self.nvml.nvmlLib = lib
         return lib
 

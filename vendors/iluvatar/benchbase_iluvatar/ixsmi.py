@@ -3,8 +3,8 @@
 Queries use ``--query-gpu=...`` with ``--format=csv,noheader,nounits`` and run as an argument list, never through a
 shell. Fields a board does not report come back as ``N/A`` / ``[N/A]`` / ``[Not Supported]`` and read as ``None``.
 Units are parsed when present anyway (``45.00 W``, ``1024 MiB``), since some builds print them despite ``nounits``.
-The power field is ``power.draw`` on CoreX 3.x (the BI-V100 generation); 4.x renamed it ``gpu.power.draw``, which is
-tried when the tool rejects the first name.
+The power field is ``power.draw`` on CoreX 3.x (the BI-V100 generation); CoreX 4.x is reported to call it
+``gpu.power.draw``, which is tried once when the tool rejects the first name.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from benchbase.contract import DeviceInfo, SensorReading, Sensors
 from benchbase.cuda_like import visible_device_order
@@ -24,7 +23,7 @@ from benchbase_iluvatar.models import short_model
 
 COREX_IXSMI = Path("/usr/local/corex/bin/ixsmi")
 DEVICE_FIELDS = ("index", "name", "uuid", "memory.total", "pci.bus_id")
-SENSOR_FIELDS = ("index", "power.draw", "memory.used", "memory.total", "utilization.gpu", "temperature.gpu")
+SENSOR_FIELDS = ("index", "name", "power.draw", "memory.used", "memory.total", "utilization.gpu", "temperature.gpu")
 _POWER_FIELDS = ("power.draw", "gpu.power.draw")
 _MISSING = {"", "n/a", "[n/a]", "not supported", "[not supported]", "unknown", "[unknown]"}
 _NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z%]*)\s*$")
@@ -33,9 +32,11 @@ _GIB_PER = {"": 1 / 1024, "mib": 1 / 1024, "mb": 1 / 1024, "gib": 1.0, "gb": 1.0
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
-def find_ixsmi(which: Callable[[str], str | None] = shutil.which) -> str | None:
+def find_ixsmi(
+    which: Callable[[str], str | None] = shutil.which, standard: Sequence[Path] = (COREX_IXSMI,)
+) -> str | None:
     """``ixsmi`` on PATH, else CoreX's standard location."""
-    return which("ixsmi") or (str(COREX_IXSMI) if COREX_IXSMI.is_file() else None)
+    return which("ixsmi") or next((str(path) for path in standard if path.is_file()), None)
 
 
 def parse_csv(text: str, fields: Sequence[str]) -> list[dict[str, str | None]]:
@@ -71,7 +72,7 @@ def plain(cell: str | None) -> float | None:
 
 def sensor_readings(rows: Sequence[dict[str, str | None]], devices: Sequence[tuple[int, int]]) -> list[SensorReading]:
     """Readings for ``devices`` (record index, ixsmi index); a device missing from the answer reads all ``None``."""
-    by_index = {int(row["index"] or -1): row for row in rows}
+    by_index = {int(str(row["index"])): row for row in rows}
     readings = []
     for record, physical in devices:
         row = by_index.get(physical, {})
@@ -113,18 +114,18 @@ class IxsmiTool:
         return done.stdout
 
     def sensor_rows(self) -> list[dict[str, str | None]]:
-        """One sensor query, switching to CoreX 4.x's power field name once if the tool rejects ``power.draw``."""
-        for _ in _POWER_FIELDS:
-            fields = [self._power_field if f == "power.draw" else f for f in SENSOR_FIELDS]
-            try:
-                text = self.query(fields)
-            except BenchbaseError as exc:
-                if "not a valid field" not in str(exc) or self._power_field == _POWER_FIELDS[-1]:
-                    raise
-                self._power_field = _POWER_FIELDS[-1]
-                continue
-            return parse_csv(text, SENSOR_FIELDS)
-        return []
+        """One sensor query, switching once to CoreX 4.x's power field name if the tool rejects ``power.draw``."""
+        try:
+            text = self.query(self._sensor_fields())
+        except BenchbaseError as exc:
+            if "not a valid field" not in str(exc) or self._power_field != _POWER_FIELDS[0]:
+                raise
+            self._power_field = _POWER_FIELDS[1]
+            text = self.query(self._sensor_fields())
+        return parse_csv(text, SENSOR_FIELDS)
+
+    def _sensor_fields(self) -> list[str]:
+        return [self._power_field if field == "power.draw" else field for field in SENSOR_FIELDS]
 
     def devices(self) -> list[DeviceInfo]:
         found = []
@@ -138,17 +139,21 @@ class IxsmiTool:
                     model=short_model(name),
                     memory_total_gib=gib(row["memory.total"]),
                     pci_bus_id=normalise_pci_bus_id(bus) if bus else None,
-                    extra={"name": name, "physical_index": int(row["index"] or physical), "telemetry": self.source},
+                    extra={"name": name, "physical_index": int(str(row["index"])), "telemetry": self.source},
                 )
             )
         return found
 
     def driver_version(self) -> str | None:
-        """ixsmi's CSV interface has no driver field that every CoreX release accepts, so this stays unknown."""
-        return None
+        try:
+            rows = parse_csv(self.query(("index", "driver_version")), ("index", "driver_version"))
+        except BenchbaseError:
+            return None
+        return rows[0]["driver_version"] if rows else None
 
     def open_sensors(self, device_indices: Sequence[int]) -> Sensors:
-        return IxsmiSensors(self, [(i, int(self._device_rows[self.physical_indices[i]]["index"] or 0)) for i in device_indices])
+        ixsmi_index = [int(str(self._device_rows[p]["index"])) for p in self.physical_indices]
+        return IxsmiSensors(self, [(i, ixsmi_index[i]) for i in device_indices])
 
     def close(self) -> None:
         """Nothing is held open between ixsmi runs."""
@@ -163,7 +168,7 @@ class IxsmiSensors(Sensors):
 
     def read(self) -> list[SensorReading]:
         try:
-            rows: Any = self._tool.sensor_rows()
+            rows = self._tool.sensor_rows()
         except BenchbaseError:
             rows = []
         return sensor_readings(rows, self._devices)

@@ -47,7 +47,10 @@ class NvmlSession:
             physical = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
             uuids = [nvml_value(nvml, nvml.nvmlDeviceGetUUID, h) for h in physical]
             order = visible_device_order(visible, uuids)
-        except BaseException:
+        except nvml.NVMLError as exc:
+            nvml.nvmlShutdown()
+            raise BenchbaseError(f"no NVIDIA GPU found: NVML could not list the devices ({exc})", _NO_GPU_FIX) from exc
+        except BenchbaseError:
             nvml.nvmlShutdown()
             raise
         if not order:

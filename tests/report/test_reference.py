@@ -1,0 +1,92 @@
+"""Published reference rows: the numbers of DESIGN §9, quoted exactly and marked as published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchbase.errors import BenchbaseError
+from benchbase.report import build_report, load_references, load_runs, render
+from benchbase.report.reference import DEFAULT_REFERENCE_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _by_label():
+    return {ref.label: ref for ref in load_references()}
+
+
+def test_the_reference_folder_is_the_checkouts_reports_reference():
+    assert DEFAULT_REFERENCE_DIR == REPO / "reports" / "reference"
+    assert sorted(path.name for path in DEFAULT_REFERENCE_DIR.glob("*.yaml")) == [
+        "iluvatar-bi-v100-cpm.yaml",
+        "nvidia-a100-cpm.yaml",
+    ]
+
+
+def test_iluvatar_row_quotes_the_deepsparkhub_seed_table_exactly():
+    ref = _by_label()["BI-V100 x8"]
+    assert ref.source == "DeepSparkHub CPM README"
+    assert dict(ref.cells) == {
+        "Convergence criteria": "0.91",
+        "Configuration": "SDK V2.2, bs:128, 8x, AMP",
+        "Performance": "357",
+        "Accuracy": "0.91",
+        "Power (W)": "156*8",
+        "Scalability": "0.93",
+        "Memory utilization (G)": "20.6*8",
+        "Stability": "1",
+    }
+    assert dict(ref.detail) == {"FPS": "152.86", "E2E": "3558.36 s", "Accuracy": "0.91"}
+
+
+def test_nvidia_rows_quote_the_flagperf_numbers_and_leave_the_rest_unpublished():
+    refs = _by_label()
+    assert {ref.source for ref in refs.values() if ref.vendor == "nvidia"} == {"FlagPerf CPM case README"}
+    first = refs["A100 1x8, fp16"]
+    assert dict(first.detail) == {
+        "e2e_time": "1641 s", "p_whole": "587", "p_train": "835", "p_core": "1059", "acc": "0.92",
+        "mem": "12.9/40", "Converged at": "step 3397 (869,632 samples)",
+    }
+    assert first.cells["Performance"] == "835" and first.cells["Power (W)"] == "n/a (not published)"
+    assert dict(refs["A100 1x8, fp16, bs=128, lr=0.002"].detail) == {
+        "e2e_time": "5469 s", "p_whole": "771", "p_train": "1090", "p_core": "1292", "acc": "0.918",
+        "mem": "23.1/40",
+    }
+    assert dict(refs["A100 1x1, fp16, bs=192"].detail) == {
+        "p_whole": "98.8", "p_train": "143.8", "p_core": "168.8", "mem": "39.5/40",
+    }
+    assert dict(refs["A100 2x8, fp16, bs=192"].detail) == {
+        "p_whole": "1583", "p_train": "2221", "p_core": "2583.8", "mem": "29.9/40",
+    }
+
+
+def test_references_appear_beside_our_rows_marked_published_with_their_source(runs_dir, write_run):
+    write_run(runs_dir, "ours")
+    report = build_report(load_runs([runs_dir]), reference=True)
+    lines = render(report, "md").splitlines()
+    assert lines[2].startswith("| 0.91 | torch 2.13.0")
+    assert "| 0.91 | [published] SDK V2.2, bs:128, 8x, AMP | 357 | 0.91 | 156*8 | 0.93 | 20.6*8 | 1 |" in lines
+    assert any("DeepSparkHub CPM README" in line for line in lines)
+    assert any("FlagPerf CPM case README" in line for line in lines)
+    assert "published" not in render(build_report(load_runs([runs_dir])), "md")
+
+
+def test_references_of_other_cases_stay_out(runs_dir, write_run):
+    write_run(runs_dir, "other", case="bert")
+    assert build_report(load_runs([runs_dir]), reference=True).references == ()
+
+
+def test_a_malformed_reference_file_is_a_user_error(tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "schema: benchbase.reference/1\npublished: true\nsource: s\nsource_location: l\ncase: cpm\n"
+        "vendor: v\ndevice_model: d\nrows:\n  - label: x\n    standard:\n      Speed: '3'\n"
+    )
+    with pytest.raises(BenchbaseError, match="unknown column"):
+        load_references(tmp_path)
+    (tmp_path / "bad.yaml").write_text("schema: benchbase.reference/1\npublished: false\n")
+    with pytest.raises(BenchbaseError, match="lacks 'published: true'"):
+        load_references(tmp_path)
+    with pytest.raises(BenchbaseError, match="reference folder .* not found"):
+        load_references(tmp_path / "missing")
