@@ -217,8 +217,13 @@ class Vendor(ABC):
         """Dense peak FLOP/s of one device for ``dtype`` (``fp32``, ``tf32``, ``fp16``, ``bf16``); ``None`` if unknown."""
         return None
 
-    def binding(self, local_rank: int, device_index: int, sysfs_root: Path) -> Binding | None:
-        """CPUs and memory node local to the device, from real topology under ``sysfs_root``; ``None`` = no binding."""
+    def binding(
+        self, local_rank: int, device_index: int, sysfs_root: Path, local_world_size: int | None = None
+    ) -> Binding | None:
+        """CPUs and memory node local to the device, from real topology under ``sysfs_root``; ``None`` = no binding.
+
+        ``local_world_size`` is the number of ranks on this node, so ranks sharing a NUMA node get disjoint slices.
+        """
         return None
 
     def open_sensors(self, device_indices: list[int]) -> Sensors | None:

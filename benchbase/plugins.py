@@ -130,9 +130,16 @@ class _Loader:
         except Exception as exc:  # noqa: BLE001 - e.g. a hook with a misspelt name or wrong arguments
             info.error = f"invalid plugin: {_one_line(exc)}"
             return
-        info.hooks = sorted(
-            caller.name for caller in self.manager.get_hookcallers(module) or [] if caller.name.startswith("benchbase_")
-        )
+        callers = self.manager.get_hookcallers(module) or []
+        unknown = sorted(caller.name for caller in callers if caller.spec is None)
+        if unknown:
+            self.manager.unregister(module)
+            info.error = (
+                f"invalid plugin: {', '.join(unknown)} is not a benchbase hook "
+                f"(see benchbase/hookspecs.py for the hook names)"
+            )
+            return
+        info.hooks = sorted(caller.name for caller in callers)
         self._collect(module, info, "benchbase_register_cases", Case, self.cases, info.cases, "case")
         self._collect(module, info, "benchbase_register_vendors", Vendor, self.vendors, info.vendors, "vendor")
         if info.error:

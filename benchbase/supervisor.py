@@ -75,7 +75,7 @@ def _utc_now() -> str:
 
 def bindings_for(vendor: Vendor, nproc: int, device_indices: list[int], sysfs_root: Path) -> list[Binding | None]:
     """Per local rank, the CPUs local to its device, from the vendor's reading of real topology."""
-    return [vendor.binding(rank, device_indices[rank], sysfs_root) for rank in range(nproc)]
+    return [vendor.binding(rank, device_indices[rank], sysfs_root, local_world_size=nproc) for rank in range(nproc)]
 
 
 def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:

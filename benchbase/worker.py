@@ -23,12 +23,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from benchbase.contract import RunContext, Vendor, Workload
+from benchbase.contract import Binding, RunContext, Vendor, Workload
 from benchbase.events import EventLog
 from benchbase.launch import BINDINGS_ENV
 from benchbase.plugins import Registry, load_registry
 from benchbase.records import RunDir, atomic_write_json
 from benchbase.timing import Stopwatch, Windows
+from benchbase.topology import apply_binding
 
 #: Exit code of a worker stopped by SIGINT/SIGTERM (the shell convention for SIGINT).
 EXIT_INTERRUPTED = 130
@@ -55,13 +56,13 @@ def _redirect_output(log_path: Path) -> None:
 
 
 def _apply_binding(local_rank: int) -> list[int] | None:
+    """Pin this rank to the CPUs the supervisor chose from the device's topology (see ``env.json``)."""
     raw = os.environ.get(BINDINGS_ENV)
-    if not raw:
+    bindings = json.loads(raw) if raw else []
+    cpus = bindings[local_rank] if local_rank < len(bindings) else None
+    if not cpus:
         return None
-    cpus = json.loads(raw)[local_rank] if local_rank < len(json.loads(raw)) else None
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    return cpus
+    return list(apply_binding(Binding(local_rank, local_rank, tuple(cpus), None, "supervisor")))
 
 
 def _rng_state() -> dict[str, Any]:

@@ -219,9 +219,11 @@ def test_prepare_from_stc_json_builds_reference_lines_and_model_ready_windows(st
 
     train = load_windows(prepared.train_windows)
     valid = load_windows(prepared.valid_windows)
-    assert train.shape == (15, WINDOW_TOKENS) and valid.shape == (13, WINDOW_TOKENS)
-    assert isinstance(train, np.memmap)
     tokenizer = CPMTokenizer(prepared.tokenizer_model)
+    long_line = tokenizer.encode(stc_line(*data["valid"][-1])) + [prepared.eod_id]
+    assert train.shape == (15, WINDOW_TOKENS)
+    assert valid.shape == (11 + -(-len(long_line) // WINDOW_TOKENS), WINDOW_TOKENS) and len(valid) > 12
+    assert isinstance(train, np.memmap)
     for row, line in zip(train, expected_lines):
         ids = tokenizer.encode(line) + [prepared.eod_id]
         assert row[: len(ids)].tolist() == ids and not np.any(row[len(ids) :] != prepared.pad_id)
