@@ -38,7 +38,8 @@ from benchbase.plugins import Registry, load_registry
 from benchbase.records import RunDir
 from benchbase.supervisor import RunRequest, dry_run_plan, execute
 
-console = Console()
+# Tables are wide; when output is a file or a pipe (CI logs), do not squeeze them into 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS", "200")))
 err_console = Console(stderr=True)
 
 DEFAULT_OUT = Path("reports") / "runs"
@@ -70,7 +71,7 @@ def resolve_for(
     preset_name: str | None,
     nnodes: int,
     nproc: int,
-    sets: tuple[str, ...],
+    overrides: dict[str, Any],
     unofficial: bool,
     variant: str | None,
 ) -> ResolvedConfig:
@@ -80,7 +81,7 @@ def resolve_for(
     vendor_values = load_yaml_file(vendor_file) if vendor_file else {}
     parameters = merge_parameters(case.name, case.parameters())
     return resolve_config(
-        parameters, preset, vendor_values, vendor_file, parse_set(list(sets)), unofficial, case=case.name
+        parameters, preset, vendor_values, vendor_file, overrides, unofficial, case=case.name
     )
 
 
@@ -174,6 +175,12 @@ def env_command(vendor_name: str | None) -> None:
 
 
 def _set_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--set-file",
+        "set_file",
+        type=click.Path(path_type=Path),
+        help="YAML file of KEY: VALUE overrides, applied before --set (same rules as --set).",
+    )(function)
     return click.option(
         "--set",
         "sets",
@@ -181,6 +188,13 @@ def _set_option(function: Callable[..., Any]) -> Callable[..., Any]:
         metavar="KEY=VALUE",
         help="Override a config key (repeatable). Only mutable keys unless --unofficial.",
     )(function)
+
+
+def _overrides(set_file: Path | None, sets: tuple[str, ...]) -> dict[str, Any]:
+    """--set-file then --set, so a command line can adjust a saved file."""
+    overrides = load_yaml_file(set_file) if set_file is not None else {}
+    overrides.update(parse_set(list(sets)))
+    return overrides
 
 
 @cli.command("prepare")
@@ -197,6 +211,7 @@ def prepare_command(
     cache_dir: Path | None,
     from_large: Path | None,
     sets: tuple[str, ...],
+    set_file: Path | None,
 ) -> None:
     """Prepare a case's data (tokenize and cache) without training; a second call is a cache hit."""
     registry = _registry()
@@ -204,7 +219,7 @@ def prepare_command(
     _check_data_dir(case, preset, data_dir)
     parameters = merge_parameters(case.name, case.parameters())
     resolved = resolve_config(
-        parameters, _preset(case, preset), {}, None, parse_set(list(sets)), True, case=case.name
+        parameters, _preset(case, preset), {}, None, _overrides(set_file, sets), True, case=case.name
     )
     config = dict(resolved.values)
     if from_large is not None:
@@ -276,6 +291,7 @@ def run_command(
     cache_dir: Path | None,
     repeat: int,
     sets: tuple[str, ...],
+    set_file: Path | None,
     unofficial: bool,
     out: Path,
     dry_run: bool,
@@ -298,7 +314,7 @@ def run_command(
         resolved = _resolved_from_record(resume_dir, case, vendor)
         preset = resolved.preset
     else:
-        resolved = resolve_for(case, vendor, preset, nnodes, nproc, sets, unofficial, variant)
+        resolved = resolve_for(case, vendor, preset, nnodes, nproc, _overrides(set_file, sets), unofficial, variant)
     _check_data_dir(case, preset, data_dir)
     if launcher == "slurm" and not dry_run:
         node_rank, master_addr = from_slurm_environment()

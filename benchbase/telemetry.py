@@ -63,7 +63,7 @@ class Sampler(threading.Thread):
         self._interval = interval_s
         self._devices = devices
         self._memory = ProcessTreeMemory(root_pid) if root_pid else None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.rows_written = 0
         self.errors: list[str] = []
 
@@ -76,17 +76,17 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         next_tick = time.monotonic()
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.sample_once()
             except Exception as exc:  # noqa: BLE001 - a flaky sensor must not end the run; the error is recorded
                 if len(self.errors) < 10:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
             next_tick += self._interval
-            self._stop.wait(max(0.0, next_tick - time.monotonic()))
+            self._halt.wait(max(0.0, next_tick - time.monotonic()))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=5)
         self._writer.close()
         if self._sensors is not None:

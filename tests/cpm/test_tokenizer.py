@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,14 +103,13 @@ def test_a_file_that_is_not_sentencepiece_raises_a_user_error(tmp_path: Path) ->
 
 def test_a_sentencepiece_model_without_cpm_specials_is_refused(tmp_path: Path) -> None:
     model = io.BytesIO()
-    with open(os.devnull, "w") as quiet:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(["今天 天气 很 好", "我们 出去 玩 吧"] * 20),
-            model_writer=model,
-            vocab_size=30,
-            hard_vocab_limit=False,
-            logstream=quiet,
-        )
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(["今天 天气 很 好", "我们 出去 玩 吧"] * 20),
+        model_writer=model,
+        vocab_size=30,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     (tmp_path / MODEL_FILE).write_bytes(model.getvalue())
     with pytest.raises(BenchbaseError, match="has no <eod> piece"):
         CPMTokenizer(tmp_path / MODEL_FILE)

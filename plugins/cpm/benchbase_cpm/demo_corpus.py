@@ -51,39 +51,43 @@ class Category(NamedTuple):
     topics: tuple[str, ...]
 
 
-CATEGORIES: tuple[Category, ...] = (
-    Category("水果", "吃", "甜", tuple("苹果 香蕉 葡萄 西瓜 橘子 草莓 芒果 桃子 菠萝 柠檬 荔枝 椰子 石榴 柚子 樱桃 蓝莓".split())),
-    Category("城市", "去", "热闹", tuple("北京 上海 广州 深圳 杭州 成都 重庆 西安 南京 武汉 天津 苏州 长沙 厦门 青岛 昆明".split())),
-    Category("动物", "看", "可爱", tuple("熊猫 老虎 狮子 大象 猴子 兔子 企鹅 海豚 狐狸 松鼠 骆驼 孔雀 鹦鹉 斑马 袋鼠 考拉".split())),
-    Category("运动", "练", "刺激", tuple("足球 篮球 网球 羽毛球 乒乓球 排球 游泳 跑步 滑雪 瑜伽 拳击 登山 滑冰 跳水 击剑 射箭".split())),
-    Category("乐器", "学", "好听", tuple("钢琴 吉他 小提琴 二胡 古筝 笛子 架子鼓 萨克斯 琵琶 大提琴 口琴 竖琴 手风琴 长笛 小号 扬琴".split())),
-    Category("饮料", "喝", "解渴", tuple("咖啡 奶茶 可乐 果汁 绿茶 红茶 豆浆 牛奶 啤酒 红酒 雪碧 酸奶 椰汁 柠檬水 矿泉水 乌龙茶".split())),
-    Category("美食", "尝", "香", tuple("饺子 包子 面条 火锅 烤鸭 米饭 馒头 汉堡 披萨 寿司 炒饭 粽子 月饼 汤圆 馄饨 烧烤".split())),
-    Category("衣服", "买", "好看", tuple("衬衫 裙子 外套 毛衣 牛仔裤 帽子 围巾 手套 袜子 皮鞋 运动鞋 西装 睡衣 背包 领带 雨衣".split())),
-    Category("花", "种", "漂亮", tuple("玫瑰 牡丹 荷花 菊花 梅花 兰花 百合 郁金香 茉莉 桂花 樱花 向日葵 杜鹃 水仙 月季 海棠".split())),
-    Category("电器", "用", "方便", tuple("手机 电脑 相机 电视 冰箱 空调 耳机 平板 音响 洗衣机 微波炉 打印机 键盘 鼠标 手表 吹风机".split())),
-    Category("学科", "研究", "有用", tuple("数学 物理 化学 历史 地理 英语 音乐 美术 哲学 经济 法律 医学 生物 天文 编程 书法".split())),
-    Category("交通工具", "坐", "快", tuple("飞机 火车 高铁 地铁 公交 出租车 轮船 自行车 摩托车 电车 汽车 大巴 缆车 游艇 马车 三轮车".split())),
-    Category("景点", "游览", "壮观", tuple("长城 故宫 西湖 黄山 泰山 长江 黄河 峨眉山 华山 桂林 丽江 敦煌 三亚 九寨沟 张家界 鼓浪屿".split())),
-    Category("节日", "过", "开心", tuple("春节 元宵节 端午节 中秋节 国庆节 圣诞节 情人节 清明节 重阳节 七夕 新年 儿童节 劳动节 教师节 母亲节 父亲节".split())),
-    Category("蔬菜", "炒", "健康", tuple("白菜 土豆 西红柿 黄瓜 茄子 萝卜 菠菜 芹菜 南瓜 洋葱 青椒 豆芽 韭菜 冬瓜 莲藕 蘑菇".split())),
-    Category("书", "读", "精彩", tuple("小说 诗歌 散文 童话 漫画 杂志 报纸 传记 游记 日记 寓言 神话 剧本 词典 百科 绘本".split())),
+#: One category per row: ``name verb adjective: topic words``.
+_CATEGORY_TABLE = """
+水果 吃 甜: 苹果 香蕉 葡萄 西瓜 橘子 草莓 芒果 桃子 菠萝 柠檬 荔枝 椰子 石榴 柚子 樱桃 蓝莓
+城市 去 热闹: 北京 上海 广州 深圳 杭州 成都 重庆 西安 南京 武汉 天津 苏州 长沙 厦门 青岛 昆明
+动物 看 可爱: 熊猫 老虎 狮子 大象 猴子 兔子 企鹅 海豚 狐狸 松鼠 骆驼 孔雀 鹦鹉 斑马 袋鼠 考拉
+运动 练 刺激: 足球 篮球 网球 羽毛球 乒乓球 排球 游泳 跑步 滑雪 瑜伽 拳击 登山 滑冰 跳水 击剑 射箭
+乐器 学 好听: 钢琴 吉他 小提琴 二胡 古筝 笛子 架子鼓 萨克斯 琵琶 大提琴 口琴 竖琴 手风琴 长笛 小号 扬琴
+饮料 喝 解渴: 咖啡 奶茶 可乐 果汁 绿茶 红茶 豆浆 牛奶 啤酒 红酒 雪碧 酸奶 椰汁 柠檬水 矿泉水 乌龙茶
+美食 尝 香: 饺子 包子 面条 火锅 烤鸭 米饭 馒头 汉堡 披萨 寿司 炒饭 粽子 月饼 汤圆 馄饨 烧烤
+衣服 买 好看: 衬衫 裙子 外套 毛衣 牛仔裤 帽子 围巾 手套 袜子 皮鞋 运动鞋 西装 睡衣 背包 领带 雨衣
+花 种 漂亮: 玫瑰 牡丹 荷花 菊花 梅花 兰花 百合 郁金香 茉莉 桂花 樱花 向日葵 杜鹃 水仙 月季 海棠
+电器 用 方便: 手机 电脑 相机 电视 冰箱 空调 耳机 平板 音响 洗衣机 微波炉 打印机 键盘 鼠标 手表 吹风机
+学科 研究 有用: 数学 物理 化学 历史 地理 英语 音乐 美术 哲学 经济 法律 医学 生物 天文 编程 书法
+交通工具 坐 快: 飞机 火车 高铁 地铁 公交 出租车 轮船 自行车 摩托车 电车 汽车 大巴 缆车 游艇 马车 三轮车
+景点 游览 壮观: 长城 故宫 西湖 黄山 泰山 长江 黄河 峨眉山 华山 桂林 丽江 敦煌 三亚 九寨沟 张家界 鼓浪屿
+节日 过 开心: 春节 元宵节 端午节 中秋节 国庆节 圣诞节 情人节 清明节 重阳节 七夕 新年 儿童节 劳动节 教师节 母亲节 父亲节
+蔬菜 炒 健康: 白菜 土豆 西红柿 黄瓜 茄子 萝卜 菠菜 芹菜 南瓜 洋葱 青椒 豆芽 韭菜 冬瓜 莲藕 蘑菇
+书 读 精彩: 小说 诗歌 散文 童话 漫画 杂志 报纸 传记 游记 日记 寓言 神话 剧本 词典 百科 绘本
+"""
+CATEGORIES: tuple[Category, ...] = tuple(
+    Category(*head.split(), tuple(topics.split()))
+    for head, topics in (row.split(":") for row in _CATEGORY_TABLE.strip().splitlines())
 )
 
 TIMES = tuple("今天 昨天 周末 早上 晚上 下午 中午 刚才".split())
-#: Who speaks in the post, and how the reply addresses them (the reply swaps 我 for 你).
-SPEAKERS = (("我", "你"), ("我们", "你们"), ("我 朋友", "你 朋友"), ("我 妈妈", "你 妈妈"),
-            ("我 同学", "你 同学"), ("我 哥哥", "你 哥哥"), ("我 姐姐", "你 姐姐"), ("我 老师", "你 老师"))
+#: Who speaks in the post; the reply addresses them by swapping 我 for 你 (我们 -> 你们, 我 朋友 -> 你 朋友).
+SPEAKERS = ("我", "我们", "我 朋友", "我 妈妈", "我 同学", "我 哥哥", "我 姐姐", "我 老师")
 
 #: (post, response) templates. Slots: {topic} {verb} {adj} {cat} (from the topic), {time}, {me} and {you} (speaker).
 TEMPLATES = (
-    ("{time} {me} {verb} 了 {topic}", "{topic} 很 {adj} ， {you} {time} {verb} 得 开心 吗"),
+    ("{time} {me} {verb} 了 {topic}", "{topic} 很 {adj} ！ {you} {time} {verb} 得 开心 吗"),
     ("{me} 最 喜欢 的 {cat} 是 {topic}", "{topic} 确实 {adj} ， 我 也 喜欢 {topic}"),
     ("{time} 想 {verb} {topic} ， 大家 觉得 怎么样", "{verb} {topic} 不错 ， {topic} 真的 很 {adj}"),
-    ("听说 {topic} 特别 {adj} ， 是 真的 吗", "是 真的 ， {topic} 是 最 {adj} 的 {cat}"),
-    ("{me} 说 {topic} 一点 也 不 {adj}", "不 会 吧 ， {topic} 明明 很 {adj} 啊"),
-    ("{time} 约 了 {me} 一起 {verb} {topic}", "真 羡慕 ， 下次 也 带 我 {verb} {topic} 吧"),
-    ("有 人 {verb} 过 {topic} 吗", "{verb} 过 ， {topic} 挺 {adj} 的 ， 推荐 {you} 试试"),
+    ("听说 {topic} 特别 {adj} ， 是 真的 吗", "是 真的 ！ {topic} 是 最 {adj} 的 {cat}"),
+    ("{me} 说 {topic} 一点 也 不 {adj}", "不 会 吧 ？ {topic} 明明 很 {adj} 啊"),
+    ("{time} 约 了 {me} 一起 {verb} {topic}", "真 羡慕 。 下次 也 带 我 {verb} {topic} 吧"),
+    ("有 人 {verb} 过 {topic} 吗", "{verb} 过 ！ {topic} 挺 {adj} 的 ， 推荐 大家 试试"),
     ("{cat} 里面 {me} 只 {verb} {topic}", "只 {verb} {topic} 吗 ？ 其他 {cat} 也 很 {adj}"),
 )
 
@@ -125,7 +129,7 @@ def _pick(rng: random.Random, items: Sequence[Any]) -> Any:
 def generate_pair(rng: random.Random) -> tuple[str, str]:
     """One (post, response) pair, whitespace-segmented."""
     category = _pick(rng, CATEGORIES)
-    me, you = _pick(rng, SPEAKERS)
+    me = _pick(rng, SPEAKERS)
     post, response = _pick(rng, TEMPLATES)
     slots = {
         "topic": _pick(rng, category.topics),
@@ -134,23 +138,22 @@ def generate_pair(rng: random.Random) -> tuple[str, str]:
         "cat": category.name,
         "time": _pick(rng, TIMES),
         "me": me,
-        "you": you,
+        "you": me.replace("我", "你", 1),
     }
     return post.format(**slots), response.format(**slots)
 
 
 def generate_stc(params: DemoParams) -> dict[str, list[list[str]]]:
-    """The corpus in ``STC.json`` shape. Valid pairs never repeat a train pair, so the metric measures rules
-    learned, not pairs memorized."""
+    """The corpus in ``STC.json`` shape, both splits drawn from the same rules and distribution.
+
+    A valid pair may also occur in train (60% of the default 500 do: the low-variety templates repeat), as
+    duplicates do in real STC. Recall cannot stand in for learning: the response is a function of the post, so
+    there is nothing pair-specific to recall, and a demo run trains on a few thousand samples of 41,472 possible
+    pairs.
+    """
     rng = random.Random(params.seed)
     train = [list(generate_pair(rng)) for _ in range(params.train_pairs)]
-    seen = {tuple(pair) for pair in train}
-    valid: list[list[str]] = []
-    while len(valid) < params.valid_pairs:
-        pair = generate_pair(rng)
-        if pair not in seen:
-            seen.add(pair)
-            valid.append(list(pair))
+    valid = [list(generate_pair(rng)) for _ in range(params.valid_pairs)]
     return {"train": train, "valid": valid}
 
 
@@ -168,23 +171,21 @@ def train_tokenizer(lines: Iterable[str], vocab_size: int) -> bytes:
     ``<mask>`` never occur in the text, so encoding is unaffected. ``▂`` (a space) gets id 8 so it always exists.
     """
     model = io.BytesIO()
-    # The trainer logs pages to stderr (file descriptor 2) while it runs: noise for a user, so it goes to devnull.
-    with open(os.devnull, "w") as quiet:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=(pretokenize(line) for line in lines),
-            model_writer=model,
-            model_type="bpe",
-            vocab_size=vocab_size,
-            hard_vocab_limit=False,
-            character_coverage=1.0,
-            unk_id=0,
-            bos_id=1,
-            eos_id=2,
-            pad_id=5,
-            user_defined_symbols=[NEWLINE_MARK, "<sep>", "<mask>", "<eod>", SPACE_MARK],
-            num_threads=1,
-            logstream=quiet,
-        )
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=(pretokenize(line) for line in lines),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=5,
+        user_defined_symbols=[NEWLINE_MARK, "<sep>", "<mask>", "<eod>", SPACE_MARK],
+        num_threads=1,
+        minloglevel=2,  # the trainer's pages of progress log are noise for a user
+    )
     return model.getvalue()
 
 

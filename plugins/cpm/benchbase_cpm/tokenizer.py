@@ -1,4 +1,4 @@
-"""The CPM tokenizer: jieba word segmentation in front of a SentencePiece unigram model.
+"""The CPM tokenizer: jieba word segmentation in front of a SentencePiece model.
 
 CPM was trained on text cut by jieba, with spaces and newlines made visible as U+2582 / U+2583 so SentencePiece keeps
 them, then the words joined by plain spaces that SentencePiece treats as word boundaries. Reproducing exactly that

@@ -68,9 +68,7 @@ def window_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.int32)
 
 
-def windows_of_lines(
-    lines: Sequence[str], tokenizer: CPMTokenizer, window: int = WINDOW_TOKENS
-) -> np.ndarray:
+def windows_of_lines(lines: Sequence[str], tokenizer: CPMTokenizer, window: int = WINDOW_TOKENS) -> np.ndarray:
     """The windows of ``lines`` in order (see :func:`pack_windows`)."""
     encoded = []
     for line in lines:
@@ -140,9 +138,9 @@ def build_windows(
     one. The array and its facts (``.json`` beside it, written last) appear atomically.
     """
     lines_file, out_dir = Path(lines_file), Path(out_dir)
-    tokenizer = CPMTokenizer(tokenizer_model)
     if not lines_file.is_file():
         raise BenchbaseError(f"{lines_file} does not exist", "prepare the data again (benchbase prepare cpm)")
+    tokenizer = CPMTokenizer(tokenizer_model)
     fingerprint = windows_fingerprint(file_digest(lines_file, "sha256"), tokenizer.model_sha256, window)
     path = out_dir / f"{lines_file.stem}-{fingerprint[:16]}.npy"
     facts_path = path.with_suffix(".json")
@@ -156,9 +154,7 @@ def build_windows(
     if progress:
         progress(stage, 0, len(lines))
     workers = min(workers or len(os.sched_getaffinity(0)), len(chunks))
-    parts = list(_encode_chunks(chunks, tokenizer, window, workers, stage, len(lines), progress))
-    array = np.concatenate(parts) if parts else np.empty((0, window), window_dtype(tokenizer.vocab_size))
-    del parts
+    array = np.concatenate(list(_encode_chunks(chunks, tokenizer, window, workers, stage, len(lines), progress)))
     facts = {
         "format_version": FORMAT_VERSION,
         "source": str(lines_file),
@@ -212,7 +208,7 @@ def _encode_chunks(
         return
     # spawn, not fork: the caller may already hold torch/OpenMP threads, which a forked child can deadlock on.
     context = multiprocessing.get_context("spawn")
-    initargs = (str(tokenizer.model_file), tokenizer.model_sha256, window)
+    initargs = (str(tokenizer.model_file), window)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
         yield from _reporting(pool.map(_encode_in_worker, chunks), chunks, stage, total, progress)
 
@@ -231,13 +227,8 @@ def _reporting(
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(model_file: str, model_sha256: str, window: int) -> None:
-    tokenizer = CPMTokenizer(model_file)
-    if tokenizer.model_sha256 != model_sha256:
-        raise BenchbaseError(
-            f"tokenizer model {model_file} changed while the data was being tokenized", "run prepare again"
-        )
-    _worker_state["tokenizer"] = tokenizer
+def _init_worker(model_file: str, window: int) -> None:
+    _worker_state["tokenizer"] = CPMTokenizer(model_file)
     _worker_state["window"] = window
 
 

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from benchbase.contract import EvalResult, RunContext, Workload
-from benchbase.errors import BenchbaseError
 from benchbase_cpm.checkpoint import import_into, load_checkpoint_file
 from benchbase_cpm.flops import training_flops_per_sample
 from benchbase_cpm.loader import TrainBatches, eval_batches
@@ -82,6 +81,7 @@ class CPMWorkload(Workload):
             growth_interval=self.precision.growth_interval,
             enabled=self.precision.loss_scaling,
         )
+        self.pad_id = int(prepared["pad_id"])
         self.train_windows = np.load(prepared["train_windows"], mmap_mode="r")
         self.valid_windows = np.load(prepared["valid_windows"], mmap_mode="r")
         self.step = 0
@@ -100,6 +100,7 @@ class CPMWorkload(Workload):
         return iter(
             TrainBatches(
                 self.train_windows,
+                pad_id=self.pad_id,
                 global_batch=self.global_batch,
                 micro_batch=self.micro_batch,
                 rank=self.ctx.rank,
@@ -140,9 +141,12 @@ class CPMWorkload(Workload):
     def evaluate(self) -> EvalResult:
         self.model.eval()
         sums = torch.zeros(5, dtype=torch.float64, device=self.device)
-        batches = 0
         embedding = self.model.word_embeddings.weight
-        for batch in eval_batches(self.valid_windows, self.eval_batch, self.ctx.rank, self.ctx.world_size):
+        batches = eval_batches(
+            self.valid_windows, pad_id=self.pad_id, batch=self.eval_batch, rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+        )
+        for batch in batches:
             batch = self._to_device(batch)
             with self.precision.autocast(self.device):
                 logits = self.model(batch["input_ids"], batch["position_ids"])
@@ -150,13 +154,7 @@ class CPMWorkload(Workload):
             correct, tokens = token_accuracy_sums(logits, batch["labels"], batch["loss_mask"])
             loss = masked_lm_loss(logits, batch["labels"], batch["loss_mask"])
             sums += torch.stack([score, counted, correct, tokens, loss * tokens]).double()
-            batches += 1
         score_sum, counted, correct, tokens, loss_sum = sums.tolist()
-        if batches == 0:
-            raise BenchbaseError(
-                "the validation split is smaller than one global eval batch, so nothing was evaluated",
-                "use more validation data or a smaller eval_batch_size",
-            )
         per_rank = torch.tensor(
             [score_sum / max(counted, 1.0), correct / max(tokens, 1.0), loss_sum / max(tokens, 1.0)],
             dtype=torch.float64,

@@ -1,0 +1,118 @@
+"""Every user mistake ends in one line on stderr naming the problem and the fix, a non-zero exit, no traceback,
+and nothing already recorded is touched."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+from conftest import SHARED_CPM
+
+Bench = Callable[..., CompletedProcess[str]]
+
+
+def assert_one_line_error(result: CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == errors[0], "the error is the last thing printed"
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+def test_unknown_case_lists_installed_cases(bench: Bench) -> None:
+    assert_one_line_error(bench("run", "resnet", "--vendor", "cpu"), "unknown case 'resnet'", "installed cases: cpm")
+
+
+def test_unknown_vendor_lists_installed_vendors(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "acme9", "--preset", "demo")
+    assert_one_line_error(result, "unknown vendor 'acme9'", "cpu", "iluvatar", "nvidia")
+
+
+def test_unknown_preset_lists_the_case_presets(bench: Bench) -> None:
+    assert_one_line_error(bench("run", "cpm", "--vendor", "cpu", "--preset", "fast"), "unknown preset 'fast'", "demo")
+
+
+@pytest.mark.parametrize("topology", ["x8", "1x0", "8", "1x8x2"])
+def test_malformed_topology_says_the_expected_form(bench: Bench, topology: str) -> None:
+    assert_one_line_error(bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--config", topology), "NxM")
+
+
+def test_more_processes_than_devices_is_refused_with_a_fix(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "iluvatar", "--config", "1x8", "--preset", "demo")
+    assert_one_line_error(result, "no Iluvatar BI-V100 found")
+
+
+def test_malformed_yaml_names_file_and_line(bench: Bench, tmp_path: Path) -> None:
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("batch_size: 8\nlr: [0.1\n")
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set-file", str(bad))
+    assert_one_line_error(result, "mine.yaml", "line")
+
+
+def test_set_of_an_immutable_key_needs_unofficial(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "model_size=small", "--dry-run")
+    assert_one_line_error(result, "'model_size' is immutable", "--unofficial")
+
+
+def test_set_of_an_immutable_key_with_unofficial_is_accepted_and_marked(bench: Bench) -> None:
+    result = bench(
+        "run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "model_size=small", "--unofficial", "--dry-run"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "official False" in result.stdout
+
+
+def test_set_of_an_unknown_key_suggests_the_nearest(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "batchsize=8", "--dry-run")
+    assert_one_line_error(result, "unknown key 'batchsize'", "batch_size")
+
+
+def test_set_without_equals_sign_is_refused(bench: Bench) -> None:
+    assert_one_line_error(bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "lr"), "key=value")
+
+
+def test_official_preset_without_data_dir_says_what_to_pass(bench: Bench) -> None:
+    assert_one_line_error(bench("run", "cpm", "--vendor", "cpu"), "needs --data-dir")
+
+
+def test_data_dir_that_does_not_exist(bench: Bench, tmp_path: Path) -> None:
+    result = bench("run", "cpm", "--vendor", "cpu", "--data-dir", str(tmp_path / "nope"))
+    assert_one_line_error(result, "is not a directory")
+
+
+@pytest.mark.skipif(not SHARED_CPM.is_dir(), reason="needs the real CPM tokenizer in ../shared/cpm")
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"train": [["a b", "c"]]}', "valid"),
+        ('{"train": "not a list", "valid": []}', "train"),
+        ('{"train": [["only one"]], "valid": [["a", "b"]]}', "train[0]"),
+        ("[1, 2", "JSON"),
+    ],
+)
+def test_stc_json_of_the_wrong_shape_names_the_first_bad_place(
+    bench: Bench, tmp_path: Path, content: str, fragment: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "STC.json").write_text(content, encoding="utf-8")
+    result = bench("prepare", "cpm", "--data-dir", str(data), "--set", f"tokenizer_dir={SHARED_CPM}")
+    assert_one_line_error(result, fragment)
+
+
+def test_a_bad_run_leaves_earlier_records_untouched(bench: Bench, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    earlier = runs / "20260101-000000-cpm-cpu-1x1-abcdef"
+    earlier.mkdir(parents=True)
+    (earlier / "summary.json").write_text(json.dumps({"status": "converged"}))
+    before = sorted(p.name for p in runs.iterdir())
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "lr=-1", "--out", str(runs))
+    assert_one_line_error(result, "lr")
+    assert sorted(p.name for p in runs.iterdir()) == before
+    assert json.loads((earlier / "summary.json").read_text()) == {"status": "converged"}
