@@ -315,7 +315,8 @@ def run_command(
         preset = resolved.preset
     else:
         resolved = resolve_for(case, vendor, preset, nnodes, nproc, _overrides(set_file, sets), unofficial, variant)
-    _check_data_dir(case, preset, data_dir)
+    if not dry_run:
+        _check_data_dir(case, preset, data_dir)
     if launcher == "slurm" and not dry_run:
         node_rank, master_addr = from_slurm_environment()
     request = RunRequest(

@@ -265,6 +265,18 @@ def test_prepare_uses_ready_text_files_in_place_and_checks_their_md5(tmp_path: P
 
 
 @needs_real_vocab
+def test_the_window_is_seq_length_plus_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.txt").write_text("对话上文:你好 回复:" + "天气真不错，" * 20 + "\n", encoding="utf-8")
+    (data / "valid.txt").write_text("对话上文:再见 回复:再见\n", encoding="utf-8")
+    prepared = prepare_official(data, SHARED_CPM, tmp_path / "cache", workers=1, window=51)
+    train = load_windows(prepared.train_windows)
+    assert train.shape[1] == 51 and len(train) > 1
+    assert prepared.facts["train"]["window_tokens"] == 51
+
+
+@needs_real_vocab
 def test_prepare_never_writes_into_the_data_directory(stc_dir: Path, tmp_path: Path) -> None:
     prepare_official(stc_dir, SHARED_CPM, tmp_path / "cache", workers=1)
     assert os.listdir(stc_dir) == ["STC.json"]

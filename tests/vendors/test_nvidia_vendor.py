@@ -144,7 +144,8 @@ def test_without_a_driver_environment_reports_not_found_instead_of_raising(no_nv
     assert env["found"] is False and env["reason"].startswith("no NVIDIA GPU found")
     assert vendor.device_model() == "A100"  # the default model still picks configs for --dry-run
     assert vendor.peak_flops("bf16") is None
-    assert vendor.binding(0, 0, Path("/sys")) is None
+    fallback = vendor.binding(0, 0, Path("/sys"), local_world_size=8)
+    assert fallback is not None and fallback.source.startswith("fallback:"), "a dry-run still shows a labelled plan"
 
 
 def test_without_cuda_in_torch_setup_device_fails_in_one_line() -> None:

@@ -56,8 +56,8 @@ PRESETS: dict[str, Preset] = {
         {
             "model_size": "tiny",
             "dataset": "demo",
-            "seq_length": 200,
-            "target": 0.80,
+            "seq_length": 48,
+            "target": 0.96,
             "dropout": 0.0,
             "eval_interval_samples": 640,
             "batch_size": 16,
@@ -94,12 +94,12 @@ class CPMCase(Case):
         workers = int(config.get("prepare_workers") or 0) or None
         window = int(config["seq_length"]) + 1
         if config["dataset"] == "demo":
-            prepared = prepare_demo(cache_dir, progress)
+            prepared = prepare_demo(cache_dir, progress, workers=workers, window=window)
         else:
             if data_dir is None:
                 raise BenchbaseError("the stc dataset needs --data-dir", "pass the folder holding STC.json")
             tokenizer_dir = Path(str(config.get("tokenizer_dir") or data_dir))
-            prepared = prepare_official(data_dir, tokenizer_dir, cache_dir, progress, workers=workers)
+            prepared = prepare_official(data_dir, tokenizer_dir, cache_dir, progress, workers=workers, window=window)
         facts = asdict(prepared)
         facts.update({k: str(v) for k, v in facts.items() if isinstance(v, Path)})
         checkpoint = self._initial_checkpoint(config, data_dir)

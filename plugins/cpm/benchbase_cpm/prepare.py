@@ -53,11 +53,12 @@ def prepare_official(
     cache_dir: Path,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    window: int = WINDOW_TOKENS,
 ) -> PreparedData:
     """The official data: ``STC.json`` (or the reference's ``train.txt`` + ``valid.txt``) and CPM's tokenizer.
 
     From ``STC.json`` the reference's files are rebuilt in the cache and their MD5 compared with the published sums;
-    ready-made text files are used in place and checked the same way.
+    ready-made text files are used in place and checked the same way. ``window`` is ``seq_length + 1``.
     """
     started = time.perf_counter()
     data_dir, root = Path(data_dir), Path(cache_dir) / "cpm"
@@ -79,7 +80,7 @@ def prepare_official(
             f"{data_dir} holds neither {STC_FILE} nor both {' and '.join(SPLIT_FILES)}",
             f"put {STC_FILE} (see the CPM case README) in that folder",
         )
-    prepared = _with_windows(text_dir, text_facts, text_hit, tokenizer, root, workers, progress)
+    prepared = _with_windows(text_dir, text_facts, text_hit, tokenizer, root, window, workers, progress)
     prepared.facts.update(
         preset="official",
         source=source,
@@ -91,7 +92,11 @@ def prepare_official(
 
 
 def prepare_demo(
-    cache_dir: Path, progress: ProgressFn | None = None, workers: int | None = None, **demo_params: int
+    cache_dir: Path,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+    window: int = WINDOW_TOKENS,
+    **demo_params: int,
 ) -> PreparedData:
     """The demo data: a generated corpus and its own tokenizer (see :mod:`benchbase_cpm.demo_corpus`), then the
     official pipeline. All generated pairs are used for training: the reference keeps 10% only to cut STC's 4.4M
@@ -107,7 +112,8 @@ def prepare_demo(
     corpus = build_demo_corpus(root, DemoParams(**demo_params), progress)
     tokenizer = CPMTokenizer.from_dir(corpus.tokenizer_dir)
     text_dir, text_facts, text_hit = _split_texts(corpus.stc_json, root, 1.0, None, progress)
-    prepared = _with_windows(text_dir, text_facts, text_hit and corpus.cache_hit, tokenizer, root, workers, progress)
+    hit = text_hit and corpus.cache_hit
+    prepared = _with_windows(text_dir, text_facts, hit, tokenizer, root, window, workers, progress)
     prepared.facts.update(
         preset="demo", source=STC_FILE, demo=corpus.facts, prepare_s=round(time.perf_counter() - started, 3)
     )
@@ -169,13 +175,14 @@ def _with_windows(
     text_hit: bool,
     tokenizer: CPMTokenizer,
     root: Path,
+    window: int,
     workers: int | None,
     progress: ProgressFn | None,
 ) -> PreparedData:
     model = tokenizer.model_file
     built = {
         split: build_windows(
-            text_dir / f"{split}.txt", model, root / "windows", window=WINDOW_TOKENS, workers=workers, progress=progress
+            text_dir / f"{split}.txt", model, root / "windows", window=window, workers=workers, progress=progress
         )
         for split in ("train", "valid")
     }

@@ -102,7 +102,10 @@ class IluvatarVendor(Vendor):
         try:
             devices = self.discover()
         except BenchbaseError:
-            return None
+            # No device here (a --dry-run on another machine): show the documented fallback, labelled as such.
+            return topology.binding_for_device(
+                Path(sysfs_root), local_rank, device_index, None, range(local_world_size or local_rank + 1)
+            )
         in_use = devices[: local_world_size or len(devices)]
         if device_index >= len(in_use):
             return None

@@ -106,7 +106,10 @@ class NvidiaVendor(Vendor):
         try:
             session = self._session()
         except BenchbaseError:
-            return None
+            # No device here (a --dry-run on another machine): show the documented fallback, labelled as such.
+            return topology.binding_for_device(
+                Path(sysfs_root), local_rank, device_index, None, range(local_world_size or local_rank + 1)
+            )
         try:
             handles = session.handles[: local_world_size or len(session.handles)]
             if device_index >= len(handles):
