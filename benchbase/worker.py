@@ -9,6 +9,7 @@ the same rules.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -220,7 +221,7 @@ class Trainer:
             if self.step % log_interval == 0:
                 now = self.watch.now()
                 rate = (self.samples - log_samples) / max(now - log_time, 1e-9)
-                loss_value = float(loss.detach().float().item())
+                loss_value = _global_mean(loss.detach().float(), self.world_size)
                 lr = wl.learning_rate()
                 self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
                 if self.hook is not None:
@@ -265,6 +266,15 @@ class Trainer:
         self.emit("windows", value, peak_memory_gib=[p if math.isfinite(p) else None for p in peaks], **meta)
 
 
+def _global_mean(value: torch.Tensor, world_size: int) -> float:
+    """The loss logged is the mean over ranks, so it does not depend on how the global batch is split."""
+    if world_size > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= world_size
+    return float(value.item())
+
+
 def _gather_floats(value: float, world_size: int, device: torch.device) -> list[float]:
     if world_size == 1:
         return [value]
@@ -272,6 +282,13 @@ def _gather_floats(value: float, world_size: int, device: torch.device) -> list[
     out = [torch.zeros_like(local) for _ in range(world_size)]
     dist.all_gather(out, local)
     return [float(t.item()) for t in out]
+
+
+def _shutdown_process_group(clean: bool) -> None:
+    """Leave the group together: a rank tearing gloo down while a peer still talks to it aborts the peer."""
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def _share_main_run_id(run_id: str, world_size: int) -> str:
@@ -367,7 +384,6 @@ def main(argv: list[str] | None = None) -> int:
         reason = trainer.run()
         if rank == 0:
             registry.hook.benchbase_run_end(status=reason, summary={"windows": vars(trainer.windows)})
-        workload.close()
         return 0
     except Interrupted as exc:
         if trainer is not None and trainer.whole_start is not None and not trainer.finished:
@@ -377,8 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if events is not None:
             events.close()
+        if trainer is not None:
+            trainer.workload.close()
+        # DistributedDataParallel keeps the process group alive in its reducer; destroying the group while a
+        # wrapper still exists aborts the process at exit ("terminate called without an active exception").
+        trainer = None
+        gc.collect()
         if world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+            _shutdown_process_group(clean=sys.exc_info()[0] is None)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,18 @@ def bench(cache_dir: Path, tmp_path: Path) -> Callable[..., subprocess.Completed
         return run_benchbase(list(args), cache_dir, tmp_path, timeout=timeout, **extra_env)
 
     return call
+
+
+SHORT = ["--preset", "demo", "--set", "max_steps=12", "--set", "log_interval=2"]
+
+
+@pytest.fixture(scope="session")
+def scale_runs(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1x1 and a 1x2 demo run with the same per-device batch and a small step budget, recorded in one folder."""
+    runs = tmp_path_factory.mktemp("scale-runs")
+    for topology in ("1x1", "1x2"):
+        result = run_benchbase(
+            ["run", "cpm", "--vendor", "cpu", "--config", topology, *SHORT, "--out", str(runs)], cache_dir, runs
+        )
+        assert result.returncode in (0, 3), result.stdout + result.stderr
+    return runs

@@ -166,6 +166,10 @@ class CPMWorkload(Workload):
         metric, accuracy, loss = per_rank.tolist()
         return EvalResult(metric=metric, extras={"token_accuracy": accuracy, "loss": loss})
 
+    def close(self) -> None:
+        """Drop the DDP wrapper so the worker can tear the process group down cleanly."""
+        self.net = self.model
+
     def learning_rate(self) -> float | None:
         return float(self.optimizer.param_groups[0]["lr"])
 

@@ -1,0 +1,88 @@
+"""Real runs through the real command: the demo converges by learning, records are complete, and two ranks train
+together through torchrun with gloo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import yaml
+
+from benchbase.events import read_events
+from benchbase.telemetry_file import read_telemetry
+
+Bench = Callable[..., CompletedProcess[str]]
+RECORD_FILES = ("config.yaml", "env.json", "events.jsonl", "telemetry.csv", "summary.json")
+
+
+def only_run(runs: Path, topology: str) -> Path:
+    found = [p for p in runs.iterdir() if p.is_dir() and f"-{topology}-" in p.name]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_demo_converges_by_learning_and_prints_the_standard_table(bench: Bench, tmp_path: Path) -> None:
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--out", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Convergence criteria" in result.stdout and "Stability" in result.stdout
+    run = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "converged"
+    evals = [e for e in read_events(run / "events.jsonl") if e["key"] == "eval"]
+    first, last = evals[0], evals[-1]
+    assert first["value"] < summary["target"] - 0.05, "the untrained model must score clearly below the target"
+    assert last["value"] >= summary["target"]
+    assert last["metadata"]["token_accuracy"] > first["metadata"]["token_accuracy"] + 0.3, "reached by learning"
+    assert summary["steps"] < 600, "stops on the target, not on the step budget"
+
+
+def test_every_run_leaves_a_complete_record(scale_runs: Path) -> None:
+    run = only_run(scale_runs, "1x1")
+    for name in RECORD_FILES:
+        assert (run / name).is_file(), name
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["values"]["max_steps"] == 12 and config["config_hash"].startswith("sha256:")
+    env = json.loads((run / "env.json").read_text())
+    assert env["launch"]["kind"] == "single" and env["host"]["torch"]["version"]
+    rows = read_telemetry(run / "telemetry.csv")
+    assert rows and all(row["rss_gib"] for row in rows)
+    keys = [e["key"] for e in read_events(run / "events.jsonl")]
+    assert keys[0] == "launch" and keys[-1] == "run_stop"
+    for key in ("run_start", "eval", "step", "windows", "train_stop"):
+        assert key in keys
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 12 and summary["samples"] == 12 * 16
+    windows = summary["windows"]
+    assert 0 < windows["core_s"] <= windows["train_s"] <= windows["whole_s"] <= windows["e2e_s"]
+    assert abs(summary["throughput"]["p_train"] - summary["samples"] / windows["train_s"]) < 1e-6 * summary["samples"]
+
+
+def test_two_ranks_train_through_torchrun_with_gloo(scale_runs: Path) -> None:
+    run = only_run(scale_runs, "1x2")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["global_batch"] == 32
+    env = json.loads((run / "env.json").read_text())
+    assert env["launch"]["kind"] == "torchrun" and "--nproc-per-node=2" in env["launch"]["command"]
+    assert (run / "logs" / "rank0.log").is_file() and (run / "logs" / "rank1.log").is_file()
+    cpus = [set(b["cpus"].split(",")) for b in env["launch"]["bindings"]]
+    assert not cpus[0] & cpus[1], "the two ranks are pinned to disjoint CPUs"
+
+
+def test_report_shows_scalability_of_the_two_rank_run_against_the_one_rank_run(bench: Bench, scale_runs: Path) -> None:
+    result = bench("report", str(scale_runs), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["world_size"]: row for row in json.loads(result.stdout)["rows"]}
+    one = json.loads((only_run(scale_runs, "1x1") / "summary.json").read_text())["throughput"]["p_train"]
+    two = json.loads((only_run(scale_runs, "1x2") / "summary.json").read_text())["throughput"]["p_train"]
+    assert abs(rows[2]["scalability"] - two / (2 * one)) < 1e-9
+
+
+def test_iluvatar_dry_run_prints_config_bindings_precision_and_torchrun(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "iluvatar", "--config", "1x8", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "BI-V100x1x8.yaml" in out and "'label': 'AMP'" in out
+    assert "--nproc-per-node=8" in out and "torch.distributed.run" in out
+    assert sum(1 for line in out.splitlines() if "fallback:" in line) == 8, "8 ranks, each with its binding"
