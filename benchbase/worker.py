@@ -325,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     case = registry.case(record["case"])
     vendor = registry.vendor(record["vendor"])
     cpus = _apply_binding(local_rank)
-    events = EventLog(Path(run_dir.events_path), rank) if rank == 0 else None
+    # The first rank of every node writes its node's event log, so each node's record tells the whole story.
+    events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
     trainer: Trainer | None = None
     try:
         device = vendor.setup_device(local_rank)
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer.load_checkpoint(Path(run_dir.checkpoint_dir))
         vendor.reset_peak_memory(device)
         trainer.windows.init_s += trainer.watch.now() - process_start
-        if rank == 0:
+        if events is not None:
             trainer.emit(
                 "run_start",
                 record["run_id"],
@@ -376,11 +377,12 @@ def main(argv: list[str] | None = None) -> int:
                 precision=precision.label,
                 cpus=cpus,
             )
+            trainer.emit("init_stop", round(trainer.windows.init_s, 6))
+        if rank == 0:
             registry.hook.benchbase_run_start(
                 run={"run_id": record["run_id"], "case": record["case"], "preset": record.get("preset"),
                      "vendor": record["vendor"], "world_size": world_size, "config": config}
             )
-            trainer.emit("init_stop", round(trainer.windows.init_s, 6))
         reason = trainer.run()
         if rank == 0:
             registry.hook.benchbase_run_end(status=reason, summary={"windows": vars(trainer.windows)})

@@ -73,7 +73,7 @@ def test_two_ranks_train_through_torchrun_with_gloo(scale_runs: Path) -> None:
 def test_report_shows_scalability_of_the_two_rank_run_against_the_one_rank_run(bench: Bench, scale_runs: Path) -> None:
     result = bench("report", str(scale_runs), "--format", "json")
     assert result.returncode == 0, result.stderr
-    rows = {row["world_size"]: row for row in json.loads(result.stdout)["rows"]}
+    rows = {row["group"]["world_size"]: row["values"] for row in json.loads(result.stdout)["rows"]}
     one = json.loads((only_run(scale_runs, "1x1") / "summary.json").read_text())["throughput"]["p_train"]
     two = json.loads((only_run(scale_runs, "1x2") / "summary.json").read_text())["throughput"]["p_train"]
     assert abs(rows[2]["scalability"] - two / (2 * one)) < 1e-9

@@ -1,0 +1,79 @@
+"""Side-by-side repeated measurement: every arm of a comparison runs in the same rounds, in rotating order.
+
+A ratio between two numbers measured minutes apart on a shared machine measures the machine as much as the code:
+another process, a thermal step or a page-cache flush lands on whichever arm ran then. So each round runs every arm
+once, the order rotates from round to round (A B, B A, A B, ...) so neither arm always runs first, and the figures
+reported are medians over rounds, which one disturbed round cannot move. The per-round ratios are kept too: their
+spread says how much to trust the median ratio.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from benchbase.errors import BenchbaseError
+
+#: An arm runs its workload once and returns a throughput (work per second: higher is better).
+Arm = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Series:
+    """The throughputs one arm reached, one per round, in round order."""
+
+    name: str
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate against its baseline, measured in the same rounds; ``unit`` names the throughput."""
+
+    baseline: Series
+    candidate: Series
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        """Candidate over baseline, of the medians: above 1 means the candidate does more work per second."""
+        return self.candidate.median / self.baseline.median
+
+    @property
+    def round_ratios(self) -> tuple[float, ...]:
+        """Candidate over baseline within each round, where both saw the same machine."""
+        return tuple(c / b for c, b in zip(self.candidate.values, self.baseline.values))
+
+
+def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0) -> dict[str, Series]:
+    """Run every arm ``warmup`` rounds unrecorded, then ``repeats`` recorded rounds, rotating the order each round.
+
+    Warm-up rounds absorb one-time costs (first-call allocations, lazily loaded libraries, a cold page cache) that
+    would otherwise land on whichever arm happens to run first.
+    """
+    if repeats < 1:
+        raise BenchbaseError(f"repeats is {repeats}", "measure at least one round")
+    if not arms:
+        raise BenchbaseError("no arms to measure", "pass at least one arm")
+    names = list(arms)
+    recorded: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(warmup + repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            value = arms[name]()
+            if round_index >= warmup:
+                recorded[name].append(value)
+    return {name: Series(name, tuple(values)) for name, values in recorded.items()}
+
+
+def compare(baseline: tuple[str, Arm], candidate: tuple[str, Arm], *, unit: str, repeats: int,
+            warmup: int = 0) -> Comparison:
+    """Measure two arms side by side (see :func:`interleaved`) and pair them up as a :class:`Comparison`."""
+    (base_name, base_arm), (cand_name, cand_arm) = baseline, candidate
+    series = interleaved({base_name: base_arm, cand_name: cand_arm}, repeats, warmup)
+    return Comparison(series[base_name], series[cand_name], unit)

@@ -1,0 +1,44 @@
+"""Two "nodes" on loopback: two supervisors, each with --node-rank, meet at --master-addr 127.0.0.1 and train the
+demo together with gloo; each writes its part, and the report merges them into one run of world size 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchbase.launch import free_port
+from conftest import benchbase_env
+
+
+def test_two_nodes_on_loopback_train_together_and_report_one_run(cache_dir: Path, tmp_path: Path) -> None:
+    port = str(free_port())
+    runs = tmp_path / "runs"
+    common = [
+        sys.executable, "-c", "from benchbase.cli import main; main()", "run", "cpm", "--vendor", "cpu",
+        "--preset", "demo", "--config", "2x1", "--set", "max_steps=6", "--set", "log_interval=2",
+        "--master-addr", "127.0.0.1", "--master-port", port, "--out", str(runs),
+    ]
+    env = benchbase_env(cache_dir)
+    nodes = [
+        subprocess.Popen([*common, "--node-rank", str(rank)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [3, 3], outputs
+    summaries = {}
+    for run in runs.iterdir():
+        summary = json.loads((run / "summary.json").read_text())
+        summaries[summary["node_rank"]] = summary
+    assert set(summaries) == {0, 1}
+    assert summaries[0]["world_size"] == 2 and summaries[0]["global_batch"] == 32 and summaries[0]["steps"] == 6
+    assert summaries[1]["main_run_id"] == summaries[0]["run_id"], "node 1 knows which run it is part of"
+    report = subprocess.run(
+        [sys.executable, "-c", "from benchbase.cli import main; main()", "report", str(runs), "--format", "json"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    rows = json.loads(report.stdout)["rows"]
+    assert len(rows) == 1 and rows[0]["group"]["world_size"] == 2 and rows[0]["group"]["nnodes"] == 2
+    assert json.loads(report.stdout)["skipped"] == []
