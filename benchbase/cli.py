@@ -202,7 +202,8 @@ def _overrides(set_file: Path | None, sets: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--preset", help="Case preset (default: the case's default).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding the case's data files.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Where prepared data is cached.")
-@click.option("--from-large", type=click.Path(path_type=Path), help="Folder of model-parallel shards to convert.")
+@click.option("--from-large", type=click.Path(path_type=Path),
+              help="Folder of the released model-parallel shards; writes the case's starting checkpoint.")
 @_set_option
 def prepare_command(
     case_name: str,
@@ -216,15 +217,18 @@ def prepare_command(
     """Prepare a case's data (tokenize and cache) without training; a second call is a cache hit."""
     registry = _registry()
     case = registry.case(case_name)
+    cache = cache_dir or default_cache_dir()
+    if from_large is not None:
+        written = case.convert_checkpoint(from_large, data_dir or cache / case.name / "checkpoints")
+        console.print(f"wrote {written}")
+        if data_dir is None:
+            return
     _check_data_dir(case, preset, data_dir)
     parameters = merge_parameters(case.name, case.parameters())
     resolved = resolve_config(
         parameters, _preset(case, preset), {}, None, _overrides(set_file, sets), True, case=case.name
     )
-    config = dict(resolved.values)
-    if from_large is not None:
-        config["from_large"] = str(from_large)
-    facts = case.prepare(config, data_dir, cache_dir or default_cache_dir(), _progress_printer())
+    facts = case.prepare(dict(resolved.values), data_dir, cache, _progress_printer())
     console.print_json(json.dumps(facts, default=str))
 
 

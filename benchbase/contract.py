@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from benchbase.errors import BenchbaseError
+
 # ---------------------------------------------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------------------------------------------
@@ -371,6 +373,10 @@ class Case(ABC):
     @abstractmethod
     def build(self, ctx: RunContext) -> Workload:
         """Construct model, data loaders, optimizer and metric for one rank."""
+
+    def convert_checkpoint(self, source: Path, out_dir: Path) -> Path:
+        """Make the case's starting checkpoint from another released form (``benchbase prepare --from-large``)."""
+        raise BenchbaseError(f"case {self.name} has no checkpoint conversion", "drop --from-large")
 
     def describe_data(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
         """Lines for ``--dry-run`` saying which files the run would read."""

@@ -26,6 +26,10 @@ from benchbase.errors import BenchbaseError
 UNREACHABLE_TARGET = 1.01
 #: Far beyond any step budget used here: no evaluation between the first and the last.
 NO_MIDWAY_EVAL_SAMPLES = 10**9
+#: Steps of the calibration run, which also pays the data preparation on a cold cache.
+CALIBRATION_STEPS = 20
+#: Fewest steps a measured run trains, so the first step's one-time costs stay a small share of the window.
+MIN_STEPS = 30
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,18 @@ def run_demo(steps: int, sets: Mapping[str, Any] | None = None) -> HarnessRun:
             raise BenchbaseError(f"benchbase run left no run record: {_tail(finished.stdout + finished.stderr)}",
                                  "run `benchbase run cpm --vendor cpu --preset demo` by hand to see the failure")
         return _read_run(runs[0], steps)
+
+
+def calibrate(train_window_s: float) -> tuple[int, HarnessRun]:
+    """The step count whose train window lasts about ``train_window_s`` here, and the calibration run itself.
+
+    Sizing by time rather than a fixed count keeps the benchmark's wall time bounded on a slow machine and its
+    windows long enough to time on a fast one, and follows the demo preset wherever it is retuned. The calibration
+    run's rate includes its first, slowest steps, so the estimate errs towards fewer steps.
+    """
+    first = run_demo(CALIBRATION_STEPS)
+    batch = int(first.values["batch_size"]) * int(first.values["grad_accum"])
+    return max(MIN_STEPS, round(train_window_s * first.p_train / batch)), first
 
 
 def _read_run(run_dir: Path, steps: int) -> HarnessRun:

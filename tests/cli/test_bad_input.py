@@ -116,3 +116,9 @@ def test_a_bad_run_leaves_earlier_records_untouched(bench: Bench, tmp_path: Path
     assert_one_line_error(result, "lr")
     assert sorted(p.name for p in runs.iterdir()) == before
     assert json.loads((earlier / "summary.json").read_text()) == {"status": "converged"}
+
+
+def test_from_large_without_shards_names_the_files_it_looked_for(bench: Bench, tmp_path: Path) -> None:
+    empty = tmp_path / "cpm-large"
+    empty.mkdir()
+    assert_one_line_error(bench("prepare", "cpm", "--from-large", str(empty)), "mp_rank")

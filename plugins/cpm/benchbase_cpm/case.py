@@ -7,6 +7,7 @@ corpus, a tokenizer trained on it and a tiny model, so a laptop can run the case
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -126,6 +127,23 @@ class CPMCase(Case):
             config["init_checkpoint"] = ctx.prepared["init_checkpoint"]
         ctx.config = config
         return CPMWorkload(ctx)
+
+    def convert_checkpoint(self, source: Path, out_dir: Path) -> Path:
+        """The reference's medium starting point cut from the released 2.6B model-parallel shards (DESIGN §8)."""
+        import torch
+
+        from benchbase.records import atomic_write_bytes
+        from benchbase_cpm.checkpoint import load_model_parallel_dir, truncate_large_to_medium
+
+        target = Path(out_dir) / CHECKPOINT_NAME
+        if target.exists():
+            raise BenchbaseError(f"{target} already exists", "move it away or pass another --data-dir")
+        medium = truncate_large_to_medium(load_model_parallel_dir(source))
+        buffer = io.BytesIO()
+        torch.save(medium, buffer)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, buffer.getvalue())
+        return target
 
     def describe_data(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
         if config["dataset"] == "demo":
