@@ -13,6 +13,7 @@ import gc
 import json
 import math
 import os
+import pickle
 import random
 import signal
 import sys
@@ -25,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 from benchbase.contract import Binding, RunContext, Vendor, Workload
+from benchbase.errors import BenchbaseError
 from benchbase.events import EventLog
 from benchbase.launch import BINDINGS_ENV
 from benchbase.plugins import Registry, load_registry
@@ -80,6 +82,45 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _rng_file_name(rank: int, step: int) -> str:
+    return f"rng-rank{rank}-step{step}.pt"
+
+
+def read_checkpoint(
+    path: Path, *, mmap: bool = False, layout: tuple[str, ...] = ("workload", "loop")
+) -> dict[str, Any]:
+    """A file of the run's ``checkpoint/`` folder, read with ``weights_only=True``: tensors and plain containers only.
+
+    A checkpoint folder can be copied between machines, so a file that would need arbitrary pickled code is refused,
+    never executed. ``mmap=True`` maps tensors instead of reading them, so the supervisor can vet a large checkpoint
+    before it touches the run. ``layout`` names the keys the file must hold.
+    """
+    again = "this checkpoint cannot be resumed; start the run again (benchbase writes checkpoints itself)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except FileNotFoundError:
+        raise BenchbaseError(f"checkpoint file {path} is missing", again) from None
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise BenchbaseError(f"checkpoint file {path} is damaged ({_first_line(exc)})", again) from None
+        raise BenchbaseError(
+            f"checkpoint file {path} holds pickled Python objects, not only tensors; refused without running them",
+            again,
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises RuntimeError, EOFError... for a truncated file
+        raise BenchbaseError(
+            f"checkpoint file {path} is truncated or not a torch checkpoint ({type(exc).__name__}: {_first_line(exc)})",
+            again,
+        ) from None
+    if not isinstance(state, dict) or not all(key in state for key in layout):
+        raise BenchbaseError(f"checkpoint file {path} does not hold {', '.join(layout)}", again)
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:160]
+
+
 class Trainer:
     """The training loop of one rank, with its windows, stop rules and events."""
 
@@ -129,13 +170,24 @@ class Trainer:
         return Path(self.run_dir.checkpoint_dir)
 
     def save_checkpoint(self) -> None:
-        """Rank 0 saves the workload and the loop state; every rank saves its own RNG (dropout differs per rank)."""
+        """Rank 0 saves the workload and the loop state; every rank saves its own RNG (dropout differs per rank).
+
+        RNG files are named by step and all written before ``state.pt`` is replaced, so whenever ``state.pt`` exists
+        every rank's RNG of the same step exists too, even if the run is killed between any two writes.
+        """
         start = time.perf_counter()
         folder = self._checkpoint_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(_rng_state(), folder / f".rng-rank{self.rank}.tmp")
-        os.replace(folder / f".rng-rank{self.rank}.tmp", folder / f"rng-rank{self.rank}.pt")
+        rng_file = folder / _rng_file_name(self.rank, self.step)
+        torch.save(_rng_state(), folder / f".{rng_file.name}.tmp")
+        os.replace(folder / f".{rng_file.name}.tmp", rng_file)
+        if self.world_size > 1:
+            dist.barrier()
         if self.rank == 0:
+            windows = vars(self.windows).copy()
+            # The segment's whole time is added to whole_s only when the run ends; the copy that a resume continues
+            # from must already hold it, or the resumed run would report only the time after the resume.
+            windows["whole_s"] += self.watch.now() - (self.whole_start or start)
             state = {
                 "workload": self.workload.state_dict(),
                 "loop": {
@@ -144,30 +196,32 @@ class Trainer:
                     "last_eval_step": self.last_eval_step,
                     "metric": self.metric,
                     "world_size": self.world_size,
-                    "windows": vars(self.windows).copy(),
+                    "windows": windows,
                 },
             }
             torch.save(state, folder / ".state.tmp")
             os.replace(folder / ".state.tmp", folder / CHECKPOINT_FILE)
         if self.world_size > 1:
             dist.barrier()
+        for old in folder.glob(f"rng-rank{self.rank}-step*.pt"):
+            if old != rng_file:
+                old.unlink(missing_ok=True)
         self.windows.checkpoint_s += time.perf_counter() - start
         self.emit("checkpoint", str(folder / CHECKPOINT_FILE))
 
     def load_checkpoint(self, folder: Path) -> None:
-        state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        state = read_checkpoint(folder / CHECKPOINT_FILE)
         loop = state["loop"]
         if loop["world_size"] != self.world_size:
-            raise RuntimeError(
-                f"checkpoint was written by {loop['world_size']} ranks but this run has {self.world_size}"
+            raise BenchbaseError(
+                f"checkpoint was written by {loop['world_size']} ranks but this run has {self.world_size}",
+                f"resume with the topology the run started with (world size {loop['world_size']})",
             )
         self.workload.load_state_dict(state["workload"])
         self.step, self.samples = loop["step"], loop["samples"]
         self.last_eval_step, self.metric = loop["last_eval_step"], loop["metric"]
         self.windows = Windows.from_state(loop["windows"])
-        rng_file = folder / f"rng-rank{self.rank}.pt"
-        if rng_file.exists():
-            _set_rng_state(torch.load(rng_file, weights_only=False))
+        _set_rng_state(read_checkpoint(folder / _rng_file_name(self.rank, self.step), layout=("torch", "python")))
         self.emit("resume", str(folder / CHECKPOINT_FILE))
 
     # -- evaluation ---------------------------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ def train(values: Mapping[str, Any], prepared: Mapping[str, Any], steps: int) ->
         activation_checkpointing=bool(values["activation_checkpointing"]),
     ))
     optimizer = make_optimizer(model, float(values["lr"]), float(values["weight_decay"]))
-    schedule = make_schedule(optimizer, float(values["lr"]), int(values["max_steps"]), float(values["warmup"]))
+    # The compared run's budget is ``steps`` (its max_steps), which sets the schedule's warmup and decay.
+    schedule = make_schedule(optimizer, float(values["lr"]), steps, float(values["warmup"]))
     pad_id = int(prepared["pad_id"])
     micro, accum = int(values["batch_size"]), int(values["grad_accum"])
 

@@ -13,18 +13,19 @@ import subprocess
 import sys
 
 from benchbase.errors import BenchbaseError
-from benchmarks.harness_run import HarnessRun, run_demo
+from benchmarks.harness_run import HarnessRun, calibrate, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
 GOAL = 0.98
-#: Long enough that one-time costs inside the train window (the first step's allocations) are a small share.
-STEPS = 60
+#: Seconds each arm trains per round: long enough to time to well under 1% on a quiet machine, short enough for
+#: five rounds of both arms in under two minutes.
+TRAIN_WINDOW_S = 5.0
 
 
-def bare_loop(run: HarnessRun) -> dict[str, float]:
-    """Run :mod:`benchmarks.bare_loop` in a fresh Python, as the worker is, on what ``run`` trained."""
-    spec = json.dumps({"values": run.values, "prepared": run.prepared, "steps": run.steps})
+def bare_loop(run: HarnessRun, steps: int) -> dict[str, float]:
+    """Run :mod:`benchmarks.bare_loop` in a fresh Python, as the worker is, for ``steps`` of what ``run`` trained."""
+    spec = json.dumps({"values": run.values, "prepared": run.prepared, "steps": steps})
     finished = subprocess.run([sys.executable, "-m", "benchmarks.bare_loop"], input=spec, capture_output=True,
                               text=True, check=False)
     if finished.returncode != 0:
@@ -33,13 +34,13 @@ def bare_loop(run: HarnessRun) -> dict[str, float]:
     return json.loads(finished.stdout)
 
 
-def run(repeats: int = 5, steps: int = STEPS) -> Result:
-    """Measure both arms ``repeats`` times side by side; the first, unrecorded run also prepares the data."""
-    first = run_demo(steps)
+def run(repeats: int = 5, train_window_s: float = TRAIN_WINDOW_S) -> Result:
+    """Measure both arms ``repeats`` times side by side, each training about ``train_window_s`` seconds."""
+    steps, first = calibrate(train_window_s)
     threads: list[float] = []
 
     def baseline() -> float:
-        figures = bare_loop(first)
+        figures = bare_loop(first, steps)
         threads.append(figures["threads"])
         return figures["samples_per_s"]
 
