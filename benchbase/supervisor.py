@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -28,7 +29,7 @@ from benchbase.progress import EventTail, RunView
 from benchbase.records import STATUS_EXIT_CODES, RunDir
 from benchbase.summary import build_summary
 from benchbase.telemetry import Sampler
-from benchbase.worker import CHECKPOINT_FILE, EXIT_INTERRUPTED
+from benchbase.worker import CHECKPOINT_FILE, EXIT_INTERRUPTED, read_checkpoint
 
 #: Seconds ranks get to write their last events after SIGINT/SIGTERM before they are killed.
 GRACE_S = 20.0
@@ -137,9 +138,9 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def _last_error_line(run_dir: RunDir) -> str | None:
-    """The last line of the first rank log that ends in a Python error, to name the cause in one line."""
-    logs = sorted(Path(run_dir.logs_dir).glob("*.log"))
+def _last_error_line(run_dir: RunDir, names: list[str] | None = None) -> str | None:
+    """The last line naming a Python error in the first log (of ``names``, default every log) that has one."""
+    logs = [Path(run_dir.logs_dir) / n for n in names] if names else sorted(Path(run_dir.logs_dir).glob("*.log"))
     for log in logs:
         try:
             lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
@@ -151,23 +152,63 @@ def _last_error_line(run_dir: RunDir) -> str | None:
     return None
 
 
+#: torchrun's failure report names the first rank that failed, e.g. ``rank : 1 (local_rank: 1)`` and
+#: ``exitcode : -9 (pid: 23692)  (SIGKILL)``; the other ranks were stopped by torchrun because of it.
+_ROOT_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)", re.M)
+_ROOT_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)[^\n]*?(?:\((SIG[A-Z]+)\))?\s*$", re.M)
+
+
+def _root_cause(run_dir: RunDir) -> str | None:
+    """Which rank failed first and how, read from torchrun's report in ``launcher.log`` (the last one, after a
+    resume), with that rank's own error line when it wrote one."""
+    try:
+        text = (Path(run_dir.logs_dir) / "launcher.log").read_text(errors="replace")
+    except OSError:
+        return None
+    start = text.rfind("Root Cause")
+    if start < 0:
+        return None
+    block = text[start : start + 2000]
+    rank, exit_code = _ROOT_RANK.search(block), _ROOT_EXIT.search(block)
+    if rank is None or exit_code is None:
+        return None
+    how = f"was killed by {exit_code.group(2)}" if exit_code.group(2) else f"exited with code {exit_code.group(1)}"
+    error = _last_error_line(run_dir, [f"rank{rank.group(1)}.log"])
+    return f"rank {rank.group(1)} {how}" + (f" ({error})" if error else "")
+
+
 def _decide_status(
     return_code: int | None, timed_out: bool, signalled: int | None, events: list[dict[str, Any]], run_dir: RunDir
 ) -> tuple[str, str]:
+    """The status is the supervisor's own knowledge first (its timeout, a signal it received and forwarded), then the
+    launcher's exit code, then what rank 0 recorded. A rank's ``interrupted`` stop alone proves nothing: torchrun
+    also sends SIGTERM to the surviving ranks when one rank dies, and that run failed."""
     stop = next((e for e in reversed(events) if e.get("key") == "train_stop"), None)
     reason = stop.get("value") if stop else None
     if timed_out:
         return "timeout", "the run exceeded its --timeout and was stopped"
-    if signalled is not None or return_code == EXIT_INTERRUPTED or reason == "interrupted":
-        return "interrupted", f"stopped by {signal.Signals(signalled).name if signalled else 'a signal'}"
+    if signalled is not None:
+        return "interrupted", f"stopped by {signal.Signals(signalled).name}"
+    if return_code == EXIT_INTERRUPTED:
+        return "interrupted", "the worker was stopped by a signal sent to it directly"
     if return_code == 0 and reason == "converged":
         target_eval = next((e for e in reversed(events) if e.get("key") == "eval"), {})
         return "converged", f"target reached at step {target_eval.get('step')}"
     if return_code == 0 and reason in ("max_steps", "max_samples"):
         return "not_converged", f"budget spent ({reason}) before the target was reached"
-    cause = _last_error_line(run_dir)
-    code = f"exit code {return_code}" if return_code is not None and return_code >= 0 else f"signal {-(return_code or 0)}"
+    if return_code is not None and return_code < 0:
+        code = f"killed by {_signal_name(-return_code)}"
+    else:
+        code = f"exit code {return_code}"
+    cause = _root_cause(run_dir) or _last_error_line(run_dir)
     return "failed", f"a process failed ({code})" + (f": {cause}" if cause else "")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _launcher_log(run_dir: RunDir) -> Any:
@@ -226,6 +267,32 @@ def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: li
     }
 
 
+def _check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
+    """Everything a resume needs, checked before the record is touched: a failed check leaves it as it was.
+
+    The checkpoint is read memory-mapped (and with ``weights_only``), so vetting a large one costs little.
+    """
+    checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
+    if not checkpoint.exists():
+        raise BenchbaseError(
+            f"{run_dir.path} has no checkpoint to resume from",
+            "resume a run that was started with --set checkpoint_every=N and saved at least once",
+        )
+    previous = run_dir.read_summary()
+    if previous["status"] in ("converged", "not_converged"):
+        raise BenchbaseError(
+            f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
+            "start a new run instead",
+        )
+    saved_world = read_checkpoint(checkpoint, mmap=True)["loop"].get("world_size")
+    if saved_world != world_size:
+        raise BenchbaseError(
+            f"{run_dir.path} was checkpointed by {saved_world} ranks but --config asks for {world_size}",
+            f"resume with the --config the run started with ({run_dir.read_config().get('topology', '?')})",
+        )
+    return previous
+
+
 def execute(
     request: RunRequest,
     console: Any,
@@ -237,12 +304,7 @@ def execute(
     prepared = prepare()
     if request.resume_dir is not None:
         run_dir = RunDir.open(request.resume_dir)
-        if not (Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE).exists():
-            raise BenchbaseError(
-                f"{request.resume_dir} has no checkpoint to resume from",
-                "resume a run that was started with --set checkpoint_every=N and saved at least once",
-            )
-        previous = run_dir.read_summary()
+        previous = _check_resumable(run_dir, request.nnodes * request.nproc_per_node)
         started_at = previous.get("started_at") or _utc_now()
         previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
     else:
