@@ -139,14 +139,22 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def _last_error_line(run_dir: RunDir, names: list[str] | None = None) -> str | None:
-    """The last line naming a Python error in the first log (of ``names``, default every log) that has one."""
+    """The cause of a failure in one line, from the first log (of ``names``, default every log) that names one.
+
+    A rank stopped by a user's mistake writes ``error: <problem>; <fix>`` (see :func:`benchbase.worker.main`); that
+    line is quoted whole. Otherwise the last line naming a Python error, which ends a traceback.
+    """
     logs = [Path(run_dir.logs_dir) / n for n in names] if names else sorted(Path(run_dir.logs_dir).glob("*.log"))
     for log in logs:
         try:
             lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
         except OSError:
             continue
-        for line in reversed(lines[-40:]):
+        recent = lines[-40:]
+        told = next((ln for ln in reversed(recent) if ln.startswith("error: ")), None)
+        if told is not None:
+            return f"{log.name}: {told[len('error: '):][:1000]}"
+        for line in reversed(recent):
             if "Error" in line or "Exception" in line:
                 return f"{log.name}: {line[:300]}"
     return None

@@ -446,6 +446,11 @@ def main(argv: list[str] | None = None) -> int:
             trainer.close_windows(gather=False)
             trainer.emit("train_stop", "interrupted", signal=str(exc))
         return EXIT_INTERRUPTED
+    except BenchbaseError as exc:
+        # A problem the user can fix (a checkpoint of the wrong shape, a damaged file): one line in the rank log,
+        # which the supervisor quotes as the failure reason; a traceback would only bury it.
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
     finally:
         if events is not None:
             events.close()

@@ -1,0 +1,115 @@
+"""Benchmark 3: tokenizing STC-format text into training windows, lines per second.
+
+Candidate: :func:`benchbase_cpm.windows.build_windows` as ``benchbase prepare`` calls it, on every core, from the
+text file to the cached ``.npy`` (hashing, reading, tokenizing in worker processes, writing the file atomically), on
+a cold cache each round. Baseline: the naive loop, one line at a time in one process with the same tokenizer, to the
+same array in memory (it writes nothing). The arrays must be identical, id for id.
+
+The text is generated with the demo corpus's STC-like pair generator and written in the reference's line format;
+the tokenizer is the real CPM ``chinese_vocab.model``. The baseline runs in this process, where jieba's dictionary
+is loaded once and then stays loaded, while the candidate's workers are fresh processes that load it every round:
+that start-up cost is part of what the parallel path must win back.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchbase_cpm.demo_corpus import generate_pair
+from benchbase_cpm.stc import stc_line
+from benchbase_cpm.tokenizer import CPMTokenizer, MODEL_FILE
+from benchbase_cpm.windows import WINDOW_TOKENS, build_windows
+from benchmarks.result import Result
+from benchmarks.timing import Comparison, compare
+
+GOAL = 1.8
+#: Lines of the real train subset: the first 10% of STC's shuffled train split (DESIGN §8).
+REAL_TRAIN_LINES = 439_126
+#: Seconds the baseline tokenizes per round; long enough that the workers' start-up is a small share.
+BASELINE_S = 10.0
+CALIBRATION_LINES = 4000
+SEED = 2024
+
+
+def real_tokenizer() -> Path | None:
+    """``chinese_vocab.model`` in the ``shared/cpm`` folder beside the repository, if it is there."""
+    path = Path(__file__).resolve().parents[1] / ".." / "shared" / "cpm" / MODEL_FILE
+    return path if path.is_file() else None
+
+
+def stc_lines(count: int, seed: int = SEED) -> list[str]:
+    """``count`` lines in the reference's prompt format, from the demo corpus's pair generator."""
+    rng = random.Random(seed)
+    return [stc_line(*generate_pair(rng)) for _ in range(count)]
+
+
+def naive_windows(lines_file: Path, tokenizer_model: Path, window: int = WINDOW_TOKENS) -> np.ndarray:
+    """The straightforward way: read the lines, encode one at a time, cut each line's ids plus ``<eod>`` into
+    right-padded windows."""
+    tokenizer = CPMTokenizer(tokenizer_model)
+    rows: list[list[int]] = []
+    with open(lines_file, encoding="utf-8") as handle:
+        for line in handle.readlines():
+            ids = tokenizer.encode(line) + [tokenizer.eod_id]
+            for start in range(0, len(ids), window):
+                piece = ids[start:start + window]
+                rows.append(piece + [tokenizer.pad_id] * (window - len(piece)))
+    return np.array(rows, dtype=np.int64)
+
+
+def run(repeats: int = 3, baseline_s: float = BASELINE_S) -> Result:
+    """Size the text so the baseline takes about ``baseline_s``, then time both paths side by side."""
+    title = "Data preparation: STC text to windows, parallel vs naive loop"
+    model = real_tokenizer()
+    if model is None:
+        return Result(3, title, GOAL, skipped="the real CPM tokenizer (../shared/cpm/chinese_vocab.model beside "
+                                              "the repository) is absent")
+    with tempfile.TemporaryDirectory(prefix="benchbase-bench-") as scratch:
+        folder = Path(scratch)
+        sample = folder / "sample.txt"
+        sample.write_text("".join(stc_lines(CALIBRATION_LINES)), encoding="utf-8")
+        start = time.perf_counter()
+        naive_windows(sample, model)  # also loads jieba's dictionary into this process, once
+        rate = CALIBRATION_LINES / (time.perf_counter() - start)
+        count = max(CALIBRATION_LINES, round(rate * baseline_s))
+        text = stc_lines(count)
+        lines_file = folder / "train.txt"
+        lines_file.write_text("".join(text), encoding="utf-8")
+        comparison, identical = _measure(lines_file, model, count, folder, repeats)
+    if not identical:
+        raise AssertionError("build_windows and the naive loop produced different windows")
+    per_line = sum(map(len, text)) / count
+    notes = (
+        f"{count:,} generated lines ({per_line:.0f} characters each on average), real CPM tokenizer; windows "
+        "identical id for id",
+        f"projected for the real 10% train subset ({REAL_TRAIN_LINES:,} lines of this length): "
+        f"{REAL_TRAIN_LINES / comparison.candidate.median:.0f} s parallel, "
+        f"{REAL_TRAIN_LINES / comparison.baseline.median:.0f} s naive",
+    )
+    return Result(3, title, GOAL, comparison, notes)
+
+
+def _measure(lines_file: Path, model: Path, count: int, folder: Path, repeats: int) -> tuple[Comparison, bool]:
+    arrays: dict[str, np.ndarray] = {}
+
+    def naive() -> float:
+        start = time.perf_counter()
+        arrays["naive"] = naive_windows(lines_file, model)
+        return count / (time.perf_counter() - start)
+
+    def parallel() -> float:
+        out = Path(tempfile.mkdtemp(prefix="windows-", dir=folder))
+        start = time.perf_counter()
+        built = build_windows(lines_file, model, out)
+        elapsed = time.perf_counter() - start
+        arrays["parallel"] = built.load()
+        return count / elapsed
+
+    comparison = compare(("naive loop, 1 process", naive), ("build_windows, all cores", parallel),
+                         unit="lines/s", repeats=repeats)
+    return comparison, np.array_equal(arrays["naive"], arrays["parallel"])

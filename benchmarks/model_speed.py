@@ -1,0 +1,140 @@
+"""Benchmark 2: our CPM training step against transformers' ``GPT2LMHeadModel`` of the same shape, fp32 on the CPU.
+
+Both models get the same dimensions (layers, hidden, heads, 1024 positions, vocabulary 30000, tied output layer,
+tanh GELU, LayerNorm eps 1e-5, dropout 0), the same seeded batch and the same loss function on their logits (our
+``masked_lm_loss``; transformers' built-in loss computes the same cross entropy but, shifting labels itself, would
+score one token fewer per window). One step is forward, loss, backward and an AdamW update: ours from the CPM
+recipe (:func:`benchbase_cpm.recipe.make_optimizer`), theirs torch's default ``AdamW`` with the same groups and
+hyperparameters, as a transformers user gets it. transformers runs with its default attention implementation and
+``use_cache=False`` (a training step needs no key/value cache). After the timed rounds one step of each is profiled,
+and the operators whose time differs most are printed: that is where the ratio comes from.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from benchbase_cpm.model import CPMConfig, CPMModel
+from benchbase_cpm.recipe import BETAS, EPS, make_optimizer, parameter_groups
+from benchbase_cpm.workload import masked_lm_loss
+from benchmarks.result import Result
+from benchmarks.timing import compare
+
+GOAL = 1.2
+LR = 5e-4
+WEIGHT_DECAY = 0.05
+SEED = 23333
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The model and batch both sides train; the default is small enough for seconds per step on two cores."""
+
+    n_layer: int = 6
+    n_embd: int = 512
+    n_head: int = 8
+    vocab_size: int = 30000
+    n_positions: int = 1024
+    seq_length: int = 200
+    batch: int = 8
+
+
+def build_pair(shape: Shape) -> tuple[nn.Module, nn.Module]:
+    """(ours, transformers') with identical dimensions; raises if their parameter counts differ."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(SEED)
+    ours = CPMModel(CPMConfig(n_layer=shape.n_layer, n_embd=shape.n_embd, n_head=shape.n_head,
+                              vocab_size=shape.vocab_size, n_positions=shape.n_positions, dropout=0.0))
+    theirs = GPT2LMHeadModel(GPT2Config(
+        vocab_size=shape.vocab_size, n_positions=shape.n_positions, n_embd=shape.n_embd, n_layer=shape.n_layer,
+        n_head=shape.n_head, activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.0,
+        embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True, use_cache=False, bos_token_id=None,
+        eos_token_id=None,
+    ))
+    counts = [sum(p.numel() for p in model.parameters()) for model in (ours, theirs)]
+    if counts[0] != counts[1]:
+        raise AssertionError(f"parameter counts differ: ours {counts[0]:,}, transformers {counts[1]:,}")
+    return ours, theirs
+
+
+def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Callable[[], None], Callable[[], None]]:
+    """One training step of each model on the same batch, as closures over their own optimizers."""
+    generator = torch.Generator().manual_seed(SEED)
+    inputs = torch.randint(0, shape.vocab_size, (shape.batch, shape.seq_length), generator=generator)
+    labels = torch.randint(0, shape.vocab_size, (shape.batch, shape.seq_length), generator=generator)
+    mask = torch.ones(shape.batch, shape.seq_length, dtype=torch.bool)
+    positions = torch.arange(shape.seq_length).expand(shape.batch, -1)
+    our_optimizer = make_optimizer(ours, LR, WEIGHT_DECAY)
+    their_optimizer = torch.optim.AdamW(parameter_groups(theirs, WEIGHT_DECAY), lr=LR, betas=BETAS, eps=EPS)
+    ours.train()
+    theirs.train()
+
+    def our_step() -> None:
+        masked_lm_loss(ours(inputs, positions), labels, mask).backward()
+        our_optimizer.step()
+        our_optimizer.zero_grad(set_to_none=True)
+
+    def their_step() -> None:
+        logits = theirs(input_ids=inputs, position_ids=positions, use_cache=False).logits
+        masked_lm_loss(logits, labels, mask).backward()
+        their_optimizer.step()
+        their_optimizer.zero_grad(set_to_none=True)
+
+    return our_step, their_step
+
+
+def samples_per_s(step: Callable[[], None], steps: int, batch: int) -> Callable[[], float]:
+    def arm() -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return steps * batch / (time.perf_counter() - start)
+
+    return arm
+
+
+def self_time_by_operator(step: Callable[[], None]) -> dict[str, float]:
+    """Seconds of self CPU time per operator name in one profiled step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    return {event.key: event.self_cpu_time_total / 1e6 for event in prof.key_averages()}
+
+
+def largest_differences(baseline: dict[str, float], candidate: dict[str, float], count: int) -> list[str]:
+    """The operators whose self time differs most, as ``name +0.123 s`` (positive: the baseline spends more)."""
+    names = set(baseline) | set(candidate)
+    deltas = sorted(((baseline.get(n, 0.0) - candidate.get(n, 0.0), n) for n in names), key=lambda d: -abs(d[0]))
+    return [f"{name} {delta:+.3f} s" for delta, name in deltas[:count]]
+
+
+def run(repeats: int = 5, steps_per_round: int = 1, shape: Shape = Shape()) -> Result:
+    """Time both training steps side by side, then profile one step of each to say where the difference is."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    ours, theirs = build_pair(shape)
+    our_step, their_step = training_steps(ours, theirs, shape)
+    comparison = compare(
+        ("transformers GPT2LMHeadModel", samples_per_s(their_step, steps_per_round, shape.batch)),
+        ("CPM model", samples_per_s(our_step, steps_per_round, shape.batch)),
+        unit="samples/s", repeats=repeats, warmup=1,
+    )
+    theirs_ops, ours_ops = self_time_by_operator(their_step), self_time_by_operator(our_step)
+    total_ours = sum(ours_ops.values())
+    shared = sum(ours_ops.get(name, 0.0) for name in ("aten::mm", "aten::addmm", "aten::bmm"))
+    notes = (
+        f"{shape.n_layer} layers, hidden {shape.n_embd}, {shape.n_head} heads, vocab {shape.vocab_size}, seq "
+        f"{shape.seq_length}, batch {shape.batch}, fp32, {torch.get_num_threads()} threads; transformers "
+        f"attention: {theirs.config._attn_implementation}",
+        "profiled step, self CPU time transformers minus ours, largest first: "
+        + ", ".join(largest_differences(theirs_ops, ours_ops, 5)),
+        f"matrix multiplies (the same in both) are {shared / total_ours:.0%} of our step's CPU time",
+    )
+    return Result(2, "Model speed: CPM training step vs transformers GPT2LMHeadModel", GOAL, comparison, notes)

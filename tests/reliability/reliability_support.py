@@ -1,0 +1,155 @@
+"""Drive the real ``benchbase`` command in subprocesses, as a user (or a crashing machine) would.
+
+Shared by the fault, bad-input, security and concurrency tests. It lives in a module of its own, not in
+``conftest.py``, because every test folder has a module called ``conftest`` and an import by that name would reach
+whichever was loaded last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchbase.events import read_events
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CPM = REPO.parent / "shared" / "cpm"
+
+#: A demo run that never converges and never spends its budget on its own: fault tests end it themselves.
+ENDLESS = [
+    "--preset", "demo", "--unofficial", "--set", "target=1.01", "--set", "max_steps=1000000", "--set", "log_interval=1",
+]
+
+
+def benchbase_command(args: list[str]) -> list[str]:
+    """The console entry point, run by this interpreter so the test venv's packages are the ones used."""
+    return [sys.executable, "-c", "from benchbase.cli import main; main()", *args]
+
+
+@dataclass
+class LiveRun:
+    """A ``benchbase run`` in progress, with what a fault test needs to hurt it and then read its record."""
+
+    proc: subprocess.Popen[str]
+    out: Path
+    started: float
+
+    def run_dir(self, timeout: float = 120) -> Path:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [p for p in self.out.iterdir() if p.is_dir()] if self.out.is_dir() else []
+            if found:
+                assert len(found) == 1, found
+                return found[0]
+            self._still_running()
+            time.sleep(0.1)
+        raise AssertionError(f"no run directory appeared under {self.out} within {timeout} s")
+
+    def wait_for(self, key: str, count: int = 1, timeout: float = 180) -> list[dict[str, Any]]:
+        """Block until the run's event log holds ``count`` events ``key``; returns those events."""
+        events_path = self.run_dir() / "events.jsonl"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [e for e in read_events(events_path) if e["key"] == key] if events_path.exists() else []
+            if len(found) >= count:
+                return found
+            self._still_running()
+            time.sleep(0.1)
+        raise AssertionError(f"fewer than {count} {key!r} events within {timeout} s")
+
+    def workers(self) -> dict[int, psutil.Process]:
+        """The rank processes (``python -m benchbase.worker``) below the supervisor, by global rank."""
+        found: dict[int, psutil.Process] = {}
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                cmdline = child.cmdline()
+                if "benchbase.worker" in cmdline and "torch.distributed.run" not in cmdline:
+                    found[int(child.environ().get("RANK", "0"))] = child
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+    def interrupt(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+
+    def finish(self, timeout: float = 180) -> tuple[int, str, float]:
+        """Wait for the supervisor to exit; returns its exit code, its output and when it exited."""
+        output, _ = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, output, time.monotonic()
+
+    def _still_running(self) -> None:
+        if self.proc.poll() is not None:
+            output = self.proc.stdout.read() if self.proc.stdout else ""
+            raise AssertionError(f"benchbase exited early with {self.proc.returncode}:\n{output}")
+
+
+class Bench:
+    """Runs ``benchbase`` in a subprocess with one shared prepared-data cache, from a scratch working folder."""
+
+    def __init__(self, cache_dir: Path, cwd: Path) -> None:
+        self.cache_dir = cache_dir
+        self.cwd = cwd
+        self.started: list[LiveRun] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        # A wide terminal: the run's outcome line is checked as one line.
+        env = {**os.environ, "BENCHBASE_CACHE_DIR": str(self.cache_dir), "PYTHONUNBUFFERED": "1", "COLUMNS": "1000"}
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            benchbase_command(list(args)), cwd=self.cwd, env=self.env(**extra_env), capture_output=True, text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args: str, out: Path, **extra_env: str) -> LiveRun:
+        """Start ``benchbase run ... --out OUT`` without waiting; the caller ends it (or lets it end)."""
+        proc = subprocess.Popen(
+            benchbase_command([*args, "--out", str(out)]), cwd=self.cwd, env=self.env(**extra_env),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        live = LiveRun(proc, out, time.monotonic())
+        self.started.append(live)
+        return live
+
+    def kill_leftovers(self) -> None:
+        """Kill runs a failed test left behind, ranks first (they live in their own session)."""
+        for live in self.started:
+            if live.proc.poll() is None:
+                for child in psutil.Process(live.proc.pid).children(recursive=True):
+                    child.kill()
+                live.proc.kill()
+                live.proc.communicate()
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with the sha256 of its bytes: equal digests mean nothing was touched."""
+    if not root.exists():
+        return {}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+#: Short, deterministic and checkpointed: 30 steps, a checkpoint and an evaluation every 10 (demo batch 16).
+RESUMABLE = [
+    "--preset", "demo", "--unofficial", "--set", "target=1.01", "--set", "max_steps=30", "--set", "log_interval=1",
+    "--set", "checkpoint_every=10", "--set", "eval_interval_samples=160",
+]
+
+
+def read_summary(run: Path) -> dict[str, Any]:
+    return json.loads((run / "summary.json").read_text())
