@@ -79,10 +79,28 @@ def test_report_shows_scalability_of_the_two_rank_run_against_the_one_rank_run(b
     assert abs(rows[2]["scalability"] - two / (2 * one)) < 1e-9
 
 
-def test_iluvatar_dry_run_prints_config_bindings_precision_and_torchrun(bench: Bench) -> None:
-    result = bench("run", "cpm", "--vendor", "iluvatar", "--config", "1x8", "--dry-run")
+def fake_host_sysfs(root: Path) -> Path:
+    """Stands in for a 2-socket host's /sys (16 cores x 2 threads, siblings i and i+16): no such host is here."""
+    files = {"devices/system/cpu/online": "0-31", "devices/system/node/online": "0-1",
+             "devices/system/node/node0/cpulist": "0-7,16-23", "devices/system/node/node1/cpulist": "8-15,24-31"}
+    for cpu in range(32):
+        core = cpu % 16
+        files[f"devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"] = f"{core},{core + 16}"
+        files[f"devices/system/cpu/cpu{cpu}/topology/physical_package_id"] = str(core // 8)
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text + "\n")
+    return root
+
+
+def test_iluvatar_dry_run_prints_config_bindings_precision_and_torchrun(bench: Bench, tmp_path: Path) -> None:
+    sysfs = fake_host_sysfs(tmp_path / "sys")
+    result = bench("run", "cpm", "--vendor", "iluvatar", "--config", "1x8", "--dry-run", "--sysfs-root", str(sysfs))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "BI-V100x1x8.yaml" in out and "'label': 'AMP'" in out
     assert "--nproc-per-node=8" in out and "torch.distributed.run" in out
-    assert sum(1 for line in out.splitlines() if "fallback:" in line) == 8, "8 ranks, each with its binding"
+    rows = [line.split("│") for line in out.splitlines() if "fallback:" in line]
+    assert len(rows) == 8, "8 ranks, each with its (labelled fallback) binding: no BI-V100 is here to locate"
+    cpu_lists = [row[3].strip() for row in rows]
+    assert len(set(cpu_lists)) == 8, "each rank gets its own CPUs of the given sysfs tree"
