@@ -163,7 +163,12 @@ def split_evenly(sysfs_root: Path, cpus: Sequence[int], parts: int, index: int) 
 
 
 def binding_for_device(
-    sysfs_root: Path, local_rank: int, device_index: int, pci_bus_id: str | None, ranks_sharing: Sequence[int]
+    sysfs_root: Path,
+    local_rank: int,
+    device_index: int,
+    pci_bus_id: str | None,
+    ranks_sharing: Sequence[int],
+    no_address_reason: str = "the device has no PCI address",
 ) -> Binding:
     """Bind a rank to the CPUs local to its device.
 
@@ -172,7 +177,7 @@ def binding_for_device(
     """
     sharing = sorted(set(ranks_sharing) | {local_rank})
     position = sharing.index(local_rank)
-    reason = "the device has no PCI address"
+    reason = no_address_reason
     if pci_bus_id:
         bus = normalise_pci_bus_id(pci_bus_id)
         node = pci_numa_node(sysfs_root, bus)

@@ -104,7 +104,8 @@ class IluvatarVendor(Vendor):
         except BenchbaseError:
             # No device here (a --dry-run on another machine): show the documented fallback, labelled as such.
             return topology.binding_for_device(
-                Path(sysfs_root), local_rank, device_index, None, range(local_world_size or local_rank + 1)
+                Path(sysfs_root), local_rank, device_index, None, range(local_world_size or local_rank + 1),
+                no_address_reason="no device detected on this machine",
             )
         in_use = devices[: local_world_size or len(devices)]
         if device_index >= len(in_use):

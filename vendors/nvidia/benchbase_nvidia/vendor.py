@@ -108,7 +108,8 @@ class NvidiaVendor(Vendor):
         except BenchbaseError:
             # No device here (a --dry-run on another machine): show the documented fallback, labelled as such.
             return topology.binding_for_device(
-                Path(sysfs_root), local_rank, device_index, None, range(local_world_size or local_rank + 1)
+                Path(sysfs_root), local_rank, device_index, None, range(local_world_size or local_rank + 1),
+                no_address_reason="no device detected on this machine",
             )
         try:
             handles = session.handles[: local_world_size or len(session.handles)]
