@@ -240,6 +240,8 @@ def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> N
                   f"[bold]topology[/bold] {request.nnodes}x{request.nproc_per_node}  "
                   f"[bold]official[/bold] {resolved.official}")
     console.print(f"[bold]vendor config[/bold] {resolved.vendor_file or 'none (case defaults)'}")
+    for line in request.case.describe_data(resolved.values, request.data_dir):
+        console.print(f"[bold]data[/bold] {line}")
     table = Table(title="Resolved config")
     for column in ("key", "value", "from"):
         table.add_column(column)

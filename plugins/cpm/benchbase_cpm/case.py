@@ -148,6 +148,8 @@ class CPMCase(Case):
     def describe_data(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
         if config["dataset"] == "demo":
             yield "generated demo corpus and tokenizer (cached)"
+        elif data_dir is None:
+            yield "STC data: none given (a real run needs --data-dir DIR holding STC.json)"
         else:
             yield f"STC data: {data_dir}"
             yield f"tokenizer: {config.get('tokenizer_dir') or data_dir}"
