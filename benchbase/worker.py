@@ -37,6 +37,8 @@ from benchbase.topology import apply_binding
 #: Exit code of a worker stopped by SIGINT/SIGTERM (the shell convention for SIGINT).
 EXIT_INTERRUPTED = 130
 CHECKPOINT_FILE = "state.pt"
+#: ``torch.save`` writes a zip archive; benchbase's own checkpoints are never in the legacy pickle format.
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class Interrupted(Exception):
@@ -97,9 +99,16 @@ def read_checkpoint(
     """
     again = "this checkpoint cannot be resumed; start the run again (benchbase writes checkpoints itself)"
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise BenchbaseError(f"cannot read checkpoint file {path} ({exc.strerror})", again) from None
+    if magic != _ZIP_MAGIC:
+        # Checked first: torch.load reads other bytes as a legacy pickle, and a text file then fails with the same
+        # "weights only" message as real pickled code would.
+        raise BenchbaseError(f"checkpoint file {path} is not a torch checkpoint (no zip archive)", again)
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except FileNotFoundError:
-        raise BenchbaseError(f"checkpoint file {path} is missing", again) from None
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" not in str(exc):
             raise BenchbaseError(f"checkpoint file {path} is damaged ({_first_line(exc)})", again) from None
@@ -109,8 +118,7 @@ def read_checkpoint(
         ) from None
     except Exception as exc:  # noqa: BLE001 - torch.load raises RuntimeError, EOFError... for a truncated file
         raise BenchbaseError(
-            f"checkpoint file {path} is truncated or not a torch checkpoint ({type(exc).__name__}: {_first_line(exc)})",
-            again,
+            f"checkpoint file {path} is truncated ({type(exc).__name__}: {_first_line(exc)})", again
         ) from None
     if not isinstance(state, dict) or not all(key in state for key in layout):
         raise BenchbaseError(f"checkpoint file {path} does not hold {', '.join(layout)}", again)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from benchbase.errors import BenchbaseError
 from benchmarks.harness_run import HarnessRun, calibrate, run_demo
@@ -21,13 +22,15 @@ GOAL = 0.98
 #: Seconds each arm trains per round: long enough to time to well under 1% on a quiet machine, short enough for
 #: five rounds of both arms in under two minutes.
 TRAIN_WINDOW_S = 5.0
+#: The repository root, from where ``python -m benchmarks.bare_loop`` finds this package.
+REPO = Path(__file__).resolve().parents[1]
 
 
 def bare_loop(run: HarnessRun, steps: int) -> dict[str, float]:
     """Run :mod:`benchmarks.bare_loop` in a fresh Python, as the worker is, for ``steps`` of what ``run`` trained."""
     spec = json.dumps({"values": run.values, "prepared": run.prepared, "steps": steps})
     finished = subprocess.run([sys.executable, "-m", "benchmarks.bare_loop"], input=spec, capture_output=True,
-                              text=True, check=False)
+                              text=True, check=False, cwd=REPO)
     if finished.returncode != 0:
         raise BenchbaseError(f"the bare loop failed: {finished.stderr.strip().splitlines()[-1:]}",
                              "run python -m benchmarks.bare_loop by hand to see the failure")

@@ -144,10 +144,10 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-#: Short, deterministic and checkpointed: 30 steps, a checkpoint and an evaluation every 10 (demo batch 16).
+#: Short, deterministic and checkpointed: 20 steps, a checkpoint every 5, evaluations before and after training.
 RESUMABLE = [
-    "--preset", "demo", "--unofficial", "--set", "target=1.01", "--set", "max_steps=30", "--set", "log_interval=1",
-    "--set", "checkpoint_every=10", "--set", "eval_interval_samples=160",
+    "--preset", "demo", "--unofficial", "--set", "target=1.01", "--set", "max_steps=20", "--set", "log_interval=1",
+    "--set", "checkpoint_every=5", "--set", "eval_interval_samples=100000",
 ]
 
 

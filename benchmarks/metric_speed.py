@@ -1,0 +1,106 @@
+"""Benchmark 4: our Embedding Average against the reference's way of computing it.
+
+Candidate: :func:`benchbase_cpm.metric.embedding_average_sums` on one evaluation batch, from the logits to the
+batch's mean score. Baseline: the algorithm of the reference benchmark (FlagPerf's CPM trainer calls
+``average_corpus_level(preds.cpu(), labels.cpu(), embeddings.cpu(), loss_mask.cpu())``): the argmax on the logits,
+the predictions, labels, mask and the whole embedding matrix copied to the host as NumPy arrays, then a Python loop
+over samples that sums one embedding row per masked token, normalises both sums and takes their cosine. On an
+accelerator ``.cpu()`` is a device-to-host transfer; on a CPU host it would be free, so the baseline copies
+explicitly to keep the work the reference does on the hardware the benchmark is for. The two must agree.
+
+Shapes are the official preset's evaluation: CPM medium's embedding (30000 x 1024), a batch of 32 windows of 200
+tokens, each with 20 to 60 tokens under the loss mask (a short STC line) and padding after. The argmax over the
+vocabulary, which both sides must do, is also timed alone in the same rounds so its share can be shown.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from benchbase_cpm.metric import ZERO_NORM, embedding_average_sums
+from benchmarks.result import Result
+from benchmarks.timing import Comparison, interleaved
+
+GOAL = 20.0
+VOCAB, HIDDEN, BATCH, SEQ = 30000, 1024, 32, 200
+MASKED_TOKENS = (20, 60)
+SEED = 23333
+
+Inputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def batch_inputs(batch: int = BATCH, seq: int = SEQ, vocab: int = VOCAB, hidden: int = HIDDEN) -> Inputs:
+    """(logits, labels, loss_mask, embedding): random but seeded, the mask a prefix of each window."""
+    generator = torch.Generator().manual_seed(SEED)
+    logits = torch.randn(batch, seq, vocab, generator=generator)
+    labels = torch.randint(0, vocab, (batch, seq), generator=generator)
+    lengths = torch.randint(MASKED_TOKENS[0], MASKED_TOKENS[1] + 1, (batch, 1), generator=generator)
+    mask = torch.arange(seq).expand(batch, -1) < lengths
+    embedding = torch.randn(vocab, hidden, generator=generator) * 0.02
+    return logits, labels, mask, embedding
+
+
+def ours(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, embedding: torch.Tensor) -> float:
+    """The batch's mean Embedding Average from the case's metric."""
+    score, counted = embedding_average_sums(logits, labels, mask, embedding)
+    return float(score) / max(int(counted), 1)
+
+
+def reference_style(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, embedding: torch.Tensor) -> float:
+    """The reference's algorithm: host copies, then per sample a Python sum of one embedding row per token."""
+    predictions = logits.argmax(dim=-1).cpu().numpy().copy()
+    references = labels.cpu().numpy().copy()
+    keep = mask.cpu().numpy().copy() != 0
+    table = embedding.detach().cpu().numpy().copy()
+    scores: list[float] = []
+    for hypothesis, reference, kept in zip(predictions, references, keep):
+        x = sum(table[token] for token in hypothesis[kept])
+        y = sum(table[token] for token in reference[kept])
+        x_norm, y_norm = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+        if y_norm < ZERO_NORM:
+            continue
+        if x_norm < ZERO_NORM:
+            scores.append(0.0)
+            continue
+        x, y = x / x_norm, y / y_norm
+        scores.append(float(np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y)))
+    return float(np.mean(scores))
+
+
+def batches_per_s(metric: Callable[..., object], inputs: Inputs) -> Callable[[], float]:
+    def arm() -> float:
+        start = time.perf_counter()
+        metric(*inputs)
+        return 1.0 / (time.perf_counter() - start)
+
+    return arm
+
+
+def run(repeats: int = 5) -> Result:
+    """Check both give the same value, then time them and the bare argmax side by side."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    inputs = batch_inputs()
+    value, expected = ours(*inputs), reference_style(*inputs)
+    if abs(value - expected) > 1e-5:
+        raise AssertionError(f"Embedding Average differs: ours {value!r}, reference-style {expected!r}")
+    series = interleaved({
+        "reference-style loop": batches_per_s(reference_style, inputs),
+        "embedding_average_sums": batches_per_s(ours, inputs),
+        "argmax": batches_per_s(lambda logits, *_: logits.argmax(dim=-1), inputs),
+    }, repeats=repeats, warmup=1)
+    comparison = Comparison(series["reference-style loop"], series["embedding_average_sums"], "batches/s")
+    argmax_ms = 1000 / series["argmax"].median
+    ours_ms, theirs_ms = 1000 / comparison.candidate.median, 1000 / comparison.baseline.median
+    notes = (
+        f"batch {BATCH} x {SEQ} tokens, vocab {VOCAB}, hidden {HIDDEN}, {MASKED_TOKENS[0]}-{MASKED_TOKENS[1]} masked "
+        f"tokens per window, {torch.get_num_threads()} threads; values equal ({value:.6f} vs {expected:.6f})",
+        f"per batch: ours {ours_ms:.1f} ms, reference-style {theirs_ms:.1f} ms, of which the argmax both need "
+        f"{argmax_ms:.1f} ms; beyond the argmax: ours {max(ours_ms - argmax_ms, 0.0):.1f} ms, reference-style "
+        f"{max(theirs_ms - argmax_ms, 0.0):.1f} ms",
+    )
+    return Result(4, "Evaluation metric: Embedding Average vs the reference-style loop", GOAL, comparison, notes)

@@ -1,0 +1,56 @@
+"""The benchmarks run end to end at small sizes and report what they compared."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import gpu, harness_overhead, harness_run, model_speed, run_all
+
+
+def test_without_a_gpu_the_gpu_item_is_skipped_and_says_why() -> None:
+    """Runs on this CPU-only machine; on a GPU host the reason names the device instead."""
+    result = gpu.run()
+    assert result.comparison is None
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in result.skipped
+
+
+def test_run_all_prints_the_machine_each_block_and_a_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_all.main(["6"]) == 0
+    out = capsys.readouterr().out
+    assert "usable cores" in out and "load average at start" in out
+    assert "6. GPU benchmark" in out and "skipped" in out.splitlines()[-2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers (bench extra) absent")
+def test_the_transformers_model_gets_exactly_our_shape_and_both_train() -> None:
+    shape = model_speed.Shape(n_layer=1, n_embd=32, n_head=2, vocab_size=100, seq_length=12, batch=2)
+    ours, theirs = model_speed.build_pair(shape)
+    assert theirs.config._attn_implementation == "sdpa"
+    before = [p.detach().clone() for p in (ours.word_embeddings.weight, theirs.transformer.wte.weight)]
+    our_step, their_step = model_speed.training_steps(ours, theirs, shape)
+    our_step()
+    their_step()
+    after = (ours.word_embeddings.weight, theirs.transformer.wte.weight)
+    assert all(not torch.equal(b, a) for b, a in zip(before, after))
+
+
+def test_largest_differences_are_signed_and_sorted_by_size() -> None:
+    baseline = {"aten::mul": 0.5, "aten::mm": 2.0, "aten::tanh": 0.2}
+    candidate = {"aten::mm": 2.01, "aten::gelu": 0.05}
+    assert model_speed.largest_differences(baseline, candidate, 3) == [
+        "aten::mul +0.500 s", "aten::tanh +0.200 s", "aten::gelu -0.050 s"]
+
+
+def test_a_real_benchbase_run_and_the_bare_loop_train_the_same_budget(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHBASE_CACHE_DIR", str(tmp_path / "cache"))
+    run = harness_run.run_demo(3)
+    assert run.steps == 3 and run.p_train > 0
+    assert run.values["target"] == harness_run.UNREACHABLE_TARGET and run.values["max_steps"] == 3
+    figures = harness_overhead.bare_loop(run, 3)
+    assert figures["samples"] == 3 * run.values["batch_size"] and figures["samples_per_s"] > 0

@@ -1,0 +1,66 @@
+"""The side-by-side measurement helper and the result block every benchmark prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchbase.errors import BenchbaseError
+from benchmarks.result import Result
+from benchmarks.timing import Comparison, Series, compare, interleaved
+
+
+def test_arms_alternate_which_runs_first_and_warmup_rounds_are_not_recorded() -> None:
+    calls: list[str] = []
+    values = iter(range(100))
+
+    def arm(name: str):
+        def run() -> float:
+            calls.append(name)
+            return float(next(values))
+        return run
+
+    series = interleaved({"a": arm("a"), "b": arm("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert series["a"].values == (3.0, 4.0, 7.0)
+    assert series["b"].values == (2.0, 5.0, 6.0)
+
+
+def test_three_arms_rotate_so_each_takes_every_position() -> None:
+    calls: list[str] = []
+    arms = {name: (lambda name=name: calls.append(name) or 1.0) for name in "xyz"}
+    interleaved(arms, repeats=3)
+    assert calls == list("xyz" "yzx" "zxy")
+
+
+def test_ratio_is_of_the_medians_so_one_disturbed_round_does_not_move_it() -> None:
+    comparison = Comparison(Series("base", (10.0, 10.0, 1.0)), Series("cand", (20.0, 21.0, 19.0)), "items/s")
+    assert comparison.ratio == pytest.approx(2.0)
+    assert comparison.round_ratios == pytest.approx((2.0, 2.1, 19.0))
+
+
+def test_compare_pairs_the_two_arms_in_baseline_candidate_order() -> None:
+    comparison = compare(("slow", lambda: 2.0), ("fast", lambda: 5.0), unit="steps/s", repeats=2)
+    assert (comparison.baseline.name, comparison.candidate.name) == ("slow", "fast")
+    assert comparison.ratio == pytest.approx(2.5)
+
+
+def test_no_rounds_is_a_user_error_that_says_how_many_to_use() -> None:
+    with pytest.raises(BenchbaseError, match="at least one round"):
+        interleaved({"a": lambda: 1.0}, repeats=0)
+
+
+def test_result_block_shows_both_medians_the_ratio_and_whether_the_goal_is_met() -> None:
+    comparison = Comparison(Series("naive", (100.0, 110.0)), Series("parallel", (190.0, 200.0)), "lines/s")
+    result = Result(3, "Data preparation", 1.8, comparison, notes=("projected: 40 s",))
+    text = "\n".join(result.lines())
+    assert result.met and result.verdict == "met"
+    assert "naive: median 105 lines/s (2 rounds, 100 .. 110)" in text
+    assert "ratio 1.857" in text and "goal >= 1.8: met" in text
+    assert text.endswith("   projected: 40 s")
+    assert Result(3, "x", 2.0, comparison).verdict == "NOT met"
+
+
+def test_a_skipped_result_says_why_and_has_no_verdict() -> None:
+    result = Result(6, "GPU benchmark", 0.0, skipped="no CUDA device")
+    assert result.met is None and result.verdict == "skipped"
+    assert result.lines() == ["6. GPU benchmark", "   skipped: no CUDA device"]
