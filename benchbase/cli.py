@@ -323,8 +323,9 @@ def run_command(
         resolved = resolve_for(case, vendor, preset, nnodes, nproc, _overrides(set_file, sets), unofficial, variant)
     if not dry_run:
         _check_data_dir(case, preset, data_dir)
-    if launcher == "slurm" and not dry_run:
-        node_rank, master_addr = from_slurm_environment()
+    if launcher == "slurm":
+        # Inside the allocation Slurm names the node and the master; a dry-run shows where they will come from.
+        node_rank, master_addr = from_slurm_environment() if not dry_run else (0, "<first host of SLURM_JOB_NODELIST>")
     request = RunRequest(
         case=case,
         vendor=vendor,
@@ -341,7 +342,7 @@ def run_command(
         resume_dir=resume_dir,
     )
     if dry_run:
-        _print_dry_run(request, launcher, sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", case_name])
+        _print_dry_run(request, launcher, _submitted_argv(sys.argv[1:], case_name))
         return
     group = uuid.uuid4().hex[:12] if repeat > 1 else None
     prepared: dict[str, Any] = {}
@@ -361,6 +362,22 @@ def run_command(
             break
     _print_standard_table([o.run_dir for o in outcomes])
     sys.exit(max(o.exit_code for o in outcomes))
+
+
+def _submitted_argv(argv: list[str], case_name: str) -> list[str]:
+    """The user's ``run`` arguments as each Slurm task should repeat them: without --dry-run and --launcher."""
+    if argv[:1] != ["run"]:
+        return ["run", case_name]
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--launcher":
+            skip = True
+        elif arg != "--dry-run" and not arg.startswith("--launcher="):
+            kept.append(arg)
+    return kept
 
 
 def _resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> ResolvedConfig:

@@ -104,3 +104,12 @@ def test_iluvatar_dry_run_prints_config_bindings_precision_and_torchrun(bench: B
     assert len(rows) == 8, "8 ranks, each with its (labelled fallback) binding: no BI-V100 is here to locate"
     cpu_lists = [row[3].strip() for row in rows]
     assert len(set(cpu_lists)) == 8, "each rank gets its own CPUs of the given sysfs tree"
+
+
+def test_slurm_dry_run_prints_the_srun_line_to_submit(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "nvidia", "--config", "2x8", "--launcher", "slurm", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    submit = next(line for line in result.stdout.splitlines() if line.startswith("submit with"))
+    assert "srun --nodes=2 --ntasks-per-node=1 benchbase run cpm --vendor nvidia --config 2x8" in submit
+    assert submit.count("--launcher slurm") == 1 and "--dry-run" not in submit
+    assert "--nnodes=2" in result.stdout and "A100x2x8.yaml" in result.stdout
