@@ -259,6 +259,7 @@ def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> N
             table.add_row(str(binding["local_rank"]), str(binding["device"]), binding["cpus"],
                           str(binding["numa_node"]), binding["source"])
     console.print(table)
+    console.print(f"[bold]CPU binding[/bold] {plan['launch']['binding_method']}")
     console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}")
     if launcher == "slurm":
         port = request.master_port or 29500
@@ -268,7 +269,7 @@ def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> N
 @cli.command("run")
 @click.argument("case_name", metavar="CASE")
 @click.option("--vendor", "vendor_name", required=True, help="Vendor plugin name (see `benchbase list`).")
-@click.option("--config", "topology", default="1x1", show_default=True, help="NxM: N nodes x M processes per node.")
+@click.option("--config", "topology", help="NxM: N nodes x M processes per node [default: 1x1; on --resume, the run's].")
 @click.option("--preset", help="Case preset (default: the case's default, e.g. official).")
 @click.option("--variant", help="Named variant of the vendor's tuned config (e.g. bs128 -> BI-V100x1x8-bs128.yaml).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding the case's data files.")
@@ -290,7 +291,7 @@ def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> N
 def run_command(
     case_name: str,
     vendor_name: str,
-    topology: str,
+    topology: str | None,
     preset: str | None,
     variant: str | None,
     data_dir: Path | None,
@@ -313,6 +314,8 @@ def run_command(
     registry = _registry()
     case = registry.case(case_name)
     vendor = registry.vendor(vendor_name)
+    if topology is None:
+        topology = str(RunDir.open(resume_dir).read_config().get("topology", "1x1")) if resume_dir else "1x1"
     nnodes, nproc = parse_topology(topology)
     if timeout is not None:
         sets = (*sets, f"timeout_s={timeout}")
@@ -357,7 +360,9 @@ def run_command(
         request.repeat_group, request.repeat_index = group, index
         outcome = execute(request, console, prepare)
         outcomes.append(outcome)
-        console.print(f"[bold]{outcome.status}[/bold]: {outcome.summary.get('reason')} -> {outcome.run_dir}")
+        console.print(
+            f"[bold]{outcome.status}[/bold]: {outcome.summary.get('reason')} -> {outcome.run_dir}", soft_wrap=True
+        )
         if outcome.status == "interrupted":
             break
     _print_standard_table([o.run_dir for o in outcomes])

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import sys
 from collections.abc import Mapping
@@ -62,7 +63,18 @@ class LaunchPlan:
             "master_port": self.master_port,
             "world_size": self.world_size,
             "bindings": [b.describe() if b else None for b in self.bindings],
+            "binding_method": binding_method() if any(self.bindings) else "none (no CPU binding)",
         }
+
+
+def binding_method() -> str:
+    """How the CPU binding is applied, for ``--dry-run`` and ``env.json``.
+
+    Each rank pins itself with ``sched_setaffinity`` before it builds anything (see ``benchbase.worker``), which
+    needs nothing installed; whether ``numactl`` is present is stated so a reader of the record need not wonder.
+    """
+    numactl = shutil.which("numactl")
+    return "sched_setaffinity in each rank; " + (f"numactl found at {numactl}" if numactl else "numactl not installed")
 
 
 def free_port() -> int:

@@ -160,29 +160,35 @@ def _last_error_line(run_dir: RunDir, names: list[str] | None = None) -> str | N
     return None
 
 
-#: torchrun's failure report names the first rank that failed, e.g. ``rank : 1 (local_rank: 1)`` and
-#: ``exitcode : -9 (pid: 23692)  (SIGKILL)``; the other ranks were stopped by torchrun because of it.
-_ROOT_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)", re.M)
-_ROOT_EXIT = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)[^\n]*?(?:\((SIG[A-Z]+)\))?\s*$", re.M)
+#: One entry of torchrun's failure report: ``rank : 1 (local_rank: 1)`` then ``exitcode : -9 (pid: 23692)  (SIGKILL)``.
+_FAILURE_ENTRY = re.compile(
+    r"^\s*rank\s*:\s*(\d+)[^\n]*\n\s*exitcode\s*:\s*(-?\d+)[^\n]*?(?:\((SIG[A-Z0-9]+)\))?[ \t]*$", re.M
+)
+#: Signals torchrun itself sends to the surviving ranks once one has failed.
+_LAUNCHER_SIGNALS = ("SIGTERM", "SIGINT")
 
 
 def _root_cause(run_dir: RunDir) -> str | None:
-    """Which rank failed first and how, read from torchrun's report in ``launcher.log`` (the last one, after a
-    resume), with that rank's own error line when it wrote one."""
+    """Which rank failed and how, from torchrun's last failure report in ``launcher.log``, with that rank's own error
+    line when it wrote one.
+
+    torchrun names as root cause the failure with the smallest timestamp, but its timestamps are whole seconds and a
+    tie goes to the lowest rank; so a rank killed by a signal torchrun does not send (SIGKILL, SIGSEGV, ...) is the
+    cause whatever torchrun says, and otherwise its root cause (the report's last entry) is taken.
+    """
     try:
         text = (Path(run_dir.logs_dir) / "launcher.log").read_text(errors="replace")
     except OSError:
         return None
-    start = text.rfind("Root Cause")
-    if start < 0:
+    start = text.rfind("Failures:")
+    entries = _FAILURE_ENTRY.findall(text[start:]) if start >= 0 else []
+    if not entries:
         return None
-    block = text[start : start + 2000]
-    rank, exit_code = _ROOT_RANK.search(block), _ROOT_EXIT.search(block)
-    if rank is None or exit_code is None:
-        return None
-    how = f"was killed by {exit_code.group(2)}" if exit_code.group(2) else f"exited with code {exit_code.group(1)}"
-    error = _last_error_line(run_dir, [f"rank{rank.group(1)}.log"])
-    return f"rank {rank.group(1)} {how}" + (f" ({error})" if error else "")
+    outside = [e for e in entries if e[2] and e[2] not in _LAUNCHER_SIGNALS]
+    rank, code, signame = outside[0] if outside else entries[-1]
+    how = f"was killed by {signame}" if signame else f"exited with code {code}"
+    error = _last_error_line(run_dir, [f"rank{rank}.log"])
+    return f"rank {rank} {how}" + (f" ({error})" if error else "")
 
 
 def _decide_status(
@@ -280,19 +286,22 @@ def _check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
 
     The checkpoint is read memory-mapped (and with ``weights_only``), so vetting a large one costs little.
     """
-    checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
-    if not checkpoint.exists():
-        raise BenchbaseError(
-            f"{run_dir.path} has no checkpoint to resume from",
-            "resume a run that was started with --set checkpoint_every=N and saved at least once",
-        )
     previous = run_dir.read_summary()
     if previous["status"] in ("converged", "not_converged"):
         raise BenchbaseError(
             f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
             "start a new run instead",
         )
-    saved_world = read_checkpoint(checkpoint, mmap=True)["loop"].get("world_size")
+    checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
+    if not checkpoint.exists():
+        raise BenchbaseError(
+            f"{run_dir.path} has no checkpoint to resume from",
+            "resume a run that was started with --set checkpoint_every=N and saved at least once",
+        )
+    loop = read_checkpoint(checkpoint, mmap=True)["loop"]
+    saved_world = loop.get("world_size") if isinstance(loop, dict) else None
+    if not isinstance(saved_world, int):
+        raise BenchbaseError(f"{checkpoint} holds no loop state", "start the run again")
     if saved_world != world_size:
         raise BenchbaseError(
             f"{run_dir.path} was checkpointed by {saved_world} ranks but --config asks for {world_size}",

@@ -390,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     # The first rank of every node writes its node's event log, so each node's record tells the whole story.
     events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
     trainer: Trainer | None = None
+    completed = False
     try:
         device = vendor.setup_device(local_rank)
         if world_size > 1:
@@ -448,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = trainer.run()
         if rank == 0:
             registry.hook.benchbase_run_end(status=reason, summary={"windows": vars(trainer.windows)})
+        completed = True
         return 0
     except Interrupted as exc:
         if trainer is not None and trainer.whole_start is not None and not trainer.finished:
@@ -469,7 +471,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer = None
         gc.collect()
         if world_size > 1 and dist.is_initialized():
-            _shutdown_process_group(clean=sys.exc_info()[0] is None)
+            # Only a run that completed may wait for its peers: after a signal or an error a peer may be dead, or
+            # blocked in a collective of the training step that this rank will never join.
+            _shutdown_process_group(clean=completed)
 
 
 if __name__ == "__main__":

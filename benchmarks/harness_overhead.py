@@ -14,14 +14,11 @@ import sys
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
-from benchmarks.harness_run import HarnessRun, calibrate, run_demo
+from benchmarks.harness_run import STEPS, HarnessRun, prepare, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
 GOAL = 0.98
-#: Seconds each arm trains per round: long enough to time to well under 1% on a quiet machine, short enough for
-#: five rounds of both arms in under two minutes.
-TRAIN_WINDOW_S = 5.0
 #: The repository root, from where ``python -m benchmarks.bare_loop`` finds this package.
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,9 +34,9 @@ def bare_loop(run: HarnessRun, steps: int) -> dict[str, float]:
     return json.loads(finished.stdout)
 
 
-def run(repeats: int = 5, train_window_s: float = TRAIN_WINDOW_S) -> Result:
-    """Measure both arms ``repeats`` times side by side, each training about ``train_window_s`` seconds."""
-    steps, first = calibrate(train_window_s)
+def run(repeats: int = 5, steps: int = STEPS) -> Result:
+    """Measure both arms ``repeats`` times side by side, each training ``steps`` optimizer steps."""
+    first = prepare()
     threads: list[float] = []
 
     def baseline() -> float:

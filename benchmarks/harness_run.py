@@ -26,10 +26,11 @@ from benchbase.errors import BenchbaseError
 UNREACHABLE_TARGET = 1.01
 #: Far beyond any step budget used here: no evaluation between the first and the last.
 NO_MIDWAY_EVAL_SAMPLES = 10**9
-#: Steps of the calibration run, which also pays the data preparation on a cold cache.
-CALIBRATION_STEPS = 20
-#: Fewest steps a measured run trains, so the first step's one-time costs stay a small share of the window.
-MIN_STEPS = 30
+#: Optimizer steps of every measured run: about 5 s of training at the demo preset's speed on a quiet 2-core host
+#: (about 24 ms a step), so the first step's one-time costs are well under 1% of the window.
+STEPS = 200
+#: Steps of the unrecorded first run, which pays the data preparation on a cold cache and reports what was trained.
+PREPARATION_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,10 @@ def run_demo(steps: int, sets: Mapping[str, Any] | None = None) -> HarnessRun:
         return _read_run(runs[0], steps)
 
 
-def calibrate(train_window_s: float) -> tuple[int, HarnessRun]:
-    """The step count whose train window lasts about ``train_window_s`` here, and the calibration run itself.
-
-    Sizing by time rather than a fixed count keeps the benchmark's wall time bounded on a slow machine and its
-    windows long enough to time on a fast one, and follows the demo preset wherever it is retuned. The calibration
-    run's rate includes its first, slowest steps, so the estimate errs towards fewer steps.
-    """
-    first = run_demo(CALIBRATION_STEPS)
-    batch = int(first.values["batch_size"]) * int(first.values["grad_accum"])
-    return max(MIN_STEPS, round(train_window_s * first.p_train / batch)), first
+def prepare() -> HarnessRun:
+    """A short unrecorded run: it fills the data cache (outside any timed window, but not free) and tells the bare
+    loop which config and prepared files to repeat."""
+    return run_demo(PREPARATION_STEPS)
 
 
 def _read_run(run_dir: Path, steps: int) -> HarnessRun:

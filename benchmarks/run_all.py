@@ -72,9 +72,12 @@ def summary_lines(results: dict[int, Result | None]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__.split("\n\n")[0])
-    parser.add_argument("numbers", nargs="*", type=int, choices=sorted(BENCHMARKS), metavar="N",
+    parser.add_argument("numbers", nargs="*", type=int, metavar="N",
                         help=f"benchmarks to run (default: all of {', '.join(map(str, BENCHMARKS))})")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.numbers) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"no benchmark {', '.join(map(str, unknown))}; choose from {', '.join(map(str, BENCHMARKS))}")
     print(machine_line(), flush=True)
     started = time.perf_counter()
     results = {number: run_one(number) for number in sorted(set(args.numbers or BENCHMARKS))}

@@ -7,7 +7,7 @@ Both arms are the real command on the CPM demo (see :mod:`benchmarks.harness_run
 
 from __future__ import annotations
 
-from benchmarks.harness_run import calibrate, run_demo
+from benchmarks.harness_run import STEPS, prepare, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
@@ -15,13 +15,11 @@ GOAL = 0.99
 SAMPLING_INTERVAL_S = 0.1
 #: Longer than any run here: one sample at start, none during training.
 OFF_INTERVAL_S = 3600.0
-#: Seconds each arm trains per round (see :data:`benchmarks.harness_overhead.TRAIN_WINDOW_S`).
-TRAIN_WINDOW_S = 5.0
 
 
-def run(repeats: int = 5, train_window_s: float = TRAIN_WINDOW_S) -> Result:
-    """Measure both arms ``repeats`` times side by side, each training about ``train_window_s`` seconds."""
-    steps, first = calibrate(train_window_s)
+def run(repeats: int = 5, steps: int = STEPS) -> Result:
+    """Measure both arms ``repeats`` times side by side, each training ``steps`` optimizer steps."""
+    first = prepare()
 
     def at(interval_s: float) -> float:
         return run_demo(steps, {"telemetry_interval_s": interval_s}).p_train

@@ -10,6 +10,7 @@ spread says how much to trust the median ratio.
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -50,19 +51,29 @@ class Comparison:
         return tuple(c / b for c, b in zip(self.candidate.values, self.baseline.values))
 
 
-def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0) -> dict[str, Series]:
-    """Run every arm ``warmup`` rounds unrecorded, then ``repeats`` recorded rounds, rotating the order each round.
+def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0, *, min_repeats: int | None = None,
+                budget_s: float | None = None) -> dict[str, Series]:
+    """Run every arm ``warmup`` rounds unrecorded, then up to ``repeats`` recorded rounds, rotating the order.
 
     Warm-up rounds absorb one-time costs (first-call allocations, lazily loaded libraries, a cold page cache) that
-    would otherwise land on whichever arm happens to run first.
+    would otherwise land on whichever arm happens to run first. With ``budget_s``, no round starts once the rounds
+    so far plus one more of their average length would exceed it, but at least ``min_repeats`` are recorded: a busy
+    machine gets fewer rounds rather than a suite that runs for half an hour.
     """
-    if repeats < 1:
-        raise BenchbaseError(f"repeats is {repeats}", "measure at least one round")
+    least = repeats if min_repeats is None else min_repeats
+    if not 1 <= least <= repeats:
+        raise BenchbaseError(f"repeats is {repeats} with a minimum of {least}",
+                             "measure at least one round, and no fewer than the minimum")
     if not arms:
         raise BenchbaseError("no arms to measure", "pass at least one arm")
     names = list(arms)
     recorded: dict[str, list[float]] = {name: [] for name in names}
+    started = time.perf_counter()
     for round_index in range(warmup + repeats):
+        done = round_index - warmup
+        elapsed = time.perf_counter() - started
+        if budget_s is not None and done >= least and elapsed * (round_index + 1) / round_index > budget_s:
+            break
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             value = arms[name]()
@@ -71,9 +82,10 @@ def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0) -> dict[
     return {name: Series(name, tuple(values)) for name, values in recorded.items()}
 
 
-def compare(baseline: tuple[str, Arm], candidate: tuple[str, Arm], *, unit: str, repeats: int,
-            warmup: int = 0) -> Comparison:
+def compare(baseline: tuple[str, Arm], candidate: tuple[str, Arm], *, unit: str, repeats: int, warmup: int = 0,
+            min_repeats: int | None = None, budget_s: float | None = None) -> Comparison:
     """Measure two arms side by side (see :func:`interleaved`) and pair them up as a :class:`Comparison`."""
     (base_name, base_arm), (cand_name, cand_arm) = baseline, candidate
-    series = interleaved({base_name: base_arm, cand_name: cand_arm}, repeats, warmup)
+    series = interleaved({base_name: base_arm, cand_name: cand_arm}, repeats, warmup, min_repeats=min_repeats,
+                         budget_s=budget_s)
     return Comparison(series[base_name], series[cand_name], unit)

@@ -54,3 +54,12 @@ def test_a_real_benchbase_run_and_the_bare_loop_train_the_same_budget(tmp_path: 
     assert run.values["target"] == harness_run.UNREACHABLE_TARGET and run.values["max_steps"] == 3
     figures = harness_overhead.bare_loop(run, 3)
     assert figures["samples"] == 3 * run.values["batch_size"] and figures["samples_per_s"] > 0
+
+
+def test_the_quietest_profile_keeps_each_operators_least_time_and_shares_add_up() -> None:
+    first = model_speed.StepProfile({"aten::mm": 2.0, "aten::mul": 0.5}, optimizer_s=0.4)
+    second = model_speed.StepProfile({"aten::mm": 1.5, "aten::mul": 0.9, "aten::tanh": 0.1}, optimizer_s=0.6)
+    quiet = model_speed.quietest([first, second])
+    assert quiet.self_s == {"aten::mm": 1.5, "aten::mul": 0.5, "aten::tanh": 0.0}
+    assert quiet.optimizer_s == 0.4
+    assert quiet.share(model_speed.MATMUL_OPS) == pytest.approx(0.75)

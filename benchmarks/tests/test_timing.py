@@ -64,3 +64,22 @@ def test_a_skipped_result_says_why_and_has_no_verdict() -> None:
     result = Result(6, "GPU benchmark", 0.0, skipped="no CUDA device")
     assert result.met is None and result.verdict == "skipped"
     assert result.lines() == ["6. GPU benchmark", "   skipped: no CUDA device"]
+
+
+def test_a_time_budget_stops_adding_rounds_but_never_below_the_minimum() -> None:
+    clock = iter(range(0, 1000, 10))  # every arm call takes 10 "seconds" of this fake clock
+    calls: list[str] = []
+
+    def arm() -> float:
+        calls.append("x")
+        return 1.0
+
+    import benchmarks.timing as timing
+
+    original = timing.time.perf_counter
+    timing.time.perf_counter = lambda: float(next(clock))  # type: ignore[assignment]
+    try:
+        series = interleaved({"a": arm, "b": arm}, repeats=5, min_repeats=2, budget_s=45.0)
+    finally:
+        timing.time.perf_counter = original  # type: ignore[assignment]
+    assert len(series["a"].values) == 2

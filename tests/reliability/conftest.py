@@ -32,7 +32,8 @@ def finished_run(demo_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """A real, complete record of a short demo run: the "earlier record" that bad inputs must leave untouched."""
     out = tmp_path_factory.mktemp("finished")
     result = Bench(demo_cache, out).run(
-        "run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=4", "--out", str(out / "runs")
+        "run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=4", "--set", "log_interval=1",
+        "--out", str(out / "runs"),
     )
     assert result.returncode in (0, 3), result.stdout + result.stderr
     (run,) = (out / "runs").iterdir()

@@ -8,7 +8,6 @@ whichever was loaded last.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -40,9 +39,10 @@ def benchbase_command(args: list[str]) -> list[str]:
 class LiveRun:
     """A ``benchbase run`` in progress, with what a fault test needs to hurt it and then read its record."""
 
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     out: Path
-    started: float
+    #: The command's stdout and stderr: a file, not a pipe, so a run that prints a lot never blocks on a full pipe.
+    console: Path
 
     def run_dir(self, timeout: float = 120) -> Path:
         deadline = time.monotonic() + timeout
@@ -84,13 +84,15 @@ class LiveRun:
 
     def finish(self, timeout: float = 180) -> tuple[int, str, float]:
         """Wait for the supervisor to exit; returns its exit code, its output and when it exited."""
-        output, _ = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, output, time.monotonic()
+        code = self.proc.wait(timeout=timeout)
+        return code, self.output(), time.monotonic()
+
+    def output(self) -> str:
+        return self.console.read_text(errors="replace")
 
     def _still_running(self) -> None:
         if self.proc.poll() is not None:
-            output = self.proc.stdout.read() if self.proc.stdout else ""
-            raise AssertionError(f"benchbase exited early with {self.proc.returncode}:\n{output}")
+            raise AssertionError(f"benchbase exited early with {self.proc.returncode}:\n{self.output()}")
 
 
 class Bench:
@@ -115,11 +117,13 @@ class Bench:
 
     def start(self, *args: str, out: Path, **extra_env: str) -> LiveRun:
         """Start ``benchbase run ... --out OUT`` without waiting; the caller ends it (or lets it end)."""
-        proc = subprocess.Popen(
-            benchbase_command([*args, "--out", str(out)]), cwd=self.cwd, env=self.env(**extra_env),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        live = LiveRun(proc, out, time.monotonic())
+        console = self.cwd / f"console-{len(self.started)}.log"
+        with console.open("wb") as sink:
+            proc = subprocess.Popen(
+                benchbase_command([*args, "--out", str(out)]), cwd=self.cwd, env=self.env(**extra_env),
+                stdout=sink, stderr=subprocess.STDOUT,
+            )
+        live = LiveRun(proc, out, console)
         self.started.append(live)
         return live
 
@@ -130,7 +134,7 @@ class Bench:
                 for child in psutil.Process(live.proc.pid).children(recursive=True):
                     child.kill()
                 live.proc.kill()
-                live.proc.communicate()
+                live.proc.wait()
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -149,7 +153,3 @@ RESUMABLE = [
     "--preset", "demo", "--unofficial", "--set", "target=1.01", "--set", "max_steps=20", "--set", "log_interval=1",
     "--set", "checkpoint_every=5", "--set", "eval_interval_samples=100000",
 ]
-
-
-def read_summary(run: Path) -> dict[str, Any]:
-    return json.loads((run / "summary.json").read_text())

@@ -115,7 +115,9 @@ def damage_state(scene: Scene, how: Callable[[Path], object]) -> list[str]:
 
 def edit_config(run: Path) -> None:
     path = run / "config.yaml"
-    path.write_text(path.read_text().replace("max_steps: 20", "max_steps: 25"))
+    text = path.read_text()
+    assert "max_steps: 20\n" in text
+    path.write_text(text.replace("max_steps: 20\n", "max_steps: 25\n"))
 
 
 def no_nvml(scene: Scene) -> list[str]:
@@ -124,7 +126,7 @@ def no_nvml(scene: Scene) -> list[str]:
 
         pynvml.nvmlInit()
     except Exception:  # noqa: BLE001 - any failure to start NVML is the situation under test
-        return [*DEMO, "--vendor", "nvidia", "--out", str(scene.runs)]
+        return ["run", "cpm", "--vendor", "nvidia", "--preset", "demo", "--out", str(scene.runs)]
     pynvml.nvmlShutdown()
     pytest.skip("NVML works on this machine; the missing-NVML input cannot be produced here")
 
@@ -136,10 +138,15 @@ def huge_line(scene: Scene) -> list[str]:
     """One post of a million characters among ordinary pairs: no Weibo post is that long."""
     pairs = [["好 " * 500_000, "是"]] + [[f"问 {i}", f"答 {i}"] for i in range(20)]
     return scene.prepare_stc(json.dumps({"train": pairs, "valid": [["问", "答"]]}, ensure_ascii=False))
+
+
 Setup = Callable[[Scene], list[str]]
 
 
-def row(name: str, setup: Setup, *fragments: str, outcome: str = ERROR, marks: tuple[pytest.MarkDecorator, ...] = ()) -> Any:
+def row(
+    name: str, setup: Setup, *fragments: str, outcome: str = ERROR, marks: tuple[pytest.MarkDecorator, ...] = ()
+) -> Any:
+    """One entry: ``setup`` builds the files and returns the command; every fragment must be in the line."""
     return pytest.param(setup, fragments, outcome, id=name, marks=marks)
 
 
@@ -188,9 +195,7 @@ CATALOGUE = [
         "train is empty", "complete STC.json"),
     row("STC.json holding a list", lambda s: s.prepare_stc(PAIRS), "holds a JSON list, not an object",
         "STC.json must be"),
-    row("STC.json with a huge line", huge_line, "characters", "fix or remove that entry",
-        marks=(pytest.mark.xfail(strict=True, reason="CPM prepare accepts a line of any length; docs/reliability.md "
-                                 "proposes a limit"),)),
+    row("STC.json with a huge line", huge_line, "characters", "fix or remove that entry"),
     # -- tokenizer files ----------------------------------------------------------------------------------------------
     row("tokenizer folder without chinese_vocab.model", lambda s: s.prepare_with_tokenizer({"vocab.json": None}),
         "no chinese_vocab.model in tokenizer directory", "copy chinese_vocab.model"),
@@ -211,7 +216,8 @@ CATALOGUE = [
     row("init_checkpoint truncated",
         lambda s: s.with_init_checkpoint(truncated(torch_file(s, "cut.pt", {"w": torch.zeros(4096)}))),
         "is truncated or corrupted", "download or copy it again", outcome=FAILED_RUN),
-    row("init_checkpoint not a zip", lambda s: s.with_init_checkpoint(s.file("text.pt", "not a checkpoint\n")),
+    row("init_checkpoint that is an HTML error page",
+        lambda s: s.with_init_checkpoint(s.file("page.pt", "<!DOCTYPE html><html><body>404</body></html>\n")),
         "is not a PyTorch checkpoint", "point the checkpoint setting", outcome=FAILED_RUN),
     row("init_checkpoint empty", lambda s: s.with_init_checkpoint(s.file("empty.pt", b"")),
         "is empty", "download or copy it again", outcome=FAILED_RUN),
@@ -222,9 +228,10 @@ CATALOGUE = [
         "missing.pt does not exist", "pass the path of a CPM .pt file"),
     # -- resume checkpoints (vetted before the run is touched) --------------------------------------------------------
     row("--resume of a truncated state.pt", lambda s: damage_state(s, truncated),
-        "is truncated or not a torch checkpoint", "start the run again"),
-    row("--resume of a state.pt that is not a zip", lambda s: damage_state(s, lambda p: p.write_text("text")),
-        "is truncated or not a torch checkpoint", "start the run again"),
+        "state.pt is truncated", "start the run again"),
+    row("--resume of a state.pt that is an HTML page",
+        lambda s: damage_state(s, lambda p: p.write_text("<!DOCTYPE html><html></html>\n")),
+        "state.pt is not a torch checkpoint", "start the run again"),
     row("--resume of a state.pt holding pickled code",
         lambda s: damage_state(s, lambda p: torch.save({"loop": _RunsCode(s.tmp / "ran")}, p)),
         "holds pickled Python objects", "refused without running them"),

@@ -40,6 +40,7 @@ def load_checkpoint_file(path: str | Path) -> StateDict:
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise BenchbaseError(f"checkpoint {path} {what}", "give the path of a .pt file written by torch.save")
+    _check_magic(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -57,21 +58,26 @@ def load_checkpoint_file(path: str | Path) -> StateDict:
     return _weights_of(loaded, path)
 
 
-def _unreadable(path: Path, exc: BaseException) -> BenchbaseError:
-    """Say whether the bytes were never a checkpoint or are a damaged one; the fixes differ."""
+def _check_magic(path: Path) -> None:
+    """Refuse bytes that were never a checkpoint (an HTML error page, a text file) before torch.load reads them, so
+    they are not mistaken for a pickle holding unsafe objects."""
     with path.open("rb") as handle:
         head = handle.read(2)
     if not head:
-        return BenchbaseError(f"checkpoint {path} is empty", "download or copy it again")
-    if head == _ZIP_MAGIC or head[0] == _PICKLE_PROTOCOL_OPCODE:
-        reason = (str(exc).splitlines() or [""])[0][:120]
-        return BenchbaseError(
-            f"checkpoint {path} is truncated or corrupted ({type(exc).__name__}: {reason})",
-            "download or copy it again and compare its size with the source",
+        raise BenchbaseError(f"checkpoint {path} is empty", "download or copy it again")
+    if head != _ZIP_MAGIC and head[0] != _PICKLE_PROTOCOL_OPCODE:
+        raise BenchbaseError(
+            f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy pickle)",
+            "point the checkpoint setting at the .pt file written by torch.save",
         )
+
+
+def _unreadable(path: Path, exc: BaseException) -> BenchbaseError:
+    """The bytes start like a checkpoint (checked before loading) but do not load: a damaged file."""
+    reason = (str(exc).splitlines() or [""])[0][:120]
     return BenchbaseError(
-        f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy pickle)",
-        "point the checkpoint setting at the .pt file written by torch.save",
+        f"checkpoint {path} is truncated or corrupted ({type(exc).__name__}: {reason})",
+        "download or copy it again and compare its size with the source",
     )
 
 

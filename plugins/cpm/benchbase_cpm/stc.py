@@ -31,6 +31,11 @@ SHUFFLE_SEED = 1234
 _PROGRESS_EVERY = 50_000
 
 
+#: Weibo posts are capped at 140 characters (2,000 for long posts); a text far beyond that is a damaged file, and
+#: tokenizing it would silently turn one "pair" into thousands of windows.
+MAX_TEXT_CHARS = 10_000
+
+
 def load_stc(path: Path) -> tuple[list[Pair], list[Pair]]:
     """The train and valid pairs of an ``STC.json``, after checking its shape.
 
@@ -76,6 +81,13 @@ def _checked_split(path: Path, data: Mapping[str, Any], split: str) -> list[Pair
             raise BenchbaseError(
                 f"{path}: {split}[{index}] is not a [post, response] pair of two strings (got {_preview(pair)})",
                 f"fix or remove that entry; {shape}",
+            )
+        longest = max(len(pair[0]), len(pair[1]))
+        if longest > MAX_TEXT_CHARS:
+            raise BenchbaseError(
+                f"{path}: {split}[{index}] has a text of {longest} characters (an STC post or response is at most a "
+                f"few hundred; the limit is {MAX_TEXT_CHARS})",
+                "fix or remove that entry; the file may be damaged",
             )
     return pairs
 
