@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from benchbase.config import ResolvedConfig
 from benchbase.contract import Binding, Case, Vendor
 from benchbase.errors import BenchbaseError
@@ -136,6 +138,45 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
+
+
+class _RunProcesses:
+    """Every process below the launcher, remembered while it lives, so that none outlives the run.
+
+    torchrun starts each rank in a session of its own: a signal to the launcher's process group reaches torchrun only,
+    and a torchrun killed at the end of the grace period leaves its ranks behind (it would give up on them only 30 s
+    after asking them to stop). Processes are held as :class:`psutil.Process`, which checks a pid still names the same
+    process before signalling it, so a reused pid is never hit.
+    """
+
+    REFRESH_S = 1.0
+
+    def __init__(self, launcher: subprocess.Popen[bytes]) -> None:
+        self._launcher = launcher
+        self._seen: dict[int, psutil.Process] = {}
+        self._refreshed = float("-inf")
+
+    def remember(self, now: float) -> None:
+        if now - self._refreshed < self.REFRESH_S:
+            return
+        self._refreshed = now
+        try:
+            for child in psutil.Process(self._launcher.pid).children(recursive=True):
+                self._seen.setdefault(child.pid, child)
+        except psutil.Error:
+            return
+
+    def kill(self) -> None:
+        """SIGKILL every remembered process still running (after a normal end there is none) and wait for them."""
+        killed = []
+        for process in self._seen.values():
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    process.kill()
+                    killed.append(process)
+            except psutil.Error:
+                continue
+        psutil.wait_procs(killed, timeout=5)
 
 
 def _last_error_line(run_dir: RunDir, names: list[str] | None = None) -> str | None:
@@ -368,6 +409,7 @@ def execute(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        processes = _RunProcesses(proc)
         tail = EventTail(Path(run_dir.events_path))
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         with RunView(console, title, values.get("max_steps"), values.get("target")) as view:
@@ -378,6 +420,7 @@ def execute(
                 if return_code is not None:
                     break
                 now = time.perf_counter()
+                processes.remember(now)
                 if signals.received is not None and stop_deadline is None:
                     _signal_group(proc, signal.SIGINT)
                     stop_deadline = now + GRACE_S
@@ -387,8 +430,10 @@ def execute(
                     stop_deadline = now + GRACE_S
                 if stop_deadline is not None and now > stop_deadline:
                     _signal_group(proc, signal.SIGKILL)
+                    processes.kill()
                     stop_deadline = now + 3600
                 time.sleep(POLL_S)
+            processes.kill()
             view.consume(tail.read_new())
         sampler.stop()
     recorded = read_events(Path(run_dir.events_path))

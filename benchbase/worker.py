@@ -18,9 +18,10 @@ import random
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -346,11 +347,27 @@ def _gather_floats(value: float, world_size: int, device: torch.device) -> list[
     return [float(t.item()) for t in out]
 
 
-def _shutdown_process_group(clean: bool) -> None:
+def _shutdown_process_group() -> None:
     """Leave the group together: a rank tearing gloo down while a peer still talks to it aborts the peer."""
-    if clean:
-        dist.barrier()
+    dist.barrier()
     dist.destroy_process_group()
+
+
+def _leave_now(exit_code: int | None) -> NoReturn:
+    """End a rank of a multi-rank run that did not complete, skipping every teardown.
+
+    After a signal or an error a peer may be blocked in a collective this rank will never join, while this rank's own
+    asynchronous gradient all-reduce waits for that peer: tearing the group down, or even freeing the DDP wrapper,
+    would then wait forever (and torchrun gives up on its ranks only 30 s after asking them to stop). Exiting closes
+    this rank's sockets, which ends the peer's wait with an error. ``None`` means an unexpected exception is on its
+    way out; it is printed as the interpreter would have printed it.
+    """
+    if exit_code is None:
+        traceback.print_exc()
+        exit_code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
 
 
 def _share_main_run_id(run_id: str, world_size: int) -> str:
@@ -391,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
     trainer: Trainer | None = None
     completed = False
+    exit_code: int | None = None
     try:
         device = vendor.setup_device(local_rank)
         if world_size > 1:
@@ -455,15 +473,19 @@ def main(argv: list[str] | None = None) -> int:
         if trainer is not None and trainer.whole_start is not None and not trainer.finished:
             trainer.close_windows(gather=False)
             trainer.emit("train_stop", "interrupted", signal=str(exc))
-        return EXIT_INTERRUPTED
+        exit_code = EXIT_INTERRUPTED
+        return exit_code
     except BenchbaseError as exc:
         # A problem the user can fix (a checkpoint of the wrong shape, a damaged file): one line in the rank log,
         # which the supervisor quotes as the failure reason; a traceback would only bury it.
         print(f"error: {exc}", file=sys.stderr, flush=True)
-        return exc.exit_code
+        exit_code = exc.exit_code
+        return exit_code
     finally:
         if events is not None:
             events.close()
+        if world_size > 1 and not completed and dist.is_initialized():
+            _leave_now(exit_code)
         if trainer is not None:
             trainer.workload.close()
         # DistributedDataParallel keeps the process group alive in its reducer; destroying the group while a
@@ -471,9 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = None
         gc.collect()
         if world_size > 1 and dist.is_initialized():
-            # Only a run that completed may wait for its peers: after a signal or an error a peer may be dead, or
-            # blocked in a collective of the training step that this rank will never join.
-            _shutdown_process_group(clean=completed)
+            _shutdown_process_group()
 
 
 if __name__ == "__main__":

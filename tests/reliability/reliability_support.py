@@ -104,8 +104,9 @@ class Bench:
         self.started: list[LiveRun] = []
 
     def env(self, **extra: str) -> dict[str, str]:
-        # A wide terminal: the run's outcome line is checked as one line.
-        env = {**os.environ, "BENCHBASE_CACHE_DIR": str(self.cache_dir), "PYTHONUNBUFFERED": "1", "COLUMNS": "1000"}
+        # The terminal width is left as it is: a long outcome line must stay one line at any width.
+        env = {**os.environ, "BENCHBASE_CACHE_DIR": str(self.cache_dir), "PYTHONUNBUFFERED": "1"}
+        env.pop("COLUMNS", None)
         env.update(extra)
         return env
 

@@ -11,12 +11,8 @@ from pathlib import Path
 import pytest
 from reliability_support import Bench
 
-from benchbase.cli import resolve_for
-from benchbase.config import parse_topology
 from benchbase.contract import compact_cpu_list
 from benchbase.events import read_events
-from benchbase.plugins import load_registry
-from benchbase.supervisor import RunRequest, dry_run_plan
 
 #: A PATH holding only this interpreter's folder: python and the console scripts, and certainly no numactl.
 BARE_PATH = str(Path(sys.executable).parent)
@@ -52,15 +48,11 @@ def test_two_rank_run_without_numactl_binds_each_rank_through_sched_setaffinity(
     assert applied and compact_cpu_list(applied) == launch["bindings"][0]["cpus"], "rank 0 runs on its planned CPUs"
 
 
-def test_dry_run_plan_says_the_binding_is_applied_without_numactl(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What ``--dry-run`` prints from (``dry_run_plan``) names the mechanism when numactl is absent."""
-    monkeypatch.setenv("PATH", BARE_PATH)
-    registry = load_registry()
-    case, vendor = registry.case("cpm"), registry.vendor("cpu")
-    nnodes, nproc = parse_topology("1x2")
-    resolved = resolve_for(case, vendor, "demo", nnodes, nproc, {}, False, None)
-    request = RunRequest(case, vendor, resolved, nnodes, nproc, Path("unused"), Path("unused"))
-    assert dry_run_plan(request)["launch"]["binding_method"] == "sched_setaffinity in each rank; numactl not installed"
+def test_dry_run_says_the_binding_is_applied_without_numactl(bench: Bench) -> None:
+    result = bench.run("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--config", "1x2", "--dry-run",
+                       PATH=BARE_PATH)
+    assert result.returncode == 0, result.stderr
+    assert "CPU binding sched_setaffinity in each rank; numactl not installed" in result.stdout
 
 
 @needs_missing_nvml

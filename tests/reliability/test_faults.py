@@ -92,12 +92,15 @@ def test_sigint_to_benchbase_stops_both_ranks_and_records_interrupted(bench: Ben
 
 def test_run_past_its_timeout_is_stopped_and_recorded_as_timeout(bench: Bench, tmp_path: Path) -> None:
     live = bench.start(*TWO_RANKS, "--timeout", "12", out=tmp_path / "runs")
+    live.wait_for("step")
+    launcher_tree = psutil.Process(live.proc.pid).children(recursive=True)
     code, output, _ = live.finish(timeout=180)
     assert code == STATUS_EXIT_CODES["timeout"] == 5, output
     run = live.run_dir()
     summary = assert_valid_record(run, "timeout")
     assert summary["steps"], "the run trained before its time ran out"
     assert summary["windows"]["e2e_s"] < 12 + GRACE_S, "the ranks left on their own, before they had to be killed"
+    assert_all_gone(launcher_tree)
 
 
 def test_every_status_has_its_own_exit_code() -> None:

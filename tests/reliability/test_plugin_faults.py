@@ -113,12 +113,16 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+#: A terminal wide enough that no cell of the plugins table wraps, so each plugin is one line.
+WIDE = "1000"
+
+
 def plugin_row(stdout: str, name: str) -> str:
     return next(line for line in stdout.splitlines() if f"test-{name}" in line)
 
 
 def test_plugins_lists_each_broken_plugin_with_its_own_error(bench: Bench, sites: dict[str, Path]) -> None:
-    result = bench.run("plugins", PYTHONPATH=str(sites["broken"]))
+    result = bench.run("plugins", PYTHONPATH=str(sites["broken"]), COLUMNS=WIDE)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "benchbase_register_vendors raised: RuntimeError: licence server unreachable" in plugin_row(out, "raises")
