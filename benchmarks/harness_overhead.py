@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
-from benchmarks.harness_run import STEPS, HarnessRun, prepare, run_demo
+from benchmarks.harness_run import BUDGET_S, MIN_REPEATS, STEPS, HarnessRun, prepare, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
@@ -29,13 +29,15 @@ def bare_loop(run: HarnessRun, steps: int) -> dict[str, float]:
     finished = subprocess.run([sys.executable, "-m", "benchmarks.bare_loop"], input=spec, capture_output=True,
                               text=True, check=False, cwd=REPO)
     if finished.returncode != 0:
-        raise BenchbaseError(f"the bare loop failed: {finished.stderr.strip().splitlines()[-1:]}",
+        last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BenchbaseError(f"the bare loop failed: {last}",
                              "run python -m benchmarks.bare_loop by hand to see the failure")
     return json.loads(finished.stdout)
 
 
-def run(repeats: int = 5, steps: int = STEPS) -> Result:
-    """Measure both arms ``repeats`` times side by side, each training ``steps`` optimizer steps."""
+def run(repeats: int = 5, steps: int = STEPS, budget_s: float = BUDGET_S) -> Result:
+    """Measure both arms up to ``repeats`` times side by side (at least 3, within ``budget_s`` seconds), each
+    training ``steps`` optimizer steps."""
     first = prepare()
     threads: list[float] = []
 
@@ -45,7 +47,7 @@ def run(repeats: int = 5, steps: int = STEPS) -> Result:
         return figures["samples_per_s"]
 
     comparison = compare(("bare PyTorch loop", baseline), ("benchbase run", lambda: run_demo(steps).p_train),
-                         unit="samples/s", repeats=repeats)
+                         unit="samples/s", repeats=repeats, min_repeats=MIN_REPEATS, budget_s=budget_s)
     values = first.values
     notes = (
         f"{steps} steps of {values['batch_size'] * values['grad_accum']} samples, CPM demo preset "

@@ -29,6 +29,10 @@ NO_MIDWAY_EVAL_SAMPLES = 10**9
 #: Optimizer steps of every measured run: about 5 s of training at the demo preset's speed on a quiet 2-core host
 #: (about 24 ms a step), so the first step's one-time costs are well under 1% of the window.
 STEPS = 200
+#: Rounds of the harness benchmarks: up to five, but no round starts that would end past this many seconds once
+#: three are done. A quiet 2-core host fits five rounds (about 16-18 s each); a busy one gets at least three.
+BUDGET_S = 150.0
+MIN_REPEATS = 3
 #: Steps of the unrecorded first run, which pays the data preparation on a cold cache and reports what was trained.
 PREPARATION_STEPS = 5
 
@@ -47,7 +51,8 @@ def benchbase_command() -> list[str]:
     """The ``benchbase`` console script installed beside this Python (``make bench`` does not put it on PATH)."""
     script = Path(sys.executable).with_name("benchbase")
     if not script.is_file():
-        raise BenchbaseError(f"no benchbase command beside {sys.executable}", "install the project first (make install)")
+        raise BenchbaseError(f"no benchbase command beside {sys.executable}",
+                             "install the project first (make install)")
     return [str(script)]
 
 

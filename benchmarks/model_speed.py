@@ -34,6 +34,8 @@ GOAL = 1.2
 LR = 5e-4
 WEIGHT_DECAY = 0.05
 SEED = 23333
+#: Seconds of timed rounds after which no new round starts once three are done (five fit on a quiet 2-core host).
+BUDGET_S = 60.0
 #: Steps of each model profiled after the timed rounds, alternating; per operator the least time counts.
 PROFILED_STEPS = 2
 
@@ -178,7 +180,8 @@ def largest_differences(baseline: dict[str, float], candidate: dict[str, float],
 
 
 def run(repeats: int = 5, steps_per_round: int = 1, shape: Shape = Shape()) -> Result:
-    """Time both training steps side by side, then profile one step of each to say where the difference is."""
+    """Time both training steps side by side, then profile and getrusage steps of each to say where the
+    difference comes from."""
     if importlib.util.find_spec("transformers") is None:
         return Result(2, TITLE, GOAL, skipped="transformers is not installed (pip install -e '.[bench]')")
     torch.set_num_threads(len(os.sched_getaffinity(0)))
@@ -187,7 +190,7 @@ def run(repeats: int = 5, steps_per_round: int = 1, shape: Shape = Shape()) -> R
     comparison = compare(
         ("transformers GPT2LMHeadModel", samples_per_s(their_step, steps_per_round, shape.batch)),
         ("CPM model", samples_per_s(our_step, steps_per_round, shape.batch)),
-        unit="samples/s", repeats=repeats, warmup=1,
+        unit="samples/s", repeats=repeats, warmup=1, min_repeats=3, budget_s=BUDGET_S,
     )
     profiles: dict[str, list[StepProfile]] = {"ours": [], "theirs": []}
     for _ in range(PROFILED_STEPS):

@@ -7,7 +7,7 @@ Both arms are the real command on the CPM demo (see :mod:`benchmarks.harness_run
 
 from __future__ import annotations
 
-from benchmarks.harness_run import STEPS, prepare, run_demo
+from benchmarks.harness_run import BUDGET_S, MIN_REPEATS, STEPS, prepare, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
@@ -17,8 +17,9 @@ SAMPLING_INTERVAL_S = 0.1
 OFF_INTERVAL_S = 3600.0
 
 
-def run(repeats: int = 5, steps: int = STEPS) -> Result:
-    """Measure both arms ``repeats`` times side by side, each training ``steps`` optimizer steps."""
+def run(repeats: int = 5, steps: int = STEPS, budget_s: float = BUDGET_S) -> Result:
+    """Measure both arms up to ``repeats`` times side by side (at least 3, within ``budget_s`` seconds), each
+    training ``steps`` optimizer steps."""
     first = prepare()
 
     def at(interval_s: float) -> float:
@@ -29,6 +30,8 @@ def run(repeats: int = 5, steps: int = STEPS) -> Result:
         (f"telemetry every {SAMPLING_INTERVAL_S:g} s (10 Hz)", lambda: at(SAMPLING_INTERVAL_S)),
         unit="samples/s",
         repeats=repeats,
+        min_repeats=MIN_REPEATS,
+        budget_s=budget_s,
     )
     values = first.values
     notes = (

@@ -52,7 +52,7 @@ class Comparison:
 
 
 def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0, *, min_repeats: int | None = None,
-                budget_s: float | None = None) -> dict[str, Series]:
+                budget_s: float | None = None, clock: Callable[[], float] = time.perf_counter) -> dict[str, Series]:
     """Run every arm ``warmup`` rounds unrecorded, then up to ``repeats`` recorded rounds, rotating the order.
 
     Warm-up rounds absorb one-time costs (first-call allocations, lazily loaded libraries, a cold page cache) that
@@ -68,10 +68,10 @@ def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0, *, min_r
         raise BenchbaseError("no arms to measure", "pass at least one arm")
     names = list(arms)
     recorded: dict[str, list[float]] = {name: [] for name in names}
-    started = time.perf_counter()
+    started = clock()
     for round_index in range(warmup + repeats):
         done = round_index - warmup
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         if budget_s is not None and done >= least and elapsed * (round_index + 1) / round_index > budget_s:
             break
         shift = round_index % len(names)

@@ -41,7 +41,8 @@ def test_the_reference_style_loop_gives_our_embedding_average_including_skipped_
 
 @pytest.mark.skipif(data_prep.real_tokenizer() is None, reason="real CPM tokenizer absent from ../shared/cpm")
 def test_the_naive_loop_and_build_windows_give_identical_windows_for_long_and_short_lines(tmp_path: Path) -> None:
-    lines = data_prep.stc_lines(300) + ["对话上文:" + "很长的一句话" * 80 + " 回复:好\n"]  # one line of several windows
+    long_line = "对话上文:" + "很长的一句话" * 80 + " 回复:好\n"  # several windows' worth of ids
+    lines = data_prep.stc_lines(300) + [long_line]
     lines_file = tmp_path / "train.txt"
     lines_file.write_text("".join(lines), encoding="utf-8")
     model = data_prep.real_tokenizer()

@@ -47,6 +47,8 @@ def test_compare_pairs_the_two_arms_in_baseline_candidate_order() -> None:
 def test_no_rounds_is_a_user_error_that_says_how_many_to_use() -> None:
     with pytest.raises(BenchbaseError, match="at least one round"):
         interleaved({"a": lambda: 1.0}, repeats=0)
+    with pytest.raises(BenchbaseError, match="no fewer than the minimum"):
+        interleaved({"a": lambda: 1.0}, repeats=2, min_repeats=3)
 
 
 def test_result_block_shows_both_medians_the_ratio_and_whether_the_goal_is_met() -> None:
@@ -67,19 +69,16 @@ def test_a_skipped_result_says_why_and_has_no_verdict() -> None:
 
 
 def test_a_time_budget_stops_adding_rounds_but_never_below_the_minimum() -> None:
-    clock = iter(range(0, 1000, 10))  # every arm call takes 10 "seconds" of this fake clock
-    calls: list[str] = []
+    now = [0.0]
 
-    def arm() -> float:
-        calls.append("x")
+    def ten_seconds() -> float:
+        now[0] += 10.0
         return 1.0
 
-    import benchmarks.timing as timing
-
-    original = timing.time.perf_counter
-    timing.time.perf_counter = lambda: float(next(clock))  # type: ignore[assignment]
-    try:
-        series = interleaved({"a": arm, "b": arm}, repeats=5, min_repeats=2, budget_s=45.0)
-    finally:
-        timing.time.perf_counter = original  # type: ignore[assignment]
-    assert len(series["a"].values) == 2
+    arms = {"a": ten_seconds, "b": ten_seconds}
+    # Rounds take 20 s: after two (40 s) a third would end at 60 s, past the 45 s budget.
+    assert len(interleaved(arms, repeats=5, min_repeats=2, budget_s=45.0, clock=lambda: now[0])["a"].values) == 2
+    now[0] = 0.0
+    assert len(interleaved(arms, repeats=5, min_repeats=3, budget_s=45.0, clock=lambda: now[0])["a"].values) == 3
+    now[0] = 0.0
+    assert len(interleaved(arms, repeats=5, min_repeats=2, budget_s=1000.0, clock=lambda: now[0])["a"].values) == 5

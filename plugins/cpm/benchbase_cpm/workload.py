@@ -86,6 +86,8 @@ class CPMWorkload(Workload):
         self.valid_windows = np.load(prepared["valid_windows"], mmap_mode="r")
         self.step = 0
         self._batches = self._train_batches(0)
+        # Training mode is set here and restored after each evaluation, not on every step (a walk over all modules).
+        self.net.train()
 
     def _load_initial_weights(self, cfg: Mapping[str, Any], ctx: RunContext) -> None:
         path = str(cfg.get("init_checkpoint") or "")
@@ -117,7 +119,6 @@ class CPMWorkload(Workload):
         return [self._to_device(micro) for micro in next(self._batches)]
 
     def train_step(self, batch: list[dict[str, torch.Tensor]]) -> torch.Tensor:
-        self.net.train()
         total = torch.zeros((), device=self.device)
         for index, micro in enumerate(batch):
             last = index == len(batch) - 1
@@ -164,6 +165,7 @@ class CPMWorkload(Workload):
             dist.all_reduce(per_rank)
             per_rank /= self.ctx.world_size
         metric, accuracy, loss = per_rank.tolist()
+        self.net.train()
         return EvalResult(metric=metric, extras={"token_accuracy": accuracy, "loss": loss})
 
     def close(self) -> None:
