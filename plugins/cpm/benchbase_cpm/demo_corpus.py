@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sentencepiece as spm
 
 from benchbase.errors import BenchbaseError
+from benchbase_cpm.cache_folder import publish_folder
 from benchbase_cpm.stc import STC_FILE, atomic_write, stc_line
 from benchbase_cpm.tokenizer import MODEL_FILE, NEWLINE_MARK, SPACE_MARK, CPMTokenizer, pretokenize
 
@@ -225,12 +226,7 @@ def build_demo_corpus(
             "vocab_size": tokenizer.vocab_size,
             "build_s": round(time.perf_counter() - started, 3),
         }
-        atomic_write(building / "facts.json", lambda handle: handle.write(json.dumps(facts, indent=1).encode()))
-        try:
-            os.replace(building, target)
-        except OSError:
-            if not facts_file.is_file():  # not another process finishing first: a real failure
-                raise
+        publish_folder(building, target, facts)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return DemoCorpus(target / STC_FILE, target, False, facts)

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.demo_corpus import DemoParams, build_demo_corpus
+from benchbase_cpm.cache_folder import publish_folder
 from benchbase_cpm.stc import (
     REFERENCE_MD5,
     STC_FILE,
     TRAIN_FRACTION,
-    atomic_write,
     file_digest,
     write_split_files,
 )
@@ -142,12 +142,7 @@ def _split_texts(
         for name in SPLIT_FILES:
             facts[name]["path"] = str(text_dir / name)
         facts["source_sha256"] = source_sha256
-        atomic_write(building / "facts.json", lambda handle: handle.write(json.dumps(facts, indent=1).encode()))
-        try:
-            os.replace(building, text_dir)
-        except OSError:
-            if not facts_file.is_file():  # not another process finishing first: a real failure
-                raise
+        publish_folder(building, text_dir, facts)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return text_dir, facts, False
