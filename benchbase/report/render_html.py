@@ -247,31 +247,32 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
             rules=eval_rules,
             empty_reason=no_events or "no samples_per_s in step events",
         ),
-        svg.Chart(
-            title="Power per device",
-            x_label="time since run start (s)",
-            y_label="power (W)",
-            lines=_device_lines(series.power_w),
-            bands=time_bands,
-            empty_reason="no telemetry.csv" if not series.has_telemetry else "no power sensor (empty power_w cells)",
-        ),
-        svg.Chart(
-            title="Device memory used",
-            x_label="time since run start (s)",
-            y_label="memory used (GiB)",
-            lines=_device_lines(series.memory_gib),
-            bands=time_bands,
-            empty_reason="no telemetry.csv" if not series.has_telemetry else "no memory readings",
-        ),
-        svg.Chart(
-            title="Device utilization",
-            x_label="time since run start (s)",
-            y_label="utilization (%)",
-            lines=_device_lines(series.utilization_pct),
-            bands=time_bands,
-            empty_reason="no telemetry.csv" if not series.has_telemetry else "no utilization readings",
-        ),
+        _telemetry_chart("Power per device", "power (W)", series.power_w, series, time_bands,
+                         "no power sensor (empty power_w cells)"),
+        _telemetry_chart("Device memory used", "memory used (GiB)", series.memory_gib, series, time_bands,
+                         "no memory readings"),
+        _telemetry_chart("Device utilization", "utilization (%)", series.utilization_pct, series, time_bands,
+                         "no utilization readings"),
     ]
+
+
+def _telemetry_chart(
+    title: str,
+    y_label: str,
+    per_device: dict[str, list[tuple[float, float]]],
+    series: RunSeries,
+    bands: list[svg.Band],
+    no_readings: str,
+) -> svg.Chart:
+    """One per-device telemetry plot over time, with the train window and evaluations shaded."""
+    return svg.Chart(
+        title=title,
+        x_label="time since run start (s)",
+        y_label=y_label,
+        lines=_device_lines(per_device),
+        bands=bands,
+        empty_reason="no telemetry.csv" if not series.has_telemetry else no_readings,
+    )
 
 
 def _device_lines(per_device: dict[str, list[tuple[float, float]]]) -> list[svg.Line]:
