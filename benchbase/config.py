@@ -32,7 +32,10 @@ CORE_PARAMETERS: dict[str, Param] = {
         choices=("auto", "fp32", "bf16", "fp16", "amp"),
     ),
     "log_interval": Param(10, "steps between logged step events", minimum=1),
-    "telemetry_interval_s": Param(1.0, "seconds between telemetry samples", minimum=0.05),
+    "telemetry_interval_s": Param(
+        1.0, "seconds between telemetry samples; 0 = off (no sampler, no power or memory curves)", minimum=0.05,
+        zero_means_off=True,
+    ),
     "timeout_s": Param(0.0, "wall-clock limit of the whole run in seconds; 0 = no limit", minimum=0),
     "checkpoint_every": Param(0, "steps between checkpoints for --resume; 0 = never", minimum=0),
 }
@@ -346,7 +349,9 @@ def coerce_value(key: str, param: Param, raw: Any, origin: str) -> Any:
     if param.choices is not None and value not in param.choices:
         raise _bad_value(key, raw, origin, "one of " + ", ".join(str(c) for c in param.choices))
     if param.minimum is not None and isinstance(value, (int, float)) and value < param.minimum:
-        raise _bad_value(key, raw, origin, f"a number >= {param.minimum:g}")
+        if not (param.zero_means_off and value == 0):
+            off = ", or 0 for off" if param.zero_means_off else ""
+            raise _bad_value(key, raw, origin, f"a number >= {param.minimum:g}{off}")
     return value
 
 

@@ -40,6 +40,8 @@ class Param:
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     nullable: bool = False
+    #: 0 is allowed below ``minimum`` and means "off" (e.g. no telemetry sampling at all).
+    zero_means_off: bool = False
 
     @property
     def kind(self) -> type:

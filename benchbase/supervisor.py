@@ -400,7 +400,7 @@ def execute(
     timed_out = False
     return_code: int | None = None
     with _Signals() as signals, _launcher_log(run_dir) as launcher_log:
-        sampler.start()
+        sampler.begin()
         proc = subprocess.Popen(
             plan.command,
             env={**os.environ, **plan.environment()},

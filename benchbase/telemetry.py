@@ -46,7 +46,11 @@ class ProcessTreeMemory:
 
 
 class Sampler(threading.Thread):
-    """Poll ``sensors`` every ``interval_s`` seconds into ``telemetry.csv`` until stopped."""
+    """Poll ``sensors`` every ``interval_s`` seconds into ``telemetry.csv`` until stopped.
+
+    An interval of 0 means telemetry is off: :meth:`begin` starts no thread, so nothing is sampled, and
+    ``telemetry.csv`` holds its header only (the record keeps its five files; the report says there are no readings).
+    """
 
     def __init__(
         self,
@@ -85,9 +89,19 @@ class Sampler(threading.Thread):
             next_tick += self._interval
             self._halt.wait(max(0.0, next_tick - time.monotonic()))
 
+    @property
+    def enabled(self) -> bool:
+        return self._interval > 0
+
+    def begin(self) -> None:
+        """Start sampling, unless telemetry is off."""
+        if self.enabled:
+            self.start()
+
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=5)
+        if self.ident is not None:
+            self.join(timeout=5)
         self._writer.close()
         if self._sensors is not None:
             self._sensors.close()

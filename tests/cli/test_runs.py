@@ -59,6 +59,20 @@ def test_every_run_leaves_a_complete_record(scale_runs: Path) -> None:
     assert abs(summary["throughput"]["p_train"] - summary["samples"] / windows["train_s"]) < 1e-6 * summary["samples"]
 
 
+def test_telemetry_off_starts_no_sampler_and_the_record_says_there_are_no_readings(bench: Bench, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3",
+                   "--set", "telemetry_interval_s=0", "--out", str(runs))
+    assert result.returncode in (0, 3), result.stdout + result.stderr
+    run = only_run(runs, "1x1")
+    assert read_telemetry(run / "telemetry.csv") == []
+    assert (run / "telemetry.csv").read_text().count("\n") == 1, "the header only"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 3
+    assert summary["power"]["source"] == "unavailable" and summary["power"]["mean_w_per_device"] is None
+    assert yaml.safe_load((run / "config.yaml").read_text())["values"]["telemetry_interval_s"] == 0
+
+
 def test_two_ranks_train_through_torchrun_with_gloo(scale_runs: Path) -> None:
     run = only_run(scale_runs, "1x2")
     summary = json.loads((run / "summary.json").read_text())

@@ -175,7 +175,7 @@ def test_a_float_key_accepts_an_int_and_an_int_key_accepts_an_integral_float():
          "bad value 'fp64' for 'precision' in --set; expected one of auto, fp32, bf16, fp16, amp"),
         ({"batch_size": None}, "bad value None for 'batch_size' in --set; expected a value (this key cannot be null)"),
         ({"telemetry_interval_s": 0.01},
-         "bad value 0.01 for 'telemetry_interval_s' in --set; expected a number >= 0.05"),
+         "bad value 0.01 for 'telemetry_interval_s' in --set; expected a number >= 0.05, or 0 for off"),
         ({"batch_size": [1, 2]}, "bad value [1, 2] for 'batch_size' in --set; expected an integer"),
     ],
 )
@@ -183,6 +183,12 @@ def test_a_value_of_the_wrong_kind_is_refused_with_what_was_expected(overrides, 
     with pytest.raises(BenchbaseError) as info:
         resolve(overrides=overrides)
     assert str(info.value) == message
+
+
+def test_zero_turns_telemetry_off_while_other_values_below_the_minimum_are_refused():
+    assert resolve(overrides={"telemetry_interval_s": 0}).values["telemetry_interval_s"] == 0
+    with pytest.raises(BenchbaseError, match="or 0 for off"):
+        resolve(overrides={"telemetry_interval_s": 0.049})
 
 
 def test_a_nullable_key_accepts_null_and_a_value():
