@@ -30,13 +30,13 @@ def test_the_bare_loops_tensors_equal_the_loaders_batch() -> None:
 
 
 def test_the_reference_style_loop_gives_our_embedding_average_including_skipped_and_zero_samples() -> None:
-    logits, labels, mask, embedding = metric_speed.batch_inputs(batch=6, seq=30, vocab=40, hidden=8)
+    predictions, labels, mask, embedding = metric_speed.batch_inputs(batch=6, seq=30, vocab=40, hidden=8)
     mask[1] = False  # nothing to compare against: skipped by both
     embedding[3] = 0.0
-    logits[2, :, 3] = 50.0  # sample 2 predicts only token 3, whose row is zero: scores 0, still counted
+    predictions[2] = 3  # sample 2 predicts only token 3, whose row is zero: scores 0, still counted
     labels[2] = torch.where(labels[2] == 3, 4, labels[2])
-    assert metric_speed.reference_style(logits, labels, mask, embedding) == pytest.approx(
-        metric_speed.ours(logits, labels, mask, embedding), abs=1e-6)
+    assert metric_speed.reference_style(predictions, labels, mask, embedding) == pytest.approx(
+        metric_speed.ours(predictions, labels, mask, embedding), abs=1e-6)
 
 
 @pytest.mark.skipif(data_prep.real_tokenizer() is None, reason="real CPM tokenizer absent from ../shared/cpm")

@@ -151,8 +151,9 @@ class CPMWorkload(Workload):
             batch = self._to_device(batch)
             with self.precision.autocast(self.device):
                 logits = self.model(batch["input_ids"], batch["position_ids"])
-            score, counted = embedding_average_sums(logits, batch["labels"], batch["loss_mask"], embedding)
-            correct, tokens = token_accuracy_sums(logits, batch["labels"], batch["loss_mask"])
+            predictions = logits.argmax(dim=-1)
+            score, counted = embedding_average_sums(predictions, batch["labels"], batch["loss_mask"], embedding)
+            correct, tokens = token_accuracy_sums(predictions, batch["labels"], batch["loss_mask"])
             loss = masked_lm_loss(logits, batch["labels"], batch["loss_mask"])
             sums += torch.stack([score, counted, correct, tokens, loss * tokens]).double()
         score_sum, counted, correct, tokens, loss_sum = sums.tolist()
