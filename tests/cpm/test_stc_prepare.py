@@ -17,7 +17,7 @@ from benchbase_cpm.loader import TrainBatches
 from benchbase_cpm.prepare import prepare_official
 from benchbase_cpm.stc import load_stc, reference_train_subset, stc_line, write_split_files
 from benchbase_cpm.tokenizer import MODEL_FILE, CPMTokenizer
-from benchbase_cpm.windows import WINDOW_TOKENS, build_windows, load_windows, pack_windows
+from benchbase_cpm.windows import WINDOW_TOKENS, TokenizerPool, build_windows, load_windows, pack_windows
 
 SHARED_CPM = Path(__file__).resolve().parents[2] / ".." / "shared" / "cpm"
 needs_real_vocab = pytest.mark.skipif(
@@ -180,6 +180,24 @@ def test_parallel_tokenizing_gives_the_serial_array_in_order(tmp_path: Path) -> 
     assert np.array_equal(serial.load(), parallel.load())
     assert stages[0] == ("tokenize train.txt", 0, 80) and stages[-1] == ("tokenize train.txt", 80, 80)
     assert [done for _, done, _ in stages] == sorted(done for _, done, _ in stages)
+
+
+@needs_real_vocab
+def test_one_pool_serves_several_files_and_refuses_another_tokenizer_or_window(tmp_path: Path) -> None:
+    model = SHARED_CPM / MODEL_FILE
+    files = []
+    for name, count in (("train.txt", 30), ("valid.txt", 9)):
+        lines = [stc_line(*pair) for pair in small_stc(train=count)["train"]]
+        (tmp_path / name).write_text("".join(lines), encoding="utf-8")
+        files.append(tmp_path / name)
+    with TokenizerPool(model, WINDOW_TOKENS, 2) as pool:
+        pooled = [build_windows(f, model, tmp_path / "pooled", chunk_lines=4, pool=pool) for f in files]
+        with pytest.raises(ValueError, match="201-token windows"):
+            build_windows(files[0], model, tmp_path / "other", window=101, pool=pool)
+    for built, lines_file in zip(pooled, files):
+        serial = build_windows(lines_file, model, tmp_path / "serial", workers=1)
+        assert built.facts["workers"] == 2 and serial.facts["workers"] == 1
+        assert np.array_equal(built.load(), serial.load())
 
 
 @needs_real_vocab

@@ -7,6 +7,7 @@ second call finds every piece and does no work, and an interrupted call redoes o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from benchbase_cpm.stc import (
     write_split_files,
 )
 from benchbase_cpm.tokenizer import VOCAB_FILE, CPMTokenizer
-from benchbase_cpm.windows import WINDOW_TOKENS, build_windows
+from benchbase_cpm.windows import WINDOW_TOKENS, TokenizerPool, build_windows, default_workers
 
 if TYPE_CHECKING:
     from benchbase.contract import ProgressFn
@@ -175,12 +176,16 @@ def _with_windows(
     progress: ProgressFn | None,
 ) -> PreparedData:
     model = tokenizer.model_file
-    built = {
-        split: build_windows(
-            text_dir / f"{split}.txt", model, root / "windows", window=window, workers=workers, progress=progress
-        )
-        for split in ("train", "valid")
-    }
+    workers = workers or default_workers()
+    # One pool for both files: its workers start (on first use only) once, not once per file.
+    with TokenizerPool(model, window, workers) if workers > 1 else contextlib.nullcontext() as pool:
+        built = {
+            split: build_windows(
+                text_dir / f"{split}.txt", model, root / "windows", window=window, workers=workers,
+                progress=progress, pool=pool,
+            )
+            for split in ("train", "valid")
+        }
     facts: dict[str, Any] = {
         "cache": "hit" if text_hit and all(item.cache_hit for item in built.values()) else "miss",
         "tokenizer": {
