@@ -4,8 +4,9 @@ Both models get the same dimensions (layers, hidden, heads, 1024 positions, voca
 tanh GELU, LayerNorm eps 1e-5, dropout 0), the same seeded batch and the same loss function on their logits (our
 ``masked_lm_loss``; transformers' built-in loss computes the same cross entropy but, shifting labels itself, would
 score one token fewer per window). One step is forward, loss, backward and an AdamW update: ours from the CPM
-recipe (:func:`benchbase_cpm.recipe.make_optimizer`), theirs torch's default ``AdamW`` with the same groups and
-hyperparameters, as a transformers user gets it. transformers runs with its default attention implementation and
+recipe (:func:`benchbase_cpm.recipe.make_optimizer`), theirs torch's ``AdamW`` with the same groups and
+hyperparameters and, like ours, its fused kernel where torch has one: what transformers' ``Trainer`` uses by
+default (``optim="adamw_torch_fused"`` in transformers 5), so the optimizer is the same work on both sides. transformers runs with its default attention implementation and
 ``use_cache=False`` (a training step needs no key/value cache). After the timed rounds steps of each are profiled,
 and the operators whose time differs most are printed (that is where the ratio comes from), with the shares of the
 step that both models spend identically (which bound how far apart they can be).
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from benchbase_cpm.model import CPMConfig, CPMModel
-from benchbase_cpm.recipe import BETAS, EPS, make_optimizer, parameter_groups
+from benchbase_cpm.recipe import BETAS, EPS, has_fused_adamw, make_optimizer, parameter_groups
 from benchbase_cpm.workload import masked_lm_loss
 from benchmarks.result import Result
 from benchmarks.timing import compare
@@ -80,7 +81,10 @@ def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Ca
     mask = torch.ones(shape.batch, shape.seq_length, dtype=torch.bool)
     positions = torch.arange(shape.seq_length).expand(shape.batch, -1)
     our_optimizer = make_optimizer(ours, LR, WEIGHT_DECAY)
-    their_optimizer = torch.optim.AdamW(parameter_groups(theirs, WEIGHT_DECAY), lr=LR, betas=BETAS, eps=EPS)
+    their_optimizer = torch.optim.AdamW(
+        parameter_groups(theirs, WEIGHT_DECAY), lr=LR, betas=BETAS, eps=EPS,
+        fused=has_fused_adamw(next(theirs.parameters()).device),
+    )
     ours.train()
     theirs.train()
 

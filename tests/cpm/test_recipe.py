@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -49,13 +51,29 @@ def test_every_parameter_is_in_exactly_one_group(tiny: CPMModel) -> None:
     assert len({id(p) for group in groups for p in group["params"]}) == len(list(tiny.parameters()))
 
 
-def test_the_optimizer_is_adamw_with_the_reference_settings_and_the_default_kernel_on_cpu(tiny: CPMModel) -> None:
+def test_the_optimizer_is_adamw_with_the_reference_settings_and_the_fused_kernel_where_torch_has_one(
+    tiny: CPMModel,
+) -> None:
     optimizer = make_optimizer(tiny, PEAK, 0.05)
     assert isinstance(optimizer, torch.optim.AdamW)
     assert optimizer.defaults["betas"] == (0.9, 0.999) and optimizer.defaults["eps"] == 1e-8
     assert [group["weight_decay"] for group in optimizer.param_groups] == [0.05, 0.0]
-    assert not optimizer.defaults["fused"]
-    assert make_optimizer(tiny, PEAK, 0.05, fused=True).defaults["fused"]
+    assert optimizer.defaults["fused"] == (torch.__version__ >= (2, 4))
+    assert not make_optimizer(tiny, PEAK, 0.05, fused=False).defaults["fused"]
+
+
+def test_the_fused_kernel_takes_the_same_steps_as_the_default_one(tiny: CPMModel) -> None:
+    twin = copy.deepcopy(tiny)
+    optimizers = [make_optimizer(tiny, PEAK, 0.05, fused=True), make_optimizer(twin, PEAK, 0.05, fused=False)]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        grads = [torch.randn(p.shape, generator=generator) * 1e-3 for p in tiny.parameters()]
+        for model, optimizer in zip((tiny, twin), optimizers):
+            for param, grad in zip(model.parameters(), grads):
+                param.grad = grad.clone()
+            optimizer.step()
+    for fused_param, default_param in zip(tiny.parameters(), twin.parameters()):
+        torch.testing.assert_close(fused_param, default_param, rtol=1e-5, atol=1e-7)
 
 
 def test_lr_warms_up_from_zero_then_decays_linearly_as_megatron_does() -> None:

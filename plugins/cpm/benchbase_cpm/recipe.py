@@ -43,18 +43,24 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 def make_optimizer(
     model: nn.Module, lr: float, weight_decay: float, *, fused: bool | None = None
 ) -> torch.optim.AdamW:
-    """AdamW over :func:`parameter_groups`, with the fused kernel on CUDA and torch's default elsewhere.
+    """AdamW over :func:`parameter_groups`, with torch's fused kernel wherever this torch has one.
 
-    On CUDA the fused kernel is one launch for all parameters instead of several per tensor, and has been there
-    since torch 2.0. The CPU build has one only from torch 2.4 (this project allows 2.3), and on the tiny demo model
-    it saves about 2 ms of a step of about 200 ms (measured on 2 cores), so CPU keeps the default implementation.
-    ``fused`` lets a vendor force the choice either way, e.g. off for a CUDA-compatible stack that lacks the kernel.
+    The fused kernel updates every parameter in one pass instead of several elementwise operators per tensor: on
+    CUDA one launch instead of many (there since torch 2.0); on CPU (since torch 2.4) 16.6 ms instead of 89 ms
+    for a 35M-parameter model on 2 cores, measured here, about 3.5% of that model's training step. On torch 2.3,
+    which this project still allows, the CPU has no fused kernel and keeps the default implementation. ``fused``
+    lets a vendor force the choice either way, e.g. off for a CUDA-compatible stack that lacks the kernel.
     """
     if fused is None:
         first = next(model.parameters(), None)
-        fused = first is not None and first.device.type == "cuda"
+        fused = first is not None and has_fused_adamw(first.device)
     extra = {"fused": True} if fused else {}
     return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=BETAS, eps=EPS, **extra)
+
+
+def has_fused_adamw(device: torch.device) -> bool:
+    """Whether this torch build has a fused AdamW kernel for ``device``'s type."""
+    return device.type == "cuda" or (device.type == "cpu" and torch.__version__ >= (2, 4))
 
 
 def reference_lr(step: int, peak_lr: float, max_steps: int, warmup_fraction: float) -> float:
