@@ -30,7 +30,7 @@ def test_the_bare_loops_tensors_equal_the_loaders_batch() -> None:
 
 
 def test_the_reference_style_loop_gives_our_embedding_average_including_skipped_and_zero_samples() -> None:
-    predictions, labels, mask, embedding = metric_speed.batch_inputs(batch=6, seq=30, vocab=40, hidden=8)
+    [(predictions, labels, mask, embedding)] = metric_speed.batch_inputs(batch=6, seq=30, vocab=40, hidden=8)
     mask[1] = False  # nothing to compare against: skipped by both
     embedding[3] = 0.0
     predictions[2] = 3  # sample 2 predicts only token 3, whose row is zero: scores 0, still counted
