@@ -59,13 +59,15 @@ class RunView:
 
     def __enter__(self) -> RunView:
         if self.console.is_terminal:
-            self._live = Live(self.render(), console=self.console, refresh_per_second=4, transient=False)
+            # Redrawn when the supervisor brings news (about once a second), not by a thread of its own: a periodic
+            # wake-up in the supervisor takes time from ranks that fill every core (see benchbase.launcher_wait).
+            self._live = Live(self.render(), console=self.console, auto_refresh=False, transient=False)
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
-            self._live.update(self.render())
+            self._live.update(self.render(), refresh=True)
             self._live.__exit__(*exc)
 
     def set_phase(self, phase: str) -> None:
@@ -94,7 +96,7 @@ class RunView:
 
     def refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self.render())
+            self._live.update(self.render(), refresh=True)
 
     def _eval_line(self) -> str:
         acc = f", token accuracy {self.token_accuracy:.3f}" if self.token_accuracy is not None else ""

@@ -27,6 +27,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.events import EventLog, read_events
 from benchbase.hostinfo import host_facts
 from benchbase.launch import LaunchPlan, plan_launch
+from benchbase.launcher_wait import LauncherWait
 from benchbase.progress import EventTail, RunView
 from benchbase.records import STATUS_EXIT_CODES, RunDir
 from benchbase.summary import build_summary
@@ -35,7 +36,9 @@ from benchbase.worker import CHECKPOINT_FILE, EXIT_INTERRUPTED, read_checkpoint
 
 #: Seconds ranks get to write their last events after SIGINT/SIGTERM before they are killed.
 GRACE_S = 20.0
-POLL_S = 0.2
+#: Longest sleep of the watch loop: the live view and the list of the run's processes are brought up to date this
+#: often. The launcher's exit, a signal and every deadline wake it at once (see :mod:`benchbase.launcher_wait`).
+WATCH_S = 1.0
 
 
 @dataclass
@@ -412,7 +415,8 @@ def execute(
         processes = _RunProcesses(proc)
         tail = EventTail(Path(run_dir.events_path))
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
-        with RunView(console, title, values.get("max_steps"), values.get("target")) as view:
+        with RunView(console, title, values.get("max_steps"), values.get("target")) as view, \
+                LauncherWait(proc) as launcher_wait:
             stop_deadline: float | None = None
             while True:
                 return_code = proc.poll()
@@ -432,7 +436,12 @@ def execute(
                     _signal_group(proc, signal.SIGKILL)
                     processes.kill()
                     stop_deadline = now + 3600
-                time.sleep(POLL_S)
+                deadlines = [WATCH_S]
+                if stop_deadline is not None:
+                    deadlines.append(stop_deadline - now)
+                if timeout_s and not timed_out:
+                    deadlines.append(process_start + timeout_s - now)
+                launcher_wait.wait(min(deadlines))
             processes.kill()
             view.consume(tail.read_new())
         sampler.stop()
