@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,34 @@ def run_demo(steps: int, sets: Mapping[str, Any] | None = None) -> HarnessRun:
     The prepared data comes from the user's benchbase cache, as for any run: the first call pays the preparation,
     every later one is a cache hit outside the timed windows.
     """
+    record = run_budgeted(["--vendor", "cpu", "--preset", "demo"], steps, sets)
+    if record.summary["status"] != "not_converged" or record.summary["steps"] != steps:
+        raise BenchbaseError(
+            f"benchbase run ended {record.summary['status']} after {record.summary['steps']} of {steps} steps: "
+            f"{record.failure}",
+            "run `benchbase run cpm --vendor cpu --preset demo` by hand to see the failure",
+        )
+    return HarnessRun(
+        p_train=float(record.summary["throughput"]["p_train"]),
+        steps=int(record.summary["steps"]),
+        values=record.values,
+        prepared=record.prepared,
+    )
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """What a finished ``benchbase run`` left in its record, read before the scratch folder goes."""
+
+    summary: dict[str, Any]
+    values: dict[str, Any]
+    prepared: dict[str, Any]
+    failure: str
+
+
+def run_budgeted(arguments: Sequence[str], steps: int, sets: Mapping[str, Any] | None = None) -> RecordedRun:
+    """``benchbase run cpm ARGUMENTS`` for at most ``steps`` optimizer steps with the target out of reach and no
+    evaluation between the first and the last, in a scratch folder; whatever status it ends with."""
     overrides = {
         "max_steps": steps,
         "target": UNREACHABLE_TARGET,
@@ -70,16 +98,15 @@ def run_demo(steps: int, sets: Mapping[str, Any] | None = None) -> HarnessRun:
     }
     with tempfile.TemporaryDirectory(prefix="benchbase-bench-") as scratch:
         out = Path(scratch)
-        command = [*benchbase_command(), "run", "cpm", "--vendor", "cpu", "--preset", "demo", "--unofficial",
-                   "--out", str(out)]
+        command = [*benchbase_command(), "run", "cpm", *arguments, "--unofficial", "--out", str(out)]
         for key, value in overrides.items():
             command += ["--set", f"{key}={value}"]
         finished = subprocess.run(command, capture_output=True, text=True, check=False)
         runs = [path for path in out.iterdir() if path.is_dir()]
         if len(runs) != 1:
             raise BenchbaseError(f"benchbase run left no run record: {_tail(finished.stdout + finished.stderr)}",
-                                 "run `benchbase run cpm --vendor cpu --preset demo` by hand to see the failure")
-        return _read_run(runs[0], steps)
+                                 f"run `benchbase run cpm {' '.join(arguments)}` by hand to see the failure")
+        return _read_record(runs[0])
 
 
 def prepare() -> HarnessRun:
@@ -88,23 +115,13 @@ def prepare() -> HarnessRun:
     return run_demo(PREPARATION_STEPS)
 
 
-def _read_run(run_dir: Path, steps: int) -> HarnessRun:
+def _read_record(run_dir: Path) -> RecordedRun:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    if summary["status"] != "not_converged" or summary["steps"] != steps:
-        log = run_dir / "logs" / "rank0.log"
-        detail = _tail(log.read_text(encoding="utf-8")) if log.is_file() else summary.get("reason")
-        raise BenchbaseError(
-            f"benchbase run ended {summary['status']} after {summary['steps']} of {steps} steps: {detail}",
-            "run `benchbase run cpm --vendor cpu --preset demo` by hand to see the failure",
-        )
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     env = json.loads((run_dir / "env.json").read_text(encoding="utf-8"))
-    return HarnessRun(
-        p_train=float(summary["throughput"]["p_train"]),
-        steps=int(summary["steps"]),
-        values=dict(config["values"]),
-        prepared=dict(env["prepare"]),
-    )
+    log = run_dir / "logs" / "rank0.log"
+    failure = _tail(log.read_text(encoding="utf-8")) if log.is_file() else str(summary.get("reason"))
+    return RecordedRun(summary, dict(config["values"]), dict(env.get("prepare") or {}), failure)
 
 
 def _tail(text: str, lines: int = 5) -> str:

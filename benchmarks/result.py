@@ -8,8 +8,18 @@ from benchmarks.timing import Comparison, Series
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A measurement judged against its goal on its own, with no baseline (MFU: a share of the device's peak)."""
+
+    name: str
+    value: float
+    derivation: str
+
+
+@dataclass(frozen=True)
 class Result:
-    """One numbered benchmark of the issue; ``skipped`` says why when it could not run here."""
+    """One numbered benchmark of the issue: a comparison against a baseline or a figure of its own; ``skipped`` says
+    why when it could not run here."""
 
     number: int
     title: str
@@ -17,13 +27,20 @@ class Result:
     comparison: Comparison | None = None
     notes: tuple[str, ...] = ()
     skipped: str | None = None
+    figure: Figure | None = None
+
+    @property
+    def value(self) -> float | None:
+        """What is judged against the goal: the ratio of the medians, or the figure; ``None`` when not measured."""
+        if self.comparison is not None:
+            return self.comparison.ratio
+        return self.figure.value if self.figure is not None else None
 
     @property
     def met(self) -> bool | None:
-        """Whether the median ratio reaches the goal; ``None`` when nothing was measured."""
-        if self.comparison is None:
-            return None
-        return self.comparison.ratio >= self.goal
+        """Whether the value reaches the goal; ``None`` when nothing was measured."""
+        value = self.value
+        return None if value is None else value >= self.goal
 
     @property
     def verdict(self) -> str:
@@ -33,6 +50,10 @@ class Result:
     def lines(self) -> list[str]:
         """The block run_all prints: both arms, the ratio with its per-round spread, the goal, then the notes."""
         head = f"{self.number}. {self.title}"
+        if self.figure is not None:
+            f = self.figure
+            out = [head, f"   {f.name} {f.value:.3f} ({f.derivation}); goal >= {self.goal:g}: {self.verdict}"]
+            return out + [f"   {note}" for note in self.notes]
         if self.comparison is None:
             return [head, f"   skipped: {self.skipped}"]
         c = self.comparison

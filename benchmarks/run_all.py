@@ -1,4 +1,5 @@
-"""``make bench``: run every benchmark, print each one's figures, then one line per benchmark with its ratio and goal.
+"""``make bench``: run every benchmark, print each one's figures, then one line per benchmark with its value (a ratio,
+or the GPU item's MFU) and goal.
 
 ``python -m benchmarks.run_all`` runs all of them; ``python -m benchmarks.run_all 2 4`` only those numbers.
 
@@ -57,16 +58,15 @@ def run_one(number: int) -> Result | None:
 
 
 def summary_lines(results: dict[int, Result | None]) -> list[str]:
-    """One line per benchmark: ratio, goal and verdict."""
-    lines = ["", f"{'benchmark':<66} {'ratio':>7}  {'goal':>7}  verdict"]
+    """One line per benchmark: value, goal and verdict."""
+    lines = ["", f"{'benchmark':<66} {'value':>7}  {'goal':>7}  verdict"]
     for number, result in results.items():
         if result is None:
             lines.append(f"{number}. {'(failed, see above)':<63} {'-':>7}  {'-':>7}  failed")
-        elif result.comparison is None:
+        elif result.value is None:
             lines.append(f"{number}. {result.title:<63} {'-':>7}  {'-':>7}  skipped")
         else:
-            lines.append(f"{number}. {result.title:<63} {result.comparison.ratio:>7.3f}  "
-                         f">= {result.goal:<4g}  {result.verdict}")
+            lines.append(f"{number}. {result.title:<63} {result.value:>7.3f}  >= {result.goal:<4g}  {result.verdict}")
     return lines
 
 
