@@ -6,8 +6,9 @@ tanh GELU, LayerNorm eps 1e-5, dropout 0), the same seeded batch and the same lo
 score one token fewer per window). One step is forward, loss, backward and an AdamW update: ours from the CPM
 recipe (:func:`benchbase_cpm.recipe.make_optimizer`), theirs torch's ``AdamW`` with the same groups and
 hyperparameters and, like ours, its fused kernel where torch has one: what transformers' ``Trainer`` uses by
-default (``optim="adamw_torch_fused"`` in transformers 5), so the optimizer is the same work on both sides. transformers runs with its default attention implementation and
-``use_cache=False`` (a training step needs no key/value cache). After the timed rounds steps of each are profiled,
+default (``optim="adamw_torch_fused"`` in transformers 5), so the optimizer is the same work on both sides.
+transformers runs with its default attention implementation and ``use_cache=False`` (a training step needs no
+key/value cache). After the timed rounds steps of each are profiled,
 and the operators whose time differs most are printed (that is where the ratio comes from), with the shares of the
 step that both models spend identically (which bound how far apart they can be).
 """

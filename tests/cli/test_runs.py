@@ -59,7 +59,9 @@ def test_every_run_leaves_a_complete_record(scale_runs: Path) -> None:
     assert abs(summary["throughput"]["p_train"] - summary["samples"] / windows["train_s"]) < 1e-6 * summary["samples"]
 
 
-def test_telemetry_off_starts_no_sampler_and_the_record_says_there_are_no_readings(bench: Bench, tmp_path: Path) -> None:
+def test_telemetry_off_starts_no_sampler_and_the_record_says_there_are_no_readings(
+    bench: Bench, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3",
                    "--set", "telemetry_interval_s=0", "--out", str(runs))
