@@ -5,7 +5,9 @@ The measured run is the real command: ``benchbase run cpm --vendor nvidia --conf
 precision bf16; activation checkpointing off, because recomputing the forward is work MFU does not count; the
 target out of reach and evaluation only before and after training, so every run trains its full step budget; the
 batch. MFU is the run's own summary figure: p_train x 411.05 GFLOP per sample (:mod:`benchbase_cpm.flops`) / the
-vendor's peak bf16 FLOP/s for the device (dense, from the datasheet).
+vendor's peak bf16 FLOP/s for the device (dense, from the datasheet). The same run's telemetry (NVML on an NVIDIA
+device) gives the printed mean power and energy per sample, so one run checks the vendor, bf16 autocast, the
+sensors and MFU together.
 
 Data: ``STC.json`` is generated with the demo corpus's pair generator in STC's layout, and the weights are random
 (no checkpoint). What is trained does not change the work of a step: every window is 200 tokens, padded, and the
@@ -108,12 +110,18 @@ def run(steps: int = STEPS) -> Result:
         arguments = official_run_arguments(data_dir, tokenizer.parent)
         batch, record, too_large = largest_fitting(
             lambda b: run_budgeted(arguments, steps, measurement_sets(b)))
+    return result_of(batch, record, too_large)
+
+
+def result_of(batch: int, record: RecordedRun, too_large: Sequence[int]) -> Result:
+    """The item's figure and notes from the measured run's summary."""
     summary = record.summary
     if summary.get("mfu") is None:
         raise BenchbaseError("the run recorded no MFU (the vendor knows no peak FLOP/s for this device)",
                              "add the device's datasheet peak to benchbase_nvidia.peak_flops")
     throughput = summary["throughput"]
     memory = (summary.get("memory") or {}).get("peak_gib_per_device")
+    power = summary.get("power") or {}
     figure = Figure("MFU", float(summary["mfu"]),
                     f"p_train {throughput['p_train']:.1f} samples/s x {summary['flops_per_sample'] / 1e9:.2f} GFLOP / "
                     f"peak {summary['peak_flops_per_device'] / 1e12:.1f} TFLOP/s")
@@ -124,5 +132,11 @@ def run(steps: int = STEPS) -> Result:
         f"p_core {throughput['p_core']:.1f} samples/s (MFU by p_core "
         f"{throughput['p_core'] * summary['flops_per_sample'] / summary['peak_flops_per_device']:.3f}); "
         f"peak memory {memory if memory is None else round(memory, 1)} GiB",
+        f"power in the train window {_rounded(power.get('mean_w_per_device'))} W per device, "
+        f"{_rounded(power.get('energy_per_sample_j'), 2)} J per sample (source: {power.get('source')})",
     )
     return Result(6, TITLE, GOAL, notes=notes, figure=figure)
+
+
+def _rounded(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -49,3 +49,16 @@ def test_the_generated_stc_trains_through_the_official_preset_and_records_its_th
     assert found.summary["status"] == "not_converged" and found.summary["steps"] == 3
     assert found.summary["preset"] == "official" and found.summary["per_device_batch"] == 4
     assert found.summary["throughput"]["p_train"] > 0 and found.values["activation_checkpointing"] is False
+    # The CPU vendor knows no peak FLOP/s, so there is no MFU to report: the item says what to add.
+    assert found.summary["mfu"] is None
+    with pytest.raises(BenchbaseError, match="recorded no MFU"):
+        gpu.result_of(4, found, [8])
+    # With a stated peak (a stand-in for a GPU's datasheet figure) the summary's figures become the item's lines.
+    peak = 1e12
+    mfu = found.summary["throughput"]["p_train"] * found.summary["flops_per_sample"] / peak
+    stand_in = RecordedRun({**found.summary, "peak_flops_per_device": peak, "mfu": mfu}, found.values,
+                           found.prepared, found.failure)
+    result = gpu.result_of(4, stand_in, [8])
+    assert result.value == pytest.approx(mfu) and result.met == (mfu >= gpu.GOAL)
+    text = "\n".join(result.lines())
+    assert "MFU" in text and "batch 4 per device (out of memory at 8)" in text and "power in the train window n/a" in text
