@@ -61,4 +61,5 @@ def test_the_generated_stc_trains_through_the_official_preset_and_records_its_th
     result = gpu.result_of(4, stand_in, [8])
     assert result.value == pytest.approx(mfu) and result.met == (mfu >= gpu.GOAL)
     text = "\n".join(result.lines())
-    assert "MFU" in text and "batch 4 per device (out of memory at 8)" in text and "power in the train window n/a" in text
+    assert "MFU" in text and "batch 4 per device (out of memory at 8)" in text
+    assert "power in the train window n/a" in text
