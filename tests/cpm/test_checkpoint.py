@@ -10,6 +10,7 @@ import torch
 
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.checkpoint import (
+    check_file_fits,
     import_into,
     load_checkpoint_file,
     load_model_parallel_dir,
@@ -94,6 +95,16 @@ def test_a_wrong_shape_is_named_and_the_fix_says_what_the_checkpoint_looks_like(
     state_dict[QKV] = state_dict[QKV][:-3]
     with pytest.raises(BenchbaseError, match=rf"{QKV} has shape \(189, 64\), the model needs \(192, 64\)"):
         import_into(model_of(LARGE_LIKE), state_dict, "cpm.pt")
+
+
+def test_a_file_is_checked_against_a_model_built_on_the_meta_device_before_any_rank_loads_it(
+    tmp_path: Path, state_dict: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "large_like.pt"
+    torch.save(state_dict, path)
+    check_file_fits(path, LARGE_LIKE)
+    with pytest.raises(BenchbaseError, match="does not fit the model: .*it looks like 4 layers, hidden 64"):
+        check_file_fits(path, MEDIUM_LIKE)
 
 
 def test_a_truncated_file_is_reported_as_damaged(tmp_path: Path, state_dict: dict[str, torch.Tensor]) -> None:

@@ -4,10 +4,10 @@ Every row is tried with the real command next to a runs folder that already hold
 ``--resume`` rows, the stopped run being resumed). Each must end in one line naming the problem and the fix, a
 non-zero exit, no traceback, and a runs folder whose existing files are byte for byte what they were.
 
-Two outcomes exist. Most inputs are refused before anything starts (``error: ...`` on stderr, exit 2). A starting
-checkpoint is only opened inside the rank that builds the model, so a bad one ends as a *failed run*: exit 4, one
-``failed: ...`` line quoting the rank's one-line error, and a new record saying so. docs/reliability.md lists every
-row, with the rows of tests/cli/test_bad_input.py that complete the catalogue.
+Every input is refused before anything starts: ``error: ...`` on stderr as the last line, exit 2, and no new record.
+A starting checkpoint included: preparation opens it and checks its names and shapes against the configured model
+before any rank exists. docs/reliability.md lists every row, with the rows of tests/cli/test_bad_input.py that complete
+the catalogue.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ import pytest
 import torch
 from reliability_support import SHARED_CPM, Bench, tree_digest
 
-from benchbase.records import RunDir
-
-ERROR = "error"
-FAILED_RUN = "failed run"
 DEMO = ["run", "cpm", "--vendor", "cpu", "--preset", "demo"]
 
 
@@ -143,9 +139,9 @@ def huge_line(scene: Scene) -> list[str]:
 Setup = Callable[[Scene], list[str]]
 
 
-def row(name: str, setup: Setup, *fragments: str, outcome: str = ERROR) -> Any:
+def row(name: str, setup: Setup, *fragments: str) -> Any:
     """One entry: ``setup`` builds the files and returns the command; every fragment must be in the line."""
-    return pytest.param(setup, fragments, outcome, id=name)
+    return pytest.param(setup, fragments, id=name)
 
 
 CATALOGUE = [
@@ -191,6 +187,9 @@ CATALOGUE = [
         "train[0] is not a [post, response] pair", "fix or remove that entry"),
     row("STC.json with an empty train split", lambda s: s.prepare_stc(f'{{"train": [], "valid": {PAIRS}}}'),
         "train is empty", "complete STC.json"),
+    row("STC.json with too few train pairs for the 10% subset",
+        lambda s: s.prepare_stc(f'{{"train": {PAIRS}, "valid": {PAIRS}}}'),
+        "train pairs, and the reference trains on the first 10%", "complete STC.json"),
     row("STC.json holding a list", lambda s: s.prepare_stc(PAIRS), "holds a JSON list, not an object",
         "STC.json must be"),
     row("STC.json with a huge line", huge_line, "characters", "fix or remove that entry"),
@@ -207,21 +206,21 @@ CATALOGUE = [
     row("vocab.json of another tokenizer",
         lambda s: s.prepare_with_tokenizer({"chinese_vocab.model": None, "vocab.json": b'{"a": 1}'}),
         "has 1 entries but", "use the vocab.json shipped with that chinese_vocab.model"),
-    # -- starting checkpoints (opened in the rank: a failed run) ------------------------------------------------------
+    # -- starting checkpoints (opened and checked against the model before any rank starts) ---------------------------
     row("init_checkpoint of the wrong shapes",
         lambda s: s.with_init_checkpoint(torch_file(s, "small.pt", {"word_embeddings.weight": torch.zeros(3, 4)})),
-        "does not fit the model", "choose the model size", outcome=FAILED_RUN),
+        "does not fit the model", "choose the model size"),
     row("init_checkpoint truncated",
         lambda s: s.with_init_checkpoint(truncated(torch_file(s, "cut.pt", {"w": torch.zeros(4096)}))),
-        "is truncated or corrupted", "download or copy it again", outcome=FAILED_RUN),
+        "is truncated or corrupted", "download or copy it again"),
     row("init_checkpoint that is an HTML error page",
         lambda s: s.with_init_checkpoint(s.file("page.pt", "<!DOCTYPE html><html><body>404</body></html>\n")),
-        "is not a PyTorch checkpoint", "point the checkpoint setting", outcome=FAILED_RUN),
+        "is not a PyTorch checkpoint", "point the checkpoint setting"),
     row("init_checkpoint empty", lambda s: s.with_init_checkpoint(s.file("empty.pt", b"")),
-        "is empty", "download or copy it again", outcome=FAILED_RUN),
+        "is empty", "download or copy it again"),
     row("init_checkpoint holding pickled code",
         lambda s: s.with_init_checkpoint(torch_file(s, "code.pt", {"model": _RunsCode(s.tmp / "ran")})),
-        "holds pickled Python objects", "re-save just its weights", outcome=FAILED_RUN),
+        "holds pickled Python objects", "re-save just its weights"),
     row("init_checkpoint that does not exist", lambda s: s.with_init_checkpoint(s.tmp / "missing.pt"),
         "missing.pt does not exist", "pass the path of a CPM .pt file"),
     # -- resume checkpoints (vetted before the run is touched) --------------------------------------------------------
@@ -263,21 +262,10 @@ def assert_refused(result: CompletedProcess[str], fragments: tuple[str, ...]) ->
         assert fragment in line, line
 
 
-def assert_failed_run(result: CompletedProcess[str], runs: Path, before: set[str], fragments: tuple[str, ...]) -> None:
-    assert result.returncode == 4, result.stdout + result.stderr
-    line = the_line(result.stdout, "failed: ")
-    (new,) = {p.name for p in runs.iterdir()} - before
-    summary = RunDir(runs / new).read_summary()
-    assert summary["status"] == "failed"
-    for fragment in fragments:
-        assert fragment in line, line
-        assert fragment in summary["reason"], summary["reason"]
-
-
-@pytest.mark.parametrize(("setup", "fragments", "outcome"), CATALOGUE)
+@pytest.mark.parametrize(("setup", "fragments"), CATALOGUE)
 def test_bad_input_ends_in_one_line_with_a_fix_and_leaves_earlier_records_untouched(
     bench: Bench, tmp_path: Path, finished_run: Path, request: pytest.FixtureRequest,
-    setup: Setup, fragments: tuple[str, ...], outcome: str,
+    setup: Setup, fragments: tuple[str, ...],
 ) -> None:
     runs = tmp_path / "runs"
     earlier = Path(shutil.copytree(finished_run, runs / finished_run.name))
@@ -288,10 +276,8 @@ def test_bad_input_ends_in_one_line_with_a_fix_and_leaves_earlier_records_untouc
     names_before = {p.name for p in runs.iterdir()}
     result = bench.run(*args, timeout=240)
     assert "Traceback" not in result.stdout + result.stderr
-    if outcome == ERROR:
-        assert_refused(result, fragments)
-    else:
-        assert_failed_run(result, runs, names_before, fragments)
+    assert_refused(result, fragments)
+    assert {p.name for p in runs.iterdir()} == names_before, "a refused input left a new record"
     after = tree_digest(runs)
     assert {name: after.get(name) for name in before} == before, "an earlier record was changed"
     assert not (scene.tmp / "ran").exists(), "pickled code was executed"

@@ -104,6 +104,14 @@ class CPMCase(Case):
         facts = asdict(prepared)
         facts.update({k: str(v) for k, v in facts.items() if isinstance(v, Path)})
         checkpoint = self._initial_checkpoint(config, data_dir)
+        if checkpoint is not None:
+            from benchbase_cpm.checkpoint import check_file_fits
+            from benchbase_cpm.model import config_for
+
+            model_config = config_for(
+                str(config["model_size"]), vocab_size=int(facts["vocab_size"]), dropout=float(config["dropout"])
+            )
+            check_file_fits(checkpoint, model_config)
         facts["init_checkpoint"] = str(checkpoint) if checkpoint else None
         return facts
 

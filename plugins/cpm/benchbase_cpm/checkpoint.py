@@ -113,7 +113,25 @@ def import_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source
     A partial load would benchmark a model that is not CPM, so the first mismatch stops the run, named with how
     many more there are; the fix says what model the checkpoint looks like when that can be read off its shapes.
     """
-    expected = model.state_dict()
+    check_fits(model.state_dict(), state_dict, source)
+    with torch.no_grad():
+        model.load_state_dict(state_dict, strict=True)
+
+
+def check_file_fits(path: Path, config: CPMConfig) -> None:
+    """Open the checkpoint at ``path`` and check it fits a model of ``config``, building nothing but shapes.
+
+    Called before any rank starts, so a bad starting checkpoint is refused like any other bad input (one line, exit
+    2, no run record) instead of ending a run as failed. The model is made on the meta device: its parameter names
+    and shapes, no memory. The file is read once more by the rank that loads it.
+    """
+    with torch.device("meta"):
+        expected = CPMModel(config).state_dict()
+    check_fits(expected, load_checkpoint_file(path), str(path))
+
+
+def check_fits(expected: Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse ``state_dict`` unless it has exactly the names and shapes of ``expected`` (see :func:`import_into`)."""
     problems = [f"missing {name}" for name in expected if name not in state_dict]
     problems += [f"unexpected {name}" for name in state_dict if name not in expected]
     problems += [
@@ -128,8 +146,6 @@ def import_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source
             f"{_looks_like(state_dict)}choose the model size the checkpoint was trained with, "
             "or a CPM checkpoint of the configured size",
         )
-    with torch.no_grad():
-        model.load_state_dict(state_dict, strict=True)
 
 
 def _looks_like(state_dict: Mapping[str, torch.Tensor]) -> str:

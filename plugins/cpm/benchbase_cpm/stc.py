@@ -145,8 +145,15 @@ def write_split_files(
         "train_fraction": train_fraction,
         "shuffle_seed": SHUFFLE_SEED,
     }
+    subset = reference_train_subset(train, train_fraction)
+    if not subset:
+        raise BenchbaseError(
+            f"{stc_json} has {len(train)} train pairs, and the reference trains on the first {train_fraction:.0%} of "
+            "them after its shuffle: none",
+            "use the complete STC.json (the reference's has about 4.4 million train pairs)",
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, pairs in (("train.txt", reference_train_subset(train, train_fraction)), ("valid.txt", valid)):
+    for name, pairs in (("train.txt", subset), ("valid.txt", valid)):
         facts[name] = _write_lines(out_dir / name, pairs, progress)
         if reference_md5 is not None:
             facts[name]["reference_md5"] = reference_md5[name]
