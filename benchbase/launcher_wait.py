@@ -34,14 +34,14 @@ class LauncherWait:
         os.set_blocking(self._signal_read, False)
         os.set_blocking(self._signal_write, False)
         self._poller.register(self._signal_read, select.POLLIN)
-        self._previous_wakeup_fd: int | None = None
+        self._previous_wakeup_fd = -1
 
     def __enter__(self) -> LauncherWait:
         self._previous_wakeup_fd = signal.set_wakeup_fd(self._signal_write, warn_on_full_buffer=False)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        signal.set_wakeup_fd(self._previous_wakeup_fd if self._previous_wakeup_fd is not None else -1)
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
         for fd in (self._pidfd, self._signal_read, self._signal_write):
             if fd is not None:
                 os.close(fd)
