@@ -1,4 +1,4 @@
-"""The reference optimizer recipe: which parameters decay, AdamW's settings, and Megatron's lr schedule."""
+"""The reference optimizer recipe: which parameters decay, AdamW's settings, and the benchmark's lr schedule."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_the_fused_kernel_takes_the_same_steps_as_the_default_one(tiny: CPMModel
         torch.testing.assert_close(fused_param, default_param, rtol=1e-5, atol=1e-7)
 
 
-def test_lr_warms_up_from_zero_then_decays_linearly_as_megatron_does() -> None:
+def test_lr_warms_up_from_zero_then_decays_linearly_as_the_benchmark_references_do() -> None:
     lr = lambda step: reference_lr(step, PEAK, 100, 0.2)  # noqa: E731
     assert lr(0) == 0.0
     assert lr(10) == pytest.approx(PEAK / 2)
@@ -85,12 +85,19 @@ def test_lr_warms_up_from_zero_then_decays_linearly_as_megatron_does() -> None:
     assert lr(50) == pytest.approx(PEAK * 70 / 100)
 
 
-def test_the_decay_stops_at_max_steps_minus_warmup_and_holds_there() -> None:
-    """Megatron caps the step count at max_steps - warmup, so lr never goes below 2 * warmup / max_steps * peak."""
-    assert reference_lr(79, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.41)
+def test_the_decay_is_not_capped_and_reaches_zero_only_past_the_budget() -> None:
+    """FlagPerf's and DeepSparkHub's AnnealingLR: peak * max(0, 1 - (n - W) / max_steps), no cap on n."""
     assert reference_lr(80, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.4)
-    assert reference_lr(100, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.4)
-    assert reference_lr(120, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.4)
+    assert reference_lr(99, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.21)
+    assert reference_lr(100, PEAK, 100, 0.2) == pytest.approx(PEAK * 0.2)
+    assert reference_lr(120, PEAK, 100, 0.2) == 0.0
+    assert reference_lr(500, PEAK, 100, 0.2) == 0.0
+
+
+def test_the_official_schedule_gives_the_lr_of_the_published_a100_log() -> None:
+    """FlagPerf's A100 1x8 log: peak 5e-4, 4000 steps, warmup 0.2, lr 1.75375e-4 logged at global step 3397."""
+    assert reference_lr(3397, PEAK, 4000, 0.2) == pytest.approx(1.75375e-4, abs=1e-9)
+    assert reference_lr(3999, PEAK, 4000, 0.2) == pytest.approx(1.00125e-4, abs=1e-9)
 
 
 def test_without_warmup_the_first_update_uses_the_peak() -> None:
@@ -124,7 +131,7 @@ def test_a_restored_scheduler_continues_where_it_stopped(tiny: CPMModel) -> None
     assert resumed_optimizer.param_groups[0]["lr"] == reference_lr(10, PEAK, 30, 0.2)
 
 
-@pytest.mark.parametrize(("max_steps", "warmup", "message"), [(0, 0.2, "max_steps is 0"), (10, 0.6, "outside")])
+@pytest.mark.parametrize(("max_steps", "warmup", "message"), [(0, 0.2, "max_steps is 0"), (10, 1.5, "outside")])
 def test_a_schedule_the_formula_cannot_express_is_an_error(max_steps: int, warmup: float, message: str) -> None:
     with pytest.raises(BenchbaseError, match=message):
         reference_lr(0, PEAK, max_steps, warmup)

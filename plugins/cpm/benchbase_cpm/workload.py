@@ -1,9 +1,9 @@
 """The CPM fine-tuning workload inside one rank: model, data order, reference recipe, and the metric.
 
 The worker owns timing and stopping; this module owns what a step and an evaluation *are*, so that they match the
-reference recipe (DESIGN §8): masked token-mean cross entropy, AdamW with the reference parameter groups, the Megatron
-annealing schedule, dynamic loss scaling that skips the schedule on overflow (DeepSpeed's behaviour), and the
-Embedding Average averaged per rank then over ranks.
+reference recipe (plugins/cpm/docs/reference.md): masked token-mean cross entropy, AdamW with the reference parameter
+groups, the benchmark's annealing schedule stepped on every iteration (overflowed or not), and the Embedding Average
+as the reference aggregates it: the mean over batches of each batch's mean sample score, then the mean over ranks.
 """
 
 from __future__ import annotations
@@ -129,18 +129,17 @@ class CPMWorkload(Workload):
                 loss = masked_lm_loss(logits, micro["labels"], micro["loss_mask"])
                 self.scaler.scale(loss / len(batch)).backward()
             total += loss.detach()
-        scale_before = self.scaler.get_scale() if self.precision.loss_scaling else None
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        if scale_before is None or self.scaler.get_scale() >= scale_before:
-            self.schedule.step()
+        self.schedule.step()
         self.step += 1
         return total / len(batch)
 
     @torch.no_grad()
     def evaluate(self) -> EvalResult:
         self.model.eval()
+        # Per batch: (mean sample score, 1 if any sample counted), (token accuracy, 1 if any token), token-mean loss.
         sums = torch.zeros(5, dtype=torch.float64, device=self.device)
         embedding = self.model.word_embeddings.weight
         batches = eval_batches(
@@ -155,10 +154,14 @@ class CPMWorkload(Workload):
             score, counted = embedding_average_sums(predictions, batch["labels"], batch["loss_mask"], embedding)
             correct, tokens = token_accuracy_sums(predictions, batch["labels"], batch["loss_mask"])
             loss = masked_lm_loss(logits, batch["labels"], batch["loss_mask"])
-            sums += torch.stack([score, counted, correct, tokens, loss * tokens]).double()
-        score_sum, counted, correct, tokens, loss_sum = sums.tolist()
+            sums += torch.stack([
+                score.double() / counted.clamp_min(1), (counted > 0).double(),
+                correct.double() / tokens.clamp_min(1), (tokens > 0).double(), loss.double(),
+            ])
+        score_means, scored_batches, accuracy_means, token_batches, loss_means = sums.tolist()
         per_rank = torch.tensor(
-            [score_sum / max(counted, 1.0), correct / max(tokens, 1.0), loss_sum / max(tokens, 1.0)],
+            [score_means / max(scored_batches, 1.0), accuracy_means / max(token_batches, 1.0),
+             loss_means / len(batches)],
             dtype=torch.float64,
             device=self.device,
         )
