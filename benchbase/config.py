@@ -9,6 +9,7 @@ report can tell whether two runs used the same configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -38,6 +39,17 @@ CORE_PARAMETERS: dict[str, Param] = {
     ),
     "timeout_s": Param(0.0, "wall-clock limit of the whole run in seconds; 0 = no limit", minimum=0),
     "checkpoint_every": Param(0, "steps between checkpoints for --resume; 0 = never", minimum=0),
+    # The keys every case has: the core trainer, the supervisor and the report read these and only these.
+    "batch_size": Param(1, "per-device micro-batch", minimum=1),
+    "grad_accum": Param(1, "micro-batches accumulated per optimizer step", minimum=1),
+    "eval_batch_size": Param(1, "per-device evaluation batch", minimum=1),
+    "max_steps": Param(1000, "step budget (optimizer steps)", minimum=1),
+    "max_samples": Param(0, "sample budget (0 = none)", minimum=0),
+    "target": Param(0.0, "metric value that counts as converged (higher is better)", mutable=False),
+    "eval_interval_samples": Param(
+        1, "evaluate every ceil(this / global batch) steps, and once before training", mutable=False, minimum=1
+    ),
+    "seed": Param(0, "seed of initialisation, dropout and data order"),
 }
 
 SOURCE_DEFAULT = "default"
@@ -105,12 +117,25 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def merge_parameters(case_name: str, case_parameters: Mapping[str, Param]) -> dict[str, Param]:
-    """The core keys plus a case's own; a case redeclaring a core key is a bug in the case, hence ValueError."""
+def merge_parameters(
+    case_name: str, case_parameters: Mapping[str, Param], case_defaults: Mapping[str, Any] | None = None
+) -> dict[str, Param]:
+    """The core keys, with the case's defaults for them, plus the case's own keys.
+
+    A case redeclaring a core key, or giving a default for a key the core does not have, is a bug in the case
+    (hence ValueError): the core's keys have one name in every case, so the supervisor and the report never guess.
+    """
     clashes = sorted(set(case_parameters) & set(CORE_PARAMETERS))
     if clashes:
         raise ValueError(f"case {case_name!r} redeclares core parameter(s) {', '.join(clashes)}; rename them")
-    return {**CORE_PARAMETERS, **case_parameters}
+    unknown = sorted(set(case_defaults or {}) - set(CORE_PARAMETERS))
+    if unknown:
+        raise ValueError(f"case {case_name!r} gives defaults for unknown core key(s) {', '.join(unknown)}")
+    core = dict(CORE_PARAMETERS)
+    for key, value in (case_defaults or {}).items():
+        default = coerce_value(key, core[key], value, f"case {case_name} defaults")
+        core[key] = dataclasses.replace(core[key], default=default)
+    return {**core, **case_parameters}
 
 
 def parse_topology(text: str) -> tuple[int, int]:

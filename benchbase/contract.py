@@ -1,7 +1,10 @@
 """The typed objects that cross the plugin boundary.
 
-A case (model + data + recipe + metric) and a vendor (hardware) never import each other; the core builds both from
-these types and wires them together in :mod:`benchbase.worker`. A third-party vendor package subclasses
+The contract has three parts: the model (:class:`ModelSpec`), the dataset (:class:`DatasetSpec`) and the hardware
+(:class:`Vendor`). A case (:class:`Case`) composes one model spec and one dataset spec with a :class:`Recipe` and a
+:class:`Metric`; a vendor supplies device setup, precision and CPU binding. Neither imports the other: the core trainer
+(:mod:`benchbase.engine`) owns the step and wires them together, so every case is trained and measured by the same
+rules. A third-party vendor package subclasses
 :class:`Vendor` and returns an instance from its ``benchbase_register_vendors`` hook; that is all it has to know.
 
 Methods with a body are optional: the default is the honest answer for hardware that lacks the feature
@@ -258,36 +261,157 @@ class Vendor(ABC):
 
     def apply_swaps(self, model: torch.nn.Module, emit: Callable[..., None]) -> torch.nn.Module:
         """Optionally replace layers with fused vendor versions. Each swap must be reported via ``emit("swap", ...)``
-        so the record shows what the vendor changed."""
+        so the record shows what the vendor changed. The core trainer calls it for every case, after the model is on
+        its device and before it is wrapped for data parallelism, so no case can forget it."""
         return model
 
+    def wrap_data_parallel(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """The model as the ranks train it together: torch's ``DistributedDataParallel`` unless the vendor has its
+        own wrapper. The wrapper must offer ``no_sync()``, which the core uses for gradient accumulation."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = None if device.type == "cpu" or device.index is None else [device.index]
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    def rng_state(self, device: torch.device) -> Any:
+        """The random state of this rank's device for checkpoints (``None`` when the device draws from the host's
+        generator, as the CPU does). Restored by :meth:`set_rng_state` on resume, so dropout continues exactly."""
+        return None
+
+    def set_rng_state(self, device: torch.device, state: Any) -> None:
+        """Inverse of :meth:`rng_state`."""
+
 
 # ---------------------------------------------------------------------------------------------------------------
-# Cases
+# Cases: a model spec, a dataset spec, a recipe and a metric, composed and named
 # ---------------------------------------------------------------------------------------------------------------
 
+#: One batch as the core moves it to the device: named tensors (``input_ids``, ``labels``, ...).
+Batch = Mapping[str, torch.Tensor]
+#: ``progress(stage, done, total)`` for long preparation steps; ``total`` is ``None`` when unknown.
+ProgressFn = Callable[[str, int, int | None], None]
+#: ``emit(key, value, **metadata)`` writes an event to the run's log (``provenance``, ``swap``, ...).
+EmitFn = Callable[..., None]
 
-@dataclass
-class RunContext:
-    """Everything a case needs to build its workload inside one rank."""
 
-    config: Mapping[str, Any]
-    device: torch.device
-    precision: PrecisionPolicy
-    vendor: Vendor
-    rank: int
-    local_rank: int
-    world_size: int
-    data_dir: Path | None
-    cache_dir: Path
-    run_dir: Path
-    emit: Callable[..., None]
-    #: What the case's :meth:`Case.prepare` returned on this node (paths of prepared data and facts).
-    prepared: Mapping[str, Any] = field(default_factory=dict)
+class ModelSpec(ABC):
+    """What the core needs to know about a case's model; the core does everything else with it.
 
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
+    The core builds the model with the seed already set, moves it to the rank's device, applies the vendor's swaps,
+    wraps it for data parallelism, and runs :meth:`forward` under the precision policy's autocast. Keeping the
+    model's knowledge here and the step in the core is what makes two cases measured by the same rules.
+    """
+
+    @abstractmethod
+    def build(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> torch.nn.Module:
+        """A freshly initialised model on the CPU for the resolved ``config`` and the dataset's ``prepared`` facts
+        (a vocabulary size, say)."""
+
+    def load_initial(
+        self, model: torch.nn.Module, config: Mapping[str, Any], prepared: Mapping[str, Any], emit: EmitFn
+    ) -> None:
+        """Import the starting checkpoint, if the case has one; report where the weights came from with
+        ``emit("provenance", ...)`` so a record never hides whether it started from random weights."""
+
+    @abstractmethod
+    def flops_per_sample(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> float:
+        """Training FLOPs of one sample (model FLOPs, forward + backward), the numerator of MFU."""
+
+    @abstractmethod
+    def forward(self, model: torch.nn.Module, batch: Batch) -> Any:
+        """The model's outputs for ``batch``; ``model`` may be the data-parallel wrapper, so call it, not its
+        submodules."""
+
+    @abstractmethod
+    def loss(self, outputs: Any, batch: Batch) -> torch.Tensor:
+        """The scalar training loss of one micro-batch (a mean, so accumulation can average micro-batches)."""
+
+    def parameter_groups(self, model: torch.nn.Module, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Optimizer parameter groups (e.g. no weight decay on biases); by default one group of everything."""
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+
+
+class Samples(ABC):
+    """A prepared dataset opened inside one rank. Samples are addressed by index; the core decides the order.
+
+    The core owns which indices each rank and micro-step gets (:mod:`benchbase.batch_order`), so every case has the
+    same global batch order whatever the split: 1 rank with accumulation k consumes exactly what k ranks consume.
+    """
+
+    @abstractmethod
+    def train_size(self) -> int:
+        """Number of training samples."""
+
+    @abstractmethod
+    def train_batch(self, indices: Any) -> Batch:
+        """CPU tensors of the training samples at ``indices`` (a NumPy int64 array), in that order."""
+
+    @abstractmethod
+    def eval_size(self) -> int:
+        """Number of evaluation samples."""
+
+    @abstractmethod
+    def eval_batch(self, indices: Any) -> Batch:
+        """CPU tensors of the evaluation samples at ``indices``, in that order."""
+
+
+class DatasetSpec(ABC):
+    """Where a case's data comes from: prepared once per node before any rank starts, opened in every rank."""
+
+    @abstractmethod
+    def prepare(
+        self, config: Mapping[str, Any], data_dir: Path | None, cache_dir: Path, progress: ProgressFn
+    ) -> dict[str, Any]:
+        """Make the data ready (tokenize, cache) and return JSON-friendly facts for ``env.json``.
+
+        Called once per node by the supervisor and by ``benchbase prepare``; a second call must be a cache hit.
+        Raise :class:`~benchbase.errors.BenchbaseError` for missing or malformed inputs.
+        """
+
+    @abstractmethod
+    def open(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> Samples:
+        """The prepared data inside a rank; ``prepared`` is what :meth:`prepare` returned on this node."""
+
+    def describe(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
+        """Lines for ``--dry-run`` saying which files the run would read."""
+        return iter(())
+
+
+class Recipe(ABC):
+    """How a case trains: its optimizer, its learning-rate schedule and its rule for an overflowed step."""
+
+    #: Whether the schedule advances on an update the loss scaler skipped for an overflow. The benchmark trainers
+    #: behind the published CPM numbers step it on every iteration (``True``); DeepSpeed skips it (``False``).
+    schedule_steps_on_overflow: bool = True
+    #: The ``precision`` values the case may train with; the vendor's policy decides what each one means.
+    precisions: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "amp")
+
+    @abstractmethod
+    def optimizer(self, groups: list[dict[str, Any]], config: Mapping[str, Any]) -> torch.optim.Optimizer:
+        """The optimizer over the model spec's parameter groups, its parameters already on the device."""
+
+    def schedule(
+        self, optimizer: torch.optim.Optimizer, config: Mapping[str, Any]
+    ) -> torch.optim.lr_scheduler.LRScheduler:
+        """The learning-rate schedule; the core calls ``step()`` once per optimizer update. Constant by default."""
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+
+
+class Metric(ABC):
+    """The case's quality measure, scored per evaluation batch; the core averages and reduces it.
+
+    The core's rule, the one the CPM reference uses: each value is averaged over this rank's batches (a batch whose
+    value is NaN, i.e. undefined, is left out), then over ranks. The core adds the model spec's ``loss`` as the
+    extra ``loss`` unless :meth:`score` returns one.
+    """
+
+    #: Name as recorded and shown (``embedding_average``); higher is better, the target is a lower bound.
+    name: str = ""
+
+    @abstractmethod
+    def score(self, outputs: Any, batch: Batch, model: torch.nn.Module) -> Mapping[str, torch.Tensor]:
+        """This batch's value of the metric under :attr:`name`, and any extras (``token_accuracy``), as 0-d tensors
+        on the device (no host sync); NaN where the batch has nothing to score. ``model`` is the unwrapped model."""
 
 
 @dataclass(frozen=True)
@@ -298,83 +422,44 @@ class EvalResult:
     extras: Mapping[str, float] = field(default_factory=dict)
 
 
-class Workload(ABC):
-    """A built case inside one rank: the worker drives it and owns every timer and stopping decision."""
-
-    #: Samples consumed by one optimizer step across all ranks (per-device batch x accumulation x world size).
-    global_batch: int
-    #: Training FLOPs per sample (model FLOPs, forward + backward), for MFU.
-    flops_per_sample: float
-    #: Convergence target of the metric (higher is better).
-    target: float
-    #: Steps between evaluations.
-    eval_every: int
-    #: Budget: optimizer steps.
-    max_steps: int
-    #: Budget: samples (``None`` = no sample budget).
-    max_samples: int | None = None
-
-    @abstractmethod
-    def next_batch(self) -> Any:
-        """Fetch (and move to the device) the data of the next optimizer step. Excluded from the core window."""
-
-    @abstractmethod
-    def train_step(self, batch: Any) -> torch.Tensor:
-        """Forward, backward and optimizer update of one global step; returns the loss (a tensor, not synchronised)."""
-
-    @abstractmethod
-    def evaluate(self) -> EvalResult:
-        """The case metric over the validation split, averaged over ranks (identical on every rank)."""
-
-    @abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: model, optimizer, schedule, scaler, data position, RNG."""
-
-    @abstractmethod
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`."""
-
-    def learning_rate(self) -> float | None:
-        """Current learning rate, for the progress log."""
-        return None
-
-    def close(self) -> None:
-        """Release loaders and other resources."""
-
-
-ProgressFn = Callable[[str, int, int | None], None]
-
-
 class Case(ABC):
-    """A benchmark workload: model, dataset, recipe, metric and convergence target."""
+    """A benchmark: a named composition of one model spec, one dataset spec, a recipe, a metric and its parameters.
+
+    The core declares the keys every case has (batch size, accumulation, budgets, target, eval interval, seed; see
+    :data:`benchbase.config.CORE_PARAMETERS`); a case gives them its defaults in :meth:`defaults` and declares only
+    its own keys in :meth:`parameters`.
+    """
 
     name: str = ""
     description: str = ""
-    #: Metric name as recorded and shown (``embedding_average``).
-    metric_name: str = ""
-    default_preset: str = "official"
+    default_preset: str = "default"
+    model: ModelSpec
+    dataset: DatasetSpec
+    recipe: Recipe
+    metric: Metric
 
-    @abstractmethod
+    @property
+    def metric_name(self) -> str:
+        return self.metric.name
+
     def parameters(self) -> Mapping[str, Param]:
-        """Every configuration key of the case with its default and whether it is mutable."""
+        """The case's own configuration keys with their defaults and whether they are mutable."""
+        return {}
 
-    @abstractmethod
+    def defaults(self) -> Mapping[str, Any]:
+        """The case's defaults for core keys (``batch_size``, ``target``, ``max_steps``, ...)."""
+        return {}
+
     def presets(self) -> Mapping[str, Preset]:
-        """Named presets; ``default_preset`` must be one of them."""
+        """Named presets; ``default_preset`` must be one of them. One empty preset by default."""
+        return {"default": Preset("default", "the case's defaults")}
 
-    @abstractmethod
     def prepare(
         self, config: Mapping[str, Any], data_dir: Path | None, cache_dir: Path, progress: ProgressFn
     ) -> dict[str, Any]:
-        """Make the data ready (tokenize, cache) before any rank starts; returns facts for the record.
-
-        Called once per node by the supervisor and by ``benchbase prepare``; a second call must be a cache hit.
-        Raise :class:`~benchbase.errors.BenchbaseError` for missing or malformed inputs.
-        """
-
-    @abstractmethod
-    def build(self, ctx: RunContext) -> Workload:
-        """Construct model, data loaders, optimizer and metric for one rank."""
+        """Everything to do once per node before the ranks start; by default the dataset's preparation. A case
+        overrides it to check more inputs up front (a starting checkpoint that does not fit the model, say)."""
+        return self.dataset.prepare(config, data_dir, cache_dir, progress)
 
     def convert_checkpoint(self, source: Path, out_dir: Path) -> Path:
         """Make the case's starting checkpoint from another released form (``benchbase prepare --from-large``)."""
@@ -382,4 +467,4 @@ class Case(ABC):
 
     def describe_data(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
         """Lines for ``--dry-run`` saying which files the run would read."""
-        return iter(())
+        return self.dataset.describe(config, data_dir)

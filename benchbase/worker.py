@@ -26,7 +26,8 @@ from typing import Any, NoReturn
 import torch
 import torch.distributed as dist
 
-from benchbase.contract import Binding, RunContext, Vendor, Workload
+from benchbase.contract import Binding, Vendor
+from benchbase.engine import Engine, RankPlace
 from benchbase.errors import BenchbaseError
 from benchbase.events import EventLog
 from benchbase.launch import BINDINGS_ENV
@@ -71,18 +72,21 @@ def _apply_binding(local_rank: int) -> list[int] | None:
     return list(apply_binding(Binding(local_rank, local_rank, tuple(cpus), None, "supervisor")))
 
 
-def _rng_state() -> dict[str, Any]:
+def _rng_state(vendor: Vendor, device: torch.device) -> dict[str, Any]:
+    """The host's generators and, through the vendor, the device's: whatever the device type, dropout continues
+    exactly after a resume."""
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    device_state = vendor.rng_state(device)
+    if device_state is not None:
+        state["device"] = device_state
     return state
 
 
-def _set_rng_state(state: Mapping[str, Any]) -> None:
+def _set_rng_state(vendor: Vendor, device: torch.device, state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "device" in state:
+        vendor.set_rng_state(device, state["device"])
 
 
 def _rng_file_name(rank: int, step: int) -> str:
@@ -135,7 +139,7 @@ class Trainer:
 
     def __init__(
         self,
-        workload: Workload,
+        engine: Engine,
         vendor: Vendor,
         device: torch.device,
         config: Mapping[str, Any],
@@ -145,7 +149,7 @@ class Trainer:
         rank: int,
         world_size: int,
     ) -> None:
-        self.workload = workload
+        self.engine = engine
         self.vendor = vendor
         self.device = device
         self.config = config
@@ -188,7 +192,7 @@ class Trainer:
         folder = self._checkpoint_dir()
         folder.mkdir(parents=True, exist_ok=True)
         rng_file = folder / _rng_file_name(self.rank, self.step)
-        torch.save(_rng_state(), folder / f".{rng_file.name}.tmp")
+        torch.save(_rng_state(self.vendor, self.device), folder / f".{rng_file.name}.tmp")
         os.replace(folder / f".{rng_file.name}.tmp", rng_file)
         if self.world_size > 1:
             dist.barrier()
@@ -198,7 +202,7 @@ class Trainer:
             # from must already hold it, or the resumed run would report only the time after the resume.
             windows["whole_s"] += self.watch.now() - (self.whole_start or start)
             state = {
-                "workload": self.workload.state_dict(),
+                "workload": self.engine.state_dict(),
                 "loop": {
                     "step": self.step,
                     "samples": self.samples,
@@ -226,11 +230,12 @@ class Trainer:
                 f"checkpoint was written by {loop['world_size']} ranks but this run has {self.world_size}",
                 f"resume with the topology the run started with (world size {loop['world_size']})",
             )
-        self.workload.load_state_dict(state["workload"])
+        self.engine.load_state_dict(state["workload"])
         self.step, self.samples = loop["step"], loop["samples"]
         self.last_eval_step, self.metric = loop["last_eval_step"], loop["metric"]
         self.windows = Windows.from_state(loop["windows"])
-        _set_rng_state(read_checkpoint(folder / _rng_file_name(self.rank, self.step), layout=("torch", "python")))
+        rng = read_checkpoint(folder / _rng_file_name(self.rank, self.step), layout=("torch", "python"))
+        _set_rng_state(self.vendor, self.device, rng)
         self.emit("resume", str(folder / CHECKPOINT_FILE))
 
     # -- evaluation ---------------------------------------------------------------------------------------------------
@@ -238,7 +243,7 @@ class Trainer:
         """Run the case metric; returns True when the target is reached."""
         start_ms = time.time() * 1000
         start = self.watch.now()
-        result = self.workload.evaluate()
+        result = self.engine.evaluate()
         end = self.watch.now()
         end_ms = time.time() * 1000
         self.windows.eval_s += end - start
@@ -246,10 +251,10 @@ class Trainer:
         self.metric = float(result.metric)
         self.last_eval_step = self.step
         extras = {k: float(v) for k, v in result.extras.items()}
-        self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, **extras)
+        self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, extras=extras)
         if self.hook is not None:
             self.hook.benchbase_eval(step=self.step, samples=self.samples, metric=self.metric, extras=extras)
-        reached = self.metric >= self.workload.target
+        reached = self.metric >= self.engine.target
         if reached and self.converged_step is None:
             self.converged_step, self.converged_samples = self.step, self.samples
             self.time_to_target_s = self.windows.whole_s + (end - (self.whole_start or end))
@@ -258,7 +263,7 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------------------------
     def run(self) -> str:
         """Train until the target or the budget; returns the stop reason."""
-        wl = self.workload
+        wl = self.engine
         log_interval = max(1, int(self.config.get("log_interval", 10)))
         checkpoint_every = int(self.config.get("checkpoint_every", 0))
         self.whole_start = self.watch.now()
@@ -427,22 +432,11 @@ def main(argv: list[str] | None = None) -> int:
             elif events is not None:
                 events.emit(key, value, **metadata)
 
-        ctx = RunContext(
-            config=config,
-            device=device,
-            precision=precision,
-            vendor=vendor,
-            rank=rank,
-            local_rank=local_rank,
-            world_size=world_size,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-            run_dir=Path(run_dir.path),
-            emit=emit,
-            prepared=run_dir.read_env().get("prepare", {}),
+        engine = Engine(
+            case, vendor, device, precision, config, run_dir.read_env().get("prepare", {}),
+            RankPlace(rank, world_size), emit,
         )
-        workload = case.build(ctx)
-        trainer = Trainer(workload, vendor, device, config, run_dir, events, registry, rank, world_size)
+        trainer = Trainer(engine, vendor, device, config, run_dir, events, registry, rank, world_size)
         if args.resume:
             trainer.load_checkpoint(Path(run_dir.checkpoint_dir))
         vendor.reset_peak_memory(device)
@@ -452,9 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                 "run_start",
                 record["run_id"],
                 world_size=world_size,
-                global_batch=workload.global_batch,
-                flops_per_sample=workload.flops_per_sample,
-                target=workload.target,
+                global_batch=engine.global_batch,
+                flops_per_sample=engine.flops_per_sample,
+                target=engine.target,
                 precision=precision.label,
                 cpus=cpus,
             )
@@ -487,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         if world_size > 1 and not completed and dist.is_initialized():
             _leave_now(exit_code)
         if trainer is not None:
-            trainer.workload.close()
+            trainer.engine.close()
         # DistributedDataParallel keeps the process group alive in its reducer; destroying the group while a
         # wrapper still exists aborts the process at exit ("terminate called without an active exception").
         trainer = None

@@ -6,14 +6,17 @@ model's argmax predictions and Y the sum of the embeddings of the labels, both o
 own current word embeddings; the score is cos(X, Y). Scores are averaged over samples, then over ranks. Both
 functions start from the predictions (the argmax over the vocabulary), which the caller takes once per batch.
 
-Both functions return sums, not means, so batches of different fill and ranks of different size combine exactly:
-``mean = all_reduce(sum) / all_reduce(count)``. Everything runs on the predictions' device.
+The two functions return sums over a batch; :class:`EmbeddingAverage` turns them into the batch's means, which the
+core trainer averages over batches, then over ranks, as the reference does. Everything runs on the predictions'
+device.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from benchbase.contract import Batch, Metric
 
 #: A sum-of-embeddings vector shorter than this counts as zero. The reference's ``_EPSILON`` (1e-11), kept so
 #: the two implementations agree on the edge cases; in practice only exact zeros fall below it (a sample with
@@ -68,9 +71,32 @@ def token_accuracy_sums(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(argmax predictions equal to the label, tokens under the loss mask), both int64, for one batch.
 
-    Recorded beside the Embedding Average because that metric can rise without learning (DESIGN 8b); token
+    Recorded beside the Embedding Average because that metric can rise without learning (plugins/cpm/docs/reference.md, "The demo preset"); token
     accuracy cannot.
     """
     counted = loss_mask != 0
     correct = (predictions == labels) & counted
     return correct.sum(), counted.sum()
+
+
+class EmbeddingAverage(Metric):
+    """The case's metric for the core trainer: each batch's mean Embedding Average over its counted samples, with
+    token accuracy beside it, both from one argmax. A batch that counts no sample is NaN, so the core leaves it out
+    of the mean over batches (the reference's ``np.mean`` over an empty batch would be NaN and poison the result)."""
+
+    name = "embedding_average"
+
+    def score(self, outputs: torch.Tensor, batch: Batch, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        predictions = outputs.argmax(dim=-1)
+        labels, mask = batch["labels"], batch["loss_mask"]
+        score, counted = embedding_average_sums(predictions, labels, mask, model.word_embeddings.weight)
+        correct, tokens = token_accuracy_sums(predictions, labels, mask)
+        return {
+            self.name: _mean_or_nan(score, counted),
+            "token_accuracy": _mean_or_nan(correct, tokens),
+        }
+
+
+def _mean_or_nan(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    mean = total.double() / count.clamp_min(1)
+    return torch.where(count > 0, mean, torch.full_like(mean, float("nan")))

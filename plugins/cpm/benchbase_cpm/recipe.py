@@ -7,12 +7,14 @@ step counts to be comparable with the published ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from benchbase.contract import Recipe
 from benchbase.errors import BenchbaseError
 
 BETAS = (0.9, 0.999)
@@ -43,19 +45,24 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 def make_optimizer(
     model: nn.Module, lr: float, weight_decay: float, *, fused: bool | None = None
 ) -> torch.optim.AdamW:
-    """AdamW over :func:`parameter_groups`, with torch's fused kernel wherever this torch has one.
+    """AdamW over :func:`parameter_groups` of ``model`` (the form the benchmarks in ``benchmarks/`` use)."""
+    return adamw(parameter_groups(model, weight_decay), lr, fused=fused)
+
+
+def adamw(groups: list[dict[str, Any]], lr: float, *, fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW with the reference's betas and eps, with torch's fused kernel wherever this torch has one.
 
     The fused kernel updates every parameter in one pass instead of several elementwise operators per tensor: on
     CUDA one launch instead of many (there since torch 2.0); on CPU (since torch 2.4) 16.6 ms instead of 89 ms
     for a 35M-parameter model on 2 cores, measured here, about 3.5% of that model's training step. On torch 2.3,
     which this project still allows, the CPU has no fused kernel and keeps the default implementation. ``fused``
-    lets a vendor force the choice either way, e.g. off for a CUDA-compatible stack that lacks the kernel.
+    lets a caller force the choice either way, e.g. off for a CUDA-compatible stack that lacks the kernel.
     """
     if fused is None:
-        first = next(model.parameters(), None)
+        first = next((p for group in groups for p in group["params"]), None)
         fused = first is not None and has_fused_adamw(first.device)
     extra = {"fused": True} if fused else {}
-    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=BETAS, eps=EPS, **extra)
+    return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, **extra)
 
 
 def has_fused_adamw(device: torch.device) -> bool:
@@ -107,3 +114,16 @@ def make_schedule(optimizer: torch.optim.Optimizer, peak_lr: float, max_steps: i
         group["lr"] = peak_lr
         group["initial_lr"] = peak_lr
     return LambdaLR(optimizer, lambda step: _reference_factor(step, max_steps, warmup_fraction))
+
+
+class CPMRecipe(Recipe):
+    """The case's recipe for the core trainer: AdamW at the peak lr, the reference schedule, stepped on every update
+    (the benchmark trainers do not skip it on an overflowed step)."""
+
+    schedule_steps_on_overflow = True
+
+    def optimizer(self, groups: list[dict[str, Any]], config: Mapping[str, Any]) -> torch.optim.Optimizer:
+        return adamw(groups, float(config["lr"]))
+
+    def schedule(self, optimizer: torch.optim.Optimizer, config: Mapping[str, Any]) -> LambdaLR:
+        return make_schedule(optimizer, float(config["lr"]), int(config["max_steps"]), float(config["warmup"]))
