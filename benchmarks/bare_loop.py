@@ -44,7 +44,7 @@ def tensors(rows: np.ndarray, pad_id: int) -> Batch:
 
 def step_rows(windows: np.ndarray, global_batch: int, seed: int) -> Iterator[np.ndarray]:
     """Window rows of each optimizer step: epoch ``e`` visits ``RandomState(seed + e).permutation``, consecutive
-    slices of one global batch, the incomplete tail dropped (the order :mod:`benchbase_cpm.loader` defines)."""
+    slices of one global batch, the incomplete tail dropped (the order :mod:`benchbase.batch_order` defines)."""
     per_epoch = len(windows) // global_batch
     epoch = 0
     while True:

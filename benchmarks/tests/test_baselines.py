@@ -8,20 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase_cpm.loader import TrainBatches, to_batch
+from benchbase.batch_order import TrainOrder
+from benchbase_cpm.dataset import to_batch
 from benchbase_cpm.windows import build_windows
 from benchmarks import bare_loop, data_prep, metric_speed
 
 
-def test_the_bare_loop_trains_on_the_windows_the_loader_gives_the_harness_across_an_epoch_boundary() -> None:
+def test_the_bare_loop_trains_on_the_windows_the_core_order_gives_the_harness_across_an_epoch_boundary() -> None:
     windows = np.arange(50 * 5, dtype=np.uint16).reshape(50, 5)
-    stream = TrainBatches(windows, pad_id=0, global_batch=8, micro_batch=8, rank=0, world_size=1, seed=7)
+    stream = TrainOrder(len(windows), global_batch=8, micro_batch=8, rank=0, world_size=1, seed=7)
     ours = bare_loop.step_rows(windows, 8, seed=7)
     for step in range(8):  # 6 steps per epoch: steps 6 and 7 follow the second epoch's order
         assert np.array_equal(next(ours), windows[stream.global_indices(step)])
 
 
-def test_the_bare_loops_tensors_equal_the_loaders_batch() -> None:
+def test_the_bare_loops_tensors_equal_the_datasets_batch() -> None:
     rows = np.array([[3, 9, 4, 5, 5], [8, 8, 2, 6, 5]], dtype=np.uint16)
     inputs, labels, mask, positions = bare_loop.tensors(rows, pad_id=5)
     expected = to_batch(rows, pad_id=5)

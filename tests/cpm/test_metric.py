@@ -12,7 +12,8 @@ BATCH, SEQ, VOCAB, HIDDEN = 8, 24, 50, 16
 def definition(
     logits: torch.Tensor, labels: torch.Tensor, loss_mask: torch.Tensor, embedding: torch.Tensor
 ) -> tuple[float, int]:
-    """The reference metric (plugins/cpm/docs/reference.md, "Metric"), one sample at a time in float64: X and Y are sums of embedding rows over the mask."""
+    """The reference metric (plugins/cpm/docs/reference.md, "Metric"), one sample at a time in float64: X and Y are
+    sums of embedding rows over the mask."""
     total, counted = 0.0, 0
     table = embedding.double()
     for sample in range(logits.shape[0]):

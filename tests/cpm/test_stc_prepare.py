@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from benchbase.errors import BenchbaseError
-from benchbase_cpm.loader import TrainBatches
+from benchbase.batch_order import TrainOrder
+from benchbase_cpm.dataset import to_batch
 from benchbase_cpm.prepare import prepare_official
 from benchbase_cpm.stc import load_stc, reference_train_subset, stc_line, write_split_files
 from benchbase_cpm.tokenizer import MODEL_FILE, CPMTokenizer
@@ -247,7 +248,8 @@ def test_prepare_from_stc_json_builds_reference_lines_and_model_ready_windows(st
         assert row[: len(ids)].tolist() == ids and not np.any(row[len(ids) :] != prepared.pad_id)
 
     rows = {tuple(row.tolist()) for row in np.asarray(train)}
-    (step,) = next(iter(TrainBatches(train, pad_id=5, global_batch=5, micro_batch=5, rank=0, world_size=1, seed=1)))
+    (indices,) = TrainOrder(len(train), global_batch=5, micro_batch=5, rank=0, world_size=1, seed=1).rank_indices(0)
+    step = to_batch(train[indices], pad_id=5)
     assert step["input_ids"].shape == step["labels"].shape == (5, 200)
     for inputs, labels in zip(step["input_ids"].tolist(), step["labels"].tolist()):
         assert tuple(inputs + labels[-1:]) in rows
