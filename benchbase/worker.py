@@ -13,7 +13,6 @@ import gc
 import json
 import math
 import os
-import pickle
 import random
 import signal
 import sys
@@ -33,14 +32,13 @@ from benchbase.events import EventLog
 from benchbase.launch import BINDINGS_ENV
 from benchbase.plugins import Registry, load_registry
 from benchbase.records import RunDir, atomic_write_json
+from benchbase.safe_load import Fixes, load_torch_file
 from benchbase.timing import Stopwatch, Windows
 from benchbase.topology import apply_binding
 
 #: Exit code of a worker stopped by SIGINT/SIGTERM (the shell convention for SIGINT).
 EXIT_INTERRUPTED = 130
 CHECKPOINT_FILE = "state.pt"
-#: ``torch.save`` writes a zip archive; benchbase's own checkpoints are never in the legacy pickle format.
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class Interrupted(Exception):
@@ -103,35 +101,10 @@ def read_checkpoint(
     before it touches the run. ``layout`` names the keys the file must hold.
     """
     again = "this checkpoint cannot be resumed; start the run again (benchbase writes checkpoints itself)"
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(len(_ZIP_MAGIC))
-    except OSError as exc:
-        raise BenchbaseError(f"cannot read checkpoint file {path} ({exc.strerror})", again) from None
-    if magic != _ZIP_MAGIC:
-        # Checked first: torch.load reads other bytes as a legacy pickle, and a text file then fails with the same
-        # "weights only" message as real pickled code would.
-        raise BenchbaseError(f"checkpoint file {path} is not a torch checkpoint (no zip archive)", again)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
-            raise BenchbaseError(f"checkpoint file {path} is damaged ({_first_line(exc)})", again) from None
-        raise BenchbaseError(
-            f"checkpoint file {path} holds pickled Python objects, not only tensors; refused without running them",
-            again,
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - torch.load raises RuntimeError, EOFError... for a truncated file
-        raise BenchbaseError(
-            f"checkpoint file {path} is truncated ({type(exc).__name__}: {_first_line(exc)})", again
-        ) from None
+    state = load_torch_file(path, what="checkpoint file", allow_legacy=False, mmap=mmap, fixes=Fixes.same(again))
     if not isinstance(state, dict) or not all(key in state for key in layout):
         raise BenchbaseError(f"checkpoint file {path} does not hold {', '.join(layout)}", again)
     return state
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:160]
 
 
 class Trainer:

@@ -228,7 +228,7 @@ CATALOGUE = [
         "state.pt is truncated", "start the run again"),
     row("--resume of a state.pt that is an HTML page",
         lambda s: damage_state(s, lambda p: p.write_text("<!DOCTYPE html><html></html>\n")),
-        "state.pt is not a torch checkpoint", "start the run again"),
+        "state.pt is not a PyTorch checkpoint", "start the run again"),
     row("--resume of a state.pt holding pickled code",
         lambda s: damage_state(s, lambda p: torch.save({"loop": _RunsCode(s.tmp / "ran")}, p)),
         "holds pickled Python objects", "refused without running them"),

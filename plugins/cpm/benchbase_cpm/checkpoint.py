@@ -1,14 +1,17 @@
 """Reading CPM checkpoints: single files, model-parallel shards, and the reference's 2.6B-to-medium truncation.
 
-Checkpoints come from the internet, so they are read with ``weights_only=True``: a file that needs arbitrary pickled
-code is refused, never executed. Every failure a user can cause (wrong path, truncated download, wrong model size)
-is a one-line :class:`~benchbase.errors.BenchbaseError` that names the file and what to do.
+Checkpoints come from the internet, so they are read by :func:`benchbase.safe_load.load_torch_file`: tensors, plain
+containers and plain numeric numpy arrays (the RNG states DeepSpeed saves next to the weights) only; a file that needs
+any other pickled object is refused, never executed, with a command that re-saves just its weights. Every failure a
+user can cause (wrong path, truncated download, wrong model size) is a one-line
+:class:`~benchbase.errors.BenchbaseError` that names the file and what to do.
 """
 
 from __future__ import annotations
 
-import pickle
+import json
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import torch
 from torch import nn
 
 from benchbase.errors import BenchbaseError
+from benchbase.safe_load import Fixes, load_torch_file
 from benchbase_cpm.model import CPMConfig, CPMModel
 
 #: Keys under which DeepSpeed (``module``) and plain training scripts (``model``) nest the weights.
@@ -27,58 +31,58 @@ SHARD_PATTERN = re.compile(r"^mp_rank_(\d{2,})_model_states\.pt$")
 #: Megatron writes the newest iteration's folder name here, next to the iteration folders.
 LATEST_ITERATION_FILE = "latest_checkpointed_iteration.txt"
 
-_ZIP_MAGIC = b"PK"
-_PICKLE_PROTOCOL_OPCODE = 0x80
-_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
-
 StateDict = dict[str, torch.Tensor]
 
 
 def load_checkpoint_file(path: str | Path) -> StateDict:
-    """The weights in one ``torch.save`` file: a flat state dict, or one nested under ``module`` or ``model``."""
+    """The weights in one ``torch.save`` file: a flat state dict, or one nested under ``module`` or ``model``.
+
+    A DeepSpeed-style file keeps its RNG states next to the weights (``np_rng_state`` is a numpy array), so plain
+    numeric numpy arrays are let through (see :func:`benchbase.safe_load.load_torch_file`) and dropped here.
+    """
     path = Path(path)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise BenchbaseError(f"checkpoint {path} {what}", "give the path of a .pt file written by torch.save")
-    _check_magic(path)
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
-            found = _UNSAFE_GLOBAL.search(str(exc))
-            raise BenchbaseError(
-                f"checkpoint {path} holds pickled Python objects, not only tensors"
-                + (f" (first one: {found.group(1)})" if found else ""),
-                "if you trust the file, re-save just its weights: "
-                "torch.save(torch.load(PATH, weights_only=False)['module'], 'weights.pt')",
-            ) from exc
-        raise _unreadable(path, exc) from exc
-    except Exception as exc:  # noqa: BLE001 - torch.load raises KeyError, EOFError, RuntimeError... for bad bytes
-        raise _unreadable(path, exc) from exc
-    return _weights_of(loaded, path)
+    return _weights_of(_read(path, _resave_file_hint(path)), path)
 
 
-def _check_magic(path: Path) -> None:
-    """Refuse bytes that were never a checkpoint (an HTML error page, a text file) before torch.load reads them, so
-    they are not mistaken for a pickle holding unsafe objects."""
-    with path.open("rb") as handle:
-        head = handle.read(2)
-    if not head:
-        raise BenchbaseError(f"checkpoint {path} is empty", "download or copy it again")
-    if head != _ZIP_MAGIC and head[0] != _PICKLE_PROTOCOL_OPCODE:
-        raise BenchbaseError(
-            f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy pickle)",
-            "point the checkpoint setting at the .pt file written by torch.save",
-        )
+def _read(path: Path, refused_fix: str) -> object:
+    return load_torch_file(path, allow_numpy=True, fixes=Fixes(refused=refused_fix))
 
 
-def _unreadable(path: Path, exc: BaseException) -> BenchbaseError:
-    """The bytes start like a checkpoint (checked before loading) but do not load: a damaged file."""
-    reason = (str(exc).splitlines() or [""])[0][:120]
-    return BenchbaseError(
-        f"checkpoint {path} is truncated or corrupted ({type(exc).__name__}: {reason})",
-        "download or copy it again and compare its size with the source",
+#: Python that keeps the tensors of a trusted torch file's weights: the expression's ``c`` is what torch.load gave.
+_TENSORS_OF = '{k: v for k, v in c.get("module", c.get("model", c)).items() if isinstance(v, torch.Tensor)}'
+
+
+def _resave_file_hint(path: Path) -> str:
+    """The command that re-saves just the tensors of a trusted starting checkpoint, and the setting that uses them."""
+    target = path.with_name(f"{path.name.removesuffix('.pt')}.weights.pt")
+    code = (
+        f"import torch; c = torch.load({_py_str(path)}, weights_only=False); "
+        f"torch.save({_TENSORS_OF}, {_py_str(target)})"
     )
+    return (
+        f"if you trust the file, re-save just its weights: python -c {shlex.quote(code)} "
+        f"and pass --set init_checkpoint={shlex.quote(str(target))}"
+    )
+
+
+def _resave_shards_hint(directory: Path) -> str:
+    """The command that re-saves just the tensors of every trusted shard of ``directory`` into a sibling folder,
+    under the same file names, and the option that then reads that folder."""
+    target = directory.with_name(f"{directory.name}_weights")
+    shards = f'sorted(pathlib.Path({_py_str(directory)}).glob("mp_rank_*_model_states.pt"))'
+    code = (
+        f"import pathlib, torch; out = pathlib.Path({_py_str(target)}); out.mkdir(exist_ok=True); "
+        f"[torch.save({_TENSORS_OF}, out / p.name) for p in {shards} for c in [torch.load(p, weights_only=False)]]"
+    )
+    return (
+        f"if you trust the shards, re-save just their weights: python -c {shlex.quote(code)} "
+        f"and pass --from-large {shlex.quote(str(target))}"
+    )
+
+
+def _py_str(path: Path) -> str:
+    """``path`` as a Python string literal in double quotes, so the code fits in shell single quotes."""
+    return json.dumps(str(path), ensure_ascii=False)
 
 
 def _weights_of(loaded: object, path: Path) -> StateDict:
@@ -258,7 +262,8 @@ def load_model_parallel_dir(directory: str | Path) -> StateDict:
             f"(found ranks {sorted(ranks)})",
             "copy every shard of the checkpoint into the folder",
         )
-    return merge_model_parallel([load_checkpoint_file(ranks[rank]) for rank in range(len(ranks))])
+    fix = _resave_shards_hint(directory)
+    return merge_model_parallel([_weights_of(_read(ranks[rank], fix), ranks[rank]) for rank in range(len(ranks))])
 
 
 # -- the reference's medium starting point ---------------------------------------------------------------------
