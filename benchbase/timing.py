@@ -1,4 +1,4 @@
-"""Timing windows of DESIGN §5, each closed after a device synchronise.
+"""The timing windows of docs/records.md ("Timing windows"), each closed after a device synchronise.
 
 The windows are the definitions behind every throughput figure, so they live in one small object the worker drives
 and a checkpoint carries across a resume (cumulative, so a resumed run reports the whole training, not a slice).

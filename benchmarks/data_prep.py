@@ -28,7 +28,7 @@ from benchmarks.result import Result
 from benchmarks.timing import Comparison, compare
 
 GOAL = 1.8
-#: Lines of the real train subset: the first 10% of STC's shuffled train split (DESIGN §8).
+#: Lines of the real train subset: the first 10% of STC's shuffled train split (plugins/cpm/docs/reference.md, "Data").
 REAL_TRAIN_LINES = 439_126
 #: Seconds the baseline tokenizes per round. The candidate's workers spend about 0.9 s starting (spawning, importing,
 #: jieba loading its dictionary) on a quiet 2-core host, so the sample must be long for that to be a small share, as

@@ -1,4 +1,7 @@
-"""The standard table's columns, in the seed's order (DeepSparkHub CPM README, DESIGN §6)."""
+"""The standard table's columns, in the seed's order (DeepSparkHub CPM README).
+
+What each column measures: docs/report-format.md, "The standard table".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which runs share a row of the standard table (DESIGN §6).
+"""Which runs share a row of the standard table (docs/report-format.md, "Rows: grouping and aggregation").
 
 Runs aggregate when they ran the same workload the same way: case, preset, vendor, device model, topology
 (nodes x processes), precision, per-device batch and official flag. The key also holds everything else a row prints

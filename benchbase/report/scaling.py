@@ -1,10 +1,11 @@
 """Scalability: how much of the ideal N-fold speed-up N devices delivered, from runs actually recorded.
 
-``throughput(N devices) / (N x throughput(1 device))`` (DESIGN §6). Both throughputs are the rows' Performance
-values (mean ``p_train`` over the same basis runs), so a reader can check the cell from the table itself. The one-device
-row is the baseline of everything that matches it in case, preset, vendor, device model, SDK, precision, per-device
-batch, gradient accumulation, metric/target and official flag; anything else would credit or blame the hardware
-for a changed recipe. Without such a 1x1 row the ratio is not stated, never estimated.
+``throughput(N devices) / (N x throughput(1 device))`` (docs/report-format.md, "The standard table"). Both
+throughputs are the rows' Performance values (mean ``p_train`` over the same basis runs), so a reader can check the
+cell from the table itself. The one-device row is the baseline of everything that matches it in case, preset, vendor,
+device model, SDK, precision, per-device batch, gradient accumulation, metric/target and official flag; anything
+else would credit or blame the hardware for a changed recipe. Without such a 1x1 row the ratio is not stated, never
+estimated.
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ def test_every_response_restates_the_posts_topic_with_its_categorys_adjective(co
 
 
 def test_no_token_dominates_the_responses(corpus) -> None:
-    """The Embedding Average is easy to satisfy on text where a few tokens dominate (DESIGN 8b)."""
+    """The Embedding Average is easy to satisfy on text where a few tokens dominate (plugins/cpm/docs/reference.md,
+    "The demo preset")."""
     train, _ = load_stc(corpus.stc_json)
     tokenizer = CPMTokenizer(corpus.tokenizer_model)
     counts = Counter(token for _, response in train for token in tokenizer.encode("".join(response.split())))

@@ -1,7 +1,8 @@
 """A generated STC-format corpus and a matching SentencePiece tokenizer, so the ``demo`` preset needs no download.
 
-The corpus has to make the Embedding Average *earn* its target (DESIGN §8b). That metric compares sums of token
-embeddings, so text dominated by a few frequent tokens lets an untrained or barely trained model score high. Hence:
+The corpus has to make the Embedding Average *earn* its target (plugins/cpm/docs/reference.md, "The demo preset").
+That metric compares sums of token embeddings, so text dominated by a few frequent tokens lets an untrained or barely
+trained model score high. Hence:
 
 * Broad vocabulary: 256 topic words in 16 categories, drawn uniformly, so no content token dominates a line, and
   the template words are spread over eight templates.

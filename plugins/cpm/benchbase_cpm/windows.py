@@ -35,7 +35,7 @@ from benchbase_cpm.tokenizer import CPMTokenizer
 if TYPE_CHECKING:
     from benchbase.contract import ProgressFn
 
-#: Tokens per window: 200 inputs plus the one label past the last input (DESIGN §8, seq 200).
+#: Tokens per window: 200 inputs plus the one label past the last input (plugins/cpm/docs/reference.md, "Data").
 WINDOW_TOKENS = 201
 #: Bump when the window layout or file format changes, so old caches are not reused.
 FORMAT_VERSION = 1
