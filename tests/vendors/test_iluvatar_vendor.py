@@ -26,11 +26,12 @@ import torch
 import yaml
 
 from benchbase import topology
+from benchbase.cuda_like import table_peak
 from benchbase.errors import BenchbaseError
 from benchbase_iluvatar.ixml import ixml_power_watts, locate_ixml
 from benchbase_iluvatar.ixsmi import SENSOR_FIELDS, gib, parse_csv, sensor_readings
 from benchbase_iluvatar.models import short_model
-from benchbase_iluvatar.peak_flops import peak_flops_for
+from benchbase_iluvatar.peak_flops import PEAK_FLOPS
 from benchbase_iluvatar.precision import iluvatar_precision_policy
 from benchbase_iluvatar.probe import Probe
 from benchbase_iluvatar.sdk import corex_version, sdk_label
@@ -342,9 +343,9 @@ def test_an_unknown_precision_names_the_valid_ones() -> None:
 
 
 def test_peak_flops_are_the_published_bi_v100_figures_only() -> None:
-    assert (peak_flops_for("BI-V100", "fp32"), peak_flops_for("BI-V100", "fp16")) == (37e12, 147e12)
-    assert peak_flops_for("BI-V100", "bf16") == 147e12
-    assert peak_flops_for("BI-V100", "tf32") is None and peak_flops_for("BI-V150", "fp16") is None
+    assert (table_peak(PEAK_FLOPS, "BI-V100", "fp32"), table_peak(PEAK_FLOPS, "BI-V100", "fp16")) == (37e12, 147e12)
+    assert table_peak(PEAK_FLOPS, "BI-V100", "bf16") == 147e12
+    assert table_peak(PEAK_FLOPS, "BI-V100", "tf32") is None and table_peak(PEAK_FLOPS, "BI-V150", "fp16") is None
     assert IluvatarVendor(probe=ixsmi_only(ReplayedIxsmi())).peak_flops("fp16") == 147e12
 
 

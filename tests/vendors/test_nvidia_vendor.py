@@ -23,10 +23,10 @@ import torch
 import yaml
 
 from benchbase import topology
-from benchbase.cuda_like import visible_device_order
+from benchbase.cuda_like import table_peak, visible_device_order
 from benchbase.errors import BenchbaseError
 from benchbase_nvidia.models import short_model
-from benchbase_nvidia.peak_flops import peak_flops_for
+from benchbase_nvidia.peak_flops import PEAK_FLOPS, peak_model
 from benchbase_nvidia.precision import nvidia_precision_policy
 from benchbase_nvidia.vendor import NvidiaVendor
 
@@ -250,6 +250,10 @@ def test_environment_names_driver_cuda_devices_and_the_sdk_label(recorded: Recor
 )
 def test_long_product_names_become_config_file_model_names(long_name: str, short: str) -> None:
     assert short_model(long_name) == short
+
+
+def peak_flops_for(long_name: str, dtype: str) -> float | None:
+    return table_peak(PEAK_FLOPS, peak_model(long_name), dtype)
 
 
 def test_peak_flops_are_dense_datasheet_figures_and_none_for_unlisted_boards(recorded: RecordedNvml) -> None:

@@ -9,21 +9,18 @@ ixml exports the *unversioned* NVML symbols (Iluvatar's own device plugin resolv
 ones for four of them (``nvmlInitWithFlags``, ``..._v2``, ``nvmlDeviceGetPciInfo_v3``). Each of those four is tried
 through pynvml first and, on ``FunctionNotFound``, made through the unversioned symbol with pynvml's own ctypes
 types. Every other query is a plain pynvml call; what ixml lacks (e.g. the energy counter) reads as ``None``.
+Enumeration in CUDA's order and the queries themselves are the kit's (:class:`benchbase.cuda_like.NvmlStyleSession`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchbase.contract import DeviceInfo, Sensors
-from benchbase.cuda_like import visible_device_order
+from benchbase.cuda_like import NvmlStyleSession, sysfs_bus_id
 from benchbase.errors import BenchbaseError
-from benchbase.nvml_like import NvmlSensors, nvml_value
-from benchbase.topology import normalise_pci_bus_id
 from benchbase_iluvatar.models import short_model
 
 IXML_ENV = "IXML_LIBRARY"
@@ -32,8 +29,6 @@ STANDARD_PATHS = (Path("/usr/local/corex/lib64/libixml.so"), Path("/usr/local/co
 #: NVML's unit is the milliwatt and ixml follows it; a live accelerator draws tens of watts, i.e. tens of thousands
 #: of mW. A raw value below this cannot be milliwatts of a running board, so it is read as watts.
 MILLIWATT_THRESHOLD = 1000.0
-
-_GIB = float(2**30)
 
 
 def ixml_power_watts(raw: float) -> float:
@@ -59,19 +54,33 @@ def locate_ixml(env: Mapping[str, str], candidates: Sequence[Path] = STANDARD_PA
     return next((path for path in candidates if path.is_file()), None)
 
 
-def import_pynvml() -> Any:
-    try:
-        return importlib.import_module("pynvml")
-    except ImportError as exc:
-        raise BenchbaseError(
-            f"cannot drive libixml.so: the nvidia-ml-py package is not installed ({exc})", "pip install nvidia-ml-py"
-        ) from exc
+def _load(nvml: Any, library: Path, cdll: Callable[[str], Any]) -> Any:
+    """Put ixml into pynvml's library slot, reusing it if an earlier session already did."""
+    with nvml.libLoadLock:
+        loaded = nvml.nvmlLib
+        if loaded is not None:
+            if getattr(loaded, "_name", None) == str(library):
+                return loaded
+            raise BenchbaseError(
+                f"another NVML library ({getattr(loaded, '_name', loaded)}) is already loaded in this process",
+                "query Iluvatar devices from a process that has not used NVIDIA's NVML",
+            )
+        try:
+            lib = cdll(str(library))
+        except OSError as exc:
+            raise BenchbaseError(
+                f"cannot load {library} ({exc})",
+                "check that the CoreX driver and SDK match (LD_LIBRARY_PATH should include /usr/local/corex/lib64)",
+            ) from exc
+        nvml.nvmlLib = lib
+    return lib
 
 
-class IxmlSession:
+class IxmlSession(NvmlStyleSession):
     """ixml loaded into ``nvml`` (the pynvml module), initialised, with the visible devices' handles."""
 
     source = "ixml"
+    unknown_name = "unknown Iluvatar device"
 
     def __init__(
         self,
@@ -80,51 +89,30 @@ class IxmlSession:
         visible: str | None = None,
         cdll: Callable[[str], Any] = ctypes.CDLL,
     ) -> None:
-        self.nvml = nvml
         self.library = library
-        self._lib = self._load(library, cdll)
-        try:
-            self._init()
-        except nvml.NVMLError as exc:
-            raise BenchbaseError(
-                f"ixml at {library} could not be initialised ({exc})",
-                "check that /dev/iluvatar* exist and the CoreX driver is loaded, or set IXML_LIBRARY to the right "
-                "libixml.so",
-            ) from exc
-        try:
-            physical = [self._handle(i) for i in range(self._count())]
-            uuids = [nvml_value(nvml, nvml.nvmlDeviceGetUUID, h) for h in physical]
-            order = visible_device_order(visible, uuids)
-        except nvml.NVMLError as exc:
-            nvml.nvmlShutdown()
-            problem = f"ixml at {library} could not list the devices ({exc})"
-            raise BenchbaseError(problem, "check the CoreX driver with ixsmi") from exc
-        except BenchbaseError:
-            nvml.nvmlShutdown()
-            raise
-        self.physical_indices = order
-        self.handles = [physical[i] for i in order]
+        self._lib = _load(nvml, library, cdll)
+        super().__init__(nvml, visible)
 
-    def _load(self, library: Path, cdll: Callable[[str], Any]) -> Any:
-        """Put ixml into pynvml's library slot, reusing it if an earlier session already did."""
-        with self.nvml.libLoadLock:
-            loaded = self.nvml.nvmlLib
-            if loaded is not None:
-                if getattr(loaded, "_name", None) == str(library):
-                    return loaded
-                raise BenchbaseError(
-                    f"another NVML library ({getattr(loaded, '_name', loaded)}) is already loaded in this process",
-                    "query Iluvatar devices from a process that has not used NVIDIA's NVML",
-                )
-            try:
-                lib = cdll(str(library))
-            except OSError as exc:
-                raise BenchbaseError(
-                    f"cannot load {library} ({exc})",
-                    "check that the CoreX driver and SDK match (LD_LIBRARY_PATH should include /usr/local/corex/lib64)",
-                ) from exc
-            self.nvml.nvmlLib = lib
-        return lib
+    def _init_error(self, exc: Exception) -> BenchbaseError:
+        return BenchbaseError(
+            f"ixml at {self.library} could not be initialised ({exc})",
+            "check that /dev/iluvatar* exist and the CoreX driver is loaded, or set IXML_LIBRARY to the right "
+            "libixml.so",
+        )
+
+    def _listing_error(self, exc: Exception) -> BenchbaseError:
+        return BenchbaseError(
+            f"ixml at {self.library} could not list the devices ({exc})", "check the CoreX driver with ixsmi"
+        )
+
+    def _model(self, long_name: str) -> str:
+        return short_model(long_name)
+
+    def _extra(self, physical: int, handle: Any) -> dict[str, Any]:
+        return {"physical_index": physical, "telemetry": self.source}
+
+    def _power_watts(self, raw: float) -> float:
+        return ixml_power_watts(raw)
 
     def _plain(self, symbol: str, *args: Any) -> None:
         function = getattr(self._lib, symbol, None)
@@ -167,48 +155,15 @@ class IxmlSession:
         return handle
 
     def pci_bus_id(self, handle: Any) -> str | None:
-        """The device's PCI address in sysfs form; ``None`` when ixml will not say."""
         try:
-            info = self.nvml.nvmlDeviceGetPciInfo(handle)
-            raw = info.busId
+            return sysfs_bus_id(self.nvml.nvmlDeviceGetPciInfo(handle).busId)
         except self.nvml.NVMLError as exc:
             if not self._missing(exc):
                 return None
-            info = self.nvml.nvmlPciInfo_t()
-            try:
-                self._plain("nvmlDeviceGetPciInfo", handle, ctypes.byref(info))
-            except self.nvml.NVMLError:
-                return None
-            # The unversioned call fills the v1/v2 layout, whose first field is the 16-byte id (busIdLegacy in v3).
-            raw = info.busIdLegacy or info.busId
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return normalise_pci_bus_id(text) if text else None
-
-    def devices(self) -> list[DeviceInfo]:
-        found = []
-        for index, (physical, handle) in enumerate(zip(self.physical_indices, self.handles)):
-            name = str(nvml_value(self.nvml, self.nvml.nvmlDeviceGetName, handle) or "unknown Iluvatar device")
-            memory = nvml_value(self.nvml, self.nvml.nvmlDeviceGetMemoryInfo, handle)
-            found.append(
-                DeviceInfo(
-                    index=index,
-                    model=short_model(name),
-                    memory_total_gib=memory.total / _GIB if memory is not None else None,
-                    pci_bus_id=self.pci_bus_id(handle),
-                    extra={"name": name, "physical_index": physical, "telemetry": self.source},
-                )
-            )
-        return found
-
-    def driver_version(self) -> str | None:
-        value = nvml_value(self.nvml, self.nvml.nvmlSystemGetDriverVersion)
-        return str(value) if value is not None else None
-
-    def open_sensors(self, device_indices: Sequence[int]) -> Sensors:
-        """Sensors that keep this session open until they are closed."""
-        return NvmlSensors(
-            self.nvml, [(i, self.handles[i]) for i in device_indices], self.close, power_to_watts=ixml_power_watts
-        )
-
-    def close(self) -> None:
-        self.nvml.nvmlShutdown()
+        info = self.nvml.nvmlPciInfo_t()
+        try:
+            self._plain("nvmlDeviceGetPciInfo", handle, ctypes.byref(info))
+        except self.nvml.NVMLError:
+            return None
+        # The unversioned call fills the v1/v2 layout, whose first field is the 16-byte id (busIdLegacy in v3).
+        return sysfs_bus_id(info.busIdLegacy or info.busId)

@@ -7,8 +7,6 @@ report then shows MFU as n/a.
 
 from __future__ import annotations
 
-_PEAKS = {"BI-V100": {"fp32": 37e12, "fp16": 147e12, "bf16": 147e12}}
+from benchbase.cuda_like import PeakTable
 
-
-def peak_flops_for(model: str, dtype: str) -> float | None:
-    return _PEAKS.get(model, {}).get(dtype)
+PEAK_FLOPS: PeakTable = {"BI-V100": {"fp32": 37e12, "fp16": 147e12, "bf16": 147e12}}

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-
 from benchbase.contract import PrecisionPolicy
+from benchbase.cuda_like import BF16, FP16, FP32, loss_scaled_fp16
 from benchbase.errors import BenchbaseError
 
-
-def _fp16(label: str) -> PrecisionPolicy:
-    return PrecisionPolicy(
-        name="fp16",
-        label=label,
-        autocast_dtype=torch.float16,
-        flops_dtype="fp16",
-        loss_scaling=True,
-        initial_scale=2.0**32,
-        growth_interval=1000,
-    )
-
-
 #: fp16 autocast with dynamic loss scaling, labelled ``AMP`` as in Iluvatar's published CPM table.
-AMP = _fp16("AMP")
-FP16 = _fp16("FP16")
-BF16 = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype=torch.bfloat16, flops_dtype="bf16")
-FP32 = PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
+AMP = loss_scaled_fp16("AMP")
 
 
 def iluvatar_precision_policy(requested: str) -> PrecisionPolicy:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchbase.cuda_like import import_pynvml
 from benchbase.errors import BenchbaseError
-from benchbase_iluvatar.ixml import STANDARD_PATHS, IxmlSession, import_pynvml, locate_ixml, looked_for
+from benchbase_iluvatar.ixml import STANDARD_PATHS, IxmlSession, locate_ixml, looked_for
 from benchbase_iluvatar.ixsmi import COREX_IXSMI, IxsmiTool, Runner, find_ixsmi
 
 Backend = IxmlSession | IxsmiTool
@@ -43,7 +44,9 @@ class Probe:
         library = locate_ixml(self.env, self.library_paths)
         if library is not None:
             try:
-                nvml = self.nvml if self.nvml is not None else import_pynvml()
+                nvml = self.nvml
+                if nvml is None:
+                    nvml = import_pynvml("cannot drive libixml.so", "pip install nvidia-ml-py")
                 return IxmlSession(nvml, library, visible, self.cdll)
             except BenchbaseError as exc:
                 ixml_problem = f"; {exc}"

@@ -1,80 +1,60 @@
 """NVIDIA's management library (NVML, through the ``pynvml`` module of nvidia-ml-py), opened only when needed.
 
-NVML counts every board in the machine in PCI order and ignores ``CUDA_VISIBLE_DEVICES``; a session here keeps the
-handles of the devices CUDA would show, in CUDA's order, so device ``i`` of a record is ``cuda:i`` of the ranks.
+Enumeration in CUDA's order is the kit's (:class:`benchbase.cuda_like.NvmlStyleSession`); what is NVIDIA's here is
+the wording of failures, the refusal of an empty visible set, and the queries only NVML answers (compute capability,
+CPU affinity, the CUDA version the driver supports).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType
 from typing import Any
 
-from benchbase.contract import DeviceInfo
-from benchbase.cuda_like import visible_device_order
+from benchbase.cuda_like import NvmlStyleSession, import_pynvml
 from benchbase.errors import BenchbaseError
 from benchbase.nvml_like import nvml_value
-from benchbase.topology import normalise_pci_bus_id
 from benchbase_nvidia.models import short_model
 
-_GIB = float(2**30)
 _NO_GPU_FIX = "run on a machine with an NVIDIA driver, or pick another --vendor"
 
 
-def import_pynvml() -> ModuleType:
-    """The ``pynvml`` module; importing it loads no library (that happens in ``nvmlInit``)."""
-    try:
-        return importlib.import_module("pynvml")
-    except ImportError as exc:
-        raise BenchbaseError(
-            f"no NVIDIA GPU found: the nvidia-ml-py package is not installed ({exc})",
-            "pip install nvidia-ml-py, or pick another --vendor",
-        ) from exc
+class NvmlSession(NvmlStyleSession):
+    """An initialised NVML and the visible devices' handles; at least one device, or it does not open."""
 
-
-class NvmlSession:
-    """An initialised NVML and the visible devices' handles; ``close`` shuts NVML down (it is reference counted)."""
+    unknown_name = "unknown NVIDIA GPU"
 
     def __init__(self, nvml: Any, visible: str | None = None) -> None:
-        self.nvml = nvml
-        try:
-            nvml.nvmlInit()
-        except nvml.NVMLError as exc:
-            raise BenchbaseError(f"no NVIDIA GPU found: NVML could not be initialised ({exc})", _NO_GPU_FIX) from exc
-        try:
-            count = nvml.nvmlDeviceGetCount()
-            physical = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            uuids = [nvml_value(nvml, nvml.nvmlDeviceGetUUID, h) for h in physical]
-            order = visible_device_order(visible, uuids)
-        except nvml.NVMLError as exc:
-            nvml.nvmlShutdown()
-            raise BenchbaseError(f"no NVIDIA GPU found: NVML could not list the devices ({exc})", _NO_GPU_FIX) from exc
-        except BenchbaseError:
-            nvml.nvmlShutdown()
-            raise
-        if not order:
-            nvml.nvmlShutdown()
+        super().__init__(nvml, visible)
+        if not self.handles:
+            self.close()
             raise BenchbaseError(
-                f"no NVIDIA GPU found: NVML sees {count} device(s), {len(order)} visible under CUDA_VISIBLE_DEVICES",
+                f"no NVIDIA GPU found: NVML sees {self.physical_count} device(s), {len(self.handles)} visible under "
+                "CUDA_VISIBLE_DEVICES",
                 _NO_GPU_FIX,
             )
-        self.physical_indices = order
-        self.handles = [physical[i] for i in order]
 
     @classmethod
     def open(cls, nvml: Any | None = None) -> NvmlSession:
-        return cls(nvml if nvml is not None else import_pynvml(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        if nvml is None:
+            nvml = import_pynvml("no NVIDIA GPU found", "pip install nvidia-ml-py, or pick another --vendor")
+        return cls(nvml, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
-    def long_name(self, handle: Any) -> str:
-        return str(nvml_value(self.nvml, self.nvml.nvmlDeviceGetName, handle) or "unknown NVIDIA GPU")
+    def _init_error(self, exc: Exception) -> BenchbaseError:
+        return BenchbaseError(f"no NVIDIA GPU found: NVML could not be initialised ({exc})", _NO_GPU_FIX)
 
-    def pci_bus_id(self, handle: Any) -> str | None:
-        info = nvml_value(self.nvml, self.nvml.nvmlDeviceGetPciInfo, handle)
-        if info is None:
-            return None
-        bus_id = info.busId.decode() if isinstance(info.busId, bytes) else str(info.busId)
-        return normalise_pci_bus_id(bus_id)
+    def _listing_error(self, exc: Exception) -> BenchbaseError:
+        return BenchbaseError(f"no NVIDIA GPU found: NVML could not list the devices ({exc})", _NO_GPU_FIX)
+
+    def _model(self, long_name: str) -> str:
+        return short_model(long_name)
+
+    def _extra(self, physical: int, handle: Any) -> dict[str, Any]:
+        capability = self.compute_capability(handle)
+        return {
+            "nvml_index": physical,
+            "uuid": nvml_value(self.nvml, self.nvml.nvmlDeviceGetUUID, handle),
+            "compute_capability": f"{capability[0]}.{capability[1]}" if capability else None,
+        }
 
     def compute_capability(self, handle: Any) -> tuple[int, int] | None:
         value = nvml_value(self.nvml, self.nvml.nvmlDeviceGetCudaComputeCapability, handle)
@@ -88,36 +68,7 @@ class NvmlSession:
             return ()
         return tuple(w * 64 + bit for w, word in enumerate(mask) for bit in range(64) if int(word) >> bit & 1)
 
-    def devices(self) -> list[DeviceInfo]:
-        found = []
-        for index, (physical, handle) in enumerate(zip(self.physical_indices, self.handles)):
-            memory = nvml_value(self.nvml, self.nvml.nvmlDeviceGetMemoryInfo, handle)
-            long_name = self.long_name(handle)
-            capability = self.compute_capability(handle)
-            found.append(
-                DeviceInfo(
-                    index=index,
-                    model=short_model(long_name),
-                    memory_total_gib=memory.total / _GIB if memory is not None else None,
-                    pci_bus_id=self.pci_bus_id(handle),
-                    extra={
-                        "name": long_name,
-                        "nvml_index": physical,
-                        "uuid": nvml_value(self.nvml, self.nvml.nvmlDeviceGetUUID, handle),
-                        "compute_capability": f"{capability[0]}.{capability[1]}" if capability else None,
-                    },
-                )
-            )
-        return found
-
-    def driver_version(self) -> str | None:
-        value = nvml_value(self.nvml, self.nvml.nvmlSystemGetDriverVersion)
-        return str(value) if value is not None else None
-
     def cuda_driver_version(self) -> str | None:
         """The CUDA version the driver supports, NVML's integer 12040 written as ``12.4``."""
         value = nvml_value(self.nvml, self.nvml.nvmlSystemGetCudaDriverVersion)
         return f"{int(value) // 1000}.{int(value) % 1000 // 10}" if value is not None else None
-
-    def close(self) -> None:
-        self.nvml.nvmlShutdown()

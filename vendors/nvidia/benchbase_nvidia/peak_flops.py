@@ -13,20 +13,24 @@ board gets ``None``, and the report shows MFU as n/a rather than a wrong denomin
 
 from __future__ import annotations
 
-_A100 = {"fp32": 19.5e12, "tf32": 156e12, "bf16": 312e12, "fp16": 312e12}
+from benchbase.cuda_like import PeakTable
+
 _HOPPER_SXM = {"fp32": 67e12, "tf32": 494.7e12, "bf16": 989.4e12, "fp16": 989.4e12}
+PEAK_FLOPS: PeakTable = {
+    "A100": {"fp32": 19.5e12, "tf32": 156e12, "bf16": 312e12, "fp16": 312e12},
+    "H100-SXM": _HOPPER_SXM,
+    "H200-SXM": _HOPPER_SXM,
+}
 
 
-def _table_for(long_name: str) -> dict[str, float] | None:
+def peak_model(long_name: str) -> str | None:
+    """The :data:`PEAK_FLOPS` entry of the board NVML names ``long_name`` (``NVIDIA H100 80GB HBM3``), if listed.
+
+    Not the short model: ``H100`` is both the SXM board and the slower PCIe and NVL ones.
+    """
     name = long_name.upper()
     if "A100" in name:
-        return _A100
-    if ("H100" in name or "H200" in name) and not any(part in name for part in ("PCIE", "NVL")):
-        return _HOPPER_SXM
-    return None
-
-
-def peak_flops_for(long_name: str, dtype: str) -> float | None:
-    """Peak for the board NVML names ``long_name`` (e.g. ``NVIDIA H100 80GB HBM3``) and ``dtype``; else ``None``."""
-    table = _table_for(long_name)
-    return table.get(dtype) if table else None
+        return "A100"
+    if any(part in name for part in ("PCIE", "NVL")):
+        return None
+    return next((f"{model}-SXM" for model in ("H100", "H200") if model in name), None)

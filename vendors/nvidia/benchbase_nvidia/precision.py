@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import torch
-
 from benchbase.contract import PrecisionPolicy
+from benchbase.cuda_like import BF16, FP16, FP32
 from benchbase.errors import BenchbaseError
 
 #: Ampere (compute capability 8.0) is the first generation with bf16 tensor cores.
 BF16_CAPABILITY = (8, 0)
-
-BF16 = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype=torch.bfloat16, flops_dtype="bf16")
-FP16 = PrecisionPolicy(
-    name="fp16",
-    label="FP16",
-    autocast_dtype=torch.float16,
-    flops_dtype="fp16",
-    loss_scaling=True,
-    initial_scale=2.0**32,
-    growth_interval=1000,
-)
 
 
 def _fp32(tf32_matmul: bool) -> PrecisionPolicy:
     """fp32 whose matmuls may run as TF32 (``torch.backends.cuda.matmul.allow_tf32``): label and MFU say which."""
     if tf32_matmul:
         return PrecisionPolicy(name="fp32", label="TF32", autocast_dtype=None, flops_dtype="tf32")
-    return PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
+    return FP32
 
 
 def nvidia_precision_policy(requested: str, capability: tuple[int, int] | None, tf32_matmul: bool) -> PrecisionPolicy:
