@@ -18,6 +18,7 @@ from typing import Any
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchbase import __version__
@@ -34,7 +35,7 @@ from benchbase.contract import Case, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hostinfo import host_facts
 from benchbase.launch import from_slurm_environment, slurm_submit_command
-from benchbase.plugins import Registry, load_registry
+from benchbase.plugins import PluginInfo, Registry, load_registry
 from benchbase.records import RunDir
 from benchbase.supervisor import RunRequest, dry_run_plan, execute
 
@@ -52,7 +53,11 @@ def default_cache_dir() -> Path:
 
 
 def _registry() -> Registry:
-    return load_registry()
+    """The installed plugins, refused as a whole on any name conflict: every command that picks or lists cases and
+    vendors must never pick one of two silently (``benchbase plugins`` alone loads them without this check)."""
+    registry = load_registry()
+    registry.check()
+    return registry
 
 
 def _preset(case: Case, name: str | None):  # type: ignore[no-untyped-def]
@@ -79,10 +84,15 @@ def resolve_for(
     preset = _preset(case, preset_name)
     vendor_file = vendor_config_path(vendor.config_dir, case.name, vendor.device_model(), nnodes, nproc, variant)
     vendor_values = load_yaml_file(vendor_file) if vendor_file else {}
-    parameters = merge_parameters(case.name, case.parameters())
-    return resolve_config(
-        parameters, preset, vendor_values, vendor_file, overrides, unofficial, case=case.name
-    )
+    parameters = merge_parameters(case.name, case.parameters(), case.defaults())
+    resolved = resolve_config(parameters, preset, vendor_values, vendor_file, overrides, unofficial, case=case.name)
+    precision = resolved.values["precision"]
+    if precision not in case.recipe.precisions:
+        raise BenchbaseError(
+            f"case {case.name} does not train in precision {precision!r} (from {resolved.sources['precision']})",
+            f"choose one of: {', '.join(case.recipe.precisions)}",
+        )
+    return resolved
 
 
 def _check_data_dir(case: Case, preset_name: str | None, data_dir: Path | None) -> None:
@@ -140,18 +150,34 @@ def list_command() -> None:
 
 @cli.command("plugins")
 def plugins_command() -> None:
-    """List installed plugins, their versions and hooks; broken plugins are shown with their error."""
-    registry = _registry()
+    """List installed plugins with their distribution, version, hooks and what they provide; broken plugins are shown
+    with their error and name conflicts are shown, not refused, so this is where a user sees what to uninstall."""
+    registry = load_registry()
     table = Table(title="Plugins (entry-point group 'benchbase')")
     for column in ("plugin", "distribution", "version", "provides", "hooks", "status"):
         table.add_column(column)
     for info in registry.plugins:
         provides = ", ".join([f"case:{c}" for c in info.cases] + [f"vendor:{v}" for v in info.vendors])
-        status = f"[red]error: {info.error}[/red]" if info.error else "[green]ok[/green]"
-        table.add_row(info.name, info.distribution, info.version, provides, ", ".join(info.hooks), status)
+        table.add_row(info.name, info.distribution, info.version, provides, ", ".join(info.hooks),
+                      _plugin_status(info))
+    console.print(table)
+    table = Table(title="Cases and vendors, by the distribution that provides them")
+    for column in ("kind", "name", "plugin", "distribution", "version"):
+        table.add_column(column)
+    for (kind, name), info in sorted(registry.origins.items()):
+        table.add_row(kind, name, info.name, info.distribution, info.version)
     console.print(table)
     for conflict in registry.conflicts:
-        console.print(f"[red]conflict:[/red] {conflict}")
+        console.print(f"[red]conflict:[/red] {escape(conflict)}", highlight=False, soft_wrap=True)
+
+
+def _plugin_status(info: PluginInfo) -> str:
+    """``ok``, ``conflict`` or the plugin's error, for the status column of ``benchbase plugins``."""
+    if info.error:
+        return f"[red]error: {escape(info.error)}[/red]"
+    if info.conflicts:
+        return "[red]conflict (see below)[/red]"
+    return "[green]ok[/green]"
 
 
 @cli.command("env")
@@ -224,7 +250,7 @@ def prepare_command(
         if data_dir is None:
             return
     _check_data_dir(case, preset, data_dir)
-    parameters = merge_parameters(case.name, case.parameters())
+    parameters = merge_parameters(case.name, case.parameters(), case.defaults())
     resolved = resolve_config(
         parameters, _preset(case, preset), {}, None, _overrides(set_file, sets), True, case=case.name
     )

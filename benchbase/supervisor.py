@@ -305,13 +305,17 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
 
 
 def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: list[int]) -> dict[str, Any]:
-    """``env.json``: host, vendor facts, devices, precision, peak FLOP/s, binding and the launch plan."""
+    """``env.json``: host, vendor facts, devices, precision, peak FLOP/s, binding and the launch plan, and which
+    distribution (and version) supplied the case and the vendor, so a record names the code that produced it."""
+    from benchbase.plugins import provenance
+
     vendor = request.vendor
     precision = vendor.precision_policy(str(request.values.get("precision", "auto")))
     devices = vendor.discover()
     return {
         "host": host_facts(),
         "vendor": {"name": vendor.name, **vendor.environment()},
+        "plugins": {"case": provenance("case", request.case), "vendor": provenance("vendor", vendor)},
         "device_model": devices[0].model if devices else vendor.default_device_model,
         "devices": [
             {"index": d.index, "model": d.model, "memory_total_gib": d.memory_total_gib, "pci_bus_id": d.pci_bus_id,

@@ -143,7 +143,12 @@ def test_broken_plugins_leave_every_other_command_working(bench: Bench, sites: d
 def test_a_vendor_of_a_skipped_plugin_is_unknown_in_one_line(bench: Bench, sites: dict[str, Path]) -> None:
     result = bench.run("run", "cpm", "--vendor", "misspelt", "--preset", "demo", PYTHONPATH=str(sites["broken"]))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("error: unknown vendor 'misspelt'")
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: unknown vendor 'misspelt'")
+    assert "plugin 'test-misspelt' (distribution benchbase-test-misspelt 0.0.1) could not be loaded" in line, (
+        "the skipped plugin that may provide it is named with its error"
+    )
+    assert "benchbase_register_vendor is not a benchbase hook" in line and "pip install" not in line
 
 
 def test_two_plugins_with_one_vendor_name_stop_the_run_in_one_line_naming_both(
@@ -157,6 +162,7 @@ def test_two_plugins_with_one_vendor_name_stop_the_run_in_one_line_naming_both(
     assert len(errors) == 1, result.stderr
     assert "vendor name 'cpu' is registered by two plugins" in errors[0]
     assert "'cpu'" in errors[0] and "test-dupcpu" in errors[0] and "uninstall one" in errors[0]
+    assert "benchbase-test-dupcpu 0.0.1" in errors[0] and "benchbase-vendor-cpu" in errors[0], "both distributions"
 
 
 def test_plugins_shows_the_name_conflict_instead_of_failing(bench: Bench, sites: dict[str, Path]) -> None:
