@@ -410,7 +410,7 @@ class Metric(ABC):
 
     @abstractmethod
     def score(self, outputs: Any, batch: Batch, model: torch.nn.Module) -> Mapping[str, torch.Tensor]:
-        """This batch's value of the metric under :attr:`name`, and any extras (``token_accuracy``), as 0-d tensors
+        """This batch's value of the metric under :attr:`name`, and any extras (say, an accuracy beside a loss-like metric), as 0-d tensors
         on the device (no host sync); NaN where the batch has nothing to score. ``model`` is the unwrapped model."""
 
 

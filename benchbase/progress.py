@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from benchbase.records import eval_extras
+
 
 class EventTail:
     """Reads complete new lines of ``events.jsonl`` since the last call (a torn last line waits for its end)."""
@@ -53,7 +55,8 @@ class RunView:
         self.rate: float | None = None
         self.loss: float | None = None
         self.metric: float | None = None
-        self.token_accuracy: float | None = None
+        #: The case's extras of the last evaluation (e.g. a token accuracy), in the order the case gave them.
+        self.extras: dict[str, float] = {}
         self.started = time.monotonic()
         self._live: Live | None = None
 
@@ -87,7 +90,7 @@ class RunView:
                 self.rate = meta.get("samples_per_s")
             elif key == "eval":
                 self.metric = event.get("value")
-                self.token_accuracy = meta.get("token_accuracy")
+                self.extras = eval_extras(meta)
                 if not self.console.is_terminal:
                     self.console.print(self._eval_line())
             elif key == "train_stop":
@@ -98,10 +101,15 @@ class RunView:
         if self._live is not None:
             self._live.update(self.render(), refresh=True)
 
+    def _extras_text(self) -> str:
+        """``token accuracy 0.729, loss 2.104``: every extra, named as the case names it with spaces for
+        underscores. All are shown, none picked by name: the core cannot know which of a case's numbers matter."""
+        return ", ".join(f"{name.replace('_', ' ')} {value:.3f}" for name, value in self.extras.items())
+
     def _eval_line(self) -> str:
-        acc = f", token accuracy {self.token_accuracy:.3f}" if self.token_accuracy is not None else ""
         target = f" (target {self.target})" if self.target is not None else ""
-        return f"step {self.step}: metric {self.metric:.4f}{target}{acc}"
+        extras = f", {self._extras_text()}" if self.extras else ""
+        return f"step {self.step}: metric {self.metric:.4f}{target}{extras}"
 
     def _eta(self) -> str:
         if not self.max_steps or not self.step or self.phase != "training":
@@ -123,8 +131,10 @@ class RunView:
         if self.target is not None:
             metric += f"  (target {self.target})"
         table.add_row("metric", metric)
-        if self.token_accuracy is not None:
-            table.add_row("token accuracy", f"{self.token_accuracy:.3f}")
+        if self.extras:
+            # One row, not one per extra: an extra may share a name with a row above (an eval "loss" is not the
+            # training loss shown under "loss").
+            table.add_row("eval extras", self._extras_text())
         table.add_row("ETA", self._eta())
         table.add_row("elapsed", f"{time.monotonic() - self.started:.0f} s")
         return table

@@ -26,7 +26,7 @@ from benchbase.errors import BenchbaseError
 if TYPE_CHECKING:
     from benchbase.config import ResolvedConfig
 
-SUMMARY_SCHEMA = 1
+SUMMARY_SCHEMA = 2
 RUNNING = "running"
 STATUS_EXIT_CODES: dict[str, int] = {
     "converged": 0,
@@ -379,7 +379,7 @@ def _read_text(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Summary schema 1
+# Summary schema 2
 # ---------------------------------------------------------------------------------------------------------------
 
 _NUMBER = "a number"
@@ -387,8 +387,36 @@ _INT = "an integer"
 _STR = "a string"
 _BOOL = "a boolean"
 _OBJECT = "an object"
+_EXTRAS = "an object of numbers"
 
-#: Top-level fields of summary schema 1 and their types; every field except those in ``_REQUIRED`` may be null.
+#: Metadata key of an ``eval`` event under which the worker puts the case's extra numbers (name -> value).
+EVAL_EXTRAS_KEY = "extras"
+#: Metadata keys the worker itself puts on an ``eval`` event. Older workers wrote the case's extras flat beside
+#: these, so in that form everything else numeric is an extra.
+_EVAL_OWN_KEYS = frozenset({"eval_s", "start_ms", "end_ms"})
+
+
+def eval_extras(metadata: Any) -> dict[str, float]:
+    """The case's extra numbers of one ``eval`` event's ``metadata``, in the order the case gave them.
+
+    Reads both forms the event log has had: ``{"extras": {name: value}}`` and, from older workers, the extras flat
+    in the metadata. Anything that is not a number is left out: a case's extras are numbers by the contract, and a
+    reader of hand-edited logs must not choke on one that is not. NaN stays (a diverged extra must show).
+    """
+    if not isinstance(metadata, Mapping):
+        return {}
+    nested = metadata.get(EVAL_EXTRAS_KEY)
+    if isinstance(nested, Mapping):
+        items = nested.items()
+    else:
+        items = ((key, value) for key, value in metadata.items() if key not in _EVAL_OWN_KEYS)
+    return {str(key): value for key, value in items if _is(value, _NUMBER)}
+
+
+#: Top-level fields of summary schema 2 and their types; every field except those in ``_REQUIRED`` may be null.
+#: Schema 2 replaced schema 1's one case-specific field (CPM's final token accuracy) by ``final_extras`` and
+#: ``initial_extras`` (every extra of the last/first evaluation, whatever the case); the writer writes 2 only, the
+#: report reads both.
 SUMMARY_FIELDS: dict[str, str] = {
     "schema": _INT,
     "run_id": _STR,
@@ -417,8 +445,9 @@ SUMMARY_FIELDS: dict[str, str] = {
     "metric_name": _STR,
     "target": _NUMBER,
     "final_metric": _NUMBER,
-    "final_token_accuracy": _NUMBER,
+    "final_extras": _EXTRAS,
     "initial_metric": _NUMBER,
+    "initial_extras": _EXTRAS,
     "steps": _INT,
     "samples": _INT,
     "converged_step": _INT,
@@ -455,6 +484,8 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, str)
     if kind == _BOOL:
         return isinstance(value, bool)
+    if kind == _EXTRAS:
+        return isinstance(value, dict) and all(_is(extra, _NUMBER) for extra in value.values())
     return isinstance(value, dict)
 
 

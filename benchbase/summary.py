@@ -23,6 +23,7 @@ from benchbase.records import (
     WINDOW_KEYS,
     RecordError,
     RunDir,
+    eval_extras,
 )
 from benchbase.telemetry_file import read_telemetry
 
@@ -41,13 +42,15 @@ _REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
 def build_summary(
     run_dir: RunDir | Path, base: Mapping[str, Any], extras: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The schema-1 summary of a run, from ``base`` and the run folder's ``events.jsonl`` and telemetry files.
+    """The schema-2 summary of a run, from ``base`` and the run folder's ``events.jsonl`` and telemetry files.
 
     Used at the start of a run (``status: running``, no events yet) and at its end. ``exit_code`` defaults to the one
     the status implies. Where the worker's ``run_start`` event and ``base`` both say the target or world size, the
     event wins for the target (it is what the workload judged convergence against) and ``base`` for the world size
     (it is what was launched). ``extras`` (e.g. ``telemetry_errors``) are appended after the schema fields; they are
-    kept apart from ``base`` so a misspelt base field is an error instead of a silent extra key.
+    kept apart from ``base`` so a misspelt base field is an error instead of a silent extra key. (The case's own
+    evaluation extras, e.g. CPM's token accuracy, are another thing: ``final_extras`` and ``initial_extras`` hold
+    those of the last and first ``eval`` event, whatever their names, so the core names no case's metric.)
     """
     unknown = sorted(set(base) - BASE_FIELDS)
     if unknown:
@@ -123,8 +126,9 @@ def build_summary(
         "metric_name": base.get("metric_name"),
         "target": target,
         "final_metric": _number(last_eval.get("value")) if last_eval else None,
-        "final_token_accuracy": _number(_metadata(last_eval).get("token_accuracy")),
+        "final_extras": eval_extras(_metadata(last_eval)) if last_eval else None,
         "initial_metric": _number(first_eval.get("value")) if first_eval else None,
+        "initial_extras": eval_extras(_metadata(first_eval)) if first_eval else None,
         "steps": steps,
         "samples": samples,
         "converged_step": _int(stop_meta.get("converged_step")),

@@ -78,11 +78,24 @@ class GroupStats:
 
     def mean(self, attribute: str) -> Stat | None:
         """Mean of a :class:`Run` attribute over the basis runs that have it; ``None`` when none does."""
-        basis = self.basis_runs
-        values = [value for run in basis if (value := getattr(run, attribute)) is not None]
+        return self._mean([getattr(run, attribute) for run in self.basis_runs])
+
+    @property
+    def extra_names(self) -> tuple[str, ...]:
+        """The case extras any run of the group recorded, in the order the runs name them."""
+        return tuple(dict.fromkeys(name for run in self.runs for name in run.final_extras))
+
+    def mean_extra(self, name: str) -> Stat | None:
+        """Mean of the final value of the case extra ``name``, over the basis runs, as :meth:`mean`."""
+        return self._mean([run.final_extras.get(name) for run in self.basis_runs])
+
+    @staticmethod
+    def _mean(per_run: list[float | None]) -> Stat | None:
+        """``per_run`` holds one entry per basis run, ``None`` where that run did not measure the quantity."""
+        values = [value for value in per_run if value is not None]
         if not values:
             return None
-        return Stat(value=statistics.fmean(values), n=len(values), of=len(basis))
+        return Stat(value=statistics.fmean(values), n=len(values), of=len(per_run))
 
     def throughput_cv(self) -> float | None:
         """Spread of ``p_train`` over the completed runs; ``None`` with fewer than two measurements."""

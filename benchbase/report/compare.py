@@ -7,18 +7,19 @@ two sides, exactly as in the table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
 from benchbase.report import columns
 from benchbase.report.aggregate import GroupStats
+from benchbase.report.detail import extra_label
 from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, load_runs
 from benchbase.report.run import Run
 from benchbase.report.scaling import scalability
-from benchbase.report.table import Row, build_row
+from benchbase.report.table import EXTRAS_VALUE, Row, build_row
 
 #: Line label -> (row value it is computed from, which direction is better).
 _RATIO_OF: dict[str, tuple[str, str]] = {
@@ -38,7 +39,6 @@ _RATIO_OF: dict[str, tuple[str, str]] = {
     "Energy per sample": ("energy_per_sample_j", "lower"),
     "Peak memory": ("peak_memory_gib_per_device", "lower"),
     "Throughput CV": ("throughput_cv", "lower"),
-    "Token accuracy": ("final_token_accuracy", "higher"),
 }
 
 
@@ -49,7 +49,8 @@ class ComparisonLine:
     b: str
     #: b / a, when both sides have the number and a is not zero.
     ratio: float | None
-    #: "higher" or "lower" (is better), "" for lines that are descriptions.
+    #: "higher" or "lower" (is better); "" for lines that are descriptions, and for case extras, whose direction
+    #: (a loss falls, an accuracy rises) the records do not say.
     better: str
 
 
@@ -67,11 +68,14 @@ def compare(a: Sequence[Run], b: Sequence[Run], context: Sequence[Run] = ()) -> 
     key_a, key_b = _single_key(a, "A"), _single_key(b, "B")
     everyone = {run.run_id: run for run in (*context, *a, *b)}
     baselines = [GroupStats(key, runs) for key, runs in group_runs(everyone.values()).items() if key.world_size == 1]
-    row_a, row_b = _side_row(key_a, a, baselines), _side_row(key_b, b, baselines)
-    lines = [_line(column, row_a.cells[column], row_b.cells[column], row_a, row_b)
+    # Both sides list the extras either side recorded, so each extra is one line with both values.
+    extras = tuple(dict.fromkeys(name for run in (*a, *b) for name in run.final_extras))
+    row_a, row_b = _side_row(key_a, a, baselines, extras), _side_row(key_b, b, baselines, extras)
+    extra_of = {extra_label(name): name for name in extras}
+    lines = [_line(column, row_a.cells[column], row_b.cells[column], row_a, row_b, extra_of)
              for column in columns.STANDARD_COLUMNS]
     detail_b = dict(row_b.detail)
-    lines += [_line(label, text, detail_b.get(label, ""), row_a, row_b) for label, text in row_a.detail]
+    lines += [_line(label, text, detail_b.get(label, ""), row_a, row_b, extra_of) for label, text in row_a.detail]
     return Comparison(
         a_label=row_a.cells[columns.CONFIGURATION],
         b_label=row_b.cells[columns.CONFIGURATION],
@@ -115,11 +119,13 @@ def select_runs(result: LoadResult, selector: str) -> tuple[Run, ...]:
     raise BenchbaseError(f"no run, repeat group or table row matches {selector!r}", fix)
 
 
-def _side_row(key: GroupKey, runs: Sequence[Run], baselines: Sequence[GroupStats]) -> Row:
+def _side_row(
+    key: GroupKey, runs: Sequence[Run], baselines: Sequence[GroupStats], extra_names: Sequence[str]
+) -> Row:
     """The side's own row; its scalability uses the side's runs, not every loaded run of the same key."""
     side = GroupStats(key, tuple(runs))
     scaling = scalability([side, *(base for base in baselines if base.key != key)])
-    return build_row(side, scaling[key])
+    return build_row(side, scaling[key], extra_names)
 
 
 def _single_key(runs: Sequence[Run], side: str) -> GroupKey:
@@ -134,11 +140,15 @@ def _single_key(runs: Sequence[Run], side: str) -> GroupKey:
     return keys.pop()
 
 
-def _line(label: str, a_text: str, b_text: str, row_a: Row, row_b: Row) -> ComparisonLine:
-    name, better = _RATIO_OF.get(label, ("", ""))
-    ratio = None
-    if name:
-        value_a, value_b = row_a.values[name], row_b.values[name]
-        if value_a is not None and value_b is not None and value_a != 0:
-            ratio = value_b / value_a
+def _line(
+    label: str, a_text: str, b_text: str, row_a: Row, row_b: Row, extra_of: Mapping[str, str]
+) -> ComparisonLine:
+    """``extra_of`` maps the label of each case extra's line to the extra's name."""
+    if label in extra_of:
+        better = ""
+        value_a, value_b = (row.values[EXTRAS_VALUE][extra_of[label]] for row in (row_a, row_b))
+    else:
+        name, better = _RATIO_OF.get(label, ("", ""))
+        value_a, value_b = (row_a.values[name], row_b.values[name]) if name else (None, None)
+    ratio = value_b / value_a if value_a is not None and value_b is not None and value_a != 0 else None
     return ComparisonLine(label=label, a=a_text, b=b_text, ratio=ratio, better=better)

@@ -2,15 +2,18 @@
 
 It answers the questions a standard cell raises: which runs the means cover, which runs were excluded and why,
 how wide the throughput spread is, what peak the MFU was computed against, and the seed's FPS/E2E figures.
+Below the metric come the case's own extras (e.g. CPM's token accuracy), one line per extra its runs recorded:
+the report knows no case, so it shows whatever the records hold, named as the case names it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Stat
+from benchbase.report.columns import STANDARD_COLUMNS
 from benchbase.report.run import FINAL_STATUSES
 
 DetailItems = tuple[tuple[str, str], ...]
@@ -26,13 +29,27 @@ _MEANS: tuple[tuple[str, str, Callable[[float], str], str], ...] = (
     ("Energy per sample", "energy_per_sample_j", lambda value: f"{formatting.significant(value)} J", "no power data"),
     ("Peak memory", "peak_memory_gib_per_device", lambda value: f"{formatting.fixed(value, 1)} GiB per device",
      "not measured"),
-    ("Token accuracy", "final_token_accuracy", formatting.metric, "not recorded"),
 )
 NO_COMPLETED_RUN = formatting.not_available("no completed run")
+#: Labels a case extra's label must not take: the other detail lines and the standard columns, which a comparison
+#: lists beside them.
+_TAKEN_LABELS = frozenset(
+    {"Criteria", "Hardware", "Case", *(label for label, *_ in _MEANS), "MFU", "Throughput CV", "Metric",
+     "Steps / samples", "Runs", "Means over", "Run ids", "Notes", *STANDARD_COLUMNS}
+)
 
 
-def detail_items(stats: GroupStats) -> DetailItems:
-    """Label/text pairs, in reading order."""
+def extra_label(name: str) -> str:
+    """``eval_loss`` -> ``Eval loss``; an extra named like another line (``metric``) is marked as an
+    extra, so a comparison, which pairs lines by label, never mixes the two."""
+    words = name.replace("_", " ")
+    label = words[:1].upper() + words[1:]
+    return f"{label} (case extra)" if label in _TAKEN_LABELS else label
+
+
+def detail_items(stats: GroupStats, extra_names: Sequence[str] | None = None) -> DetailItems:
+    """Label/text pairs, in reading order; one line per case extra in ``extra_names`` (default: the group's own,
+    a comparison passes both sides' so their lines pair up)."""
     key = stats.key
     means = {label: _mean_text(stats, attribute, show, missing) for label, attribute, show, missing in _MEANS}
     items: list[tuple[str, str]] = [
@@ -44,7 +61,8 @@ def detail_items(stats: GroupStats) -> DetailItems:
         *((label, means[label]) for label in ("Energy per sample", "Peak memory")),
         ("Throughput CV", _cv_text(stats)),
         ("Metric", _metric_text(stats)),
-        ("Token accuracy", means["Token accuracy"]),
+        *((extra_label(name), _extra_text(stats, name)) for name in
+          (stats.extra_names if extra_names is None else extra_names)),
         ("Steps / samples", _steps_text(stats)),
         ("Runs", _run_counts(stats)),
         ("Means over", _basis_text(stats)),
@@ -62,6 +80,14 @@ def _mean_text(stats: GroupStats, attribute: str, show: Callable[[float], str], 
         return NO_COMPLETED_RUN
     value = stats.mean(attribute)
     return show(value.value) + _coverage(value) if value else formatting.not_available(missing)
+
+
+def _extra_text(stats: GroupStats, name: str) -> str:
+    """The mean final value of a case extra with the metric's 2 to 4 decimals, which suit a score and a loss alike."""
+    if stats.basis == "none":
+        return NO_COMPLETED_RUN
+    value = stats.mean_extra(name)
+    return formatting.metric(value.value) + _coverage(value) if value else formatting.not_available("not recorded")
 
 
 def _coverage(value: Stat) -> str:

@@ -1,9 +1,11 @@
 """CSV: one line per row with the standard columns as displayed, then machine-readable columns.
 
 Display text comes first so a spreadsheet shows the table; the group fields and unrounded values follow so the same
-file can be computed with. Published rows (``--reference``) carry ``kind=published`` and their source; their numeric
-columns stay empty, since a published row is quoted text, not a measurement. Skipped records are not rows and do not
-appear (JSON lists them). Empty cell = no value.
+file can be computed with. The case's extras come last, one ``final_extras.<name>`` column per extra any row has:
+their names depend on the runs, so the fixed columns before them keep their places whatever the case. Published rows
+(``--reference``) carry ``kind=published`` and their source; their numeric columns stay empty, since a published row
+is quoted text, not a measurement. Skipped records are not rows and do not appear (JSON lists them). Empty cell = no
+value.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 from benchbase.report.columns import STANDARD_COLUMNS
 from benchbase.report.grouping import GroupKey
-from benchbase.report.table import VALUE_NAMES, Report, published_cells
+from benchbase.report.table import EXTRAS_VALUE, VALUE_NAMES, Report, published_cells
 
 GROUP_FIELDS: tuple[str, ...] = tuple(GroupKey.__dataclass_fields__)
+#: The columns every CSV report has, in order; :func:`csv_columns` adds the case extras after them.
 CSV_COLUMNS: tuple[str, ...] = (
     *STANDARD_COLUMNS,
     "kind",
@@ -27,15 +30,22 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
+def csv_columns(report: Report) -> tuple[str, ...]:
+    """The header of ``report``'s CSV: :data:`CSV_COLUMNS`, then ``final_extras.<name>`` per extra in any row."""
+    names = dict.fromkeys(name for row in report.rows for name in row.values[EXTRAS_VALUE])
+    return (*CSV_COLUMNS, *(f"{EXTRAS_VALUE}.{name}" for name in names))
+
+
 def render_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=csv_columns(report), lineterminator="\n")
     writer.writeheader()
     for row in report.rows:
         line: dict[str, Any] = dict(row.cells)
         line.update(kind="measured", source="benchbase", run_ids=" ".join(run.run_id for run in row.runs))
         line.update({name: _plain(value) for name, value in row.key.as_dict().items()})
-        line.update({name: _plain(value) for name, value in row.values.items()})
+        line.update({name: _plain(row.values[name]) for name in VALUE_NAMES})
+        line.update({f"{EXTRAS_VALUE}.{name}": _plain(value) for name, value in row.values[EXTRAS_VALUE].items()})
         writer.writerow(line)
     for ref in report.references:
         line = dict(published_cells(ref))

@@ -5,6 +5,9 @@ reach the network, so the page carries its own styles and charts (:mod:`.svg`) a
 Per run it plots loss and metric over steps, samples/s over steps, and power, memory and utilisation per device over
 time with
 the train window shaded and evaluations marked, read from the run's ``events.jsonl`` and ``telemetry.csv``.
+The case's evaluation extras are plotted whatever their names: those that stay within 0 to 1 (accuracies) beside the
+metric on its score axis, any other (an evaluation loss) on a plot of its own, where its scale cannot flatten the
+metric's curve.
 """
 
 from __future__ import annotations
@@ -219,6 +222,8 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
     if series.train_window:
         time_bands.append(svg.Band(*series.train_window, "train window", _TRAIN, 0.10))
     time_bands += [svg.Band(start, end, "evaluation", _EVAL, 0.28) for start, end in series.eval_intervals]
+    scores = {name: points for name, points in series.extras.items() if all(0 <= y <= 1 for _, y in points)}
+    others = {name: points for name, points in series.extras.items() if name not in scores}
     return [
         svg.Chart(
             title="Training loss",
@@ -234,11 +239,18 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
             y_label="score (0 to 1)",
             lines=[
                 svg.Line(run.metric_name, series.metric, svg.color(0), markers=True),
-                svg.Line("token accuracy", series.token_accuracy, svg.color(2), markers=True, dashed=True),
+                *(svg.Line(_extra_name(name), points, svg.color(2 + index), markers=True, dashed=True)
+                  for index, (name, points) in enumerate(scores.items())),
             ],
             rules=[svg.Rule(run.target, f"target {formatting.metric(run.target)}", "#9b1c1c")],
             empty_reason=no_events or "no eval events",
         ),
+        *(svg.Chart(
+            title=f"Evaluation: {_extra_name(name)}",
+            x_label="step",
+            y_label=_extra_name(name),
+            lines=[svg.Line(_extra_name(name), points, svg.color(1), markers=True)],
+        ) for name, points in others.items()),
         svg.Chart(
             title="Training throughput",
             x_label="step",
@@ -254,6 +266,11 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
         _telemetry_chart("Device utilization", "utilization (%)", series.utilization_pct, series, time_bands,
                          "no utilization readings"),
     ]
+
+
+def _extra_name(name: str) -> str:
+    """A case extra as the charts name it: ``eval_loss`` -> ``eval loss``."""
+    return name.replace("_", " ")
 
 
 def _telemetry_chart(

@@ -1,7 +1,9 @@
-"""JSON: the versioned, machine-readable report (schema ``benchbase.report/1``, docs/report-format.md).
+"""JSON: the versioned, machine-readable report (schema ``benchbase.report/2``, docs/report-format.md).
 
 Every number is carried unrounded in ``values`` beside the display text in ``cells``, so a reader can both reproduce
 a cell and compute with the value. The detail items are always included: a machine reader has no terminal to fill.
+Schema 2 replaced the one case's extra of schema 1 (a token accuracy value) by ``values.final_extras``, every case
+extra by name.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from benchbase.report.columns import STANDARD_COLUMNS
 from benchbase.report.reference import ReferenceRow
 from benchbase.report.table import Report, Row, published_cells
 
-REPORT_SCHEMA = "benchbase.report/1"
+REPORT_SCHEMA = "benchbase.report/2"
 
 
 def report_document(report: Report) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""One run as the report sees it: the fields of ``summary.json`` (schema 1, docs/records.md), type-checked.
+"""One run as the report sees it: the fields of ``summary.json`` (schema 2 or 1, docs/records.md), type-checked.
 
 The report reads records that people copy around, hand-edit and truncate, so every field is checked against the
 type the format promises before any arithmetic touches it. A field of the wrong type makes the whole record
 unusable (:class:`SummaryError`, turned into a "skipped" line by the loader); a measurement that is absent is read
 as ``None`` ("not measured"), because a record from a crashed run may lack it and still count for stability.
 A non-finite number (``NaN`` from a diverged run) is also read as ``None``: it is no measurement either.
+Schema-1 records stay readable, because runs are compared across benchbase versions: their one extra of the
+case (``final_<name>``) is read as ``final_extras`` of schema 2.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUMMARY_SCHEMA = 1
+#: The summary schemas this report reads; the newest is what ``benchbase run`` writes.
+SUMMARY_SCHEMAS = (1, 2)
 
 #: Statuses a finished run can have (``running`` is handled by the loader before parsing).
 FINAL_STATUSES = ("converged", "not_converged", "failed", "interrupted", "timeout")
@@ -58,7 +61,8 @@ class Run:
     repeat_index: int | None = None
     grad_accum: int | None = None
     final_metric: float | None = None
-    final_token_accuracy: float | None = None
+    #: The case's extras of the last evaluation (name -> value, finite only), in the case's order.
+    final_extras: Mapping[str, float] = field(default_factory=dict)
     initial_metric: float | None = None
     steps: int | None = None
     samples: int | None = None
@@ -98,7 +102,7 @@ class Run:
         return self.status in COMPLETED_STATUSES
 
 
-_STR, _INT, _NUM, _BOOL = "a string", "an integer", "a number", "true or false"
+_STR, _INT, _NUM, _BOOL, _EXTRAS = "a string", "an integer", "a number", "true or false", "an object of numbers"
 
 #: Run attribute -> (location in summary.json, expected kind, required). Required fields identify the run and its
 #: configuration; without them it cannot be placed in any row.
@@ -129,7 +133,7 @@ SUMMARY_FIELDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "repeat_index": (("repeat_index",), _INT, False),
     "grad_accum": (("grad_accum",), _INT, False),
     "final_metric": (("final_metric",), _NUM, False),
-    "final_token_accuracy": (("final_token_accuracy",), _NUM, False),
+    "final_extras": (("final_extras",), _EXTRAS, False),
     "initial_metric": (("initial_metric",), _NUM, False),
     "steps": (("steps",), _INT, False),
     "samples": (("samples",), _INT, False),
@@ -157,12 +161,15 @@ SUMMARY_FIELDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
 }
 
 def parse_summary(data: Any, path: Path) -> Run:
-    """Check ``data`` (the loaded ``summary.json``) against schema 1 and build the :class:`Run`."""
+    """Check ``data`` (the loaded ``summary.json``) against its schema and build the :class:`Run`."""
     if not isinstance(data, Mapping):
         raise SummaryError(f"summary.json holds {_json_kind(data)}, not an object")
     schema = data.get("schema")
-    if schema != SUMMARY_SCHEMA:
-        raise SummaryError(f"summary.json schema is {schema!r}; this report reads schema {SUMMARY_SCHEMA}")
+    if schema not in SUMMARY_SCHEMAS or isinstance(schema, bool):
+        readable = " and ".join(map(str, SUMMARY_SCHEMAS))
+        raise SummaryError(f"summary.json schema is {schema!r}; this report reads schemas {readable}")
+    if schema == 1:
+        data = _from_schema_1(data)
     values: dict[str, Any] = {}
     for name, (location, kind, required) in SUMMARY_FIELDS.items():
         values[name] = _read(data, location, kind, required)
@@ -172,7 +179,20 @@ def parse_summary(data: Any, path: Path) -> Run:
         if values[name] < 1:
             raise SummaryError(f"summary.json field '{name}' is {values[name]}, expected at least 1")
     values["node_rank"] = values["node_rank"] or 0
+    values["final_extras"] = values["final_extras"] or {}
     return Run(path=path, **values)
+
+
+def _from_schema_1(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-1 summary in the schema-2 shape: its ``final_<name>`` numbers besides ``final_metric`` (there was
+    one, the CPM case's extra) become ``final_extras``; a field of another type there was no extra and is dropped."""
+    extras = {
+        key.removeprefix("final_"): value
+        for key, value in data.items()
+        if key.startswith("final_") and key != "final_metric" and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    }
+    return {**data, "final_extras": extras}
 
 
 def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: str, required: bool) -> Any:
@@ -202,6 +222,10 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: str, require
                 raise SummaryError(f"summary.json field '{dotted}' is {value}, expected a finite number")
             return None
         return float(value)
+    if kind == _EXTRAS and isinstance(value, Mapping):
+        # Each extra is read as an optional number: a null one (a NaN is written as null) was not measured.
+        extras = {name: _read(data, (*location, name), _NUM, False) for name in value}
+        return {name: number for name, number in extras.items() if number is not None}
     raise SummaryError(f"summary.json field '{dotted}' is {_json_kind(value)}, expected {kind}")
 
 

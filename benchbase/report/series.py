@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchbase.records import eval_extras
 from benchbase.report.run import Run
 
 Points = list[tuple[float, float]]
@@ -25,7 +26,8 @@ class RunSeries:
     loss: Points = field(default_factory=list)
     samples_per_s: Points = field(default_factory=list)
     metric: Points = field(default_factory=list)
-    token_accuracy: Points = field(default_factory=list)
+    #: Each case extra of the eval events (e.g. a token accuracy), by name in the case's order: (step, value).
+    extras: dict[str, Points] = field(default_factory=dict)
     eval_steps: list[float] = field(default_factory=list)
     #: Seconds since run start.
     train_window: tuple[float, float] | None = None
@@ -74,8 +76,9 @@ def _fill_events(series: RunSeries, events: list[Mapping[str, Any]], t0: float) 
             series.eval_steps.append(step)
             if _number(value):
                 series.metric.append((step, value))
-            if _number(meta.get("token_accuracy")):
-                series.token_accuracy.append((step, meta["token_accuracy"]))
+            for name, extra in eval_extras(meta).items():
+                if _number(extra):
+                    series.extras.setdefault(name, []).append((step, extra))
         elif key == "windows":
             start, end = meta.get("train_start_ms"), meta.get("train_end_ms")
             if _number(start) and _number(end):

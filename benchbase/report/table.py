@@ -6,7 +6,7 @@ JSON, CSV and HTML forms can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from benchbase.report.run import Run
 from benchbase.report.scaling import Scalability, scalability
 
 #: Machine-readable values of a row beside its group key, in the order CSV writes them (docs/report-format.md).
+#: Beside them, ``values`` holds :data:`EXTRAS_VALUE`: the case's extras, whose names only the records know.
 VALUE_NAMES: tuple[str, ...] = (
     "p_train",
     "final_metric",
@@ -44,10 +45,11 @@ VALUE_NAMES: tuple[str, ...] = (
     "energy_per_sample_j",
     "throughput_cv",
     "initial_metric",
-    "final_token_accuracy",
     "steps",
     "samples",
 )
+#: Key of ``values`` that maps each case extra's name to its mean final value (``None`` where no basis run has it).
+EXTRAS_VALUE = "final_extras"
 #: Values that are means over the basis runs, read straight from the :class:`Run` attribute of the same name.
 _MEANS = (
     "p_train",
@@ -63,7 +65,6 @@ _MEANS = (
     "peak_flops_per_device",
     "energy_per_sample_j",
     "initial_metric",
-    "final_token_accuracy",
     "steps",
     "samples",
 )
@@ -130,10 +131,12 @@ def build_report(
     )
 
 
-def build_row(group: GroupStats, scaling: Scalability) -> Row:
-    """One row: standard cells, machine-readable values and detail of a group."""
-    return Row(stats=group, cells=standard_cells(group, scaling), values=_values(group, scaling),
-               detail=detail_items(group))
+def build_row(group: GroupStats, scaling: Scalability, extra_names: Sequence[str] | None = None) -> Row:
+    """One row: standard cells, machine-readable values and detail of a group; ``extra_names`` are the case extras
+    to show (default: those the group's runs recorded)."""
+    names = group.extra_names if extra_names is None else tuple(extra_names)
+    return Row(stats=group, cells=standard_cells(group, scaling), values=_values(group, scaling, names),
+               detail=detail_items(group, names))
 
 
 def configuration(key: GroupKey) -> str:
@@ -185,7 +188,7 @@ def _no_power_reason(group: GroupStats) -> str:
     return "no power sensor" if sources <= {None, "unavailable"} else "no power reading in the train window"
 
 
-def _values(group: GroupStats, scaling: Scalability) -> dict[str, Any]:
+def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in _MEANS:
         stat = group.mean(name)
@@ -201,4 +204,5 @@ def _values(group: GroupStats, scaling: Scalability) -> dict[str, Any]:
         basis=group.basis,
         throughput_cv=group.throughput_cv(),
     )
-    return {name: values[name] for name in VALUE_NAMES}
+    extras = {name: stat.value if (stat := group.mean_extra(name)) else None for name in extra_names}
+    return {**{name: values[name] for name in VALUE_NAMES}, EXTRAS_VALUE: extras}

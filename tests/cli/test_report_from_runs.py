@@ -74,6 +74,10 @@ def test_every_column_of_both_rows_matches_the_records(recorded: Path) -> None:
     assert values["p_train"] == pytest.approx(p_train)
     accuracy = statistics.mean(s["final_metric"] for s in converged)
     assert values["final_metric"] == pytest.approx(accuracy)
+    assert list(values["final_extras"]) == list(converged[0]["final_extras"]) == ["token_accuracy", "loss"], \
+        "CPM's extras, by the names the case gives them"
+    for name, value in values["final_extras"].items():
+        assert value == pytest.approx(statistics.mean(s["final_extras"][name] for s in converged)), name
     assert cells["Power (W)"].startswith("n/a"), "no RAPL here: power unavailable, never 0"
     memory = statistics.mean(s["memory"]["peak_gib_per_device"] for s in converged)
     assert values["peak_memory_gib_per_device"] == pytest.approx(memory)

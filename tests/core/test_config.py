@@ -25,13 +25,12 @@ from benchbase.records import RecordError, atomic_write_yaml
 CASE_PARAMETERS = {
     "model_size": Param("medium", "model", mutable=False, choices=("small", "medium", "large")),
     "seq_length": Param(200, "tokens per sample", mutable=False, minimum=1),
-    "batch_size": Param(16, "per-device batch", minimum=1),
     "lr": Param(5e-4, "peak learning rate", minimum=0),
     "activation_checkpointing": Param(True, "recompute activations"),
-    "max_samples": Param(None, "sample budget", nullable=True),
+    "eval_limit": Param(None, "evaluation samples to score", nullable=True),
     "optimizer": Param("adamw", "optimizer name"),
 }
-PARAMETERS = merge_parameters("cpm", CASE_PARAMETERS)
+PARAMETERS = merge_parameters("cpm", CASE_PARAMETERS, {"batch_size": 16})
 OFFICIAL = Preset("official", "the reference recipe")
 DEMO = Preset("demo", "tiny", values={"model_size": "small", "batch_size": 8})
 
@@ -52,10 +51,27 @@ def test_every_case_gets_the_harness_keys_with_their_defaults():
         "telemetry_interval_s": 1.0,
         "timeout_s": 0.0,
         "checkpoint_every": 0,
+        "batch_size": 1,
+        "grad_accum": 1,
+        "eval_batch_size": 1,
+        "max_steps": 1000,
+        "max_samples": 0,
+        "target": 0.0,
+        "eval_interval_samples": 1,
+        "seed": 0,
     }
-    assert all(p.mutable for p in CORE_PARAMETERS.values())
+    assert {k for k, p in CORE_PARAMETERS.items() if not p.mutable} == {"target", "eval_interval_samples"}
     assert CORE_PARAMETERS["precision"].choices == ("auto", "fp32", "bf16", "fp16", "amp")
     assert CORE_PARAMETERS["telemetry_interval_s"].minimum == 0.05
+
+
+def test_a_case_gives_core_keys_its_own_defaults_but_cannot_change_what_they_are():
+    assert PARAMETERS["batch_size"].default == 16 and PARAMETERS["batch_size"].minimum == 1
+    assert merge_parameters("cpm", {}, {"target": 1})["target"].default == 1.0  # coerced to the core key's type
+    with pytest.raises(ValueError, match="unknown core key.*batchsize"):
+        merge_parameters("cpm", {}, {"batchsize": 16})
+    with pytest.raises(BenchbaseError, match="bad value 0 for 'batch_size' in case cpm defaults"):
+        merge_parameters("cpm", {}, {"batch_size": 0})
 
 
 def test_a_case_redeclaring_a_core_key_is_a_programming_error():
@@ -192,15 +208,15 @@ def test_zero_turns_telemetry_off_while_other_values_below_the_minimum_are_refus
 
 
 def test_a_nullable_key_accepts_null_and_a_value():
-    assert resolve(overrides={"max_samples": None}).values["max_samples"] is None
-    assert resolve(overrides={"max_samples": 5000}).values["max_samples"] == 5000
+    assert resolve(overrides={"eval_limit": None}).values["eval_limit"] is None
+    assert resolve(overrides={"eval_limit": 5000}).values["eval_limit"] == 5000
 
 
 def test_a_key_without_a_typed_default_still_refuses_structures_and_nan():
     with pytest.raises(BenchbaseError, match="expected a single finite value"):
-        resolve(overrides={"max_samples": {"a": 1}})
+        resolve(overrides={"eval_limit": {"a": 1}})
     with pytest.raises(BenchbaseError, match="expected a single finite value"):
-        resolve(overrides={"max_samples": float("nan")})
+        resolve(overrides={"eval_limit": float("nan")})
 
 
 def test_a_bad_value_in_a_vendor_file_names_the_file(tmp_path):
@@ -305,11 +321,11 @@ def test_a_missing_yaml_file_is_an_error(tmp_path):
 
 
 def test_parse_set_types_values_with_yaml():
-    assert parse_set(["batch_size=16", "activation_checkpointing=false", "optimizer=adamw", "max_samples="]) == {
+    assert parse_set(["batch_size=16", "activation_checkpointing=false", "optimizer=adamw", "eval_limit="]) == {
         "batch_size": 16,
         "activation_checkpointing": False,
         "optimizer": "adamw",
-        "max_samples": None,
+        "eval_limit": None,
     }
 
 

@@ -25,6 +25,7 @@ from benchbase.records import (
     check_name,
     decode_nonfinite,
     encode_nonfinite,
+    eval_extras,
     new_run_id,
     utc_timestamp,
     validate_summary,
@@ -35,7 +36,7 @@ from benchbase.telemetry_file import TELEMETRY_COLUMNS, TelemetryWriter, read_te
 
 @pytest.fixture
 def minimal_summary(tmp_path):
-    """A factory of schema-1 summaries of a run that has just started, as the supervisor writes them."""
+    """A factory of schema-2 summaries of a run that has just started, as the supervisor writes them."""
 
     def make(**changes):
         run_dir = RunDir.create_unique(tmp_path / "started", "cpm", "cpu", 1, 1)
@@ -209,7 +210,7 @@ def test_telemetry_paths_include_other_nodes_in_node_order(tmp_path):
 
 def test_config_env_and_summary_round_trip(tmp_path, minimal_summary):
     run_dir = RunDir.create(tmp_path, "r1")
-    params = merge_parameters("cpm", {"batch_size": Param(16, "batch")})
+    params = merge_parameters("cpm", {"lr": Param(5e-4, "peak lr")}, {"batch_size": 16})
     resolved = resolve_config(params, Preset("official", ""), {}, None, {"batch_size": 8}, False, case="cpm")
     run_dir.write_config(resolved, extra={"run_id": "r1", "topology": "1x1"})
     record = run_dir.read_config()
@@ -271,7 +272,9 @@ def test_a_running_summary_with_nulls_is_valid(minimal_summary):
         ({"target": True}, "'target' should be a number, got bool"),
         ({"status": "done"}, "unknown status 'done'"),
         ({"status": "converged", "exit_code": 3}, "exit_code 3 does not match status 'converged' (0)"),
-        ({"schema": 2}, "has schema 2, this benchbase reads 1"),
+        ({"schema": 1}, "has schema 1, this benchbase reads 2"),
+        ({"final_extras": {"token_accuracy": "high"}}, "'final_extras' should be an object of numbers, got dict"),
+        ({"initial_extras": [0.1]}, "'initial_extras' should be an object of numbers, got list"),
         ({"windows": {"train_s": 1.0}}, "has no windows.init_s"),
         ({"power": {"mean_w_per_device": "x", "energy_per_sample_j": None, "source": "telemetry"}},
          "power.mean_w_per_device should be a number, got str"),
@@ -293,6 +296,18 @@ def test_validate_summary_names_a_missing_key(minimal_summary):
 
 def test_validate_summary_allows_extra_keys_from_newer_writers(minimal_summary):
     validate_summary(minimal_summary(extra_field=1))
+
+
+def test_extras_are_any_named_numbers_nan_included(minimal_summary):
+    validate_summary(minimal_summary(final_extras={"token_accuracy": 0.5, "loss": math.nan}, initial_extras={}))
+
+
+def test_eval_extras_read_the_extras_key_else_the_flat_form_of_older_workers():
+    timing = {"eval_s": 1.0, "start_ms": 2.0, "end_ms": 3.0}
+    assert eval_extras({**timing, "extras": {"token_accuracy": 0.5, "loss": 2.0}}) == {"token_accuracy": 0.5,
+                                                                                        "loss": 2.0}
+    assert eval_extras({**timing, "token_accuracy": 0.5, "note": "text", "flag": True}) == {"token_accuracy": 0.5}
+    assert eval_extras(None) == eval_extras({"extras": {"bad": "x"}}) == {}
 
 
 # -- telemetry.csv ---------------------------------------------------------------------------------------------

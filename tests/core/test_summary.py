@@ -61,9 +61,12 @@ def write_telemetry(path, rows):
 
 RUN_START = event("run_start", BASE["run_id"], world_size=2, global_batch=16, flops_per_sample=1e9, target=0.91)
 EVALS = [
-    event("eval", 0.62, step=0, samples=0, token_accuracy=0.10, eval_s=1.0, start_ms=1000.0, end_ms=2000.0),
-    event("eval", 0.85, step=10, samples=160, token_accuracy=0.30, eval_s=1.0, start_ms=5000.0, end_ms=6000.0),
-    event("eval", 0.93, step=20, samples=320, token_accuracy=0.55, eval_s=1.0, start_ms=9000.0, end_ms=10000.0),
+    event("eval", 0.62, step=0, samples=0, eval_s=1.0, start_ms=1000.0, end_ms=2000.0,
+          extras={"token_accuracy": 0.10, "loss": 3.2}),
+    event("eval", 0.85, step=10, samples=160, eval_s=1.0, start_ms=5000.0, end_ms=6000.0,
+          extras={"token_accuracy": 0.30, "loss": 2.6}),
+    event("eval", 0.93, step=20, samples=320, eval_s=1.0, start_ms=9000.0, end_ms=10000.0,
+          extras={"token_accuracy": 0.55, "loss": 2.1}),
 ]
 TRAIN_STOP = event(
     "train_stop", "converged", step=20, samples=320, converged_step=20, converged_samples=320, time_to_target_s=8.0
@@ -106,13 +109,14 @@ def finished_run(tmp_path):
 def test_a_converged_run_gets_every_derived_field_as_docs_records_define_it(finished_run):
     summary = build_summary(finished_run, BASE)
     validate_summary(summary)
-    assert summary["schema"] == 1
+    assert summary["schema"] == 2
     assert summary["status"] == "converged" and summary["exit_code"] == 0
     assert summary["global_batch"] == 16
     assert summary["target"] == 0.91
     assert summary["initial_metric"] == 0.62
     assert summary["final_metric"] == 0.93
-    assert summary["final_token_accuracy"] == 0.55
+    assert summary["final_extras"] == {"token_accuracy": 0.55, "loss": 2.1}
+    assert summary["initial_extras"] == {"token_accuracy": 0.10, "loss": 3.2}
     assert (summary["steps"], summary["samples"]) == (20, 320)
     assert (summary["converged_step"], summary["converged_samples"]) == (20, 320)
     assert summary["time_to_target_s"] == 8.0
@@ -163,7 +167,8 @@ def test_a_run_that_failed_after_run_start_gets_a_valid_summary_of_nulls(tmp_pat
     validate_summary(summary)
     assert summary["status"] == "failed" and summary["exit_code"] == 4
     assert summary["global_batch"] == 16
-    assert summary["initial_metric"] is summary["final_metric"] is summary["final_token_accuracy"] is None
+    assert summary["initial_metric"] is summary["final_metric"] is None
+    assert summary["initial_extras"] is summary["final_extras"] is None
     assert summary["steps"] is summary["samples"] is summary["converged_step"] is None
     assert summary["windows"] == dict.fromkeys(["init_s", "train_s", "eval_s", "core_s", "whole_s"], None) | {
         "e2e_s": 12.0
@@ -200,15 +205,34 @@ def test_a_nan_metric_is_kept_visible_through_the_written_summary(tmp_path):
     run_dir = RunDir.create(tmp_path, "r1")
     with open(run_dir.events_path, "w") as handle:
         handle.write(json.dumps(RUN_START) + "\n")
-        handle.write(json.dumps(event("eval", 0.62, step=0, token_accuracy=0.1)) + "\n")
-        nan_eval = event("eval", None, step=10, samples=160, token_accuracy=None)
-        nan_eval["nonfinite"] = {"/value": "nan", "/metadata/token_accuracy": "nan"}
+        handle.write(json.dumps(event("eval", 0.62, step=0, extras={"token_accuracy": 0.1})) + "\n")
+        nan_eval = event("eval", None, step=10, samples=160, extras={"token_accuracy": None})
+        nan_eval["nonfinite"] = {"/value": "nan", "/metadata/extras/token_accuracy": "nan"}
         handle.write(json.dumps(nan_eval) + "\n")
     summary = build_summary(run_dir, {**BASE, "status": "not_converged"})
-    assert math.isnan(summary["final_metric"]) and math.isnan(summary["final_token_accuracy"])
+    assert math.isnan(summary["final_metric"]) and math.isnan(summary["final_extras"]["token_accuracy"])
     run_dir.write_summary(summary)
     assert "NaN" not in run_dir.summary_path.read_text()
-    assert math.isnan(run_dir.read_summary()["final_metric"])
+    again = run_dir.read_summary()
+    assert math.isnan(again["final_metric"]) and math.isnan(again["final_extras"]["token_accuracy"])
+
+
+def test_extras_written_flat_by_older_workers_are_read_too(tmp_path):
+    """Before the ``extras`` key, a case's extras sat beside the worker's own timing keys in the metadata."""
+    run_dir = RunDir.create(tmp_path, "r1")
+    flat = event("eval", 0.62, step=0, token_accuracy=0.1, loss=3.2, eval_s=1.0, start_ms=1.0, end_ms=2.0,
+                 note="not a number, so no extra")
+    write_events(run_dir, RUN_START, flat)
+    summary = build_summary(run_dir, {**BASE, "status": "interrupted"})
+    assert summary["final_extras"] == summary["initial_extras"] == {"token_accuracy": 0.1, "loss": 3.2}
+    validate_summary(summary)
+
+
+def test_an_evaluation_without_extras_records_none_as_an_empty_mapping(tmp_path):
+    run_dir = RunDir.create(tmp_path, "r1")
+    write_events(run_dir, RUN_START, event("eval", 0.62, step=0, eval_s=1.0, start_ms=1.0, end_ms=2.0, extras={}))
+    summary = build_summary(run_dir, {**BASE, "status": "interrupted"})
+    assert summary["final_extras"] == summary["initial_extras"] == {}
 
 
 def test_zero_samples_and_zero_windows_give_null_not_a_division_error(tmp_path):

@@ -22,9 +22,9 @@ START_MS = 1_795_000_000_000.0
 
 
 def build_summary(run_id: str, **overrides: Any) -> dict[str, Any]:
-    """A schema-1 summary of a converged 1x1 CPU run; ``overrides`` are merged (nested dicts merge key by key)."""
+    """A schema-2 summary of a converged 1x1 CPU run; ``overrides`` are merged (nested dicts merge key by key)."""
     base: dict[str, Any] = {
-        "schema": 1,
+        "schema": 2,
         "run_id": run_id,
         "case": "cpm",
         "preset": "official",
@@ -51,8 +51,9 @@ def build_summary(run_id: str, **overrides: Any) -> dict[str, Any]:
         "metric_name": "embedding_average",
         "target": 0.91,
         "final_metric": 0.912,
-        "final_token_accuracy": 0.55,
+        "final_extras": {"token_accuracy": 0.55},
         "initial_metric": 0.62,
+        "initial_extras": {"token_accuracy": 0.18},
         "steps": 120,
         "samples": 1920,
         "converged_step": 120,
@@ -141,7 +142,8 @@ def _events(summary: dict[str, Any], timeline: dict[str, Any], rng: random.Rando
         progress = (step / steps) ** 0.7
         lines.append({"time_ms": end, "key": "eval", "value": initial + (final - initial) * progress, "rank": 0,
                       "step": step, "samples": step * summary["global_batch"],
-                      "metadata": {"token_accuracy": 0.18 + (0.55 - 0.18) * progress, "eval_s": (end - start) / 1000}})
+                      "metadata": {"eval_s": (end - start) / 1000, "start_ms": start, "end_ms": end,
+                                   "extras": {"token_accuracy": 0.18 + (0.55 - 0.18) * progress}}})
     lines.sort(key=lambda event: event["time_ms"])
     lines.append({"time_ms": timeline["train_end"], "key": "windows", "value": summary["windows"], "rank": 0,
                   "metadata": {"train_start_ms": timeline["train_start"], "train_end_ms": timeline["train_end"],

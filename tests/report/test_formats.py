@@ -28,7 +28,7 @@ def report(runs_dir, write_run):
 
 def test_json_document_is_versioned_and_round_trips_every_number(report):
     document = json.loads(render(report, "json"))
-    assert document["schema"] == "benchbase.report/1"
+    assert document["schema"] == "benchbase.report/2"
     assert document["columns"] == list(STANDARD_COLUMNS)
     assert len(document["rows"]) == len(report.rows)
     for row, data in zip(report.rows, document["rows"]):
@@ -49,7 +49,7 @@ def test_json_document_is_versioned_and_round_trips_every_number(report):
 
 def test_csv_has_the_standard_columns_then_machine_readable_ones_and_round_trips(report):
     rows = list(csv.DictReader(io.StringIO(render(report, "csv"))))
-    assert tuple(rows[0]) == CSV_COLUMNS
+    assert tuple(rows[0]) == (*CSV_COLUMNS, "final_extras.token_accuracy")  # the case's extras come last
     assert CSV_COLUMNS[: len(STANDARD_COLUMNS)] == STANDARD_COLUMNS
     measured = [line for line in rows if line["kind"] == "measured"]
     assert len(measured) == len(report.rows)
@@ -63,6 +63,7 @@ def test_csv_has_the_standard_columns_then_machine_readable_ones_and_round_trips
                 assert line[name] == value
             else:
                 assert float(line[name]) == value
+        assert float(line["final_extras.token_accuracy"]) == row.values["final_extras"]["token_accuracy"]
         assert line["official"] == "true"
         assert int(line["world_size"]) == row.key.world_size
     published = [line for line in rows if line["kind"] == "published"]

@@ -43,7 +43,8 @@ def test_corrupt_records_are_skipped_with_the_reason(runs_dir, write_run):
     write_run(runs_dir, "bool-for-int", steps=True)
     write_run(runs_dir, "running", status="running")
     write_run(runs_dir, "odd-status", status="finished")
-    write_run(runs_dir, "future", schema=2)
+    write_run(runs_dir, "future", schema=3)
+    write_run(runs_dir, "bad-extra", final_extras={"token_accuracy": "high"})
     no_summary = write_run(runs_dir, "no-summary")
     (no_summary / "summary.json").unlink()
     nested_wrong = write_run(runs_dir, "nested-wrong")
@@ -64,12 +65,15 @@ def test_corrupt_records_are_skipped_with_the_reason(runs_dir, write_run):
     assert reasons["bool-for-int"] == "summary.json field 'steps' is true (a boolean), expected an integer"
     assert reasons["running"] == "still running (or the supervisor was killed)"
     assert reasons["odd-status"].startswith("summary.json status 'finished' is not one of converged, ")
-    assert reasons["future"] == "summary.json schema is 2; this report reads schema 1"
+    assert reasons["future"] == "summary.json schema is 3; this report reads schemas 1 and 2"
+    assert reasons["bad-extra"] == (
+        "summary.json field 'final_extras.token_accuracy' is 'high' (a string), expected a number"
+    )
     assert reasons["no-summary"].startswith("no summary.json")
     assert reasons["nested-wrong"] == "summary.json field 'throughput.p_train': its parent is a list, not an object"
     assert reasons["not-a-dir.txt"] == "not a run directory (a file)"
     assert reasons["list"] == "summary.json holds a list, not an object"
-    assert len(result.skipped) == len(reasons) == 10
+    assert len(result.skipped) == len(reasons) == 11
 
 
 def test_missing_measurements_are_none_and_non_finite_numbers_are_not_measurements(runs_dir, write_run):
@@ -77,9 +81,11 @@ def test_missing_measurements_are_none_and_non_finite_numbers_are_not_measuremen
     data = json.loads((folder / "summary.json").read_text())
     del data["throughput"]
     data["final_metric"] = float("nan")
+    data["final_extras"] = {"token_accuracy": float("nan"), "loss": None, "bleu": 0.3}  # null: a NaN as written
     (folder / "summary.json").write_text(json.dumps(data))  # json writes NaN, as Python's json does for nan
     (run,) = load_runs([runs_dir]).runs
     assert run.p_train is None and run.final_metric is None
+    assert run.final_extras == {"bleu": 0.3}
 
 
 def test_a_missing_identity_field_skips_the_record(runs_dir, write_run):

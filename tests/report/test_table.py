@@ -35,12 +35,12 @@ def _measured(p_train, final, watts, memory, **extra):
 def report(runs_dir, write_run):
     repeat = dict(repeat_group="rg1")
     write_run(runs_dir, "a1", started_at="2026-11-28T08:00:00Z", repeat_index=0, **repeat,
-              **_measured(40.0, 0.915, 100.0, 0.8, initial_metric=0.60, final_token_accuracy=0.50, steps=100,
-                          samples=1600, windows={"e2e_s": 60.0}, time_to_target_s=50.0,
+              **_measured(40.0, 0.915, 100.0, 0.8, initial_metric=0.60, final_extras={"token_accuracy": 0.50},
+                          steps=100, samples=1600, windows={"e2e_s": 60.0}, time_to_target_s=50.0,
                           mfu=0.10, peak_flops_per_device=2.0e12))
     write_run(runs_dir, "a2", started_at="2026-11-28T08:01:00Z", repeat_index=1, **repeat,
-              **_measured(44.0, 0.921, 110.0, 1.0, initial_metric=0.64, final_token_accuracy=0.60, steps=120,
-                          samples=1920, windows={"e2e_s": 40.0}, time_to_target_s=30.0,
+              **_measured(44.0, 0.921, 110.0, 1.0, initial_metric=0.64, final_extras={"token_accuracy": 0.60},
+                          steps=120, samples=1920, windows={"e2e_s": 40.0}, time_to_target_s=30.0,
                           mfu=0.12, peak_flops_per_device=2.0e12))
     write_run(runs_dir, "a3", started_at="2026-11-28T08:02:00Z", repeat_index=2, status="failed", exit_code=1,
               **repeat, **_measured(10.0, 0.70, 300.0, 9.0))
