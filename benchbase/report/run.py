@@ -102,6 +102,9 @@ class Run:
         return self.status in COMPLETED_STATUSES
 
 
+#: Configuration's SDK part when the vendor's environment() gave no ``sdk``.
+SDK_NOT_REPORTED = "SDK not reported"
+
 _STR, _INT, _NUM, _BOOL, _EXTRAS = "a string", "an integer", "a number", "true or false", "an object of numbers"
 
 #: Run attribute -> (location in summary.json, expected kind, required). Required fields identify the run and its
@@ -117,7 +120,7 @@ SUMMARY_FIELDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "nproc_per_node": (("nproc_per_node",), _INT, True),
     "world_size": (("world_size",), _INT, True),
     "device_model": (("device_model",), _STR, True),
-    "sdk": (("sdk",), _STR, True),
+    "sdk": (("sdk",), _STR, False),
     "precision": (("precision",), _STR, True),
     "per_device_batch": (("per_device_batch",), _INT, True),
     "global_batch": (("global_batch",), _INT, True),
@@ -180,6 +183,8 @@ def parse_summary(data: Any, path: Path) -> Run:
             raise SummaryError(f"summary.json field '{name}' is {values[name]}, expected at least 1")
     values["node_rank"] = values["node_rank"] or 0
     values["final_extras"] = values["final_extras"] or {}
+    # environment() is optional for a vendor; a row without the key says so instead of being dropped.
+    values["sdk"] = values["sdk"] or SDK_NOT_REPORTED
     return Run(path=path, **values)
 
 

@@ -158,3 +158,11 @@ def test_two_hundred_runs_with_ten_corrupt_report_in_well_under_five_seconds(run
     assert len(result.runs) == 190 and len(result.skipped) == 10
     assert markdown.count("\n| 0.91 |") == 4
     assert elapsed < 5.0, f"report over 200 runs took {elapsed:.2f} s"
+
+
+def test_a_vendor_that_reports_no_sdk_still_gets_its_row_saying_so(runs_dir, write_run):
+    """environment() is optional for a vendor: its runs are reported, the Configuration cell says what is missing."""
+    write_run(runs_dir, "quiet-vendor", sdk=None)
+    result = load_runs([runs_dir])
+    assert [run.sdk for run in result.runs] == ["SDK not reported"] and result.skipped == ()
+    assert "SDK not reported, bs:" in render(build_report(result), "csv")
