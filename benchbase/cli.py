@@ -6,6 +6,7 @@ exit code says its status (0 converged, 3 not converged, 4 failed, 5 timeout, 13
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -21,23 +22,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbase import __version__
+from benchbase import __version__, slurm
 from benchbase.config import (
+    SOURCE_DEFAULT,
     ResolvedConfig,
     load_yaml_file,
     merge_parameters,
     parse_set,
     parse_topology,
+    read_tuned_file,
     resolve_config,
     vendor_config_path,
 )
 from benchbase.contract import Case, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hostinfo import host_facts
-from benchbase.launch import from_slurm_environment, slurm_submit_command
 from benchbase.plugins import PluginInfo, Registry, load_registry
 from benchbase.records import RunDir
 from benchbase.supervisor import RunRequest, dry_run_plan, execute
+from benchbase.topology import online_cpus
 
 # Tables are wide; when output is a file or a pipe (CI logs), do not squeeze them into 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS", "200")))
@@ -80,12 +83,30 @@ def resolve_for(
     unofficial: bool,
     variant: str | None,
 ) -> ResolvedConfig:
-    """Layers: case defaults < preset < the vendor's tuned file for this device and topology < --set."""
+    """Layers: case defaults < preset < the vendor's tuned file for this device and topology < --set.
+
+    The tuned file joins only when it was tuned for this preset (:func:`benchbase.config.read_tuned_file`); a
+    variant the user named for another preset is refused rather than silently left out.
+    """
     preset = _preset(case, preset_name)
     vendor_file = vendor_config_path(vendor.config_dir, case.name, vendor.device_model(), nnodes, nproc, variant)
-    vendor_values = load_yaml_file(vendor_file) if vendor_file else {}
+    vendor_values: dict[str, Any] = {}
+    if vendor_file is not None:
+        vendor_values, tuned_for = read_tuned_file(vendor_file, case.presets(), case.default_preset)
+        if preset.name not in tuned_for:
+            if variant is not None:
+                raise BenchbaseError(
+                    f"config variant {variant!r} ({vendor_file}) is tuned for preset {', '.join(tuned_for)}, "
+                    f"not {preset.name}",
+                    f"drop --variant, or run --preset {tuned_for[0]}",
+                )
+            vendor_file, vendor_values = None, {}
     parameters = merge_parameters(case.name, case.parameters(), case.defaults())
     resolved = resolve_config(parameters, preset, vendor_values, vendor_file, overrides, unofficial, case=case.name)
+    if resolved.values["compile"] != "off":
+        from benchbase.engine import check_compile_available
+
+        check_compile_available(resolved.values, vendor)
     precision = resolved.values["precision"]
     if precision not in case.recipe.precisions:
         raise BenchbaseError(
@@ -258,7 +279,7 @@ def prepare_command(
     console.print_json(json.dumps(facts, default=str))
 
 
-def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> None:
+def _print_dry_run(request: RunRequest, job: slurm.BatchJob | None) -> None:
     plan = dry_run_plan(request)
     resolved = request.resolved
     console.print(f"[bold]case[/bold] {request.case.name}  [bold]preset[/bold] {resolved.preset}  "
@@ -286,10 +307,13 @@ def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> N
                           str(binding["numa_node"]), binding["source"])
     console.print(table)
     console.print(f"[bold]CPU binding[/bold] {plan['launch']['binding_method']}")
-    console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}")
-    if launcher == "slurm":
-        port = request.master_port or 29500
-        console.print(f"[bold]submit with[/bold] {shlex.join(slurm_submit_command(request.nnodes, run_argv, port))}")
+    if plan["launch"]["binding_note"]:
+        console.print(f"[yellow]{escape(plan['launch']['binding_note'])}[/]", soft_wrap=True)
+    console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}", soft_wrap=True)
+    if job is not None:
+        console.print(f"[bold]Slurm batch script[/bold] (each node's task runs the launch above; written to "
+                      f"{job.script_path} and submitted with `sbatch` without --dry-run):", soft_wrap=True)
+        console.print(job.script(), markup=False, highlight=False, soft_wrap=True, end="")
 
 
 @cli.command("run")
@@ -311,7 +335,8 @@ def _print_dry_run(request: RunRequest, launcher: str, run_argv: list[str]) -> N
 @click.option("--master-addr", help="Address of node 0 (multi-node).")
 @click.option("--master-port", type=int, help="Rendezvous port on node 0 (multi-node; default 29500).")
 @click.option("--launcher", type=click.Choice(["auto", "slurm"]), default="auto", show_default=True,
-              help="slurm: node rank and master address come from the Slurm environment.")
+              help="slurm: write a batch script for `sbatch` (--dry-run prints it); inside its srun step, each "
+                   "node's task takes its node rank and master from Slurm.")
 @click.option("--sysfs-root", type=click.Path(path_type=Path), default=Path("/sys"), show_default=True,
               help="Where device topology is read (tests point this at a recorded tree).")
 def run_command(
@@ -352,9 +377,21 @@ def run_command(
         resolved = resolve_for(case, vendor, preset, nnodes, nproc, _overrides(set_file, sets), unofficial, variant)
     if not dry_run:
         _check_data_dir(case, preset, data_dir)
-    if launcher == "slurm":
-        # Inside the allocation Slurm names the node and the master; a dry-run shows where they will come from.
-        node_rank, master_addr = from_slurm_environment() if not dry_run else (0, "<first host of SLURM_JOB_NODELIST>")
+    job = None
+    if launcher == "slurm" and (dry_run or not slurm.in_step()):
+        # Not yet a node of the job: describe the whole job as a batch script, which the user submits.
+        job = slurm.batch_job(
+            case.name, vendor.name, nnodes, nproc,
+            cpus_per_node=len(online_cpus(sysfs_root)),
+            gpus_per_node=None if vendor.ranks_share_devices else nproc,
+            run_argv=sys.argv[1:], master_port=master_port, out_root=out,
+        )
+        if not dry_run:
+            _announce_batch_script(job.write())
+            return
+        node_rank, master_addr = 0, master_addr or "<NodeAddr of the job's first node>"
+    elif launcher == "slurm":
+        node_rank, master_addr = slurm.step_placement(nnodes, master_addr)
     request = RunRequest(
         case=case,
         vendor=vendor,
@@ -371,7 +408,7 @@ def run_command(
         resume_dir=resume_dir,
     )
     if dry_run:
-        _print_dry_run(request, launcher, _submitted_argv(sys.argv[1:], case_name))
+        _print_dry_run(request, job)
         return
     group = uuid.uuid4().hex[:12] if repeat > 1 else None
     prepared: dict[str, Any] = {}
@@ -384,6 +421,8 @@ def run_command(
     outcomes = []
     for index in range(repeat):
         request.repeat_group, request.repeat_index = group, index
+        if resume_dir is None:
+            request.resolved = repeat_config(resolved, index)
         outcome = execute(request, console, prepare)
         outcomes.append(outcome)
         console.print(
@@ -395,20 +434,30 @@ def run_command(
     sys.exit(max(o.exit_code for o in outcomes))
 
 
-def _submitted_argv(argv: list[str], case_name: str) -> list[str]:
-    """The user's ``run`` arguments as each Slurm task should repeat them: without --dry-run and --launcher."""
-    if argv[:1] != ["run"]:
-        return ["run", case_name]
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--launcher":
-            skip = True
-        elif arg != "--dry-run" and not arg.startswith("--launcher="):
-            kept.append(arg)
-    return kept
+def repeat_config(resolved: ResolvedConfig, index: int) -> ResolvedConfig:
+    """Repeat ``index`` of ``--repeat K``: the configured seed plus the index, so each repeat draws its own
+    initialisation, dropout and data order (MLPerf seeds every run) and Stability measures more than crashes; the
+    first repeat keeps the configured seed, so a single run is the same with or without ``--repeat``. The seed and
+    where it came from are recorded in ``config.yaml`` and ``summary.json``."""
+    if index == 0:
+        return resolved
+    seed = int(resolved.values["seed"]) + index
+    source = f"{resolved.sources.get('seed', SOURCE_DEFAULT)} + repeat {index}"
+    return dataclasses.replace(
+        resolved, values={**resolved.values, "seed": seed}, sources={**resolved.sources, "seed": source}
+    )
+
+
+def _announce_batch_script(path: Path) -> None:
+    """Say where the script is and how to start it: outside an allocation with sbatch, inside one (salloc) with bash,
+    whose srun line then starts the step in the allocation already held."""
+    quoted = shlex.quote(str(path))
+    how = f"`sbatch {quoted}`"
+    if "SLURM_JOB_ID" in os.environ:
+        how += f", or run it in this allocation (job {os.environ['SLURM_JOB_ID']}) with `bash {quoted}`"
+    console.print(f"wrote {path}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"submit it with {how}; the job log is {path.stem}-<job id>.out beside it", soft_wrap=True,
+                  markup=False, highlight=False)
 
 
 def _resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> ResolvedConfig:
@@ -422,10 +471,13 @@ def _resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> Resolved
 
 
 def _print_standard_table(run_dirs: list[Path]) -> None:
+    """The rows of this command's runs, aggregated against everything in their ``--out`` folder: a 1x2 run's
+    Scalability needs the comparable 1x1 runs recorded there before it, which this command did not make."""
     from benchbase.report import build_report, load_runs, render_rich
 
-    result = load_runs(run_dirs)
-    console.print(render_rich(build_report(result, reference=False, detail=False)))
+    result = load_runs(dict.fromkeys(run_dir.parent for run_dir in run_dirs))
+    own = {run_dir.name for run_dir in run_dirs}
+    console.print(render_rich(build_report(result, reference=False, detail=False, only_runs=own)))
 
 
 @cli.command("report")
@@ -461,6 +513,49 @@ def report_command(
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Write a run record in another tool's format."""
+
+
+@export_group.command("mlperf")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--output", type=click.Path(path_type=Path), help="Write the result log to this file (default: stdout).")
+@click.option("--org", default="benchbase", show_default=True, help="submission_org: who ran it.")
+@click.option("--division", type=click.Choice(["closed", "open"]),
+              help="submission_division [default: closed for an official run, open otherwise].")
+@click.option("--platform", help="submission_platform [default: <nodes>x<processes per node>x<device model>].")
+@click.option("--submission-status", type=click.Choice(["research", "onprem", "cloud"]), default="research",
+              show_default=True, help="submission_status: how available the system is.")
+def export_mlperf_command(
+    run_dir: Path, output: Path | None, org: str, division: str | None, platform: str | None, submission_status: str
+) -> None:
+    """Export RUN_DIR as an MLPerf training result log (:::MLLOG lines; see docs/mlperf.md).
+
+    Check it with MLPerf's own checker and the ruleset benchbase ships for the case; the command is printed after
+    the file is written.
+    """
+    import shlex
+
+    from benchbase.mlperf import ExportOptions, checker_command, export_run, format_lines
+    from benchbase.records import atomic_write_text
+
+    options = ExportOptions(org=org, division=division, platform=platform, submission_status=submission_status)
+    lines = export_run(run_dir, options)
+    text = format_lines(lines)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise BenchbaseError(f"cannot write {output}: {exc.strerror}", "choose a writable --output path") from None
+    case = str(RunDir.open(run_dir).read_summary()["case"])
+    status = next(line["metadata"]["status"] for line in lines if line["key"] == "run_stop")
+    console.print(f"wrote {output} ({len(lines)} lines, run_stop status {status})", highlight=False, soft_wrap=True)
+    console.print(f"check it with: {shlex.join(checker_command(output, case))}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

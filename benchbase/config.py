@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,9 @@ CORE_PARAMETERS: dict[str, Param] = {
         1, "evaluate every ceil(this / global batch) steps, and once before training", mutable=False, minimum=1
     ),
     "seed": Param(0, "seed of initialisation, dropout and data order"),
+    "compile": Param(
+        "vendor", "torch.compile the model for training: on, off, or the vendor's default", choices=("vendor", "on", "off")
+    ),
 }
 
 SOURCE_DEFAULT = "default"
@@ -172,6 +175,37 @@ def vendor_config_path(
         f"no config variant {variant!r} for case {case} on {stem}",
         f"variants for this topology: {listing}",
     )
+
+
+#: Top-level key of a vendor's tuned file naming the preset (or list of presets) it was tuned for; not a config key.
+TUNED_FOR_KEY = "preset"
+
+
+def read_tuned_file(
+    path: Path, presets: Collection[str], default_preset: str
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The config values of a vendor's tuned file and the presets it was tuned for.
+
+    Tuned values (batch, learning rate, step budget, precision) are measured best for one workload; laid over another
+    preset (the demo's tiny model) they replace that preset's own recipe, and the demo then trains a different run
+    than the one it describes. So a file says which preset(s) it was tuned for in ``preset:`` and applies to those
+    only; a file that does not say is taken as tuned for the case's default preset, the workload vendors tune for.
+    """
+    values = load_yaml_file(path)
+    tuned_for = values.pop(TUNED_FOR_KEY, default_preset)
+    names = [tuned_for] if isinstance(tuned_for, str) else tuned_for
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise BenchbaseError(
+            f"'{TUNED_FOR_KEY}' in vendor file {path} must be a preset name or a list of preset names",
+            f"write e.g. '{TUNED_FOR_KEY}: {default_preset}'",
+        )
+    unknown = sorted(set(names) - set(presets))
+    if unknown:
+        raise BenchbaseError(
+            f"vendor file {path} is tuned for unknown preset(s) {', '.join(unknown)}",
+            f"the case's presets are {', '.join(sorted(presets))}",
+        )
+    return values, tuple(names)
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

@@ -14,15 +14,19 @@ Methods with a body are optional: the default is the honest answer for hardware 
 from __future__ import annotations
 
 import contextlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from benchbase.errors import BenchbaseError
+
+if TYPE_CHECKING:
+    # Imported for annotations only: the CLI loads this module for every command, and `benchbase --help`,
+    # `list` and `report` must not pay torch's two-second import.
+    import torch
 
 # ---------------------------------------------------------------------------------------------------------------
 # Configuration
@@ -91,6 +95,8 @@ class PrecisionPolicy:
         """The context a forward pass runs in; a no-op for fp32."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
+        import torch
+
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
 
     def describe(self) -> dict[str, Any]:
@@ -168,6 +174,32 @@ class SensorReading:
     clock_mhz: float | None = None
 
 
+class StepTimer:
+    """Times the device work of training steps without making the host wait for the device on every step.
+
+    The core marks each step with :meth:`start` and :meth:`stop` and reads :meth:`collect` only at points where it
+    synchronises anyway (log points, evaluations, the end of the train window), so an accelerator's launch queue is
+    never drained for the sake of timing. This default reads the host clock, which is right for devices that run
+    synchronously with the host (the CPU); a vendor with an asynchronous device returns a timer based on device
+    events from :meth:`Vendor.step_timer`.
+    """
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._total = 0.0
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def stop(self) -> None:
+        self._total += time.perf_counter() - self._started
+
+    def collect(self) -> float:
+        """Seconds of the marked steps since the last call; the device has been synchronised before it is called."""
+        total, self._total = self._total, 0.0
+        return total
+
+
 class Sensors(ABC):
     """Reads every local device's sensors; opened once per run by the supervisor, polled by the sampler thread."""
 
@@ -197,6 +229,9 @@ class Vendor(ABC):
     #: True when several local ranks may share one discovered device (the CPU vendor's host); otherwise a run needs
     #: at least as many local devices as processes per node.
     ranks_share_devices: bool = False
+    #: Whether ``compile: vendor`` (the default) compiles the model with ``torch.compile``: a vendor turns it on
+    #: where its stack compiles well; ``--set compile=on|off`` decides either way.
+    compile_by_default: bool = False
     #: Folder holding tuned configs as ``<case>/<DEVICE_MODEL>x<N>x<M>[-variant].yaml``; ``None`` if it ships none.
     config_dir: Path | None = None
 
@@ -259,6 +294,11 @@ class Vendor(ABC):
         """Peak memory this rank used on its device since the last reset; ``None`` if not measurable."""
         return None
 
+    def step_timer(self, device: torch.device) -> StepTimer:
+        """The timer of the per-step core window (``p_core``); see :class:`StepTimer`. Vendors whose devices run
+        asynchronously must return one based on device-side events."""
+        return StepTimer()
+
     def apply_swaps(self, model: torch.nn.Module, emit: Callable[..., None]) -> torch.nn.Module:
         """Optionally replace layers with fused vendor versions. Each swap must be reported via ``emit("swap", ...)``
         so the record shows what the vendor changed. The core trainer calls it for every case, after the model is on
@@ -287,7 +327,7 @@ class Vendor(ABC):
 # ---------------------------------------------------------------------------------------------------------------
 
 #: One batch as the core moves it to the device: named tensors (``input_ids``, ``labels``, ...).
-Batch = Mapping[str, torch.Tensor]
+Batch = Mapping[str, "torch.Tensor"]
 #: ``progress(stage, done, total)`` for long preparation steps; ``total`` is ``None`` when unknown.
 ProgressFn = Callable[[str, int, int | None], None]
 #: ``emit(key, value, **metadata)`` writes an event to the run's log (``provenance``, ``swap``, ...).
@@ -394,7 +434,9 @@ class Recipe(ABC):
         self, optimizer: torch.optim.Optimizer, config: Mapping[str, Any]
     ) -> torch.optim.lr_scheduler.LRScheduler:
         """The learning-rate schedule; the core calls ``step()`` once per optimizer update. Constant by default."""
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+        from torch.optim.lr_scheduler import LambdaLR
+
+        return LambdaLR(optimizer, lambda _step: 1.0)
 
 
 class Metric(ABC):

@@ -22,6 +22,8 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from benchbase.batch_order import TrainOrder, eval_indices
 from benchbase.contract import Batch, Case, EvalResult, PrecisionPolicy, Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.prefetch import Prefetcher
 
 #: The extra every evaluation records: the model spec's loss, averaged like the metric.
 LOSS = "loss"
@@ -73,6 +75,12 @@ class Engine:
         model.to(device)
         self.model = vendor.apply_swaps(model, emit)
         self.net = vendor.wrap_data_parallel(self.model, device) if place.distributed else self.model
+        if compile_enabled(config, vendor):
+            check_compile_available(config, vendor)
+            # Compiled for training only: evaluation and the state dict use the module itself, whose parameters
+            # the compiled graph shares.
+            self.net = torch.compile(self.net)
+            emit("swap", "torch.compile", module=type(self.model).__name__, source=f"compile: {config['compile']}")
         self.optimizer = case.recipe.optimizer(spec.parameter_groups(self.model, config), config)
         self.schedule: LRScheduler = case.recipe.schedule(self.optimizer, config)
         self.scaler = torch.amp.GradScaler(
@@ -92,6 +100,9 @@ class Engine:
         )
         self.step = 0
         self._data_step = 0
+        self._prefetch: Prefetcher | None = None
+        #: Seconds the loop waited for the input pipeline (cumulative; the worker reads and resets it).
+        self.data_wait_s = 0.0
         # Training mode is set here and restored after each evaluation, not on every step (a walk over all modules).
         self.net.train()
 
@@ -99,11 +110,17 @@ class Engine:
     def _to_device(self, batch: Batch) -> dict[str, torch.Tensor]:
         return {name: tensor.to(self.device, non_blocking=True) for name, tensor in batch.items()}
 
+    def _cpu_batches(self, step: int) -> list[Batch]:
+        return [self.samples.train_batch(part) for part in self.order.rank_indices(step)]
+
     def next_batch(self) -> list[dict[str, torch.Tensor]]:
-        """This rank's micro-batches of the next optimizer step, on the device."""
-        indices = self.order.rank_indices(self._data_step)
+        """This rank's micro-batches of the next optimizer step, on the device (copied asynchronously)."""
+        if self._prefetch is None:
+            self._prefetch = Prefetcher(self._cpu_batches, self._data_step, pin=self.device.type != "cpu")
+        batches, waited = self._prefetch.next()
+        self.data_wait_s += waited
         self._data_step += 1
-        return [self._to_device(self.samples.train_batch(part)) for part in indices]
+        return [self._to_device(batch) for batch in batches]
 
     def train_step(self, batch: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """Forward, backward and update of one global step; returns the mean micro-batch loss, not synchronised.
@@ -189,7 +206,30 @@ class Engine:
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self._data_step = self.step
+        self._stop_prefetch()
+
+    def _stop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()
+            self._prefetch = None
 
     def close(self) -> None:
-        """Drop the data-parallel wrapper so the worker can tear the process group down cleanly."""
+        """Stop the input pipeline and drop the data-parallel wrapper, so the worker can tear the process group
+        down cleanly."""
+        self._stop_prefetch()
         self.net = self.model
+
+
+def compile_enabled(config: Mapping[str, Any], vendor: Vendor) -> bool:
+    """Whether this run compiles its model: ``compile: on|off``, or the vendor's default for ``vendor``."""
+    choice = str(config.get("compile", "vendor"))
+    return choice == "on" or (choice == "vendor" and vendor.compile_by_default)
+
+
+def check_compile_available(config: Mapping[str, Any], vendor: Vendor) -> None:
+    """Refuse a compiled run on a torch without ``torch.compile`` (before 2.0, e.g. a vendor stack on 1.13)."""
+    if compile_enabled(config, vendor) and not hasattr(torch, "compile"):
+        raise BenchbaseError(
+            f"compile is on but torch {torch.__version__} has no torch.compile",
+            "set --set compile=off (torch.compile needs torch 2.0 or newer)",
+        )

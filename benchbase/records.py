@@ -463,7 +463,7 @@ SUMMARY_FIELDS: dict[str, str] = {
     "config_hash": _STR,
 }
 _REQUIRED = ("schema", "run_id", "case", "vendor", "official", "status", "windows", "throughput", "power", "memory")
-WINDOW_KEYS = ("init_s", "train_s", "eval_s", "core_s", "whole_s", "e2e_s")
+WINDOW_KEYS = ("init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s", "e2e_s")
 THROUGHPUT_KEYS = ("p_train", "p_core", "p_whole", "fps_e2e")
 POWER_SOURCES = ("telemetry", "unavailable")
 MEMORY_SOURCES = ("vendor", "telemetry", "unavailable")

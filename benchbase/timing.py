@@ -22,6 +22,8 @@ class Windows:
     core_s: float = 0.0
     whole_s: float = 0.0
     checkpoint_s: float = 0.0
+    #: Seconds the loop waited for the input pipeline inside the train window (a data stall shows here).
+    data_wait_s: float = 0.0
     train_start_ms: float | None = None
     train_end_ms: float | None = None
     eval_intervals_ms: list[list[float]] = field(default_factory=list)
@@ -42,7 +44,8 @@ class Windows:
 
 
 class Stopwatch:
-    """Wall-clock timer whose every stop waits for the device first, so queued kernels are never missed."""
+    """Wall-clock timer whose stops wait for the device first, so queued kernels are never missed. The loop reads it
+    only where a window opens or closes; per-step core time comes from the vendor's step timer instead."""
 
     def __init__(self, synchronize: Callable[[], None], clock: Callable[[], float] = time.perf_counter) -> None:
         self._sync = synchronize
@@ -51,4 +54,8 @@ class Stopwatch:
     def now(self) -> float:
         """Synchronise, then read the clock."""
         self._sync()
+        return self._clock()
+
+    def clock(self) -> float:
+        """Read the clock without synchronising: only right after :meth:`now`, with nothing queued since."""
         return self._clock()

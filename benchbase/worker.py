@@ -132,6 +132,7 @@ class Trainer:
         self.rank = rank
         self.world_size = world_size
         self.watch = Stopwatch(lambda: vendor.synchronize(device))
+        self.step_timer = vendor.step_timer(device)
         self.windows = Windows()
         self.step = 0
         self.samples = 0
@@ -161,7 +162,7 @@ class Trainer:
         RNG files are named by step and all written before ``state.pt`` is replaced, so whenever ``state.pt`` exists
         every rank's RNG of the same step exists too, even if the run is killed between any two writes.
         """
-        start = time.perf_counter()
+        start = self.sync_point()
         folder = self._checkpoint_dir()
         folder.mkdir(parents=True, exist_ok=True)
         rng_file = folder / _rng_file_name(self.rank, self.step)
@@ -192,7 +193,7 @@ class Trainer:
         for old in folder.glob(f"rng-rank{self.rank}-step*.pt"):
             if old != rng_file:
                 old.unlink(missing_ok=True)
-        self.windows.checkpoint_s += time.perf_counter() - start
+        self.windows.checkpoint_s += self.watch.now() - start
         self.emit("checkpoint", str(folder / CHECKPOINT_FILE))
 
     def load_checkpoint(self, folder: Path) -> None:
@@ -211,11 +212,24 @@ class Trainer:
         _set_rng_state(self.vendor, self.device, rng)
         self.emit("resume", str(folder / CHECKPOINT_FILE))
 
+    # -- timing -------------------------------------------------------------------------------------------------------
+    def sync_point(self) -> float:
+        """Synchronise the device and read the clock; fold in the core time and data waits since the last point.
+
+        The loop synchronises only here (log points, evaluations, checkpoints, the ends of the train window), never
+        per step, so a device's launch queue keeps running ahead of the host between log points.
+        """
+        now = self.watch.now()
+        self.windows.core_s += self.step_timer.collect()
+        self.windows.data_wait_s += self.engine.data_wait_s
+        self.engine.data_wait_s = 0.0
+        return now
+
     # -- evaluation ---------------------------------------------------------------------------------------------------
     def evaluate(self) -> bool:
         """Run the case metric; returns True when the target is reached."""
         start_ms = time.time() * 1000
-        start = self.watch.now()
+        start = self.sync_point()
         result = self.engine.evaluate()
         end = self.watch.now()
         end_ms = time.time() * 1000
@@ -245,7 +259,7 @@ class Trainer:
         if self.last_eval_step is None and self.evaluate():
             return self._finish("converged")
         reason = "max_steps"
-        log_time, log_samples = self.watch.now(), self.samples
+        log_time, log_samples = self.sync_point(), self.samples
         while True:
             if self.step >= wl.max_steps:
                 reason = "max_steps"
@@ -254,20 +268,21 @@ class Trainer:
                 reason = "max_samples"
                 break
             batch = wl.next_batch()
-            core_start = self.watch.now()
+            self.step_timer.start()
             loss = wl.train_step(batch)
-            self.windows.core_s += self.watch.now() - core_start
+            self.step_timer.stop()
             self.step += 1
             self.samples += wl.global_batch
             if self.step % log_interval == 0:
-                now = self.watch.now()
+                now = self.sync_point()
                 rate = (self.samples - log_samples) / max(now - log_time, 1e-9)
                 loss_value = _global_mean(loss.detach().float(), self.world_size)
                 lr = wl.learning_rate()
                 self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
                 if self.hook is not None:
                     self.hook.benchbase_step(step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
-                log_time, log_samples = self.watch.now(), self.samples
+                # Nothing is queued on the device after the log point's own sync, so the clock alone is exact here.
+                log_time, log_samples = self.watch.clock(), self.samples
             if self.step % wl.eval_every == 0 and self.evaluate():
                 reason = "converged"
                 break
@@ -296,7 +311,7 @@ class Trainer:
         if self.finished or self.whole_start is None:
             return
         self.finished = True
-        elapsed = self.watch.now() - self.whole_start
+        elapsed = self.sync_point() - self.whole_start
         self.windows.train_end_ms = time.time() * 1000
         self.windows.whole_s += elapsed
         self.windows.train_s = max(self.windows.whole_s - self.windows.eval_s - self.windows.checkpoint_s, 0.0)
@@ -381,13 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     registry = load_registry()
     case = registry.case(record["case"])
     vendor = registry.vendor(record["vendor"])
-    cpus = _apply_binding(local_rank)
     # The first rank of every node writes its node's event log, so each node's record tells the whole story.
     events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
     trainer: Trainer | None = None
     completed = False
     exit_code: int | None = None
     try:
+        # Inside the try: a binding this process may not use is the rank's own error, quoted as the run's reason.
+        cpus = _apply_binding(local_rank)
         device = vendor.setup_device(local_rank)
         if world_size > 1:
             dist.init_process_group(backend=vendor.distributed_backend)

@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import torch
 
 from benchbase import topology
-from benchbase.contract import Binding, DeviceInfo, Sensors, Vendor
+from benchbase.contract import Binding, DeviceInfo, Sensors, StepTimer, Vendor
+from benchbase.cuda_like.step_timer import CudaEventTimer
 from benchbase.errors import BenchbaseError
 
 _GIB = float(2**30)
@@ -214,6 +215,9 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
         shows, which is the allocator's reserved pool plus the context, so reserved is the closer like-for-like figure.
         """
         return torch.cuda.max_memory_reserved(device) / _GIB
+
+    def step_timer(self, device: torch.device) -> StepTimer:
+        return CudaEventTimer(device)
 
     def rng_state(self, device: torch.device) -> torch.Tensor:
         """The device's own generator (dropout draws from it, not from the host's), for checkpoints."""

@@ -59,6 +59,7 @@ def test_every_case_gets_the_harness_keys_with_their_defaults():
         "target": 0.0,
         "eval_interval_samples": 1,
         "seed": 0,
+        "compile": "vendor",
     }
     assert {k for k, p in CORE_PARAMETERS.items() if not p.mutable} == {"target", "eval_interval_samples"}
     assert CORE_PARAMETERS["precision"].choices == ("auto", "fp32", "bf16", "fp16", "amp")
