@@ -12,7 +12,6 @@ from importlib.metadata import Distribution, PackageNotFoundError, distribution,
 from typing import Any
 
 import psutil
-import torch
 
 from benchbase.hookspecs import PROJECT as ENTRY_POINT_GROUP
 
@@ -79,6 +78,8 @@ def package_versions() -> dict[str, str | None]:
 def host_facts() -> dict[str, Any]:
     """Host, OS, Python, torch build, the installed plugin distributions and the versions of the packages that
     shape a result."""
+    import torch  # here, not at the top: `benchbase --help`, `list` and `report` never call this
+
     return {
         "hostname": socket.gethostname(),
         "os": platform.platform(),

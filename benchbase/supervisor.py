@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from benchbase import topology
 from benchbase.config import ResolvedConfig
 from benchbase.contract import Binding, Case, Vendor
 from benchbase.errors import BenchbaseError
@@ -32,7 +33,6 @@ from benchbase.progress import EventTail, RunView
 from benchbase.records import STATUS_EXIT_CODES, RunDir
 from benchbase.summary import build_summary
 from benchbase.telemetry import Sampler
-from benchbase.worker import CHECKPOINT_FILE, EXIT_INTERRUPTED, read_checkpoint
 
 #: Seconds ranks get to write their last events after SIGINT/SIGTERM before they are killed.
 GRACE_S = 20.0
@@ -79,9 +79,13 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def bindings_for(vendor: Vendor, nproc: int, device_indices: list[int], sysfs_root: Path) -> list[Binding | None]:
-    """Per local rank, the CPUs local to its device, from the vendor's reading of real topology."""
-    return [vendor.binding(rank, device_indices[rank], sysfs_root, local_world_size=nproc) for rank in range(nproc)]
+def bindings_for(
+    vendor: Vendor, nproc: int, device_indices: list[int], sysfs_root: Path
+) -> tuple[list[Binding | None], str | None]:
+    """Per local rank, the CPUs local to its device, from the vendor's reading of real topology, narrowed to the CPUs
+    this process may use (which the ranks inherit), with one line when that changed them."""
+    planned = [vendor.binding(rank, device_indices[rank], sysfs_root, local_world_size=nproc) for rank in range(nproc)]
+    return topology.fit_to_allowed(sysfs_root, planned, os.sched_getaffinity(0))
 
 
 def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:
@@ -99,7 +103,9 @@ def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:
     return [d.index for d in devices[:nproc]]
 
 
-def plan_for(request: RunRequest, run_dir: Path | None, bindings: list[Binding | None]) -> LaunchPlan:
+def plan_for(
+    request: RunRequest, run_dir: Path | None, bindings: list[Binding | None], binding_note: str | None
+) -> LaunchPlan:
     worker_args = ["--run-dir", str(run_dir or "<run-dir>"), "--cache-dir", str(request.cache_dir)]
     if request.data_dir is not None:
         worker_args += ["--data-dir", str(request.data_dir)]
@@ -113,6 +119,7 @@ def plan_for(request: RunRequest, run_dir: Path | None, bindings: list[Binding |
         master_addr=request.master_addr,
         master_port=request.master_port,
         bindings=bindings,
+        binding_note=binding_note,
     )
 
 
@@ -150,6 +157,9 @@ class _RunProcesses:
     and a torchrun killed at the end of the grace period leaves its ranks behind (it would give up on them only 30 s
     after asking them to stop). Processes are held as :class:`psutil.Process`, which checks a pid still names the same
     process before signalling it, so a reused pid is never hit.
+
+    While looking, it also notes the rendezvous the ranks were given (:attr:`rendezvous`): ``torchrun --standalone``
+    picks its own port, so only a rank's environment says which one the run used.
     """
 
     REFRESH_S = 1.0
@@ -158,6 +168,8 @@ class _RunProcesses:
         self._launcher = launcher
         self._seen: dict[int, psutil.Process] = {}
         self._refreshed = float("-inf")
+        #: ``MASTER_ADDR``/``MASTER_PORT`` as this node's local rank 0 saw them; ``None`` until a rank is seen.
+        self.rendezvous: dict[str, Any] | None = None
 
     def remember(self, now: float) -> None:
         if now - self._refreshed < self.REFRESH_S:
@@ -166,6 +178,8 @@ class _RunProcesses:
         try:
             for child in psutil.Process(self._launcher.pid).children(recursive=True):
                 self._seen.setdefault(child.pid, child)
+                if self.rendezvous is None:
+                    self.rendezvous = _rendezvous_seen_by(child)
         except psutil.Error:
             return
 
@@ -180,6 +194,22 @@ class _RunProcesses:
             except psutil.Error:
                 continue
         psutil.wait_procs(killed, timeout=5)
+
+
+def _rendezvous_seen_by(process: psutil.Process) -> dict[str, Any] | None:
+    """The master address and port in a local rank 0's environment (what ``init_process_group`` connects to), or
+    ``None`` for any other process, or one still between fork and exec (its environment is still its parent's)."""
+    try:
+        environ = process.environ()
+    except psutil.Error:
+        return None
+    if environ.get("LOCAL_RANK") != "0" or not environ.get("MASTER_PORT", "").isdigit():
+        return None
+    return {
+        "master_addr": environ.get("MASTER_ADDR"),
+        "master_port": int(environ["MASTER_PORT"]),
+        "seen_in": f"environment of rank {environ.get('RANK')} (local rank 0, pid {process.pid})",
+    }
 
 
 def _last_error_line(run_dir: RunDir, names: list[str] | None = None) -> str | None:
@@ -247,7 +277,7 @@ def _decide_status(
         return "timeout", "the run exceeded its --timeout and was stopped"
     if signalled is not None:
         return "interrupted", f"stopped by {signal.Signals(signalled).name}"
-    if return_code == EXIT_INTERRUPTED:
+    if return_code == STATUS_EXIT_CODES["interrupted"]:
         return "interrupted", "the worker was stopped by a signal sent to it directly"
     if return_code == 0 and reason == "converged":
         target_eval = next((e for e in reversed(events) if e.get("key") == "eval"), {})
@@ -292,6 +322,7 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
         "main_run_id": None,
         "repeat_group": request.repeat_group,
         "repeat_index": request.repeat_index,
+        "seed": values.get("seed"),
         "device_model": env.get("device_model"),
         "sdk": vendor_env.get("sdk"),
         "precision": precision.get("label"),
@@ -340,6 +371,9 @@ def _check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
             f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
             "start a new run instead",
         )
+    # The worker's module needs torch; imported here so commands that never resume start without it.
+    from benchbase.worker import CHECKPOINT_FILE, read_checkpoint
+
     checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
     if not checkpoint.exists():
         raise BenchbaseError(
@@ -378,8 +412,8 @@ def execute(
         )
         started_at = _utc_now()
         previous_e2e = 0.0
-    bindings = bindings_for(request.vendor, request.nproc_per_node, device_indices, request.sysfs_root)
-    plan = plan_for(request, Path(run_dir.path), bindings)
+    bindings, binding_note = bindings_for(request.vendor, request.nproc_per_node, device_indices, request.sysfs_root)
+    plan = plan_for(request, Path(run_dir.path), bindings, binding_note)
     env = environment_record(request, plan, device_indices)
     env["prepare"] = prepared
     env.update(request.extra_record)
@@ -406,6 +440,8 @@ def execute(
     timeout_s = float(values.get("timeout_s") or 0.0)
     timed_out = False
     return_code: int | None = None
+    if binding_note:
+        console.print(f"[yellow]{binding_note}[/]", soft_wrap=True, highlight=False)
     with _Signals() as signals, _launcher_log(run_dir) as launcher_log:
         sampler.begin()
         proc = subprocess.Popen(
@@ -461,7 +497,7 @@ def execute(
     summary = build_summary(
         run_dir,
         {**base, "status": status, "exit_code": exit_code, "reason": reason, "ended_at": _utc_now(), "e2e_s": e2e_s},
-        extras={"telemetry_errors": sampler.errors},
+        extras={"telemetry_errors": sampler.errors, "rendezvous": processes.rendezvous},
     )
     run_dir.write_summary(summary)
     return RunOutcome(Path(run_dir.path), status, exit_code, summary)
@@ -476,8 +512,8 @@ def dry_run_plan(request: RunRequest) -> dict[str, Any]:
     except BenchbaseError:
         device_indices = list(range(nproc))
         detected = False
-    bindings = bindings_for(request.vendor, nproc, device_indices, request.sysfs_root)
-    plan = plan_for(request, None, bindings)
+    bindings, binding_note = bindings_for(request.vendor, nproc, device_indices, request.sysfs_root)
+    plan = plan_for(request, None, bindings, binding_note)
     precision = request.vendor.precision_policy(str(request.values.get("precision", "auto")))
     return {
         "devices_detected": detected,

@@ -27,3 +27,15 @@ def test_a_spawned_worker_rerunning_the_console_script_imports_neither_the_cli_n
 def test_the_console_script_still_runs_the_command_line() -> None:
     result = subprocess.run([SCRIPT, "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "run" in result.stdout
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["run", "--help"], ["report", "--format", "csv"]])
+def test_help_and_report_start_without_importing_torch(arguments: list[str], tmp_path: Path) -> None:
+    """torch's import is about 2 s here; a command that never touches a model must not pay it."""
+    probe = (
+        "import sys; from benchbase.entry import main; sys.argv = ['benchbase'] + sys.argv[1:]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch', file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stderr.strip().splitlines()[-1] == "no torch", result.stderr
