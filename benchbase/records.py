@@ -17,14 +17,11 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from benchbase.errors import BenchbaseError
-
-if TYPE_CHECKING:
-    from benchbase.config import ResolvedConfig
 
 SUMMARY_SCHEMA = 2
 RUNNING = "running"
@@ -309,10 +306,11 @@ class RunDir:
             paths += [p / "telemetry.csv" for p in sorted(numbered, key=lambda p: int(p.name))]
         return paths
 
-    def write_config(self, resolved: ResolvedConfig, extra: Mapping[str, Any] | None = None) -> None:
-        """The resolved config plus ``extra`` facts a reader wants beside it (run id, topology); ``extra`` may not
-        overwrite a config field, so ``ResolvedConfig.from_record`` reads the file back unchanged."""
-        record = resolved.to_record()
+    def write_config(self, record: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> None:
+        """The resolved config's record (``ResolvedConfig.to_record()``) plus ``extra`` facts a reader wants beside
+        it (run id, topology); ``extra`` may not overwrite a config field, so ``ResolvedConfig.from_record`` reads
+        the file back unchanged. Taking the plain record keeps this module free of the config module, which itself
+        uses the record's helpers."""
         clashes = sorted(set(extra or {}) & set(record))
         if clashes:
             raise ValueError(f"extra config fields {', '.join(clashes)} would overwrite the resolved config")

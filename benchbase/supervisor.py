@@ -420,7 +420,7 @@ def execute(
     base = _base_summary(request, run_dir, env, started_at)
     if request.resume_dir is None:
         run_dir.write_config(
-            request.resolved,
+            request.resolved.to_record(),
             extra={"run_id": base["run_id"], "case": request.case.name, "vendor": request.vendor.name,
                    "topology": f"{request.nnodes}x{request.nproc_per_node}"},
         )

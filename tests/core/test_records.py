@@ -212,12 +212,12 @@ def test_config_env_and_summary_round_trip(tmp_path, minimal_summary):
     run_dir = RunDir.create(tmp_path, "r1")
     params = merge_parameters("cpm", {"lr": Param(5e-4, "peak lr")}, {"batch_size": 16})
     resolved = resolve_config(params, Preset("official", ""), {}, None, {"batch_size": 8}, False, case="cpm")
-    run_dir.write_config(resolved, extra={"run_id": "r1", "topology": "1x1"})
+    run_dir.write_config(resolved.to_record(), extra={"run_id": "r1", "topology": "1x1"})
     record = run_dir.read_config()
     assert record == {**resolved.to_record(), "run_id": "r1", "topology": "1x1"}
     assert ResolvedConfig.from_record(record) == resolved
     with pytest.raises(ValueError, match="would overwrite the resolved config"):
-        run_dir.write_config(resolved, extra={"values": {}})
+        run_dir.write_config(resolved.to_record(), extra={"values": {}})
     run_dir.write_env({"host": "h", "vendor": {"sdk": "torch 2.13.0"}})
     assert run_dir.read_env() == {"host": "h", "vendor": {"sdk": "torch 2.13.0"}}
     summary = minimal_summary(final_metric=float("nan"))
