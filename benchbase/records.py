@@ -14,10 +14,10 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -92,13 +92,19 @@ _FILE_MODE = 0o666 & ~_current_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then ``os.replace``: readers see the old or the new file."""
+    """:func:`atomic_write` of bytes already in memory."""
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Let ``fill`` write a temp file in the same folder, fsync, then ``os.replace``: readers see the old or the new
+    file, never a part, whoever writes (records, caches, checkpoints: this is benchbase's one atomic writer)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), _FILE_MODE)
-            handle.write(data)
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -31,7 +31,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.events import EventLog
 from benchbase.launch import BINDINGS_ENV
 from benchbase.plugins import Registry, load_registry
-from benchbase.records import RunDir, atomic_write_json
+from benchbase.records import RunDir, atomic_write, atomic_write_json
 from benchbase.safe_load import Fixes, load_torch_file
 from benchbase.timing import Stopwatch, Windows
 from benchbase.topology import apply_binding
@@ -166,8 +166,8 @@ class Trainer:
         folder = self._checkpoint_dir()
         folder.mkdir(parents=True, exist_ok=True)
         rng_file = folder / _rng_file_name(self.rank, self.step)
-        torch.save(_rng_state(self.vendor, self.device), folder / f".{rng_file.name}.tmp")
-        os.replace(folder / f".{rng_file.name}.tmp", rng_file)
+        rng = _rng_state(self.vendor, self.device)
+        atomic_write(rng_file, lambda handle: torch.save(rng, handle))
         if self.world_size > 1:
             dist.barrier()
         if self.rank == 0:
@@ -186,8 +186,7 @@ class Trainer:
                     "windows": windows,
                 },
             }
-            torch.save(state, folder / ".state.tmp")
-            os.replace(folder / ".state.tmp", folder / CHECKPOINT_FILE)
+            atomic_write(folder / CHECKPOINT_FILE, lambda handle: torch.save(state, handle))
         if self.world_size > 1:
             dist.barrier()
         for old in folder.glob(f"rng-rank{self.rank}-step*.pt"):

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchbase_cpm.stc import atomic_write
+from benchbase.records import atomic_write
 
 FACTS_FILE = "facts.json"
 

@@ -34,7 +34,8 @@ import sentencepiece as spm
 
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.cache_folder import publish_folder
-from benchbase_cpm.stc import STC_FILE, atomic_write, stc_line
+from benchbase.records import atomic_write
+from benchbase_cpm.stc import STC_FILE, stc_line
 from benchbase_cpm.tokenizer import MODEL_FILE, NEWLINE_MARK, SPACE_MARK, CPMTokenizer, pretokenize
 
 if TYPE_CHECKING:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from benchbase.errors import BenchbaseError
+from benchbase.records import atomic_write
 
 if TYPE_CHECKING:
     from benchbase.contract import ProgressFn
@@ -177,20 +177,6 @@ def _write_lines(path: Path, pairs: list[Pair], progress: ProgressFn | None) -> 
     if progress:
         progress(stage, len(pairs), len(pairs))
     return {"path": str(path), "lines": len(pairs), "md5": digest.hexdigest()}
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Let ``write`` fill a temporary file beside ``path``, flush it to disk, then rename it over ``path``, so a
-    reader (or a cache check after a crash) sees the old file or the whole new one, never a part."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def file_digest(path: Path, algorithm: str = "md5") -> str:

@@ -29,7 +29,8 @@ import numpy as np
 import sentencepiece
 
 from benchbase.errors import BenchbaseError
-from benchbase_cpm.stc import atomic_write, file_digest
+from benchbase.records import atomic_write
+from benchbase_cpm.stc import file_digest
 from benchbase_cpm.tokenizer import CPMTokenizer
 
 if TYPE_CHECKING:
