@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import pluggy
 
 from benchbase import hookspecs
-from benchbase.contract import Case, Vendor
+from benchbase.contract import Case, DatasetSpec, Metric, ModelSpec, Recipe, Vendor
 from benchbase.errors import BenchbaseError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
@@ -354,6 +354,8 @@ class _Loader:
                 )
             if not getattr(obj, "name", ""):
                 raise TypeError(f"{hook_name} registered a {kind} without a name")
+            if isinstance(obj, Case):
+                _check_composition(obj)
             found.append(obj)
 
         try:
@@ -374,6 +376,23 @@ class _Loader:
             table[obj.name] = obj
             names.append(obj.name)
             _ORIGINS[id(obj)] = (obj, info)
+
+
+#: The parts a case composes, and the contract class each must be an instance of.
+_CASE_PARTS = {"model": ModelSpec, "dataset": DatasetSpec, "recipe": Recipe, "metric": Metric}
+
+
+def _check_composition(case: Case) -> None:
+    """A case the core cannot train is refused at registration, naming the part, not at its first run."""
+    for part, spec in _CASE_PARTS.items():
+        value = getattr(case, part, None)
+        if not isinstance(value, spec):
+            raise TypeError(
+                f"case '{case.name}' has no {part} (a benchbase.contract.{spec.__name__}); "
+                f"found {type(value).__name__}"
+            )
+    if not case.metric.name:
+        raise TypeError(f"case '{case.name}' has a metric without a name")
 
 
 def load_registry(

@@ -16,6 +16,8 @@ from benchbase.contract import Case, DeviceInfo, PrecisionPolicy, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hookspecs import hookimpl
 from benchbase.plugins import DIRECT, load_registry, origin_of, provenance
+from benchbase_cpm.recipe import CPMRecipe
+from line_case import Line, PointsData, ScoreByBatch, points
 
 
 class _HostVendor(Vendor):
@@ -45,25 +47,16 @@ def _vendor_module(module_name: str, *vendor_names: str) -> types.ModuleType:
 
 
 class _NamedCase(Case):
-    """A case that is only a name: enough to register, never run (it defines what any version of the contract asks
-    a case to define)."""
+    """A case that is only a name over the line case's parts: enough to register, never run here."""
 
     description = "throwaway test case"
+    model = Line()
+    dataset = PointsData(points())
+    recipe = CPMRecipe()
+    metric = ScoreByBatch([])
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-    def parameters(self):  # type: ignore[no-untyped-def]
-        return {}
-
-    def presets(self):  # type: ignore[no-untyped-def]
-        return {}
-
-    def prepare(self, config, data_dir, cache_dir, progress):  # type: ignore[no-untyped-def]
-        return {}
-
-    def build(self, ctx):  # type: ignore[no-untyped-def]
-        raise NotImplementedError
 
 
 def _case_module(module_name: str, *case_names: str) -> types.ModuleType:
@@ -310,3 +303,20 @@ def test_a_plugin_whose_hook_raised_is_named_when_its_vendor_is_asked_for() -> N
     with pytest.raises(BenchbaseError, match=r"^plugin 'boom' \(registered directly\) could not be loaded: "
                                              r"benchbase_register_vendors raised: RuntimeError: driver missing"):
         registry.vendor("boom")
+
+
+def test_a_case_missing_a_part_of_its_composition_is_refused_at_registration_naming_the_part() -> None:
+    class NoMetric(_NamedCase):
+        metric = None  # type: ignore[assignment]
+
+    half = types.ModuleType("half")
+
+    @hookimpl
+    def benchbase_register_cases(register):  # type: ignore[no-untyped-def]
+        register(NoMetric("half"))
+
+    half.benchbase_register_cases = benchbase_register_cases  # type: ignore[attr-defined]
+    registry = load_registry(use_entry_points=False, modules={"half": half})
+    (plugin,) = registry.plugins
+    assert "case 'half' has no metric (a benchbase.contract.Metric)" in plugin.error
+    assert registry.cases == {}
