@@ -6,7 +6,8 @@ the same units, but each board supports a different subset. Every query is there
 keeps running and the record shows the sensor as unavailable, never as zero.
 
 Units NVML returns: power in milliwatts, energy in millijoules, memory in bytes, utilisation in percent, temperature
-in degrees Celsius, clocks in MHz.
+in degrees Celsius, clocks in MHz. The energy counter (``nvmlDeviceGetTotalEnergyConsumption``, Volta and newer) counts
+from the last driver load, so only its differences mean anything; ``telemetry.csv`` keeps it as read, in joules.
 """
 
 from __future__ import annotations
@@ -31,13 +32,30 @@ def nvml_value(nvml: Any, query: Callable[..., Any], *args: Any) -> Any:
         return None
 
 
+def nvml_memory(nvml: Any, handle: Any) -> Any:
+    """The device's memory through ``nvmlDeviceGetMemoryInfo_v2`` where the library and pynvml have it, else v1.
+
+    v1's ``used`` is documented as "Sum of Reserved and Allocated device memory": on recent drivers it includes what
+    the driver sets aside for itself (hundreds of MiB on an idle A100). v2 reports that ``reserved`` apart and its
+    ``used`` is what was allocated, the figure ``nvidia-smi`` shows as used. Drivers before v2 (e.g. R470) answer
+    ``FunctionNotFound``, and a pynvml too old for v2 has no ``nvmlMemory_v2``; both get v1. ``None`` when neither
+    call answers.
+    """
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is not None:
+        memory = nvml_value(nvml, nvml.nvmlDeviceGetMemoryInfo, handle, version)
+        if memory is not None:
+            return memory
+    return nvml_value(nvml, nvml.nvmlDeviceGetMemoryInfo, handle)
+
+
 def read_nvml_device(
     nvml: Any, handle: Any, device: int, power_to_watts: Callable[[float], float] = milliwatts_to_watts
 ) -> SensorReading:
     """One sample of one device. ``power_to_watts`` converts the raw power reading (NVML: milliwatts)."""
     power = nvml_value(nvml, nvml.nvmlDeviceGetPowerUsage, handle)
     energy = nvml_value(nvml, nvml.nvmlDeviceGetTotalEnergyConsumption, handle)
-    memory = nvml_value(nvml, nvml.nvmlDeviceGetMemoryInfo, handle)
+    memory = nvml_memory(nvml, handle)
     utilization = nvml_value(nvml, nvml.nvmlDeviceGetUtilizationRates, handle)
     temperature = nvml_value(nvml, nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU)
     clock = nvml_value(nvml, nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM)

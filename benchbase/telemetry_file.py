@@ -1,19 +1,27 @@
 """``telemetry.csv``: one row per device per sample (docs/records.md).
 
 An empty cell means the sensor is unavailable; it is never written as 0, because a reader averaging power must not
-mistake "unknown" for "idle". Rows are flushed as they are written so a killed run keeps its telemetry, and the
-reader drops the torn last row such a kill can leave.
+mistake "unknown" for "idle". Rows go to the file as they are written (unbuffered: one ``write`` per sample), so a
+killed run keeps its telemetry, the reader drops the torn last row such a kill can leave, and closing the file has
+nothing left to flush: a full disk fails the write that met it, with the path named, never the close.
+
+``energy_j`` is a cumulative counter with an arbitrary origin (NVML's total-energy counter counts from the driver's
+load, RAPL's from when the sensors opened): only differences mean anything, and :func:`counter_energy_j` takes them.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
+import errno
 import io
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchbase import disk_space
 from benchbase.contract import SensorReading
 from benchbase.records import RecordError
 
@@ -47,29 +55,49 @@ class TelemetryWriter:
                 f"{self.path} is not a benchbase telemetry file (unexpected header)",
                 "move it away or choose another run folder",
             )
-        self._handle: io.TextIOWrapper | None = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        try:
+            self._handle: io.FileIO | None = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
         if first_line is None:
-            self._handle.write(_HEADER + "\n")
+            self._write_all(_HEADER + "\n")
         elif not ends_with_newline:
-            self._handle.write("\n")  # end the row a crash tore, so the next row starts on its own line
-        self._handle.flush()
-        self._csv = csv.writer(self._handle, lineterminator="\n")
+            self._write_all("\n")  # end the row a crash tore, so the next row starts on its own line
 
     def write(self, readings: Sequence[SensorReading], rss_gib: float | None, time_ms: float) -> None:
-        """One row per reading, all stamped ``time_ms`` (wall clock, ``time.time() * 1000``), then flush."""
+        """One row per reading, all stamped ``time_ms`` (wall clock, ``time.time() * 1000``), in one write."""
         if self._handle is None:
             raise ValueError(f"telemetry file {self.path} is closed")
+        rows = io.StringIO()
+        table = csv.writer(rows, lineterminator="\n")
         for reading in readings:
             sensors = [getattr(reading, column) for column in _SENSOR_COLUMNS]
-            self._csv.writerow(
+            table.writerow(
                 [_cell(time_ms), self.node, int(reading.device), *(_cell(v) for v in sensors), _cell(rss_gib)]
             )
-        self._handle.flush()
+        self._write_all(rows.getvalue())
+
+    def _write_all(self, text: str) -> None:
+        """Raises :class:`benchbase.disk_space.RecordUnwritable` naming the file when the disk refuses it."""
+        assert self._handle is not None
+        data = memoryview(text.encode("utf-8"))
+        try:
+            while data:
+                written = self._handle.write(data)
+                if not written:  # a regular file that takes nothing more is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                data = data[written:]
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
 
     def close(self) -> None:
+        """Never raises: every row is already in the file, and a run must not end on a failed close."""
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()
+            except OSError:
+                pass
 
     def __enter__(self) -> TelemetryWriter:
         return self
@@ -144,3 +172,70 @@ def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
     if row["time_ms"] is None:
         return None
     return row
+
+
+def counter_energy_j(
+    rows: Sequence[dict[str, Any]], start_ms: float, end_ms: float, exclude_ms: Sequence[Sequence[float]] = ()
+) -> dict[tuple[int, int], float] | None:
+    """Joules each device's energy counter advanced over ``[start_ms, end_ms]`` outside the ``exclude_ms`` spans.
+
+    ``rows`` are :func:`read_telemetry` rows, of one node or several; a device is a ``(node, device)`` pair. The
+    counter is read at sample times, so it is interpolated linearly to each boundary (an error of at most the energy
+    of one sampling interval per boundary, against the sampled-power mean's error of every interval). Spans in
+    ``exclude_ms`` (evaluations) are ``[begin, end]`` pairs; they are clipped to the window and merged, and a pair
+    that is not two finite numbers is ignored.
+
+    All or nothing, so a record never mixes two kinds of energy: ``None`` unless every device in ``rows`` has counter
+    readings at or before ``start_ms`` and at or after ``end_ms`` and its counter never goes backwards (a driver
+    reload resets NVML's). The counter then covers every moment of the window, checkpoint writes included, where a
+    mean power x ``train_s`` leaves those out.
+    """
+    readings: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for row in rows:
+        counter = readings.setdefault((row["node"], row["device"]), [])
+        if row.get("energy_j") is not None:
+            counter.append((row["time_ms"], row["energy_j"]))
+    if not readings or not end_ms > start_ms:
+        return None
+    spans = _clipped_spans(exclude_ms, start_ms, end_ms)
+    energies: dict[tuple[int, int], float] = {}
+    for key, counter in readings.items():
+        counter.sort()
+        times = [time for time, _ in counter]
+        values = [value for _, value in counter]
+        if not counter or times[0] > start_ms or times[-1] < end_ms:
+            return None
+        if any(later < earlier for earlier, later in zip(values, values[1:])):
+            return None
+        window = _counter_at(times, values, end_ms) - _counter_at(times, values, start_ms)
+        excluded = sum(_counter_at(times, values, end) - _counter_at(times, values, begin) for begin, end in spans)
+        energies[key] = window - excluded
+    return energies
+
+
+def _counter_at(times: Sequence[float], values: Sequence[float], time_ms: float) -> float:
+    """The counter at ``time_ms``, interpolated between the readings on either side (``times`` brackets it)."""
+    right = bisect.bisect_left(times, time_ms)
+    if times[right] == time_ms:
+        return values[right]
+    fraction = (time_ms - times[right - 1]) / (times[right] - times[right - 1])
+    return values[right - 1] + fraction * (values[right] - values[right - 1])
+
+
+def _clipped_spans(pairs: Sequence[Sequence[float]], start_ms: float, end_ms: float) -> list[tuple[float, float]]:
+    """``pairs`` of finite numbers, clipped to ``[start_ms, end_ms]``, sorted and merged where they overlap."""
+    spans = sorted(
+        (max(float(pair[0]), start_ms), min(float(pair[1]), end_ms))
+        for pair in pairs
+        if isinstance(pair, (list, tuple)) and len(pair) == 2
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in pair)
+    )  # fmt: skip
+    merged: list[tuple[float, float]] = []
+    for begin, end in spans:
+        if begin >= end:
+            continue
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged

@@ -1,9 +1,10 @@
 """Device enumeration through an NVML-compatible library driven by the ``pynvml`` bindings.
 
-NVIDIA's NVML and its clones (Iluvatar's ixml) count every board in the machine in PCI order and ignore
+NVIDIA's NVML and its clones (Iluvatar's ixml) count every board in the machine in their own (PCI) order and ignore
 ``CUDA_VISIBLE_DEVICES``; a session keeps the handles of the devices CUDA would show, in CUDA's order, so device
-``i`` of a record is ``cuda:i`` of the ranks. Subclasses say how their library is initialised and worded in errors;
-what a device is called and which extra facts it carries is theirs too.
+``i`` of a record is ``cuda:i`` of the ranks. How CUDA orders the boards before ``CUDA_VISIBLE_DEVICES`` applies is
+the vendor's to say (:meth:`NvmlStyleSession._cuda_enumeration`). Subclasses say how their library is initialised
+and worded in errors; what a device is called and which extra facts it carries is theirs too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from benchbase.contract import DeviceInfo, Sensors
 from benchbase.cuda_like.visible import visible_device_order
 from benchbase.errors import BenchbaseError
-from benchbase.nvml_like import NvmlSensors, milliwatts_to_watts, nvml_value
+from benchbase.nvml_like import NvmlSensors, milliwatts_to_watts, nvml_memory, nvml_value
 from benchbase.topology import normalise_pci_bus_id
 
 _GIB = float(2**30)
@@ -56,7 +57,8 @@ class NvmlStyleSession(ABC):
         try:
             physical = [self._handle(i) for i in range(self._count())]
             uuids = [nvml_value(nvml, nvml.nvmlDeviceGetUUID, h) for h in physical]
-            order = visible_device_order(visible, uuids)
+            enumeration = self._cuda_enumeration(physical)
+            order = [enumeration[i] for i in visible_device_order(visible, [uuids[p] for p in enumeration])]
         except nvml.NVMLError as exc:
             nvml.nvmlShutdown()
             raise self._listing_error(exc) from exc
@@ -84,7 +86,15 @@ class NvmlStyleSession(ABC):
     def _extra(self, physical: int, handle: Any) -> dict[str, Any]:
         """Vendor facts for :attr:`DeviceInfo.extra`, besides the product ``name`` every session records."""
 
-    # Clones that lack pynvml's versioned symbols override these three with fallbacks to the unversioned ones.
+    def _cuda_enumeration(self, physical: Sequence[Any]) -> list[int]:
+        """The library's indices of ``physical`` in the order CUDA numbers the devices before
+        ``CUDA_VISIBLE_DEVICES`` picks among them (its numeric entries count in this order).
+
+        The library's own order unless the vendor knows CUDA's rule for its stack (NVIDIA: ``CUDA_DEVICE_ORDER``).
+        """
+        return list(range(len(physical)))
+
+    # Clones that lack some symbol pynvml asks for (ixml has no nvmlInitWithFlags) override these with fallbacks.
     def _init(self) -> None:
         self.nvml.nvmlInit()
 
@@ -107,7 +117,7 @@ class NvmlStyleSession(ABC):
         found = []
         for index, (physical, handle) in enumerate(zip(self.physical_indices, self.handles)):
             name = str(nvml_value(self.nvml, self.nvml.nvmlDeviceGetName, handle) or self.unknown_name)
-            memory = nvml_value(self.nvml, self.nvml.nvmlDeviceGetMemoryInfo, handle)
+            memory = nvml_memory(self.nvml, handle)
             found.append(
                 DeviceInfo(
                     index=index,

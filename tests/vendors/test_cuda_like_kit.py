@@ -209,6 +209,7 @@ class ScriptedNvml:
     NVMLError = pynvml.NVMLError
     NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
     NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
+    nvmlMemory_v2 = pynvml.nvmlMemory_v2
 
     def __init__(self) -> None:
         self.initialised = 0
@@ -242,7 +243,10 @@ class ScriptedNvml:
             raise pynvml.NVMLError_NotSupported()
         return "X x100"
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+    def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> SimpleNamespace:
+        """v1 only: a driver without ``nvmlDeviceGetMemoryInfo_v2`` answers ``FunctionNotFound`` to v2."""
+        if version is not None:
+            raise pynvml.NVMLError_FunctionNotFound()
         return SimpleNamespace(total=32 * 2**30, used=2**30)
 
     def nvmlDeviceGetPciInfo(self, handle: int) -> SimpleNamespace:

@@ -2,8 +2,10 @@
 
 Stand-ins for the absent hardware, and nothing else:
 * ``ixsmi`` answers are replayed from text files in ``data/`` (see ``data/README.md`` for what each stands in for);
-* ``libixml.so`` is replaced by :func:`fake_ixml_library`, an object exporting the unversioned NVML symbols ixml
-  exports, driven by a fresh copy of the real ``pynvml`` module so pynvml's own code paths and ctypes types run.
+* ``libixml.so`` is replaced by a real shared library compiled from ``data/fake_libixml.c`` with the C compiler: it
+  exports exactly the symbols Iluvatar's go-ixml declares for libixml and returns fixed readings, and it is driven by
+  a fresh copy of the real ``pynvml`` module, so pynvml's symbol look-ups, ctypes types and struct layouts all run.
+  Those tests skip, saying so, where no C compiler exists.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import ctypes
 import ctypes.util
 import importlib.util
 import itertools
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from benchbase.config import merge_parameters
 from benchbase_cpm.case import CPMCase
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
+import pynvml
 import pytest
 import torch
 import yaml
@@ -39,7 +43,32 @@ from benchbase_iluvatar.vendor import IluvatarVendor
 
 DATA = Path(__file__).resolve().parent / "data"
 IXSMI = "/usr/local/corex/bin/ixsmi"
-HANDLE_BASE = 0x1000
+FAKE_IXML_SOURCE = DATA / "fake_libixml.c"
+#: What go-ixml declares for libixml.so - the functions of pkg/ixml/api.h in github.com/Deep-Spark/go-ixml at commit
+#: a1a4e06 (Iluvatar's binding for IX driver 4.2.0); the stand-in must export these and nothing else.
+GO_IXML_SYMBOLS = frozenset(
+    {
+        "nvmlInit_v2", "nvmlShutdown", "nvmlDeviceGetCount_v2", "nvmlDeviceGetHandleByIndex_v2",
+        "nvmlDeviceGetHandleByUUID", "nvmlDeviceGetHandleByPciBusId_v2", "nvmlDeviceGetMinorNumber",
+        "nvmlDeviceGetUUID", "nvmlDeviceGetName", "nvmlSystemGetDriverVersion", "nvmlSystemGetNVMLVersion",
+        "nvmlSystemGetCudaDriverVersion", "nvmlSystemGetCudaDriverVersion_v2", "nvmlDeviceGetTemperature",
+        "nvmlDeviceGetTemperatureThreshold", "nvmlDeviceGetFanSpeed", "nvmlDeviceGetClockInfo",
+        "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetFanSpeed_v2",
+        "nvmlDeviceGetUtilizationRates", "nvmlDeviceGetComputeMode", "nvmlDeviceGetCudaComputeCapability",
+        "nvmlDeviceGetEccMode", "nvmlDeviceGetDefaultEccMode", "nvmlDeviceGetBoardId", "nvmlDeviceGetMultiGpuBoard",
+        "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetMaxPcieLinkGeneration", "nvmlDeviceGetMaxPcieLinkWidth",
+        "nvmlDeviceGetCurrPcieLinkGeneration", "nvmlDeviceGetCurrPcieLinkWidth", "nvmlDeviceGetPcieThroughput",
+        "nvmlDeviceGetPcieReplayCounter", "nvmlDeviceGetIndex", "nvmlDeviceGetSerial", "nvmlDeviceGetHandleBySerial",
+        "nvmlDeviceGetVbiosVersion", "nvmlDeviceGetBoardPartNumber", "nvmlDeviceSetEccMode", "nvmlDeviceGetPowerUsage",
+        "nvmlDeviceOnSameBoard", "nvmlDeviceGetComputeRunningProcesses", "nvmlGpmMetricsGet",
+        "nvmlGpmQueryDeviceSupport", "nvmlGpmSampleFree", "nvmlGpmSampleAlloc", "nvmlGpmSampleGet",
+        "nvmlDeviceGetPowerManagementLimit", "nvmlDeviceGetPowerManagementLimitConstraints",
+        "nvmlDeviceGetPowerManagementDefaultLimit", "nvmlDeviceGetCurrentClocksThrottleReasons",
+        "nvmlDeviceGetSupportedClocksThrottleReasons", "nvmlDeviceGetTopologyCommonAncestor", "nvmlEventSetCreate",
+        "nvmlDeviceRegisterEvents", "nvmlDeviceGetSupportedEventTypes", "nvmlEventSetWait_v2", "nvmlEventSetFree",
+        "ixmlDeviceGetBoardPosition", "ixmlDeviceGetGPUVoltage", "ixmlDeviceGetEccErros", "ixmlDeviceGetHealth",
+    }
+)  # fmt: skip
 _PRIVATE_COPIES = itertools.count()
 # The keys a vendor file may set are the mutable keys of the real CPM case and the core (the allow-list).
 MUTABLE_KEYS = {k for k, p in merge_parameters("cpm", CPMCase().parameters()).items() if p.mutable}
@@ -93,89 +122,31 @@ def nothing_installed(library_paths: tuple[Path, ...] = ()) -> Probe:
     return Probe(env={}, library_paths=library_paths, which=lambda name: None, ixsmi_paths=())
 
 
-def fake_ixml_library(path: str, power_mw: tuple[int, int] = (156270, 61020)) -> SimpleNamespace:
-    """Stands in for ``libixml.so`` on two BI-V100: only unversioned symbols, C calling convention via ctypes args."""
-    names = [b"Iluvatar BI-V100", b"Iluvatar BI-V100"]
-    uuids = [b"GPU-5c2e8a41-9d3b-5f60-8e1a-0b4c7d2f9e31", b"GPU-7a9d0c62-1e4f-5b83-9c2d-3e6f8a1b4c52"]
-    buses = [b"00000000:13:00.0", b"00000000:88:00.0"]
-    used = [22649241600, 536870912]
-    state = SimpleNamespace(initialised=0)
-
-    def device(handle: Any) -> int:
-        return ctypes.cast(handle, ctypes.c_void_p).value - HANDLE_BASE
-
-    def nvmlInit() -> int:
-        state.initialised += 1
-        return 0
-
-    def nvmlShutdown() -> int:
-        state.initialised -= 1
-        return 0
-
-    def nvmlDeviceGetCount(count: Any) -> int:
-        count._obj.value = 2
-        return 0
-
-    def nvmlDeviceGetHandleByIndex(index: ctypes.c_uint, handle: Any) -> int:
-        ctypes.c_void_p.from_address(ctypes.addressof(handle._obj)).value = HANDLE_BASE + index.value
-        return 0
-
-    def nvmlDeviceGetName(handle: Any, buffer: Any, size: ctypes.c_uint) -> int:
-        buffer.value = names[device(handle)]
-        return 0
-
-    def nvmlDeviceGetUUID(handle: Any, buffer: Any, size: ctypes.c_uint) -> int:
-        buffer.value = uuids[device(handle)]
-        return 0
-
-    def nvmlDeviceGetPciInfo(handle: Any, info: Any) -> int:
-        info._obj.busIdLegacy = buses[device(handle)]  # the v1 layout's first field
-        return 0
-
-    def nvmlDeviceGetMemoryInfo(handle: Any, memory: Any) -> int:
-        memory._obj.total = 34359738368
-        memory._obj.used = used[device(handle)]
-        memory._obj.free = 34359738368 - used[device(handle)]
-        return 0
-
-    def nvmlDeviceGetPowerUsage(handle: Any, power: Any) -> int:
-        power._obj.value = power_mw[device(handle)]
-        return 0
-
-    def nvmlDeviceGetUtilizationRates(handle: Any, utilization: Any) -> int:
-        utilization._obj.gpu = (98, 0)[device(handle)]
-        return 0
-
-    def nvmlDeviceGetTemperature(handle: Any, sensor: Any, temperature: Any) -> int:
-        temperature._obj.value = (52, 38)[device(handle)]
-        return 0
-
-    def nvmlDeviceGetClockInfo(handle: Any, clock: Any, mhz: Any) -> int:
-        mhz._obj.value = 1500
-        return 0
-
-    def nvmlSystemGetDriverVersion(buffer: Any, size: ctypes.c_uint) -> int:
-        buffer.value = b"3.2.1"
-        return 0
-
-    exported = {name: value for name, value in locals().items() if name.startswith("nvml")}
-    return SimpleNamespace(_name=path, state=state, **exported)
+def compile_ixml(folder: Path, *defines: str) -> Path:
+    """``data/fake_libixml.c`` compiled into ``folder``'s CoreX path with the given ``-D`` defines (see the source)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler (cc or gcc) to build the stand-in libixml.so from data/fake_libixml.c")
+    path = folder / "corex/lib64/libixml.so"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = ["-shared", "-fPIC", "-fvisibility=hidden", *(f"-D{define}" for define in defines)]
+    subprocess.run([compiler, *flags, "-o", str(path), str(FAKE_IXML_SOURCE)], check=True, capture_output=True)
+    return path
 
 
-def ixml_probe(tmp_path: Path, **library: Any) -> tuple[Probe, ModuleType, list[SimpleNamespace]]:
-    """libixml.so 'installed' at a CoreX path under tmp_path; returns the probe, its pynvml and the loaded fakes."""
-    path = tmp_path / "corex/lib64/libixml.so"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"")
-    loaded: list[SimpleNamespace] = []
-
-    def cdll(name: str) -> SimpleNamespace:
-        loaded.append(fake_ixml_library(name, **library))
-        return loaded[-1]
-
+def ixml_probe(tmp_path: Path, *defines: str) -> tuple[Probe, ModuleType, Path]:
+    """The compiled stand-in 'installed' at a CoreX path under tmp_path; returns the probe, its pynvml, the path."""
+    path = compile_ixml(tmp_path, *defines)
     nvml = fresh_pynvml()
-    probe = Probe(env={}, library_paths=(path,), which=lambda name: None, ixsmi_paths=(), cdll=cdll, nvml=nvml)
-    return probe, nvml, loaded
+    probe = Probe(env={}, library_paths=(path,), which=lambda name: None, ixsmi_paths=(), nvml=nvml)
+    return probe, nvml, path
+
+
+def still_initialised(library: Path) -> bool:
+    """Whether the loaded library still counts an initialisation (it answers Uninitialized once all are shut)."""
+    version = ctypes.create_string_buffer(80)
+    answer = ctypes.CDLL(str(library)).nvmlSystemGetDriverVersion(version, ctypes.c_uint(80))
+    return answer != pynvml.NVML_ERROR_UNINITIALIZED
 
 
 def test_recorded_ixsmi_csv_parses_with_unavailable_fields_as_none() -> None:
@@ -283,39 +254,61 @@ def test_a_real_library_without_nvml_symbols_cannot_be_initialised() -> None:
         probe.open()
 
 
-def test_ixml_through_pynvml_falls_back_to_unversioned_symbols(tmp_path: Path) -> None:
-    probe, nvml, loaded = ixml_probe(tmp_path)
+def test_the_stand_in_exports_exactly_go_ixmls_symbols(tmp_path: Path) -> None:
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("no nm (binutils) to list the stand-in's dynamic symbols")
+    listing = subprocess.run([nm, "-D", "--defined-only", str(compile_ixml(tmp_path))], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    assert {line.split()[-1] for line in listing.splitlines() if line.strip()} == GO_IXML_SYMBOLS
+
+
+def test_ixml_exporting_only_go_ixmls_versioned_symbols_initialises_through_nvml_init_v2(tmp_path: Path) -> None:
+    probe, nvml, library = ixml_probe(tmp_path)
+    exported = ctypes.CDLL(str(library))
+    assert not any(hasattr(exported, name) for name in ("nvmlInit", "nvmlInitWithFlags", "nvmlDeviceGetCount"))
     devices = IluvatarVendor(probe=probe).discover()
-    assert nvml.nvmlLib is loaded[0]
+    assert nvml.nvmlLib._name == str(library)
     assert [d.model for d in devices] == ["BI-V100", "BI-V100"]
-    assert [d.pci_bus_id for d in devices] == ["0000:13:00.0", "0000:88:00.0"]
+    assert [d.pci_bus_id for d in devices] == ["0000:13:00.0", "0000:88:00.0"]  # from nvmlDeviceGetPciInfo_v3
     assert devices[0].memory_total_gib == 32.0 and devices[0].extra["telemetry"] == "ixml"
-    assert loaded[0].state.initialised == 0
+    assert not still_initialised(library)
+
+
+def test_ixml_exporting_unversioned_symbols_falls_back_to_them(tmp_path: Path) -> None:
+    probe, _, library = ixml_probe(tmp_path, "IXML_UNVERSIONED")
+    assert not hasattr(ctypes.CDLL(str(library)), "nvmlInit_v2")
+    devices = IluvatarVendor(probe=probe).discover()
+    assert [d.pci_bus_id for d in devices] == ["0000:13:00.0", "0000:88:00.0"]  # from the v1 layout
+    assert [d.extra["physical_index"] for d in devices] == [0, 1]
+    assert not still_initialised(library)
 
 
 def test_ixml_sensors_convert_milliwatts_and_leave_missing_calls_as_none(tmp_path: Path) -> None:
-    probe, _, loaded = ixml_probe(tmp_path)
+    probe, _, library = ixml_probe(tmp_path)
     sensors = IluvatarVendor(probe=probe).open_sensors([0, 1])
     busy, idle = sensors.read()
     assert busy.power_w == pytest.approx(156.27) and idle.power_w == pytest.approx(61.02)
     assert busy.energy_j is None  # ixml exports no nvmlDeviceGetTotalEnergyConsumption
+    # nvmlDeviceGetMemoryInfo_v2: the allocated bytes, without the 256 MiB v1 would add as the driver's reserve
     assert busy.memory_used_gib == pytest.approx(21.09375) and busy.memory_total_gib == 32.0
     assert (busy.utilization_pct, busy.temperature_c, busy.clock_mhz) == (98.0, 52.0, 1500.0)
+    assert still_initialised(library)  # the sensors hold the session open until closed
     sensors.close()
-    assert loaded[-1].state.initialised == 0
+    assert not still_initialised(library)
 
 
 def test_ixml_power_in_watts_is_recognised_by_its_magnitude(tmp_path: Path) -> None:
     assert ixml_power_watts(156270) == pytest.approx(156.27)
     assert ixml_power_watts(156) == 156.0
-    probe, _, _ = ixml_probe(tmp_path, power_mw=(156, 61))
+    probe, _, _ = ixml_probe(tmp_path, "POWER0_MW=156", "POWER1_MW=61")
     assert [r.power_w for r in IluvatarVendor(probe=probe).open_sensors([0, 1]).read()] == [156.0, 61.0]
 
 
 def test_environment_reports_telemetry_source_driver_and_peaks(tmp_path: Path) -> None:
     probe, _, _ = ixml_probe(tmp_path)
     env = IluvatarVendor(probe=probe, corex_root=tmp_path / "no-corex").environment()
-    assert env["found"] is True and env["telemetry"] == "ixml" and env["driver"] == "3.2.1"
+    assert env["found"] is True and env["telemetry"] == "ixml" and env["driver"] == "4.2.0"
     assert env["device_model"] == "BI-V100" and env["peak_flops"]["fp16"] == 147e12
     assert env["sdk"] == sdk_label(env["corex_version"])
 

@@ -3,16 +3,19 @@
 Discovery errors are checked against the real pynvml on this GPU-less machine. Everything that needs a device runs
 against :class:`RecordedNvml`, which stands in for the pynvml module: it keeps pynvml's real error classes and
 constants and replays a stored device description (``data/nvml_a100_sxm4_40gb.json``, provenance inside) in NVML's
-raw units, so the unit conversions under test are the ones a real board needs.
+raw units, so the unit conversions under test are the ones a real board needs. Boards this project has no recording
+of (H100 PCIe/NVL, H200 NVL, GH200, a GPU in MIG mode, a machine of two models) are *scripted*: the recording with
+the product name or one field changed by :func:`scripted`, each change named in the test.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
 
-from benchbase.config import merge_parameters
+from benchbase.config import merge_parameters, vendor_config_path
 from benchbase_cpm.case import CPMCase
 from types import SimpleNamespace
 from typing import Any
@@ -25,8 +28,10 @@ import yaml
 from benchbase import topology
 from benchbase.cuda_like import table_peak, visible_device_order
 from benchbase.errors import BenchbaseError
+from benchbase.telemetry_file import TelemetryWriter, counter_energy_j, read_telemetry
+from benchbase_nvidia.device_order import cuda_device_order
 from benchbase_nvidia.models import short_model
-from benchbase_nvidia.peak_flops import PEAK_FLOPS, peak_model
+from benchbase_nvidia.peak_flops import PEAK_FLOPS
 from benchbase_nvidia.precision import nvidia_precision_policy
 from benchbase_nvidia.vendor import NvidiaVendor
 
@@ -42,6 +47,8 @@ class RecordedNvml:
     NVMLError = pynvml.NVMLError
     NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
     NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
+    NVML_DEVICE_MIG_ENABLE = pynvml.NVML_DEVICE_MIG_ENABLE
+    nvmlMemory_v2 = pynvml.nvmlMemory_v2
 
     def __init__(self, recording: dict[str, Any]) -> None:
         self.recording = recording
@@ -50,9 +57,10 @@ class RecordedNvml:
         self.failing: dict[str, pynvml.NVMLError] = {}
 
     def _field(self, call: str, handle: int, key: str) -> Any:
+        """The recorded value; ``null`` or a key the recording lacks answers ``NotSupported``."""
         if call in self.failing:
             raise self.failing[call]
-        value = self.devices[handle][key]
+        value = self.devices[handle].get(key)
         if value is None:
             raise pynvml.NVMLError_NotSupported()
         return value
@@ -86,8 +94,20 @@ class RecordedNvml:
     def nvmlDeviceGetCpuAffinity(self, handle: int, words: int) -> list[int]:
         return self._field("affinity", handle, "cpu_affinity")
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
-        return SimpleNamespace(**self._field("memory", handle, "memory"))
+    def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> SimpleNamespace:
+        """v1, or v2 when a version is passed. A recording without ``reserved`` is of a driver before v2 (R470), which
+        answers ``FunctionNotFound`` to v2; with it, v1's ``used`` counts the reserve as NVML's v1 does."""
+        memory = dict(self._field("memory", handle, "memory"))
+        if version is None:
+            memory["used"] += memory.pop("reserved", 0)
+            return SimpleNamespace(**memory)
+        if "reserved" not in memory:
+            raise pynvml.NVMLError_FunctionNotFound()
+        assert version == pynvml.nvmlMemory_v2
+        return SimpleNamespace(version=version, **memory)
+
+    def nvmlDeviceGetMigMode(self, handle: int) -> list[int]:
+        return list(self._field("mig", handle, "mig_mode"))
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         return self._field("power", handle, "power_mw")
@@ -117,6 +137,14 @@ class RecordedNvml:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> RecordedNvml:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     return RecordedNvml(json.loads((DATA / "nvml_a100_sxm4_40gb.json").read_text()))
+
+
+def scripted(recorded: RecordedNvml, **changes: dict[str, Any]) -> RecordedNvml:
+    """The recording with fields of some devices replaced: ``scripted(r, d1={"name": ...})`` changes device 1."""
+    recording = copy.deepcopy(recorded.recording)
+    for key, fields in changes.items():
+        recording["devices"][int(key.removeprefix("d"))].update(fields)
+    return RecordedNvml(recording)
 
 
 @pytest.fixture
@@ -209,6 +237,18 @@ def test_sensors_convert_nvml_units_to_watts_joules_and_gib(recorded: RecordedNv
     assert recorded.open_sessions == 0
 
 
+def test_energy_comes_from_nvmls_counter_through_telemetry_csv(recorded: RecordedNvml, tmp_path: Path) -> None:
+    sensors = NvidiaVendor(nvml=recorded).open_sensors([0])
+    path = tmp_path / "telemetry.csv"
+    start_mj = recorded.devices[0]["energy_mj"]
+    with TelemetryWriter(path, node=0) as writer:
+        for second in range(5):
+            recorded.devices[0]["energy_mj"] = start_mj + 250_000 * second  # scripted: 250 W, in NVML's mJ
+            writer.write(sensors.read(), rss_gib=None, time_ms=1_000.0 * second)
+    sensors.close()
+    assert counter_energy_j(read_telemetry(path), 500.0, 3500.0) == {(0, 0): pytest.approx(3.0 * 250.0)}
+
+
 def test_an_unsupported_energy_counter_reads_none_and_the_rest_still_reads(recorded: RecordedNvml) -> None:
     busy = NvidiaVendor(nvml=recorded).open_sensors([1]).read()[0]
     assert busy.energy_j is None
@@ -241,8 +281,14 @@ def test_environment_names_driver_cuda_devices_and_the_sdk_label(recorded: Recor
     [
         ("NVIDIA A100-SXM4-40GB", "A100"),
         ("NVIDIA A100 80GB PCIe", "A100"),
+        ("NVIDIA A100-PCIE-40GB", "A100"),
         ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA H100 PCIe", "H100-PCIe"),
+        ("NVIDIA H100 NVL", "H100-NVL"),
         ("NVIDIA H200", "H200"),
+        ("NVIDIA H200 NVL", "H200-NVL"),
+        ("NVIDIA GH200 480GB", "GH200"),
+        ("NVIDIA GH200 144G HBM3e", "GH200"),
         ("Tesla V100-SXM2-32GB", "V100"),
         ("NVIDIA L40S", "L40S"),
         ("NVIDIA GeForce RTX 4090", "GeForce-RTX-4090"),
@@ -253,7 +299,7 @@ def test_long_product_names_become_config_file_model_names(long_name: str, short
 
 
 def peak_flops_for(long_name: str, dtype: str) -> float | None:
-    return table_peak(PEAK_FLOPS, peak_model(long_name), dtype)
+    return table_peak(PEAK_FLOPS, short_model(long_name), dtype)
 
 
 def test_peak_flops_are_dense_datasheet_figures_and_none_for_unlisted_boards(recorded: RecordedNvml) -> None:
@@ -262,9 +308,112 @@ def test_peak_flops_are_dense_datasheet_figures_and_none_for_unlisted_boards(rec
     assert peak_flops_for("NVIDIA H100 80GB HBM3", "bf16") == 989.4e12
     assert peak_flops_for("NVIDIA H100 80GB HBM3", "fp32") == 67e12
     assert peak_flops_for("NVIDIA H200", "tf32") == 494.7e12
-    assert peak_flops_for("NVIDIA H100 PCIe", "bf16") is None
     assert peak_flops_for("Tesla V100-SXM2-32GB", "fp16") is None
     assert NvidiaVendor(nvml=recorded).peak_flops("bf16") == 312e12
+
+
+def test_h100_pcie_and_nvl_and_h200_nvl_have_their_own_peaks_half_the_sparsity_figures() -> None:
+    assert (peak_flops_for("NVIDIA H100 PCIe", "fp32"), peak_flops_for("NVIDIA H100 PCIe", "bf16")) == (51e12, 756.5e12)
+    assert peak_flops_for("NVIDIA H100 PCIe", "tf32") == 378e12
+    for nvl in ("NVIDIA H100 NVL", "NVIDIA H200 NVL"):
+        assert [peak_flops_for(nvl, dtype) for dtype in ("fp32", "tf32", "bf16", "fp16")] == [
+            60e12, 417.5e12, 835.5e12, 835.5e12,
+        ]  # fmt: skip
+
+
+def test_gh200_is_its_own_model_not_an_h200_by_substring() -> None:
+    assert short_model("NVIDIA GH200 480GB") == "GH200" != short_model("NVIDIA H200")
+    assert peak_flops_for("NVIDIA GH200 480GB", "bf16") == 989.4e12  # the GH200 datasheet's dense 990, unrounded
+    assert all(table_peak(PEAK_FLOPS, model, "fp32") for model in PEAK_FLOPS)
+
+
+def test_pcie_and_nvl_boards_are_discovered_under_their_own_names_and_find_no_sxm_tuned_file(
+    recorded: RecordedNvml,
+) -> None:
+    config_dir = NvidiaVendor().config_dir
+    assert vendor_config_path(config_dir, "cpm", "H100", 1, 8, None) == config_dir / "cpm/H100x1x8.yaml"
+    for name, model, bf16 in (("NVIDIA H100 PCIe", "H100-PCIe", 756.5e12), ("NVIDIA H200 NVL", "H200-NVL", 835.5e12)):
+        board = scripted(recorded, d0={"name": name}, d1={"name": name})  # scripted: the A100 recording renamed
+        vendor = NvidiaVendor(nvml=board)
+        assert vendor.device_model() == model and vendor.peak_flops("bf16") == bf16
+        assert vendor.environment()["device_model"] == model
+        assert vendor_config_path(config_dir, "cpm", model, 1, 8, None) is None  # case defaults, not SXM tuning
+
+
+def test_memory_is_read_through_the_v2_call_where_the_driver_has_it(recorded: RecordedNvml) -> None:
+    # scripted: device 1 as a v2-capable driver reports it, 512 MiB of its v1 "used" being the driver's reserve
+    board = scripted(recorded, d1={"memory": {"total": 42949672960, "reserved": 536870912, "used": 13851688960,
+                                              "free": 28561113088}})  # fmt: skip
+    idle, busy = NvidiaVendor(nvml=board).open_sensors([0, 1]).read()
+    assert busy.memory_used_gib == pytest.approx(13851688960 / GIB)  # allocated only, as nvidia-smi shows it
+    assert busy.memory_total_gib == 40.0
+    assert idle.memory_used_gib == 0.0  # device 0 kept the R470 recording: v2 is FunctionNotFound, v1 answers
+
+
+def test_cuda_device_order_pci_bus_id_sorts_by_bus_and_one_model_fastest_first_is_bus_order_too() -> None:
+    buses = ["0000:87:00.0", "0000:07:00.0"]
+    exact = cuda_device_order("PCI_BUS_ID", ["NVIDIA A100-SXM4-40GB", "NVIDIA T400"], buses)
+    assert (exact.indices, exact.certain) == ([1, 0], True)
+    same = cuda_device_order(None, ["NVIDIA H100 80GB HBM3"] * 2, buses)
+    assert (same.indices, same.certain) == ([1, 0], True) and "one GPU model" in same.basis
+    assert cuda_device_order("pci_bus_id", ["NVIDIA H100 80GB HBM3"] * 2, buses).basis.startswith("FASTEST_FIRST")
+
+
+def test_fastest_first_over_two_models_is_recorded_as_uncertain_with_the_fix() -> None:
+    mixed = cuda_device_order("FASTEST_FIRST", ["NVIDIA T400", "NVIDIA H100 PCIe"], ["0000:07:00.0", "0000:87:00.0"])
+    assert (mixed.indices, mixed.certain) == ([0, 1], False)
+    assert "2 GPU models (NVIDIA H100 PCIe, NVIDIA T400)" in mixed.basis
+    assert mixed.basis.endswith("set CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers the GPUs as NVML does")
+    unknown = cuda_device_order("PCI_BUS_ID", ["NVIDIA A100-SXM4-40GB"] * 2, ["0000:07:00.0", None])
+    assert (unknown.indices, unknown.certain) == ([0, 1], False)
+
+
+def test_environment_says_how_nvml_devices_were_mapped_to_cuda(
+    recorded: RecordedNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = NvidiaVendor(nvml=recorded).environment()["device_order"]
+    assert order["certain"] is True and order["cuda_device_order"].startswith("FASTEST_FIRST (CUDA's default")
+    board = scripted(recorded, d0={"name": "NVIDIA T400"})  # scripted: a display GPU beside the A100
+    assert NvidiaVendor(nvml=board).environment()["device_order"]["certain"] is False
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    order = NvidiaVendor(nvml=board).environment()["device_order"]
+    assert (order["cuda_device_order"], order["certain"]) == ("PCI_BUS_ID", True)
+
+
+def test_cuda_visible_devices_indices_count_in_cuda_order(
+    recorded: RecordedNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scripted: NVML answering the recording's two boards in the other order (its order is not promised)
+    swapped = copy.deepcopy(recorded.recording)
+    swapped["devices"].reverse()
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    (device,) = NvidiaVendor(nvml=RecordedNvml(swapped)).discover()
+    assert (device.index, device.pci_bus_id, device.extra["nvml_index"]) == (0, "0000:07:00.0", 1)
+
+
+def test_a_visible_gpu_in_mig_mode_is_refused_in_one_line(
+    recorded: RecordedNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = scripted(recorded, d0={"mig_mode": [0, 0]}, d1={"mig_mode": [1, 1]})  # scripted: MIG on for GPU 1
+    with pytest.raises(BenchbaseError) as caught:
+        NvidiaVendor(nvml=board).discover()
+    message = str(caught.value)
+    assert message.startswith("NVIDIA GPU 1 (NVML index) is in MIG mode: benchbase measures whole GPUs")
+    assert message.endswith("(nvidia-smi -i 1 -mig 0, as root) or leave it out of CUDA_VISIBLE_DEVICES")
+    assert "\n" not in message and board.open_sessions == 0
+    assert NvidiaVendor(nvml=board).environment()["reason"] == message
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert [d.extra["nvml_index"] for d in NvidiaVendor(nvml=board).discover()] == [0]
+
+
+def test_a_mig_device_in_cuda_visible_devices_is_refused_before_nvml_opens(
+    recorded: RecordedNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-8e1a7c9d-3b2f-5e60-9d4a-1c7b2e8f0a53")
+    with pytest.raises(BenchbaseError, match=r"^CUDA_VISIBLE_DEVICES names MIG device MIG-8e1a7c9d-.*whole GPUs"):
+        NvidiaVendor(nvml=recorded).discover()
+    assert recorded.open_sessions == 0
 
 
 def test_auto_is_bf16_from_ampere_on_and_fp16_with_loss_scaling_before() -> None:

@@ -1,14 +1,20 @@
 """Iluvatar's NVML-compatible management library (``libixml.so``), driven through the ``pynvml`` bindings.
 
 ``pynvml`` keeps its library in the module global ``nvmlLib`` and loads ``libnvidia-ml.so.1`` only while that is
-``None`` (``_LoadNvmlLibrary``), so loading ``libixml.so`` with ``ctypes.CDLL`` and storing it there, under pynvml's
-``libLoadLock``, makes every ``pynvml`` call go to ixml.
+``None`` (``_LoadNvmlLibrary``); each of its calls then looks its C symbol up by name in that library
+(``_nvmlGetFunctionPointer``, a ``getattr`` on the ``ctypes.CDLL``; a missing symbol is ``FunctionNotFound``). So
+loading ``libixml.so`` with ``ctypes.CDLL`` and storing it there, under pynvml's ``libLoadLock``, makes every
+``pynvml`` call go to ixml.
 
-ixml exports the *unversioned* NVML symbols (Iluvatar's own device plugin resolves ``nvmlInit``,
-``nvmlDeviceGetCount``, ``nvmlDeviceGetHandleByIndex``, ``nvmlDeviceGetPciInfo``), while pynvml calls the versioned
-ones for four of them (``nvmlInitWithFlags``, ``..._v2``, ``nvmlDeviceGetPciInfo_v3``). Each of those four is tried
-through pynvml first and, on ``FunctionNotFound``, made through the unversioned symbol with pynvml's own ctypes
-types. Every other query is a plain pynvml call; what ixml lacks (e.g. the energy counter) reads as ``None``.
+Which symbols ixml exports: Iluvatar's own Go binding, go-ixml ("compatible with IX driver version 4.2.0"), declares
+the *versioned* NVML entry points only - ``nvmlInit_v2``, ``nvmlDeviceGetCount_v2``, ``nvmlDeviceGetHandleByIndex_v2``,
+``nvmlDeviceGetPciInfo_v3`` (its ``pkg/ixml/api.h``). pynvml asks for the last three under exactly those names, but
+its ``nvmlInit`` calls ``nvmlInitWithFlags``, which ixml lacks. So each of the four is made through pynvml first and,
+on ``FunctionNotFound``, through ixml's own symbols with pynvml's ctypes types: initialisation tries
+``nvmlInit_v2`` and then the unversioned ``nvmlInit``; enumeration and PCI info, whose versioned names pynvml has
+already tried, fall back to the unversioned ``nvmlDeviceGetCount``, ``nvmlDeviceGetHandleByIndex`` and
+``nvmlDeviceGetPciInfo`` (v1 layout) of libraries that export only those. Every other query is a plain pynvml call;
+what ixml lacks (the energy counter, ``nvmlErrorString``) reads as ``None`` or pynvml's own wording.
 Enumeration in CUDA's order and the queries themselves are the kit's (:class:`benchbase.cuda_like.NvmlStyleSession`).
 """
 
@@ -25,6 +31,9 @@ from benchbase_iluvatar.models import short_model
 
 IXML_ENV = "IXML_LIBRARY"
 STANDARD_PATHS = (Path("/usr/local/corex/lib64/libixml.so"), Path("/usr/local/corex/lib/libixml.so"))
+
+#: ixml's initialisers, newest first: go-ixml's ``nvmlInit_v2``, then the unversioned name of older libraries.
+_INIT_SYMBOLS = ("nvmlInit_v2", "nvmlInit")
 
 #: NVML's unit is the milliwatt and ixml follows it; a live accelerator draws tens of watts, i.e. tens of thousands
 #: of mW. A raw value below this cannot be milliwatts of a running board, so it is read as watts.
@@ -114,8 +123,9 @@ class IxmlSession(NvmlStyleSession):
     def _power_watts(self, raw: float) -> float:
         return ixml_power_watts(raw)
 
-    def _plain(self, symbol: str, *args: Any) -> None:
-        function = getattr(self._lib, symbol, None)
+    def _plain(self, symbols: Sequence[str], *args: Any) -> None:
+        """Call the first of ``symbols`` the library exports; ``FunctionNotFound`` when it exports none of them."""
+        function = next((f for f in (getattr(self._lib, s, None) for s in symbols) if f is not None), None)
         if function is None:
             raise self.nvml.NVMLError(self.nvml.NVML_ERROR_FUNCTION_NOT_FOUND)
         result = function(*args)
@@ -132,7 +142,7 @@ class IxmlSession(NvmlStyleSession):
         except self.nvml.NVMLError as exc:
             if not self._missing(exc):
                 raise
-            self._plain("nvmlInit")
+            self._plain(_INIT_SYMBOLS)
 
     def _count(self) -> int:
         try:
@@ -141,7 +151,7 @@ class IxmlSession(NvmlStyleSession):
             if not self._missing(exc):
                 raise
         count = ctypes.c_uint()
-        self._plain("nvmlDeviceGetCount", ctypes.byref(count))
+        self._plain(("nvmlDeviceGetCount",), ctypes.byref(count))
         return count.value
 
     def _handle(self, index: int) -> Any:
@@ -151,7 +161,7 @@ class IxmlSession(NvmlStyleSession):
             if not self._missing(exc):
                 raise
         handle = self.nvml.c_nvmlDevice_t()
-        self._plain("nvmlDeviceGetHandleByIndex", ctypes.c_uint(index), ctypes.byref(handle))
+        self._plain(("nvmlDeviceGetHandleByIndex",), ctypes.c_uint(index), ctypes.byref(handle))
         return handle
 
     def pci_bus_id(self, handle: Any) -> str | None:
@@ -162,7 +172,7 @@ class IxmlSession(NvmlStyleSession):
                 return None
         info = self.nvml.nvmlPciInfo_t()
         try:
-            self._plain("nvmlDeviceGetPciInfo", handle, ctypes.byref(info))
+            self._plain(("nvmlDeviceGetPciInfo",), handle, ctypes.byref(info))
         except self.nvml.NVMLError:
             return None
         # The unversioned call fills the v1/v2 layout, whose first field is the 16-byte id (busIdLegacy in v3).

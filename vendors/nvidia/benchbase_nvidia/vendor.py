@@ -1,7 +1,9 @@
 """NVIDIA GPUs as a benchbase vendor: CUDA devices, NCCL collectives, NVML telemetry.
 
 Device handling, discovery, peaks, binding and sensors are the kit's (:class:`benchbase.cuda_like.CudaLikeVendor`);
-NVIDIA adds its datasheet peaks, the compute-capability rule for precisions, TF32 facts and NVML's CPU affinity.
+NVIDIA adds its datasheet peaks (by short model, so H100 PCIe/NVL, H200 NVL and GH200 are their own entries), the
+compute-capability rule for precisions, TF32 facts, NVML's CPU affinity and how NVML's devices map to CUDA's
+(``device_order`` in ``env.json``).
 NVML is initialised on first use, and ``environment()`` reports a missing driver instead of raising.
 """
 
@@ -17,7 +19,7 @@ from benchbase import topology
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy
 from benchbase.cuda_like import CudaLikeVendor
 from benchbase_nvidia.nvml import NvmlSession
-from benchbase_nvidia.peak_flops import PEAK_FLOPS, peak_model
+from benchbase_nvidia.peak_flops import PEAK_FLOPS
 from benchbase_nvidia.precision import nvidia_precision_policy
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -41,9 +43,6 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
     def open_session(self) -> NvmlSession:
         return NvmlSession.open(self._nvml)
 
-    def peak_model(self, device: DeviceInfo) -> str | None:
-        return peak_model(str(device.extra["name"]))
-
     def _software_facts(self) -> dict[str, Any]:
         return {
             "torch_cuda": torch.version.cuda,
@@ -57,6 +56,7 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
         return {
             "cuda_driver": cuda_driver,
             "sdk": f"CUDA {torch.version.cuda or cuda_driver}, driver {session.driver_version()}",
+            "device_order": session.device_order.facts(),
         }
 
     def _device_facts(self, device: DeviceInfo) -> dict[str, Any]:
