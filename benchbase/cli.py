@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shlex
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +24,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbase import __version__, slurm
+from benchbase import __version__, bounded, disk_space, run_lock, slurm
 from benchbase.config import (
+    CORE_PARAMETERS,
+    MAX_TOPOLOGY,
     SOURCE_DEFAULT,
+    Overrides,
     ResolvedConfig,
+    coerce_value,
     load_yaml_file,
     merge_parameters,
     parse_set,
@@ -35,7 +41,7 @@ from benchbase.config import (
     vendor_config_path,
 )
 from benchbase.contract import Case, Vendor
-from benchbase.errors import BenchbaseError
+from benchbase.errors import MAX_PROBLEM_CHARS, BenchbaseError, one_line
 from benchbase.hostinfo import host_facts
 from benchbase.plugins import PluginInfo, Registry, load_registry
 from benchbase.records import RunDir
@@ -89,7 +95,9 @@ def resolve_for(
     variant the user named for another preset is refused rather than silently left out.
     """
     preset = _preset(case, preset_name)
-    vendor_file = vendor_config_path(vendor.config_dir, case.name, vendor.device_model(), nnodes, nproc, variant)
+    vendor_file = vendor_config_path(
+        vendor.config_dir, case.name, bounded.call(vendor, "device_model()", vendor.device_model), nnodes, nproc, variant
+    )
     vendor_values: dict[str, Any] = {}
     if vendor_file is not None:
         vendor_values, tuned_for = read_tuned_file(vendor_file, case.presets(), case.default_preset)
@@ -212,13 +220,22 @@ def env_command(vendor_name: str | None) -> None:
                   f"torch {facts['torch']['version']}, {facts['cpu_count_logical']} CPUs, "
                   f"{facts['memory_total_gib']} GiB")
     for vendor in vendors:
+        # Each call is bounded (a hung driver is one line naming the plugin), and one vendor's trouble never hides
+        # what the others found.
         try:
-            devices = vendor.discover()
+            devices = bounded.call(vendor, "discover()", vendor.discover)
             found = ", ".join(f"{d.index}: {d.model}" for d in devices)
             console.print(f"[bold]{vendor.name}[/bold]: {len(devices)} device(s): {found}")
         except BenchbaseError as exc:
-            console.print(f"[bold]{vendor.name}[/bold]: [yellow]nothing found[/yellow]: {exc}")
-        console.print_json(json.dumps(vendor.environment(), default=str))
+            console.print(f"[bold]{vendor.name}[/bold]: [yellow]nothing found[/yellow]: {escape(str(exc))}",
+                          soft_wrap=True)
+            if isinstance(exc, bounded.PluginHang):
+                continue
+        try:
+            console.print_json(json.dumps(bounded.call(vendor, "environment()", vendor.environment), default=str))
+        except bounded.PluginHang as exc:
+            console.print(f"[bold]{vendor.name}[/bold]: [yellow]no environment[/yellow]: {escape(str(exc))}",
+                          soft_wrap=True)
 
 
 def _set_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -237,11 +254,38 @@ def _set_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _overrides(set_file: Path | None, sets: tuple[str, ...]) -> dict[str, Any]:
-    """--set-file then --set, so a command line can adjust a saved file."""
-    overrides = load_yaml_file(set_file) if set_file is not None else {}
-    overrides.update(parse_set(list(sets)))
+def _overrides(set_file: Path | None, sets: tuple[str, ...], timeout: float | None = None) -> Overrides:
+    """--set-file, then --set, then --timeout (as ``timeout_s``), so a command line can adjust a saved file; each
+    key keeps the flag it came from, which an error about its value names."""
+    overrides = Overrides()
+    if set_file is not None:
+        overrides.add(load_yaml_file(set_file), f"--set-file {set_file}")
+    overrides.add(parse_set(list(sets)), "--set")
+    if timeout is not None:
+        overrides.add({"timeout_s": timeout}, "--timeout")
     return overrides
+
+
+#: A host name (at most 253 characters, RFC 1035) or an IPv4/IPv6 address, as torchrun's --master-addr takes it.
+_ADDRESS = re.compile(r"[A-Za-z0-9._:%\[\]-]{1,253}")
+
+
+def _check_address(value: str | None) -> str | None:
+    """``--master-addr`` is checked here, not first by the rendezvous on every node minutes later."""
+    if value is not None and not _ADDRESS.fullmatch(value):
+        raise click.BadParameter(
+            "expected a host name or an IP address (letters, digits, '.', '-', ':', at most 253 characters)",
+            param_hint="'--master-addr'",
+        )
+    return value
+
+
+def _check_timeout(value: float | None) -> float | None:
+    """``--timeout`` is checked against ``timeout_s``'s range as it is parsed, before any plugin call runs under it
+    (click's float takes ``nan`` and ``1e308``)."""
+    if value is not None:
+        coerce_value("timeout_s", CORE_PARAMETERS["timeout_s"], value, "--timeout")
+    return value
 
 
 @cli.command("prepare")
@@ -311,8 +355,8 @@ def _print_dry_run(request: RunRequest, job: slurm.BatchJob | None) -> None:
         console.print(f"[yellow]{escape(plan['launch']['binding_note'])}[/]", soft_wrap=True)
     console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}", soft_wrap=True)
     if job is not None:
-        console.print(f"[bold]Slurm batch script[/bold] (each node's task runs the launch above; written to "
-                      f"{job.script_path} and submitted with `sbatch` without --dry-run):", soft_wrap=True)
+        console.print(f"[bold]Slurm batch script[/bold] (without --dry-run, written to {job.script_path} for "
+                      "`sbatch`; each node's task then runs the launch above):", soft_wrap=True)
         console.print(job.script(), markup=False, highlight=False, soft_wrap=True, end="")
 
 
@@ -330,10 +374,14 @@ def _print_dry_run(request: RunRequest, job: slurm.BatchJob | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True, help="Runs folder.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config, binding and launch plan; start nothing.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue an interrupted run.")
-@click.option("--timeout", type=float, help="Stop the run after this many seconds (status timeout).")
-@click.option("--node-rank", type=int, default=0, show_default=True, help="This node's rank (multi-node).")
-@click.option("--master-addr", help="Address of node 0 (multi-node).")
-@click.option("--master-port", type=int, help="Rendezvous port on node 0 (multi-node; default 29500).")
+@click.option("--timeout", type=float, callback=lambda _ctx, _param, value: _check_timeout(value),
+              help="Stop the run after this many seconds (status timeout).")
+@click.option("--node-rank", type=click.IntRange(0, MAX_TOPOLOGY - 1), default=0, show_default=True,
+              help="This node's rank (multi-node).")
+@click.option("--master-addr", callback=lambda _ctx, _param, value: _check_address(value),
+              help="Address of node 0 (multi-node).")
+@click.option("--master-port", type=click.IntRange(1, 65535),
+              help="Rendezvous port on node 0 (multi-node; default 29500).")
 @click.option("--launcher", type=click.Choice(["auto", "slurm"]), default="auto", show_default=True,
               help="slurm: write a batch script for `sbatch` (--dry-run prints it); inside its srun step, each "
                    "node's task takes its node rank and master from Slurm.")
@@ -362,19 +410,22 @@ def run_command(
     sysfs_root: Path,
 ) -> None:
     """Run a benchmark CASE on a vendor's devices and record it under --out."""
+    started = time.perf_counter()  # --timeout counts from here: discovery and preparation are inside it
+    bounded.set_deadline(timeout if timeout is not None and timeout > 0 else None, started)
+    if resume_dir is not None:
+        _refuse_ignored_on_resume(resume_dir, sets, set_file, preset, variant, unofficial, repeat, timeout)
     registry = _registry()
     case = registry.case(case_name)
     vendor = registry.vendor(vendor_name)
     if topology is None:
         topology = str(RunDir.open(resume_dir).read_config().get("topology", "1x1")) if resume_dir else "1x1"
     nnodes, nproc = parse_topology(topology)
-    if timeout is not None:
-        sets = (*sets, f"timeout_s={timeout}")
     if resume_dir is not None:
         resolved = _resolved_from_record(resume_dir, case, vendor)
         preset = resolved.preset
     else:
-        resolved = resolve_for(case, vendor, preset, nnodes, nproc, _overrides(set_file, sets), unofficial, variant)
+        overrides = _overrides(set_file, sets, timeout)
+        resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, unofficial, variant)
     if not dry_run:
         _check_data_dir(case, preset, data_dir)
     job = None
@@ -406,6 +457,7 @@ def run_command(
         master_port=master_port,
         sysfs_root=sysfs_root,
         resume_dir=resume_dir,
+        timeout_s=timeout,
     )
     if dry_run:
         _print_dry_run(request, job)
@@ -423,7 +475,7 @@ def run_command(
         request.repeat_group, request.repeat_index = group, index
         if resume_dir is None:
             request.resolved = repeat_config(resolved, index)
-        outcome = execute(request, console, prepare)
+        outcome = execute(request, console, prepare, started=started if index == 0 else None)
         outcomes.append(outcome)
         console.print(
             f"[bold]{outcome.status}[/bold]: {outcome.summary.get('reason')} -> {outcome.run_dir}", soft_wrap=True
@@ -470,6 +522,53 @@ def _resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> Resolved
     return ResolvedConfig.from_record(record)
 
 
+#: ``run`` options a ``--resume`` cannot honour: the run continues with the config and in the folder it has.
+_NOT_ON_RESUME = ("--set", "--set-file", "--preset", "--variant", "--unofficial", "--out", "--repeat")
+
+
+def _refuse_ignored_on_resume(
+    resume_dir: Path,
+    sets: tuple[str, ...],
+    set_file: Path | None,
+    preset: str | None,
+    variant: str | None,
+    unofficial: bool,
+    repeat: int,
+    timeout: float | None,
+) -> None:
+    """A resumed run keeps its recorded config (its ``config_hash`` proves it) and its folder, so options that would
+    change them are refused rather than silently dropped. ``--timeout`` applies: it bounds the new attempt."""
+    out_given = click.get_current_context().get_parameter_source("out") is not click.core.ParameterSource.DEFAULT
+    given = [name for name, present in zip(_NOT_ON_RESUME, (
+        bool(sets), set_file is not None, preset is not None, variant is not None, unofficial, out_given, repeat > 1,
+    )) if present]
+    if given:
+        raise BenchbaseError(
+            f"--resume {resume_dir} continues the run with the config and folder it was started with, so "
+            f"{', '.join(given)} cannot apply",
+            "drop them, or start a new run with them",
+        )
+    if timeout is not None and not timeout >= 0:
+        raise BenchbaseError(f"bad value {timeout:g} for --timeout", "expected a number of seconds >= 0 (0 = no limit)")
+
+
+def _refuse_output_in_records(output: Path, read: list[Path]) -> None:
+    """The report never writes into a run folder (it would replace or add to a record) nor into a folder of runs it
+    reads (the next report would list the file as a broken record)."""
+    from benchbase.report.loading import RECORD_FILES
+
+    folders = [output.resolve().parent, *output.resolve().parent.parents]
+    markers = (*RECORD_FILES, run_lock.LOCK_FILE)
+    run = next((folder for folder in folders if any((folder / name).exists() for name in markers)), None)
+    runs = next((Path(path) for path in read if Path(path).resolve() in folders), None)
+    if run is not None or runs is not None:
+        where = f"run folder {run}" if run is not None else f"runs folder {runs}"
+        raise BenchbaseError(
+            f"--output {output} is inside the {where}; the report never writes into run records",
+            "write it outside the folders of runs, e.g. under reports/",
+        )
+
+
 def _print_standard_table(run_dirs: list[Path]) -> None:
     """The rows of this command's runs, aggregated against everything in their ``--out`` folder: a 1x2 run's
     Scalability needs the comparable 1x1 runs recorded there before it, which this command did not make."""
@@ -499,6 +598,13 @@ def report_command(
     """Print the standard table for run directories (default: reports/runs)."""
     from benchbase import report
 
+    read = [*paths, *(compare or ())] or [DEFAULT_OUT]
+    if output is not None:
+        _refuse_output_in_records(output, read)
+    # A record whose supervisor died says "running" forever; whoever reads it next records what happened.
+    for run_dir, reason in run_lock.settle_orphans(read):
+        err_console.print(f"{run_dir.name}: recorded as failed: {reason}", highlight=False, markup=False,
+                          soft_wrap=True)
     if compare:
         text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
     else:
@@ -511,7 +617,9 @@ def report_command(
     if output is None:
         click.echo(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        from benchbase.report.output import write_output
+
+        write_output(output, text)
         console.print(f"wrote {output}")
 
 
@@ -566,14 +674,24 @@ def main() -> None:
         err_console.print("error: aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        err_console.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+        # Click quotes the value it refused, which may be a megabyte long; BenchbaseError bounds its own.
+        message = one_line(exc.format_message(), MAX_PROBLEM_CHARS)
+        err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except BenchbaseError as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except yaml.YAMLError as exc:
-        err_console.print(f"error: {' '.join(str(exc).split())}", highlight=False, markup=False, soft_wrap=True)
+        err_console.print(f"error: {one_line(str(exc), MAX_PROBLEM_CHARS)}", highlight=False, markup=False,
+                          soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("error: interrupted")
         sys.exit(130)
+    except bounded.RunStopped as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A disk that is full, read-only or not ours, met outside a run's record (a cache, an output file).
+        err_console.print(f"error: {disk_space.describe(exc)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
