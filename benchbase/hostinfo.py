@@ -17,7 +17,7 @@ from benchbase.hookspecs import PROJECT as ENTRY_POINT_GROUP
 
 #: The core's own distribution. Plugin distributions are never named here: they are found through their entry
 #: points, so the core records whatever plugins are installed, first-party or not.
-CORE_DISTRIBUTION = "benchbase"
+CORE_DISTRIBUTION = "benchbase-core"
 #: ``Requires-Dist`` entries that only apply with an extra; those are not part of what an installation runs.
 _EXTRA_MARKER = re.compile(r";.*\bextra\s*==")
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

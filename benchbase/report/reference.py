@@ -1,4 +1,4 @@
-"""Published results (``reports/reference/*.yaml``) shown beside measured rows with ``--reference``.
+"""Published results (``benchbase/report/reference_data/*.yaml``) shown beside measured rows with ``--reference``.
 
 A reference file quotes a public source: every cell is kept as the text the source printed and is never recomputed,
 so a reader can hold it against the source line by line. Cells the source does not publish say so. The file format
@@ -19,8 +19,8 @@ from benchbase.report import formatting
 from benchbase.report.columns import STANDARD_COLUMNS
 
 REFERENCE_SCHEMA = "benchbase.reference/1"
-#: ``reports/reference`` of the source checkout this package runs from.
-DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reports" / "reference"
+#: Package data of the core distribution (``benchbase-core``): the same folder in a source checkout and in a wheel.
+DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent / "reference_data"
 NOT_PUBLISHED = formatting.not_available("not published")
 
 
@@ -37,6 +37,9 @@ class ReferenceRow:
     label: str
     cells: Mapping[str, str]
     detail: tuple[tuple[str, str], ...]
+    #: The case preset whose workload the source ran (``preset:`` in the file; published results are of the
+    #: official workload unless the file says otherwise).
+    preset: str = "official"
 
     @property
     def values(self) -> dict[str, float]:
@@ -51,13 +54,16 @@ class ReferenceRow:
 
 
 def load_references(directory: Path | None = None) -> tuple[ReferenceRow, ...]:
-    """Every row of every ``*.yaml`` file in ``directory`` (default: the checkout's ``reports/reference``)."""
+    """Every row of every ``*.yaml`` file in ``directory`` (default: the published results shipped with the core)."""
     folder = directory or DEFAULT_REFERENCE_DIR
     if not folder.is_dir():
-        raise BenchbaseError(
-            f"reference folder {folder} not found",
-            "run benchbase from its source checkout (reports/reference) or pass the folder holding the YAML files",
+        fix = (
+            "reinstall the benchbase-core distribution: its wheel ships the published results as package data "
+            "(benchbase/report/reference_data)"
+            if directory is None
+            else "pass the folder holding the reference YAML files"
         )
+        raise BenchbaseError(f"reference folder {folder} not found", fix)
     rows: list[ReferenceRow] = []
     for path in sorted(folder.glob("*.yaml")):
         rows.extend(_read_file(path))
@@ -75,6 +81,8 @@ def _read_file(path: Path) -> list[ReferenceRow]:
     if data.get("published") is not True:
         raise BenchbaseError(f"{path} lacks 'published: true'", "reference files hold published numbers only")
     head = {name: _text(data, name, path) for name in ("source", "source_location", "case", "vendor", "device_model")}
+    if "preset" in data:
+        head["preset"] = _text(data, "preset", path)
     rows = data.get("rows")
     if not isinstance(rows, list) or not rows:
         raise BenchbaseError(f"{path} has no 'rows' list", fix)

@@ -8,6 +8,7 @@ import pytest
 
 from benchbase.errors import BenchbaseError
 from benchbase.report import build_report, load_references, load_runs, render
+from benchbase.report import reference
 from benchbase.report.reference import DEFAULT_REFERENCE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,8 +18,9 @@ def _by_label():
     return {ref.label: ref for ref in load_references()}
 
 
-def test_the_reference_folder_is_the_checkouts_reports_reference():
-    assert DEFAULT_REFERENCE_DIR == REPO / "reports" / "reference"
+def test_the_reference_folder_is_package_data_of_the_core():
+    """benchbase/report/reference_data ships in the benchbase-core wheel (tests/cli/test_wheels.py installs it)."""
+    assert DEFAULT_REFERENCE_DIR == REPO / "benchbase" / "report" / "reference_data"
     assert sorted(path.name for path in DEFAULT_REFERENCE_DIR.glob("*.yaml")) == [
         "iluvatar-bi-v100-cpm.yaml",
         "nvidia-a100-cpm.yaml",
@@ -84,8 +86,9 @@ def test_references_appear_beside_our_rows_marked_published_with_their_source(ru
     write_run(runs_dir, "ours")
     report = build_report(load_runs([runs_dir]), reference=True)
     lines = render(report, "md").splitlines()
-    assert lines[2].startswith("| 0.91 | torch 2.13.0")
-    assert "| 0.91 | [published] SDK V2.2, bs:128, 8x, AMP | 357 | 0.91 | 156*8 | 0.93 | 20.6*8 | 1 |" in lines
+    assert lines[2].startswith("| 0.91 | cpm official, cpu Intel Xeon Gold 6330: torch 2.13.0")
+    assert ("| 0.91 | [published] cpm official, iluvatar BI-V100: SDK V2.2, bs:128, 8x, AMP | 357 | 0.91 | 156*8 "
+            "| 0.93 | 20.6*8 | 1 |") in lines
     assert any("DeepSparkHub CPM README" in line for line in lines)
     assert any("FlagPerf CPM case README" in line for line in lines)
     assert "published" not in render(build_report(load_runs([runs_dir])), "md")
@@ -107,4 +110,12 @@ def test_a_malformed_reference_file_is_a_user_error(tmp_path):
     with pytest.raises(BenchbaseError, match="lacks 'published: true'"):
         load_references(tmp_path)
     with pytest.raises(BenchbaseError, match="reference folder .* not found"):
+        load_references(tmp_path / "missing")
+
+
+def test_a_missing_shipped_reference_folder_names_the_distribution_to_reinstall(tmp_path, monkeypatch):
+    monkeypatch.setattr(reference, "DEFAULT_REFERENCE_DIR", tmp_path / "reference_data")
+    with pytest.raises(BenchbaseError, match="reference_data not found; reinstall the benchbase-core distribution"):
+        load_references()
+    with pytest.raises(BenchbaseError, match="not found; pass the folder holding the reference YAML files"):
         load_references(tmp_path / "missing")
