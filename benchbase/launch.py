@@ -1,22 +1,19 @@
 """The launch plan: which processes a run starts, on which CPUs, through which launcher.
 
 One process for 1x1 (the worker directly, no launcher in between). More than one process goes through torchrun
-(``python -m torch.distributed.run``): on one node with ``--standalone`` (c10d rendezvous on a free port); on several
-nodes with the master address and the node rank given on the command line, so global rank 0 always lives on node 0
-and that node's record is the main one. Under Slurm the node rank and master come from the Slurm environment; the
-Slurm ``srun`` line is printed for the user to submit, never run by us, and we never SSH anywhere.
+(``python -m torch.distributed.run``): on one node with ``--standalone``, where torchrun picks a free port itself (so
+the plan names none; the supervisor records the one the ranks were given); on several nodes with the master address
+and the node rank given on the command line, so global rank 0 always lives on node 0 and that node's record is the
+main one. Under Slurm (:mod:`benchbase.slurm`) each node's task is such a node, its rank and master read from Slurm;
+we never SSH anywhere.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shlex
 import shutil
-import socket
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +21,8 @@ from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
 
 WORKER_MODULE = "benchbase.worker"
+#: torchrun's own default rendezvous port on node 0, used when ``--master-port`` is not given.
+DEFAULT_MASTER_PORT = 29500
 #: Environment variable carrying each local rank's CPU list (JSON list of lists) to the workers.
 BINDINGS_ENV = "BENCHBASE_BINDINGS"
 
@@ -37,9 +36,12 @@ class LaunchPlan:
     nnodes: int
     nproc_per_node: int
     node_rank: int
-    master_addr: str
-    master_port: int
+    #: ``None`` where torchrun chooses (``--standalone``); the supervisor records what the ranks were given.
+    master_addr: str | None
+    master_port: int | None
     bindings: list[Binding | None] = field(default_factory=list)
+    #: One line when the bindings had to be narrowed to the CPUs this process may use (see ``fit_to_allowed``).
+    binding_note: str | None = None
 
     @property
     def world_size(self) -> int:
@@ -64,6 +66,7 @@ class LaunchPlan:
             "world_size": self.world_size,
             "bindings": [b.describe() if b else None for b in self.bindings],
             "binding_method": binding_method() if any(self.bindings) else "none (no CPU binding)",
+            "binding_note": self.binding_note,
         }
 
 
@@ -77,13 +80,6 @@ def binding_method() -> str:
     return "sched_setaffinity in each rank; " + (f"numactl found at {numactl}" if numactl else "numactl not installed")
 
 
-def free_port() -> int:
-    """A TCP port free on loopback now; used for single-node rendezvous so parallel runs never collide."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def plan_launch(
     nnodes: int,
     nproc_per_node: int,
@@ -93,6 +89,7 @@ def plan_launch(
     master_addr: str | None = None,
     master_port: int | None = None,
     bindings: list[Binding | None] | None = None,
+    binding_note: str | None = None,
 ) -> LaunchPlan:
     """Build the command for this node. ``worker_args`` are appended to the worker module invocation."""
     if not 0 <= node_rank < nnodes:
@@ -108,14 +105,15 @@ def plan_launch(
     bindings = bindings if bindings is not None else [None] * nproc_per_node
     worker = [sys.executable, "-m", WORKER_MODULE, *worker_args]
     if nnodes == 1 and nproc_per_node == 1:
-        return LaunchPlan("single", worker, 1, 1, 0, "127.0.0.1", 0, bindings)
+        return LaunchPlan("single", worker, 1, 1, 0, None, None, bindings, binding_note)
     torchrun = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
+    addr: str | None = None
+    port: int | None = None
     if nnodes == 1:
-        port = master_port or free_port()
-        torchrun += ["--standalone", f"--rdzv-endpoint=127.0.0.1:{port}"]
-        addr = "127.0.0.1"
+        # torchrun --standalone overrides any --rdzv-endpoint with a port of its own choosing, so none is passed.
+        torchrun += ["--standalone"]
     else:
-        port = master_port or 29500
+        port = master_port or DEFAULT_MASTER_PORT
         addr = str(master_addr)
         torchrun += [
             f"--nnodes={nnodes}",
@@ -124,43 +122,5 @@ def plan_launch(
             f"--master-port={port}",
         ]
     torchrun += ["--max-restarts=0", "--module", WORKER_MODULE, *worker_args]
-    return LaunchPlan("torchrun", torchrun, nnodes, nproc_per_node, node_rank, addr, port, bindings)
+    return LaunchPlan("torchrun", torchrun, nnodes, nproc_per_node, node_rank, addr, port, bindings, binding_note)
 
-
-def _first_slurm_host(nodelist: str) -> str:
-    """First host of a Slurm node list (``gpu[01-04,07],cpu1`` -> ``gpu01``), without calling scontrol."""
-    match = re.match(r"([^\[,]+)(?:\[([^\]]+)\])?", nodelist.strip())
-    if not match:
-        raise BenchbaseError(f"cannot read SLURM_JOB_NODELIST '{nodelist}'", "pass --master-addr explicitly")
-    prefix, ranges = match.group(1), match.group(2)
-    if not ranges:
-        return prefix
-    first = ranges.split(",")[0].split("-")[0]
-    return prefix + first
-
-
-def from_slurm_environment(environ: Mapping[str, str] | None = None) -> tuple[int, str]:
-    """Node rank and master address of this Slurm task (one task per node)."""
-    environ = os.environ if environ is None else environ
-    missing = [name for name in ("SLURM_NODEID", "SLURM_JOB_NODELIST") if name not in environ]
-    if missing:
-        raise BenchbaseError(
-            f"--launcher slurm but {', '.join(missing)} is not set (not inside a Slurm allocation)",
-            "submit the srun line that `benchbase run ... --launcher slurm --dry-run` prints",
-        )
-    return int(environ["SLURM_NODEID"]), _first_slurm_host(environ["SLURM_JOB_NODELIST"])
-
-
-def slurm_submit_command(nnodes: int, run_argv: list[str], master_port: int) -> list[str]:
-    """The ``srun`` line a user submits: one benchbase supervisor per node, each starting torchrun locally."""
-    return [
-        "srun",
-        f"--nodes={nnodes}",
-        "--ntasks-per-node=1",
-        "benchbase",
-        *run_argv,
-        "--launcher",
-        "slurm",
-        "--master-port",
-        str(master_port),
-    ]

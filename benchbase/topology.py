@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -233,6 +233,43 @@ def host_binding(sysfs_root: Path, local_rank: int, local_world_size: int) -> Bi
 def with_rank(binding: Binding, local_rank: int, device_index: int) -> Binding:
     """The same CPUs re-labelled for another rank/device numbering (e.g. under CUDA_VISIBLE_DEVICES)."""
     return replace(binding, local_rank=local_rank, device_index=device_index)
+
+
+def fit_to_allowed(
+    sysfs_root: Path, bindings: Sequence[Binding | None], allowed: Collection[int]
+) -> tuple[list[Binding | None], str | None]:
+    """The bindings narrowed to the CPUs this process may use, and one line saying how when they had to change.
+
+    sysfs describes the machine, not the job: Slurm's ``task/affinity`` confines a task to its ``--cpus-per-task``
+    CPUs and a container to its cpuset, and the ranks inherit that limit. A rank told to run on CPUs it may not use
+    would fail inside the run, so the supervisor checks before launching. Each binding keeps its allowed CPUs; if a
+    rank would be left with none, the allowed CPUs are split among the ranks instead (whole cores first; shared
+    round-robin when there are fewer CPUs than ranks), and the binding's ``source`` says so.
+    """
+    pool = tuple(sorted(allowed))
+    planned = [(index, b) for index, b in enumerate(bindings) if b is not None]
+    if all(set(b.cpus) <= set(pool) for _, b in planned):
+        return list(bindings), None
+    fitted = list(bindings)
+    kept = {index: tuple(cpu for cpu in b.cpus if cpu in allowed) for index, b in planned}
+    if all(kept.values()):
+        for index, b in planned:
+            narrowed = f"{b.source}; narrowed to the allowed CPUs {compact_cpu_list(kept[index])}"
+            fitted[index] = replace(b, cpus=kept[index], source=narrowed)
+        how = "each rank keeps the allowed part of its CPUs"
+    else:
+        for position, (index, b) in enumerate(planned):
+            cpus, split = split_evenly(sysfs_root, pool, len(planned), position)
+            shared = f"allowed CPUs {compact_cpu_list(pool)}: {split}"
+            fitted[index] = replace(b, cpus=cpus, numa_node=None, source=shared)
+        how = "the ranks share out the allowed CPUs instead"
+    wanted = compact_cpu_list(tuple(cpu for _, b in planned for cpu in b.cpus))
+    note = (
+        f"CPU binding {wanted} names CPUs this process may not use (allowed: {compact_cpu_list(pool)}; a limit such "
+        f"as Slurm's --cpus-per-task or a container's cpuset); {how}; give the job every CPU of the node to bind "
+        "as planned"
+    )
+    return fitted, note
 
 
 def apply_binding(binding: Binding) -> tuple[int, ...]:

@@ -173,8 +173,6 @@ CATALOGUE = [
         "--node-rank 3 is outside 0..0", "distinct rank"),
     row("two nodes without a master", lambda s: [*DEMO, "--config", "2x1"],
         "no master address was given", "--master-addr"),
-    row("--launcher slurm outside Slurm", lambda s: [*DEMO, "--launcher", "slurm"],
-        "not inside a Slurm allocation", "srun"),
     # -- data ---------------------------------------------------------------------------------------------------------
     row("STC.json empty", lambda s: s.prepare_stc(""), "is not valid JSON", "may be truncated"),
     row("STC.json not UTF-8", lambda s: s.prepare_stc(b'{"train": [["\xff\xfe", "x"]], "valid": []}'),
