@@ -49,6 +49,9 @@ class Param:
     nullable: bool = False
     #: 0 is allowed below ``minimum`` and means "off" (e.g. no telemetry sampling at all).
     zero_means_off: bool = False
+    #: The largest value a number may take; an integer without one still ends at ``benchbase.config.INT_LIMIT``.
+    #: Declare it where a larger value would fail only later, inside a rank (an allocation, a library's own range).
+    maximum: float | None = None
 
     @property
     def kind(self) -> type:

@@ -10,29 +10,59 @@ print as ``20.6``.
 * Power: mean per-device watts as an integer, times the device count (``156*8``).
 * Memory: peak GiB per device with one decimal, times the device count (``20.6*8``).
 * Ratios (scalability, comparison): two decimals.
+* Any number of magnitude :data:`LARGEST_FIXED` or more (or, in significant figures, below
+  :data:`SMALLEST_SIGNIFICANT`) prints in scientific notation (``1.00e+308``), and a
+  non-finite one as ``inf``/``-inf``/``nan``: only a damaged or hand-edited record holds such a value, and the report
+  must still show the run (and every other run) rather than fail or print a 309-digit cell.
 """
 
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
+
+#: No measured quantity (samples/s, seconds, watts, steps) comes near this; beyond it a number is shown in
+#: scientific notation.
+LARGEST_FIXED = 1e15
+#: Below this magnitude :func:`significant` uses scientific notation too: its figures would follow hundreds of
+#: zeros (``5e-324``).
+SMALLEST_SIGNIFICANT = 1e-6
 
 
 def round_half_up(value: float, decimals: int) -> Decimal:
-    """``value`` rounded half-up to ``decimals`` places, as the decimal its shortest repr spells."""
-    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    """``value`` rounded half-up to ``decimals`` places, as the decimal its shortest repr spells.
+
+    The context holds every digit a finite double can have before the point (309) plus the decimals: the default
+    28 digits made ``quantize`` raise ``InvalidOperation`` for ``1e308``.
+    """
+    context = Context(prec=330 + max(decimals, 0))
+    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=context)
+
+
+def _beyond_fixed(value: float) -> str | None:
+    """The text of a non-finite or out-of-range number (see the module docstring); ``None`` for any other."""
+    if not math.isfinite(value):
+        return str(float(value))
+    if abs(value) >= LARGEST_FIXED:
+        return f"{value:.2e}"
+    return None
 
 
 def fixed(value: float, decimals: int) -> str:
     """Fixed-point text with half-up rounding (``fixed(20.65, 1) == "20.7"``)."""
+    beyond = _beyond_fixed(value)
+    if beyond is not None:
+        return beyond
     text = format(round_half_up(value, decimals), "f")
     return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
 
 
 def significant(value: float, digits: int = 3) -> str:
     """``digits`` significant figures without scientific notation, keeping every integer digit."""
-    if value == 0 or not math.isfinite(value):
-        return fixed(value, 0) if value == 0 else str(value)
+    if value == 0 or _beyond_fixed(value) is not None:
+        return fixed(value, 0)
+    if abs(value) < SMALLEST_SIGNIFICANT:
+        return f"{value:.{digits - 1}e}"
     magnitude = math.floor(math.log10(abs(value)))
     decimals = max(0, digits - 1 - magnitude)
     text = fixed(value, decimals)
@@ -65,12 +95,10 @@ def ratio(value: float) -> str:
 
 
 def fraction(hits: int, total: int) -> str:
-    """Stability: ``1`` when every counted run reached the target, else ``0.67 (2/3)``."""
-    if hits == total:
-        return "1"
-    if hits == 0:
-        return f"0 (0/{total})"
-    return f"{fixed(hits / total, 2)} ({hits}/{total})"
+    """Stability with the runs it rests on: ``1 (3/3)``, ``0.67 (2/3)``, ``0 (0/1)``; a bare ``1`` would not say
+    whether one run or ten reached the target."""
+    share = "1" if hits == total else "0" if hits == 0 else fixed(hits / total, 2)
+    return f"{share} ({hits}/{total})"
 
 
 def seconds(value: float) -> str:
@@ -93,7 +121,8 @@ def flops(value: float) -> str:
 
 def count(value: float) -> str:
     """Steps and samples with thousands separators (``869,632``)."""
-    return f"{int(round_half_up(value, 0)):,}"
+    beyond = _beyond_fixed(value)
+    return beyond if beyond is not None else f"{int(round_half_up(value, 0)):,}"
 
 
 def not_available(reason: str) -> str:

@@ -3,15 +3,16 @@
 Display text comes first so a spreadsheet shows the table; the group fields and unrounded values follow so the same
 file can be computed with. The case's extras come last, one ``final_extras.<name>`` column per extra any row has:
 their names depend on the runs, so the fixed columns before them keep their places whatever the case. Published rows
-(``--reference``) carry ``kind=published`` and their source; their numeric columns stay empty, since a published row
-is quoted text, not a measurement. Skipped records are not rows and do not appear (JSON lists them). Empty cell = no
-value.
+(``--reference``) carry ``kind=published``, their source and identity (case, preset, vendor, device model); their
+numeric columns stay empty, since a published row is quoted text, not a measurement. Skipped records are not rows
+and do not appear (JSON lists them). Empty cell = no value.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Any
 
 from benchbase.report.columns import STANDARD_COLUMNS
@@ -46,13 +47,34 @@ def render_csv(report: Report) -> str:
         line.update({name: _plain(value) for name, value in row.key.as_dict().items()})
         line.update({name: _plain(row.values[name]) for name in VALUE_NAMES})
         line.update({f"{EXTRAS_VALUE}.{name}": _plain(value) for name, value in row.values[EXTRAS_VALUE].items()})
-        writer.writerow(line)
+        writer.writerow(_inert(line))
     for ref in report.references:
         line = dict(published_cells(ref))
         line.update(kind="published", source=f"{ref.source} ({ref.source_location})", case=ref.case,
-                    vendor=ref.vendor, device_model=ref.device_model)
-        writer.writerow(line)
+                    preset=ref.preset, vendor=ref.vendor, device_model=ref.device_model)
+        writer.writerow(_inert(line))
     return out.getvalue()
+
+
+#: What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(line: dict[str, Any]) -> dict[str, Any]:
+    """``line`` with every text cell a spreadsheet would run as a formula prefixed with ``'`` (OWASP's advice): a
+    device model, SDK or reason in a record is whatever a plugin or a hand edit wrote, and ``=HYPERLINK(...)`` must
+    arrive as text. A cell that is a number (``-1.5``, ``+3``) stays as it is: a spreadsheet reads it as a number,
+    not a formula, and a program reading the file needs it unchanged."""
+    return {name: "'" + value if _formula_like(value) else value for name, value in line.items()}
+
+
+def _formula_like(value: Any) -> bool:
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return True
 
 
 def _plain(value: Any) -> Any:

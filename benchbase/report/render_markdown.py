@@ -5,6 +5,7 @@ Pasted into a README it reads like the vendors' published tables, with our rows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS
@@ -35,7 +36,7 @@ def render_markdown(report: Report) -> str:
                 lines += table_lines(("Detail", "Value"), ref.detail)
     if report.skipped:
         lines += ["", f"Skipped {len(report.skipped)} record(s):", ""]
-        lines.extend(f"- `{skip.path}`: {_escape(skip.reason)}" for skip in report.skipped)
+        lines.extend(f"- {_code(str(skip.path))}: {_escape(skip.reason)}" for skip in report.skipped)
     return "\n".join(lines) + "\n"
 
 
@@ -43,6 +44,21 @@ def _line(cells: Sequence[str]) -> str:
     return "| " + " | ".join(_escape(cell) for cell in cells) + " |"
 
 
+#: HTML-significant characters as entities: Markdown passes raw HTML through, so a device model, SDK or reason
+#: holding ``<script>`` would reach every page the table is pasted into; the entities render as the characters.
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
 def _escape(text: str) -> str:
-    """Keep a cell one cell: pipes and line breaks would split or end the row."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Keep a cell one cell and its text text: line breaks and pipes would end or split the row, and ``<``/``>``/``&``
+    would be HTML."""
+    return " ".join(str(text).split()).translate(_ENTITIES).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span (a path): fenced by one more backtick than its longest run of backticks, as
+    CommonMark allows, so a folder named with backticks cannot close the span early and carry HTML out of it."""
+    line = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {line} {fence}" if longest else f"{fence}{line}{fence}"

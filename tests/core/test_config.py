@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from benchbase.config import (
     CORE_PARAMETERS,
+    INT_LIMIT,
+    MAX_CONFIG_BYTES,
+    MAX_TEXT_CHARS,
+    Overrides,
     ResolvedConfig,
     config_hash,
     load_yaml_file,
@@ -19,7 +24,7 @@ from benchbase.config import (
     vendor_config_path,
 )
 from benchbase.contract import Param, Preset
-from benchbase.errors import BenchbaseError
+from benchbase.errors import MAX_FIX_CHARS, MAX_PROBLEM_CHARS, BenchbaseError
 from benchbase.records import RecordError, atomic_write_yaml
 
 CASE_PARAMETERS = {
@@ -350,11 +355,17 @@ def test_parse_topology_reads_nodes_and_processes_per_node(text, expected):
     assert parse_topology(text) == expected
 
 
-@pytest.mark.parametrize("text", ["x8", "0x8", "1x0", "8", "1x8x2", "1X8", "-1x8", "axb"])
+@pytest.mark.parametrize("text", ["x8", "8", "1x8x2", "1X8", "-1x8", "axb"])
 def test_parse_topology_refuses_anything_else(text):
     with pytest.raises(BenchbaseError) as info:
         parse_topology(text)
     assert str(info.value) == f"bad --config {text!r}: expected NxM (nodes x processes per node), e.g. 1x8"
+
+
+@pytest.mark.parametrize("text", ["0x8", "1x0", "4097x1", "1x99999999999999999999", "1x" + "9" * 5000])
+def test_parse_topology_refuses_counts_outside_1_to_4096(text):
+    with pytest.raises(BenchbaseError, match="with N and M from 1 to 4096; e.g. --config 1x8"):
+        parse_topology(text)
 
 
 # -- vendor tuned files ----------------------------------------------------------------------------------------
@@ -401,3 +412,135 @@ def test_a_variant_on_a_vendor_without_configs_says_there_are_none():
 def test_a_variant_cannot_climb_out_of_the_config_folder(config_dir):
     with pytest.raises(BenchbaseError, match="bad config variant"):
         vendor_config_path(config_dir, "cpm", "BI-V100", 1, 8, "../../etc/passwd")
+
+
+# -- bounds: what a config may expand to, every value's range, every message's length ------------------------------
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """Nine anchors of nine aliases each: 9**9 strings once expanded, from under a kilobyte of YAML."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join([*lines, f"lr: *a{levels}"]) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(billion_laughs())
+    with pytest.raises(BenchbaseError, match=r"bomb.yaml at line \d+, column \d+ expands to more than 1000 values"):
+        load_yaml_file(path)
+    with pytest.raises(BenchbaseError, match=r"bad --set lr=\.\.\.: the value expands to more than 1000 values"):
+        parse_set(["lr={" + billion_laughs().strip().replace("\n", ", ") + "}"])
+
+
+def test_a_config_of_too_many_values_is_refused_as_it_is_composed(tmp_path):
+    path = tmp_path / "keys.yaml"
+    path.write_text("".join(f"k{i}: {i}\n" for i in range(50_000)))
+    with pytest.raises(BenchbaseError, match=r"keys.yaml at line 500, column 7 holds more than 1000 values"):
+        load_yaml_file(path)
+
+
+def test_aliases_within_the_bounds_still_work(tmp_path):
+    path = tmp_path / "aliases.yaml"
+    path.write_text("lr: &rate 0.5\nwarmup: *rate\n")
+    assert load_yaml_file(path) == {"lr": 0.5, "warmup": 0.5}
+
+
+@pytest.mark.parametrize("depth", [33, 5000])
+def test_deep_nesting_is_refused_without_a_recursion_error(tmp_path, depth):
+    path = tmp_path / "deep.yaml"
+    path.write_text("lr: " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(BenchbaseError, match="is nested more than 32 levels deep"):
+        load_yaml_file(path)
+    with pytest.raises(BenchbaseError, match="is nested more than 32 levels deep"):
+        parse_set(["lr=" + "[" * depth + "]" * depth])
+
+
+def test_nesting_through_aliases_counts_the_expanded_depth(tmp_path):
+    chain = ["a0: &a0 " + "[" * 20 + "1" + "]" * 20]
+    chain += [f"a{i}: &a{i} " + "[" * 20 + f"*a{i - 1}" + "]" * 20 for i in range(1, 4)]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join(chain) + "\n")
+    with pytest.raises(BenchbaseError, match=r"nested more than 32 levels deep \(aliases expanded\)"):
+        load_yaml_file(path)
+
+
+def test_a_config_file_is_read_only_up_to_its_size_limit(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    with pytest.raises(BenchbaseError, match="big.yaml is larger than 1 MiB"):
+        load_yaml_file(path)
+    with pytest.raises(BenchbaseError, match="/dev/zero is larger than 1 MiB"):
+        load_yaml_file(Path("/dev/zero"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"), [("1" * 5000, "Exceeds the limit"), ("2001-13-01", "month must be in 1..12")]
+)
+def test_a_value_yaml_cannot_construct_is_a_one_line_error(raw, problem):
+    with pytest.raises(BenchbaseError, match=f"bad --set seed=...: the value cannot be read .*{problem}"):
+        parse_set([f"seed={raw}"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"seed": -1}, "expected a number >= 0"),
+        ({"seed": 2**31}, "expected a number <= 2147483647"),
+        ({"seed": 10**29}, "expected a number <= 2147483647"),
+        ({"batch_size": 2**20 + 1}, "expected a number <= 1048576"),
+        ({"grad_accum": 10**30}, "expected a number <= 1048576"),
+        ({"eval_batch_size": 1e30}, "expected a number <= 1048576"),
+        ({"timeout_s": 1e308}, "expected a number <= 31536000"),
+        ({"telemetry_interval_s": 86400.0}, "expected a number <= 3600"),
+        ({"max_steps": 10**400}, f"expected a number <= {INT_LIMIT}"),
+        ({"seq_length": -(10**30)}, "expected a number >= 1"),
+        ({"optimizer": "x" * (MAX_TEXT_CHARS + 1)}, f"expected a string of at most {MAX_TEXT_CHARS} characters"),
+    ],
+)
+def test_every_value_has_a_range(overrides, expected):
+    with pytest.raises(BenchbaseError, match=re.escape(expected)):
+        resolve(overrides=overrides)
+
+
+def test_the_ends_of_each_range_are_accepted():
+    resolved = resolve(overrides={"seed": 2**31 - 1, "batch_size": 2**20, "timeout_s": 365 * 24 * 3600.0})
+    assert (resolved.values["seed"], resolved.values["batch_size"]) == (2**31 - 1, 2**20)
+
+
+def test_a_declared_maximum_bounds_a_case_key():
+    parameters = merge_parameters("cpm", {"dropout": Param(0.1, "dropout", minimum=0.0, maximum=1.0)})
+    with pytest.raises(BenchbaseError, match=r"bad value 1.5 for 'dropout' in --set; expected a number <= 1$"):
+        resolve_config(parameters, OFFICIAL, {}, None, {"dropout": 1.5}, False, case="cpm")
+
+
+def test_an_error_names_the_flag_each_override_came_from():
+    overrides = Overrides()
+    overrides.add({"lr": "fast"}, "--set-file tuned.yaml")
+    overrides.add({"batch_size": 8}, "--set")
+    overrides.add({"timeout_s": -5.0}, "--timeout")
+    with pytest.raises(BenchbaseError, match=r"bad value 'fast' for 'lr' in --set-file tuned.yaml; expected a number"):
+        resolve(overrides=overrides)
+    del overrides["lr"]
+    with pytest.raises(BenchbaseError, match=r"bad value -5.0 for 'timeout_s' in --timeout; expected a number >= 0"):
+        resolve(overrides=overrides)
+    del overrides["timeout_s"]
+    overrides.add({"zzz": 1}, "--set-file tuned.yaml")
+    with pytest.raises(BenchbaseError, match=r"unknown key 'zzz' in --set-file tuned.yaml"):
+        resolve(overrides=overrides)
+
+
+def test_a_bad_value_is_quoted_short_whatever_its_size():
+    with pytest.raises(BenchbaseError) as info:
+        resolve(overrides={"seed": list(range(100_000))})
+    assert str(info.value).startswith("bad value [0, 1, 2, 3, ...] for 'seed' in --set; expected an integer")
+
+
+def test_every_message_is_one_bounded_line():
+    error = BenchbaseError("a\nb " + "x" * 10**6, "fix\tit " + "y" * 10**6)
+    problem, fix = str(error).split("; ")
+    assert "\n" not in str(error) and "\t" not in str(error)
+    assert len(problem) <= MAX_PROBLEM_CHARS and len(fix) <= MAX_FIX_CHARS
+    left_out = 10**6 + 4 - (MAX_PROBLEM_CHARS - 32)
+    assert problem.startswith("a b xxx") and problem.endswith(f"... [{left_out} more characters]")
+    assert str(BenchbaseError("short", "fix")) == "short; fix"

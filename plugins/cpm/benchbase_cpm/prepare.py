@@ -2,13 +2,14 @@
 
 Everything derived lands under ``<cache_dir>/cpm/``, never in the user's data directory (it may be read-only, and a
 cache is ours to delete). Each step's output is named by a fingerprint of its inputs and appears atomically, so a
-second call finds every piece and does no work, and an interrupted call redoes only what is missing.
+second call finds every piece and does no work, and an interrupted call redoes only what is missing. A piece found
+is checked against the sizes and digests recorded when it was built (:mod:`benchbase_cpm.cache_folder`); a damaged
+one is rebuilt, with one line saying so.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.demo_corpus import DemoParams, build_demo_corpus
-from benchbase_cpm.cache_folder import publish_folder
+from benchbase_cpm.cache_folder import open_folder, publish_folder
 from benchbase_cpm.stc import (
     REFERENCE_MD5,
     STC_FILE,
@@ -131,9 +132,9 @@ def _split_texts(
     """``train.txt``/``valid.txt`` of ``stc_json`` in ``root/stc/text-<hash>/``, built unless already there."""
     source_sha256 = file_digest(stc_json, "sha256")
     text_dir = root / "stc" / f"text-{source_sha256[:16]}-{train_fraction:g}"
-    facts_file = text_dir / "facts.json"
-    if facts_file.is_file():
-        return text_dir, json.loads(facts_file.read_text(encoding="utf-8")), True
+    cached = open_folder(text_dir, {name: dict for name in SPLIT_FILES})
+    if cached is not None:
+        return text_dir, cached, True
     building = text_dir.with_name(f".{text_dir.name}.{os.getpid()}.tmp")
     shutil.rmtree(building, ignore_errors=True)
     try:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -29,7 +30,9 @@ import numpy as np
 import sentencepiece
 
 from benchbase.errors import BenchbaseError
+from benchbase.lifeline import die_with_parent
 from benchbase.records import atomic_write
+from benchbase_cpm.cache_folder import damage, file_record, note_rebuild, read_facts
 from benchbase_cpm.stc import file_digest
 from benchbase_cpm.tokenizer import CPMTokenizer
 
@@ -140,7 +143,8 @@ def build_windows(
     ``workers`` processes (default: every core this process may run on) each build their own tokenizer once and
     encode chunks of ``chunk_lines`` lines; results are reassembled in input order, so the array equals the serial
     one. A caller that tokenizes several files passes one ``pool`` for all of them (then ``workers`` is the pool's).
-    The array and its facts (``.json`` beside it, written last) appear atomically.
+    The array and its facts (``.json`` beside it, written last, with the array file's size and digest) appear
+    atomically; a cached pair is checked against them (and the array's header against the facts) before it is used.
     """
     lines_file, out_dir = Path(lines_file), Path(out_dir)
     if not lines_file.is_file():
@@ -149,8 +153,9 @@ def build_windows(
     fingerprint = windows_fingerprint(file_digest(lines_file, "sha256"), tokenizer.model_sha256, window)
     path = out_dir / f"{lines_file.stem}-{fingerprint[:16]}.npy"
     facts_path = path.with_suffix(".json")
-    if path.is_file() and facts_path.is_file():
-        return WindowsFile(path, True, json.loads(facts_path.read_text(encoding="utf-8")))
+    cached = _cached_facts(path, facts_path, fingerprint, window)
+    if cached is not None:
+        return WindowsFile(path, True, cached)
 
     started = time.perf_counter()
     lines = _read_lines(lines_file)
@@ -180,8 +185,51 @@ def build_windows(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+    facts[_FILE_KEY] = file_record(path)
     atomic_write(facts_path, lambda handle: handle.write(json.dumps(facts, indent=1).encode()))
     return WindowsFile(path, False, facts)
+
+
+#: The key of a windows file's facts holding the array file's :func:`~benchbase_cpm.cache_folder.file_record`.
+_FILE_KEY = "file"
+_REQUIRED_FACTS = {
+    "fingerprint": str, "window_tokens": int, "windows": int, "tokens": int, "dtype": str, _FILE_KEY: dict,
+}
+
+
+def _cached_facts(path: Path, facts_path: Path, fingerprint: str, window: int) -> dict[str, Any] | None:
+    """The facts of the cached windows ``path`` if they are the array built for ``fingerprint``; ``None`` when there
+    is no entry (or half of one, from a build interrupted between its two files) or it is damaged (then the rebuild
+    is announced)."""
+    if not facts_path.is_file():
+        return None
+    facts = read_facts(facts_path, _REQUIRED_FACTS)
+    problem = facts if isinstance(facts, str) else _windows_damage(path, facts, fingerprint, window)
+    if problem is None:
+        return facts  # type: ignore[return-value]
+    note_rebuild(path, problem)
+    return None
+
+
+def _windows_damage(path: Path, facts: dict[str, Any], fingerprint: str, window: int) -> str | None:
+    """Why the array at ``path`` is not the one ``facts`` describe; the header read only once size and digest hold."""
+    if facts["fingerprint"] != fingerprint or facts["window_tokens"] != window:
+        return f"{path.with_suffix('.json').name} describes other windows"
+    found = damage(path, facts[_FILE_KEY])
+    if found is not None:
+        return found
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read_header:
+                return f"{path.name} is a NumPy file of format {version}, not what was built"
+            shape, _, dtype = read_header[version](handle)
+    except (OSError, ValueError) as exc:
+        return f"{path.name} is not a NumPy array file ({exc})"
+    if shape != (facts["windows"], window) or str(dtype) != facts["dtype"]:
+        return f"{path.name} holds {dtype} {shape}, its facts say {facts['dtype']} ({facts['windows']}, {window})"
+    return None
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -247,20 +295,28 @@ class TokenizerPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(str(self.model_file), self.window),
+                initargs=(str(self.model_file), self.window, os.getpid()),
             )
         return self._executor.map(_encode_in_worker, chunks)
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(cancel_futures=True)
-            self._executor = None
+    def close(self, at_once: bool = False) -> None:
+        """Stop the workers once their current chunk is done, or ``at_once`` (preparation was abandoned: a signal,
+        a time limit, an error), so that none is left tokenizing for a run that will not happen."""
+        if self._executor is None:
+            return
+        executor, self._executor = self._executor, None
+        if at_once:
+            # The executor's own table of its workers (Python 3.14 adds ProcessPoolExecutor.kill_workers for this).
+            workers = getattr(executor, "_processes", None) or {}
+            for process in list(workers.values()):
+                process.kill()
+        executor.shutdown(cancel_futures=True)
 
     def __enter__(self) -> TokenizerPool:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        self.close(at_once=exc_type is not None)
 
 
 def _reporting(
@@ -277,7 +333,11 @@ def _reporting(
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(model_file: str, window: int) -> None:
+def _init_worker(model_file: str, window: int, parent: int) -> None:
+    # The pool belongs to the process that prepares: if it is killed, the workers go with it (they would otherwise
+    # tokenize on, orphaned); Ctrl-C is that process's to act on, which shuts the pool down.
+    die_with_parent(signal.SIGKILL, parent=parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_state["tokenizer"] = CPMTokenizer(model_file)
     _worker_state["window"] = window
 
