@@ -35,6 +35,10 @@ def text_folder(cache: Path) -> Path:
     return only(cache / "cpm" / "stc", "text-*")
 
 
+def demo_corpus(cache: Path) -> Path:
+    return only(cache / "cpm" / "demo", "corpus-*")
+
+
 def truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -90,6 +94,11 @@ CATALOGUE = [
           "valid.txt has", "when it was built"),
     entry("train.txt deleted", lambda c: ((p := text_folder(c) / "train.txt").unlink(), p)[1],
           "train.txt is missing"),
+    entry("demo corpus facts not JSON",
+          lambda c: ((p := demo_corpus(c) / "facts.json").write_bytes(b"\x00{garbage"), p)[1],
+          "facts.json is not valid JSON"),
+    entry("demo corpus STC.json truncated", lambda c: (truncate(p := demo_corpus(c) / "STC.json"), p)[1],
+          "STC.json has", "when it was built"),
 ]
 
 
@@ -106,7 +115,7 @@ def test_a_damaged_cache_entry_is_rebuilt_with_one_line_saying_so(
     text = outcome.stdout + outcome.stderr
     assert outcome.code == 0 and "Traceback" not in text, text
     (line,) = [line for line in outcome.lines if "is damaged or incomplete" in line]
-    in_text = damaged.parent.name.startswith("text-")
+    in_text = damaged.parent.name.startswith(("text-", "corpus-"))
     entry_name = damaged.parent.name if in_text else damaged.stem
     assert line.startswith("cache ") and entry_name in line and line.endswith("; rebuilding it"), line
     for fragment in fragments:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sentencepiece as spm
 
 from benchbase.errors import BenchbaseError
-from benchbase_cpm.cache_folder import publish_folder
+from benchbase_cpm.cache_folder import open_folder, publish_folder
 from benchbase.records import atomic_write
 from benchbase_cpm.stc import STC_FILE, stc_line
 from benchbase_cpm.tokenizer import MODEL_FILE, NEWLINE_MARK, SPACE_MARK, CPMTokenizer, pretokenize
@@ -200,9 +200,9 @@ def build_demo_corpus(
         if not isinstance(value, int) or value < 1:
             raise BenchbaseError(f"demo parameter {name} must be a positive integer, got {value!r}", "fix the value")
     target = Path(cache_dir) / "demo" / f"corpus-{params.fingerprint()[:16]}"
-    facts_file = target / "facts.json"
-    if facts_file.is_file():
-        return DemoCorpus(target / STC_FILE, target, True, json.loads(facts_file.read_text(encoding="utf-8")))
+    cached = open_folder(target, {"vocab_size": int, "tokenizer_sha256": str})
+    if cached is not None:
+        return DemoCorpus(target / STC_FILE, target, True, cached)
 
     started = time.perf_counter()
     if progress:
