@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +45,6 @@ from benchbase.hostinfo import host_facts
 from benchbase.plugins import PluginInfo, Registry, load_registry
 from benchbase.records import RunDir
 from benchbase.supervisor import RunRequest, dry_run_plan, execute
-from benchbase.topology import online_cpus
 
 # Tables are wide; when output is a file or a pipe (CI logs), do not squeeze them into 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS", "200")))
@@ -95,9 +93,8 @@ def resolve_for(
     variant the user named for another preset is refused rather than silently left out.
     """
     preset = _preset(case, preset_name)
-    vendor_file = vendor_config_path(
-        vendor.config_dir, case.name, bounded.call(vendor, "device_model()", vendor.device_model), nnodes, nproc, variant
-    )
+    device_model = bounded.call(vendor, "device_model()", vendor.device_model)
+    vendor_file = vendor_config_path(vendor.config_dir, case.name, device_model, nnodes, nproc, variant)
     vendor_values: dict[str, Any] = {}
     if vendor_file is not None:
         vendor_values, tuned_for = read_tuned_file(vendor_file, case.presets(), case.default_preset)
@@ -410,8 +407,6 @@ def run_command(
     sysfs_root: Path,
 ) -> None:
     """Run a benchmark CASE on a vendor's devices and record it under --out."""
-    started = time.perf_counter()  # --timeout counts from here: discovery and preparation are inside it
-    bounded.set_deadline(timeout if timeout is not None and timeout > 0 else None, started)
     if resume_dir is not None:
         _refuse_ignored_on_resume(resume_dir, sets, set_file, preset, variant, unofficial, repeat, timeout)
     registry = _registry()
@@ -425,7 +420,9 @@ def run_command(
         preset = resolved.preset
     else:
         overrides = _overrides(set_file, sets, timeout)
-        resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, unofficial, variant)
+        # The run's own clock starts in execute(); the vendor's device_model() asked for here is held to it too.
+        with bounded.deadline_within(timeout):
+            resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, unofficial, variant)
     if not dry_run:
         _check_data_dir(case, preset, data_dir)
     job = None
@@ -433,7 +430,6 @@ def run_command(
         # Not yet a node of the job: describe the whole job as a batch script, which the user submits.
         job = slurm.batch_job(
             case.name, vendor.name, nnodes, nproc,
-            cpus_per_node=len(online_cpus(sysfs_root)),
             gpus_per_node=None if vendor.ranks_share_devices else nproc,
             run_argv=sys.argv[1:], master_port=master_port, out_root=out,
         )
@@ -475,7 +471,7 @@ def run_command(
         request.repeat_group, request.repeat_index = group, index
         if resume_dir is None:
             request.resolved = repeat_config(resolved, index)
-        outcome = execute(request, console, prepare, started=started if index == 0 else None)
+        outcome = execute(request, console, prepare)
         outcomes.append(outcome)
         console.print(
             f"[bold]{outcome.status}[/bold]: {outcome.summary.get('reason')} -> {outcome.run_dir}", soft_wrap=True

@@ -1,9 +1,16 @@
-"""The live view of a run, built only from the event log so it shows exactly what the record will say."""
+"""The live view of a run, built only from the event log so it shows exactly what the record will say.
+
+On a terminal it is a table redrawn in place. Without one (a CI log, ``| tee``) it prints lines: every evaluation,
+and a progress line at a steady pace, at the first log point at least :data:`PIPE_INTERVAL_S` after the previous
+line (every log point or every 10 s, whichever is rarer), and after :data:`PIPE_HEARTBEAT_S` of silence even without
+a new log point, so a long set-up or a slow first evaluation never reads as a hang.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +19,11 @@ from rich.live import Live
 from rich.table import Table
 
 from benchbase.records import eval_extras
+
+#: Seconds at least between two progress lines when the output is not a terminal.
+PIPE_INTERVAL_S = 10.0
+#: Seconds at most without a line when the output is not a terminal, news or not.
+PIPE_HEARTBEAT_S = 60.0
 
 
 class EventTail:
@@ -44,7 +56,14 @@ class EventTail:
 class RunView:
     """Step, samples/s, loss, metric against target, and ETA to the step budget."""
 
-    def __init__(self, console: Console, title: str, max_steps: int | None, target: float | None) -> None:
+    def __init__(
+        self,
+        console: Console,
+        title: str,
+        max_steps: int | None,
+        target: float | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.console = console
         self.title = title
         self.max_steps = max_steps
@@ -57,8 +76,12 @@ class RunView:
         self.metric: float | None = None
         #: The case's extras of the last evaluation (e.g. a token accuracy), in the order the case gave them.
         self.extras: dict[str, float] = {}
-        self.started = time.monotonic()
+        self._clock = clock
+        self.started = clock()
         self._live: Live | None = None
+        #: When the last pipe line was printed, and whether a log point or a phase change came since.
+        self._last_line = self.started
+        self._news = False
 
     def __enter__(self) -> RunView:
         if self.console.is_terminal:
@@ -85,17 +108,43 @@ class RunView:
             meta = event.get("metadata") or {}
             if key == "run_start":
                 self.phase = "training"
+                self._news = True
             elif key == "step":
                 self.loss = event.get("value")
                 self.rate = meta.get("samples_per_s")
+                self._news = True
             elif key == "eval":
                 self.metric = event.get("value")
                 self.extras = eval_extras(meta)
                 if not self.console.is_terminal:
                     self.console.print(self._eval_line())
+                    self._last_line, self._news = self._clock(), False
             elif key == "train_stop":
                 self.phase = f"stopped: {event.get('value')}"
         self.refresh()
+        if not self.console.is_terminal:
+            self._pipe_progress()
+
+    def _pipe_progress(self) -> None:
+        """One progress line when it is due (see the module docstring); called on every poll of the supervisor."""
+        now = self._clock()
+        quiet = now - self._last_line
+        if (self._news and quiet >= PIPE_INTERVAL_S) or quiet >= PIPE_HEARTBEAT_S:
+            self.console.print(self.progress_line(), highlight=False, markup=False)
+            self._last_line, self._news = now, False
+
+    def progress_line(self) -> str:
+        """``training: step 120/600 (1920 samples), 47.9 samples/s, loss 2.1034, 40 s elapsed, 160 s to ...``."""
+        budget = f"/{self.max_steps}" if self.max_steps else ""
+        parts = [f"{self.phase}: step {self.step}{budget} ({self.samples} samples)"]
+        if self.rate is not None:
+            parts.append(f"{self.rate:.1f} samples/s")
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.4f}")
+        parts.append(f"{self._clock() - self.started:.0f} s elapsed")
+        if self._eta() != "-":
+            parts.append(self._eta())
+        return ", ".join(parts)
 
     def refresh(self) -> None:
         if self._live is not None:
@@ -114,7 +163,7 @@ class RunView:
     def _eta(self) -> str:
         if not self.max_steps or not self.step or self.phase != "training":
             return "-"
-        elapsed = time.monotonic() - self.started
+        elapsed = self._clock() - self.started
         remaining = elapsed / self.step * max(self.max_steps - self.step, 0)
         return f"{remaining:.0f} s to the step budget"
 
@@ -136,5 +185,5 @@ class RunView:
             # training loss shown under "loss").
             table.add_row("eval extras", self._extras_text())
         table.add_row("ETA", self._eta())
-        table.add_row("elapsed", f"{time.monotonic() - self.started:.0f} s")
+        table.add_row("elapsed", f"{self._clock() - self.started:.0f} s")
         return table

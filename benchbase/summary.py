@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from benchbase.errors import BenchbaseError
 from benchbase.events import read_events
 from benchbase.records import (
     RUNNING,
@@ -25,18 +26,23 @@ from benchbase.records import (
     RunDir,
     eval_extras,
 )
+from benchbase.telemetry import CPU_LOAD_FILE, read_cpu_load
 from benchbase.telemetry_file import read_telemetry
+from benchbase.topology import parse_cpulist
 
 #: What the supervisor passes in; anything else is a programming error.
 BASE_FIELDS = frozenset(
     {
         "run_id", "case", "preset", "vendor", "official", "status", "exit_code", "reason", "started_at", "ended_at",
-        "nnodes", "nproc_per_node", "world_size", "node_rank", "main_run_id", "repeat_group", "repeat_index",
+        "nnodes", "nproc_per_node", "world_size", "node_rank", "main_run_id", "repeat_group", "repeat_index", "seed",
         "device_model", "sdk", "precision", "per_device_batch", "grad_accum", "metric_name", "target",
         "peak_flops_per_device", "config_hash", "e2e_s",
     }
 )  # fmt: skip
 _REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
+#: Above this share of the host's CPU time taken by other processes during the train window, a run was contended:
+#: a tenth of the CPUs busy with someone else's work is more than the run-to-run noise of a quiet machine.
+CONTENDED_SHARE = 0.10
 
 
 def build_summary(
@@ -97,6 +103,7 @@ def build_summary(
         mfu = throughput["p_train"] * flops_per_sample / (world_size * peak_flops)
 
     rows = _telemetry_rows(run_dir)
+    environment = _environment(run_dir)
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
     return {
         "schema": SUMMARY_SCHEMA,
@@ -117,6 +124,7 @@ def build_summary(
         "main_run_id": base.get("main_run_id"),
         "repeat_group": base.get("repeat_group"),
         "repeat_index": base.get("repeat_index"),
+        "seed": base.get("seed"),
         "device_model": base.get("device_model"),
         "sdk": base.get("sdk"),
         "precision": base.get("precision"),
@@ -141,7 +149,10 @@ def build_summary(
         "mfu": mfu,
         "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
         "memory": _memory(rows, window_meta),
+        "device_memory_total_gib": _memory_total(rows),
         "config_hash": base.get("config_hash"),
+        "host": _host(environment, run_dir, window_meta),
+        "software": _software(environment),
         **(extras or {}),
     }
 
@@ -255,6 +266,84 @@ def _power(
     devices = world_size or len(per_device)
     energy = _ratio(mean_w * devices * train_s, samples) if train_s is not None else None
     return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry"}
+
+
+def _memory_total(rows: list[dict[str, Any]]) -> float | None:
+    """One device's capacity, the largest ``memory_total_gib`` telemetry read, so a peak can be shown as used/total
+    the way published tables print it."""
+    totals = [row["memory_total_gib"] for row in rows if row["memory_total_gib"] is not None]
+    return max(totals) if totals else None
+
+
+def _environment(run_dir: RunDir) -> Mapping[str, Any]:
+    """``env.json`` of the run, or ``{}`` when it is missing or damaged (the summary must still be written)."""
+    try:
+        return run_dir.read_env()
+    except (RecordError, OSError):
+        return {}
+
+
+def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where the run ran and whether it had its CPUs to itself, from ``env.json`` and ``cpu_load.csv``
+    (docs/records.md, "host").
+
+    A scale point is only comparable with its one-device baseline when neither fought for CPUs. ``oversubscribed``
+    is true when this node started more ranks, or its ranks more threads, than the CPUs the run may use: a rank
+    uses one thread per CPU it is bound to (the ranks pin themselves and size their thread pools to the binding);
+    a rank without a binding counts as one thread, since its pool size is the vendor's business. ``contended`` is
+    true when processes outside the run took more than :data:`CONTENDED_SHARE` of the host's CPU time during the
+    train window (``others_cpu_share``); null when that was not sampled (telemetry off).
+    """
+    host, launch = environment.get("host"), environment.get("launch")
+    if not isinstance(host, Mapping) or not isinstance(launch, Mapping):
+        return None
+    cpus = _int(host.get("affinity")) or _int(host.get("cpu_count_logical"))
+    ranks = _int(launch.get("nproc_per_node"))
+    bindings = launch.get("bindings") if isinstance(launch.get("bindings"), list) else []
+    if cpus is None or ranks is None:
+        return None
+    threads = max(ranks, sum(_cpu_count(bound.get("cpus")) if isinstance(bound, Mapping) else 1 for bound in bindings))
+    others = _others_cpu_share(run_dir, window_meta, _int(host.get("cpu_count_logical")) or cpus)
+    return {
+        "hostname": host.get("hostname") if isinstance(host.get("hostname"), str) else None,
+        "cpus": cpus,
+        "ranks": ranks,
+        "threads": threads,
+        "oversubscribed": threads > cpus,
+        "others_cpu_share": others,
+        "contended": None if others is None else others > CONTENDED_SHARE,
+    }
+
+
+def _others_cpu_share(run_dir: RunDir, window_meta: Mapping[str, Any], host_cpus: int) -> float | None:
+    """The share of the host's CPU capacity that processes outside the run used over the train window: the host's
+    busy CPU seconds less the run's own, between the first and the last ``cpu_load.csv`` sample inside the window,
+    over that time times the host's CPUs. ``None`` with fewer than two samples in the window."""
+    start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
+    if start is None or end is None:
+        return None
+    inside = [row for row in read_cpu_load(run_dir.telemetry_path.with_name(CPU_LOAD_FILE)) if start <= row[0] <= end]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    (t0, busy0, own0), (t1, busy1, own1) = inside[0], inside[-1]
+    capacity = (t1 - t0) / 1000 * host_cpus
+    return max(0.0, ((busy1 - busy0) - (own1 - own0)) / capacity)
+
+
+def _cpu_count(cpu_list: Any) -> int:
+    """CPUs in a binding's ``0-3,8`` list; an unreadable list counts as one."""
+    try:
+        return max(len(parse_cpulist(cpu_list)), 1) if isinstance(cpu_list, str) else 1
+    except BenchbaseError:
+        return 1
+
+
+def _software(environment: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The versions of the packages that shape a result (``env.json`` ``host.packages``); two runs with different
+    versions ran different software, even under one SDK label."""
+    host = environment.get("host")
+    packages = host.get("packages") if isinstance(host, Mapping) else None
+    return dict(packages) if isinstance(packages, Mapping) else None
 
 
 def _memory(rows: list[dict[str, Any]], window_meta: Mapping[str, Any]) -> dict[str, Any]:

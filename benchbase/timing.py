@@ -24,6 +24,8 @@ class Windows:
     checkpoint_s: float = 0.0
     #: Seconds the loop waited for the input pipeline inside the train window (a data stall shows here).
     data_wait_s: float = 0.0
+    #: CPU seconds rank 0 spent writing events and calling observers: the harness's share inside the rank.
+    events_cpu_s: float = 0.0
     train_start_ms: float | None = None
     train_end_ms: float | None = None
     eval_intervals_ms: list[list[float]] = field(default_factory=list)

@@ -9,6 +9,7 @@ the same rules.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -25,6 +26,7 @@ from typing import Any, NoReturn
 import torch
 import torch.distributed as dist
 
+from benchbase import lifeline
 from benchbase.contract import Binding, Vendor
 from benchbase.engine import Engine, RankPlace
 from benchbase.errors import BenchbaseError
@@ -146,11 +148,14 @@ class Trainer:
 
     # -- events -------------------------------------------------------------------------------------------------------
     def emit(self, key: str, value: Any = None, **metadata: Any) -> None:
+        """Write an event and tell the observers; the CPU this costs is counted as the harness's own."""
         if self.events is None:
             return
+        started = time.thread_time()
         event = self.events.emit(key, value, step=self.step, samples=self.samples, **metadata)
         if self.hook is not None:
             self.hook.benchbase_event(event=event)
+        self.windows.events_cpu_s += time.thread_time() - started
 
     # -- checkpoint ---------------------------------------------------------------------------------------------------
     def _checkpoint_dir(self) -> Path:
@@ -390,17 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     _redirect_output(Path(run_dir.log_path(rank)))
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    lifeline.guard_rank(EXIT_INTERRUPTED)
     record = run_dir.read_config()
     config: dict[str, Any] = dict(record["values"])
     registry = load_registry()
     case = registry.case(record["case"])
     vendor = registry.vendor(record["vendor"])
-    # The first rank of every node writes its node's event log, so each node's record tells the whole story.
-    events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
+    events: EventLog | None = None
     trainer: Trainer | None = None
     completed = False
     exit_code: int | None = None
     try:
+        # The first rank of every node writes its node's event log, so each node's record tells the whole story.
+        events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
         # Inside the try: a binding this process may not use is the rank's own error, quoted as the run's reason.
         cpus = _apply_binding(local_rank)
         device = vendor.setup_device(local_rank)
@@ -459,8 +466,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code
     except BenchbaseError as exc:
         # A problem the user can fix (a checkpoint of the wrong shape, a damaged file): one line in the rank log,
-        # which the supervisor quotes as the failure reason; a traceback would only bury it.
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        # which the supervisor quotes as the failure reason; a traceback would only bury it. On a full disk the log
+        # may refuse the line too (the event log's RecordUnwritable): the exit code still says it.
+        with contextlib.suppress(OSError):
+            print(f"error: {exc}", file=sys.stderr, flush=True)
         exit_code = exc.exit_code
         return exit_code
     finally:

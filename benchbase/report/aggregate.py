@@ -9,13 +9,18 @@ Decisions, each a reader's question answered honestly:
   amount of work. When none converged, the means fall back to the completed runs (converged or not_converged: they
   finished their training loop, so their throughput is a full measurement) and the detail view says so.
   Failed, timed-out and interrupted runs never feed a mean.
-* Throughput spread is the coefficient of variation (sample standard deviation, n-1, over the mean) of ``p_train``
-  over the completed runs; it needs at least two.
+* Throughput spread is the range and the coefficient of variation (sample standard deviation, n-1, over the mean)
+  of ``p_train`` over the completed runs; time to target's, over the converged runs. The CV needs two runs.
+* The olympic time to target is MLPerf's aggregate of a result: of the counted runs, drop the fastest and the
+  slowest and average the rest, a run that did not reach the target counting as the slowest possible. It needs
+  three counted runs, and is not stated when more than one did not converge (one would be left in the mean).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,9 +44,40 @@ class Stat:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """Lowest and highest of ``n`` values, and their coefficient of variation (``None`` below two values)."""
+
+    low: float
+    high: float
+    n: int
+    cv: float | None
+
+
+def spread(values: Sequence[float]) -> Spread | None:
+    """The :class:`Spread` of ``values``; ``None`` when there are none."""
+    if not values:
+        return None
+    mean = statistics.fmean(values)
+    cv = statistics.stdev(values) / mean if len(values) > 1 and mean else None
+    return Spread(low=min(values), high=max(values), n=len(values), cv=cv)
+
+
+@dataclass(frozen=True)
+class Olympic:
+    """MLPerf's olympic mean of time to target: ``value`` over ``used`` of the ``of`` counted runs, or why not."""
+
+    value: float | None
+    used: int
+    of: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class GroupStats:
     key: GroupKey
     runs: tuple[Run, ...]
+    #: The ``--repeat`` group the runs belong to; ``None`` for a run made alone.
+    repeat_group: str | None = None
 
     @property
     def interrupted(self) -> tuple[Run, ...]:
@@ -97,10 +133,29 @@ class GroupStats:
             return None
         return Stat(value=statistics.fmean(values), n=len(values), of=len(per_run))
 
+    def throughput_spread(self) -> Spread | None:
+        """Spread of ``p_train`` over the completed runs."""
+        return spread([run.p_train for run in self.completed if run.p_train is not None])
+
     def throughput_cv(self) -> float | None:
-        """Spread of ``p_train`` over the completed runs; ``None`` with fewer than two measurements."""
-        values = [run.p_train for run in self.completed if run.p_train is not None]
-        if len(values) < 2:
-            return None
-        mean = statistics.fmean(values)
-        return statistics.stdev(values) / mean if mean else None
+        """Coefficient of variation of ``p_train`` over the completed runs; ``None`` with fewer than two."""
+        found = self.throughput_spread()
+        return found.cv if found else None
+
+    def time_to_target_spread(self) -> Spread | None:
+        """Spread of time to target over the converged runs (only they reached it)."""
+        return spread([run.time_to_target_s for run in self.converged if run.time_to_target_s is not None])
+
+    def olympic_time_to_target(self) -> Olympic:
+        """MLPerf's olympic mean of time to target over the counted runs (see the module docstring)."""
+        counted = self.counted
+        if len(counted) < 3:
+            return Olympic(None, 0, len(counted), f"{len(counted)} counted run(s), needs 3")
+        times = [run.time_to_target_s if run.status == "converged" else math.inf for run in counted]
+        if None in times:
+            return Olympic(None, 0, len(counted), "a converged run lacks its time to target")
+        kept = sorted(times)[1:-1]  # type: ignore[type-var]
+        if math.inf in kept:
+            missed = sum(run.status != "converged" for run in counted)
+            return Olympic(None, 0, len(counted), f"{missed} of {len(counted)} runs did not reach the target")
+        return Olympic(statistics.fmean(kept), len(kept), len(counted))

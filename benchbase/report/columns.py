@@ -27,6 +27,22 @@ STANDARD_COLUMNS: tuple[str, ...] = (
 #: Columns whose cells are numbers (right-aligned); Configuration is the one text column.
 NUMERIC_COLUMNS = frozenset(STANDARD_COLUMNS) - {CONFIGURATION}
 
+#: Units of the numeric columns, shown under the header where a header has room (terminal, HTML); the seed's
+#: Markdown header is kept exactly, so every form also states them in the legend (:data:`READING`).
+UNITS = {
+    PERFORMANCE: "samples/s",
+    POWER: "W per device",
+    MEMORY: "GiB per device",
+}
+#: How to read a row, printed under every table: the header, kept as the seed's, cannot say it.
+READING = (
+    "Configuration: case and preset, vendor and device model, then SDK, bs:global batch (with micro-batch x "
+    "accumulation per device when accumulating), devices, precision",
+    "Units: Performance in samples/s, all devices together, over the train window; Power (W) as W per device*devices; "
+    "Memory utilization (G) as GiB peak/capacity per device*devices; Stability as converged/counted runs of one "
+    "--repeat group; Scalability with the range and the runs it rests on",
+)
+
 #: Row prefixes in the Configuration cell, and what they mean (printed as a legend under the table).
 UNOFFICIAL = "[unofficial]"
 PUBLISHED = "[published]"

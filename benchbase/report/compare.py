@@ -1,8 +1,8 @@
 """Two runs or two groups side by side: every standard and detail metric, and the ratio b/a.
 
 Each side must be one configuration (one group key): averaging runs of different configurations would compare
-nothing in particular, so that is refused with the fix. Scalability is judged against the 1x1 runs loaded with the
-two sides, exactly as in the table.
+nothing in particular, so that is refused with the fix. Scalability is judged against the comparable 1x1 runs loaded
+with the two sides, exactly as in the table.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from benchbase.report.detail import extra_label
 from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, load_runs
 from benchbase.report.run import Run
-from benchbase.report.scaling import scalability
+from benchbase.report.scaling import Scaling
 from benchbase.report.table import EXTRAS_VALUE, Row, build_row
 
 #: Line label -> (row value it is computed from, which direction is better).
@@ -35,6 +35,7 @@ _RATIO_OF: dict[str, tuple[str, str]] = {
     "p_train": ("p_train", "higher"),
     "p_core": ("p_core", "higher"),
     "Time to target": ("time_to_target_s", "lower"),
+    "Time to target (olympic)": ("time_to_target_olympic_s", "lower"),
     "MFU": ("mfu", "higher"),
     "Energy per sample": ("energy_per_sample_j", "lower"),
     "Peak memory": ("peak_memory_gib_per_device", "lower"),
@@ -67,10 +68,10 @@ def compare(a: Sequence[Run], b: Sequence[Run], context: Sequence[Run] = ()) -> 
     """Compare side ``a`` with side ``b``; ``context`` runs (e.g. everything loaded) supply 1x1 baselines."""
     key_a, key_b = _single_key(a, "A"), _single_key(b, "B")
     everyone = {run.run_id: run for run in (*context, *a, *b)}
-    baselines = [GroupStats(key, runs) for key, runs in group_runs(everyone.values()).items() if key.world_size == 1]
+    scaling = Scaling(everyone.values())
     # Both sides list the extras either side recorded, so each extra is one line with both values.
     extras = tuple(dict.fromkeys(name for run in (*a, *b) for name in run.final_extras))
-    row_a, row_b = _side_row(key_a, a, baselines, extras), _side_row(key_b, b, baselines, extras)
+    row_a, row_b = _side_row(key_a, a, scaling, extras), _side_row(key_b, b, scaling, extras)
     extra_of = {extra_label(name): name for name in extras}
     lines = [_line(column, row_a.cells[column], row_b.cells[column], row_a, row_b, extra_of)
              for column in columns.STANDARD_COLUMNS]
@@ -94,7 +95,7 @@ def select_runs(result: LoadResult, selector: str) -> tuple[Run, ...]:
     """The runs a ``--compare`` argument names."""
     fix = "pass a run directory, a run id (or a unique prefix of one), a repeat group, or #N for the N-th table row"
     if selector.startswith("#") and selector[1:].isdigit():
-        groups = list(group_runs(result.runs).values())
+        groups = [runs for _, _, runs in group_runs(result.runs)]
         number = int(selector[1:])
         if not 1 <= number <= len(groups):
             raise BenchbaseError(f"the table has {len(groups)} row(s), so {selector} names none", fix)
@@ -119,13 +120,11 @@ def select_runs(result: LoadResult, selector: str) -> tuple[Run, ...]:
     raise BenchbaseError(f"no run, repeat group or table row matches {selector!r}", fix)
 
 
-def _side_row(
-    key: GroupKey, runs: Sequence[Run], baselines: Sequence[GroupStats], extra_names: Sequence[str]
-) -> Row:
-    """The side's own row; its scalability uses the side's runs, not every loaded run of the same key."""
-    side = GroupStats(key, tuple(runs))
-    scaling = scalability([side, *(base for base in baselines if base.key != key)])
-    return build_row(side, scaling[key], extra_names)
+def _side_row(key: GroupKey, runs: Sequence[Run], scaling: Scaling, extra_names: Sequence[str]) -> Row:
+    """The side's own row: its means and scalability are over the side's runs, not every loaded run of its key."""
+    groups = {run.repeat_group for run in runs}
+    side = GroupStats(key, tuple(runs), groups.pop() if len(groups) == 1 else None)
+    return build_row(side, scaling.cell(side), extra_names)
 
 
 def _single_key(runs: Sequence[Run], side: str) -> GroupKey:

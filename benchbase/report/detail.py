@@ -1,7 +1,9 @@
 """The detail view of one row (``--detail``): every number behind the standard cells, and how it was obtained.
 
 It answers the questions a standard cell raises: which runs the means cover, which runs were excluded and why,
-how wide the throughput spread is, what peak the MFU was computed against, and the seed's FPS/E2E figures.
+how wide the spread of throughput and time to target is over the repeats (and MLPerf's olympic time to target),
+which seeds they ran with, which 1x1 runs the Scalability rests on or why there are none, what peak the MFU was
+computed against, and the seed's FPS/E2E figures.
 Below the metric come the case's own extras (e.g. CPM's token accuracy), one line per extra its runs recorded:
 the report knows no case, so it shows whatever the records hold, named as the case names it.
 """
@@ -12,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from benchbase.report import formatting
-from benchbase.report.aggregate import GroupStats, Stat
+from benchbase.report.aggregate import GroupStats, Spread, Stat
 from benchbase.report.columns import STANDARD_COLUMNS
 from benchbase.report.run import FINAL_STATUSES
+from benchbase.report.scaling import Scalability
 
 DetailItems = tuple[tuple[str, str], ...]
 
@@ -35,7 +38,8 @@ NO_COMPLETED_RUN = formatting.not_available("no completed run")
 #: lists beside them.
 _TAKEN_LABELS = frozenset(
     {"Criteria", "Hardware", "Case", *(label for label, *_ in _MEANS), "MFU", "Throughput CV", "Metric",
-     "Steps / samples", "Runs", "Means over", "Run ids", "Notes", *STANDARD_COLUMNS}
+     "Steps / samples", "Runs", "Means over", "Run ids", "Notes", *STANDARD_COLUMNS, "Throughput range",
+     "Time to target range", "Time to target (olympic)", "Seeds", "Repeat group", "Host", "Scalability basis"}
 )
 
 
@@ -47,19 +51,31 @@ def extra_label(name: str) -> str:
     return f"{label} (case extra)" if label in _TAKEN_LABELS else label
 
 
-def detail_items(stats: GroupStats, extra_names: Sequence[str] | None = None) -> DetailItems:
+def detail_items(
+    stats: GroupStats, extra_names: Sequence[str] | None = None, scaling: Scalability | None = None
+) -> DetailItems:
     """Label/text pairs, in reading order; one line per case extra in ``extra_names`` (default: the group's own,
-    a comparison passes both sides' so their lines pair up)."""
+    a comparison passes both sides' so their lines pair up); ``scaling`` is the row's Scalability, whose basis
+    is stated."""
     key = stats.key
     means = {label: _mean_text(stats, attribute, show, missing) for label, attribute, show, missing in _MEANS}
     items: list[tuple[str, str]] = [
         ("Criteria", f"{key.metric_name} ≥ {formatting.metric(key.target)}"),
         ("Hardware", f"{key.device_model} ({key.vendor}), {key.topology} = {key.world_size} device(s)"),
         ("Case", f"{key.case} / {key.preset}" + ("" if key.official else " (unofficial)")),
+        ("Repeat group", f"{stats.repeat_group} ({len(stats.runs)} run(s))" if stats.repeat_group
+         else "none (a run made alone)"),
+        ("Seeds", ", ".join("n/a" if run.seed is None else str(run.seed) for run in stats.runs)),
+        ("Host", _host_text(stats)),
         *((label, means[label]) for label in ("FPS", "E2E", "p_whole", "p_train", "p_core", "Time to target")),
+        ("Time to target range", _range_text(stats.time_to_target_spread(), formatting.seconds, "converged")),
+        ("Time to target (olympic)", _olympic_text(stats)),
         ("MFU", _mfu_text(stats)),
         *((label, means[label]) for label in ("Energy per sample", "Peak memory")),
+        ("Throughput range", _range_text(stats.throughput_spread(),
+                                         lambda value: f"{formatting.throughput(value)} samples/s", "completed")),
         ("Throughput CV", _cv_text(stats)),
+        *((("Scalability basis", scaling.basis),) if scaling is not None else ()),
         ("Metric", _metric_text(stats)),
         *((extra_label(name), _extra_text(stats, name)) for name in
           (stats.extra_names if extra_names is None else extra_names)),
@@ -103,6 +119,40 @@ def _mfu_text(stats: GroupStats) -> str:
     if mfu is None or peak is None:
         return formatting.not_available("the vendor declares no peak FLOP/s")
     return f"{formatting.percent(mfu.value)} of {formatting.flops(peak.value)} per device{_coverage(mfu)}"
+
+
+def _range_text(found: Spread | None, show: Callable[[float], str], runs: str) -> str:
+    """``45.1 to 49.0 samples/s over 3 completed runs (CV 3.2%)``."""
+    if found is None:
+        return formatting.not_available(f"no {runs} run")
+    if found.n == 1:
+        return f"{show(found.low)} (1 {runs} run)"
+    cv = f" (CV {formatting.percent(found.cv)})" if found.cv is not None else ""
+    return f"{show(found.low)} to {show(found.high)} over {found.n} {runs} runs{cv}"
+
+
+def _olympic_text(stats: GroupStats) -> str:
+    """MLPerf's aggregate, labelled with what it dropped so it is never read as a plain mean."""
+    olympic = stats.olympic_time_to_target()
+    if olympic.value is None:
+        return formatting.not_available(olympic.reason or "not computed")
+    return (f"{formatting.seconds(olympic.value)}: mean of {olympic.used} of {olympic.of} runs, "
+            "fastest and slowest dropped (MLPerf)")
+
+
+def _host_text(stats: GroupStats) -> str:
+    """Where the runs ran, how many threads met how many CPUs and how much CPU time others took: Scalability needs
+    one host, no oversubscription and no contention."""
+    hosts = dict.fromkeys(run.hostname for run in stats.runs if run.hostname)
+    if not hosts:
+        return formatting.not_available("not recorded")
+    loads = list(dict.fromkeys(f"{run.host_threads} threads on {run.host_cpus} CPUs"
+                               + (" (oversubscribed)" if run.oversubscribed else "")
+                               for run in stats.runs if run.host_cpus is not None))
+    shares = [run.others_cpu_share for run in stats.runs if run.others_cpu_share is not None]
+    if shares:
+        loads.append(f"other processes used up to {formatting.percent(max(shares), 0)} of the CPUs while training")
+    return f"{', '.join(hosts)}: {'; '.join(loads)}"
 
 
 def _cv_text(stats: GroupStats) -> str:

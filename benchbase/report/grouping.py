@@ -1,10 +1,12 @@
 """Which runs share a row of the standard table (docs/report-format.md, "Rows: grouping and aggregation").
 
-Runs aggregate when they ran the same workload the same way: case, preset, vendor, device model, topology
-(nodes x processes), precision, per-device batch and official flag. The key also holds everything else a row prints
-or is judged by (SDK, global batch, metric and target), so one row never mixes, say, two SDK versions under a
-Configuration cell that names only one of them. Repeats (``repeat_group``) share their key by construction, and
-runs made separately with the same key are repeats in all but name, so both aggregate the same way.
+A row is one ``--repeat`` group of one configuration. The configuration (:class:`GroupKey`) is the workload and how
+it ran: case, preset, vendor, device model, topology (nodes x processes), precision, per-device batch and official
+flag, plus everything else a row prints or is judged by (SDK, global batch, metric and target), so one row never
+mixes, say, two SDK versions under a Configuration cell that names only one of them. Within a configuration, runs
+share a row only when they are repeats of one command (``repeat_group``): Stability is a statement about K tries
+made together, and a ``--timeout 4`` test run made last week in the same folder is not one of them. A run without a
+group (``--repeat 1``) is a row of its own. Scalability still compares rows across groups (:mod:`.scaling`).
 """
 
 from __future__ import annotations
@@ -63,9 +65,12 @@ class GroupKey:
         return asdict(self)
 
 
-def group_runs(runs: Iterable[Run]) -> dict[GroupKey, tuple[Run, ...]]:
-    """Runs by group key, in table order; each group's runs keep their (start time) order."""
-    groups: dict[GroupKey, list[Run]] = {}
+def group_runs(runs: Iterable[Run]) -> list[tuple[GroupKey, str | None, tuple[Run, ...]]]:
+    """Rows in table order, each ``(configuration, repeat group or None for a lone run, runs)``; a configuration's
+    rows follow one another in the order their first run started, and each row's runs keep their (start) order."""
+    rows: dict[tuple[GroupKey, str | None, str | None], list[Run]] = {}
     for run in runs:
-        groups.setdefault(GroupKey.of(run), []).append(run)
-    return {key: tuple(groups[key]) for key in sorted(groups, key=GroupKey.sort_key)}
+        lone = None if run.repeat_group else run.run_id
+        rows.setdefault((GroupKey.of(run), run.repeat_group, lone), []).append(run)
+    order = sorted(rows, key=lambda row: (row[0].sort_key(), rows[row][0].started_at or "", rows[row][0].run_id))
+    return [(key, group, tuple(rows[key, group, lone])) for key, group, lone in order]

@@ -3,8 +3,8 @@
 A reader opens it offline, mails it, or attaches it to a submission; it must look the same everywhere and never
 reach the network, so the page carries its own styles and charts (:mod:`.svg`) and uses only local system fonts.
 Per run it plots loss and metric over steps, samples/s over steps, and power, memory and utilisation per device over
-time with
-the train window shaded and evaluations marked, read from the run's ``events.jsonl`` and ``telemetry.csv``.
+time since launch (where the record's clock starts, so nothing is drawn at negative times) with the train window
+shaded and evaluations marked, read from the run's ``events.jsonl`` and ``telemetry.csv``.
 The case's evaluation extras are plotted whatever their names: those that stay within 0 to 1 (accuracies) beside the
 metric on its score axis, any other (an evaluation loss) on a plot of its own, where its scale cannot flatten the
 metric's curve.
@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping
 from html import escape
 
 from benchbase.report import formatting, svg
-from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNOFFICIAL
+from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS, UNOFFICIAL
+from benchbase.report.grouping import GroupKey
 from benchbase.report.run import Run
 from benchbase.report.series import RunSeries, read_series
-from benchbase.report.table import Report, Row, published_cells
+from benchbase.report.table import Report, Row, batch, published_cells
 
 _TRAIN = "#0072B2"
 _EVAL = "#E69F00"
@@ -56,7 +57,7 @@ table.std td.num, table.std th.num { text-align:right; font-variant-numeric: tab
 table.std tr:nth-child(even) td { background:#fafbfc; }
 table.std tr.published td { background:#fdf8ec; font-style:italic; color:#4b4636; }
 table.std td.na { color:#9aa5b1; font-size:12.5px; }
-table.std td.config { min-width:270px; }
+table.std td.config { min-width:340px; }
 table.std td.rowno a { color:var(--accent); text-decoration:none; font-weight:600; }
 .badge { display:inline-block; border-radius:6px; padding:1px 7px; font-size:11.5px; font-weight:600;
   font-style:normal; margin-right:6px; vertical-align:1px; }
@@ -118,7 +119,8 @@ def render_html(report: Report) -> str:
 
 def _standard_table(report: Report) -> str:
     head = "".join(
-        f'<th class="{"num" if column in NUMERIC_COLUMNS else ""}">{escape(column)}</th>'
+        f'<th class="{"num" if column in NUMERIC_COLUMNS else ""}">{escape(column)}'
+        + (f'<br><small>{escape(UNITS[column])}</small>' if column in UNITS else "") + "</th>"
         for column in STANDARD_COLUMNS
     )
     lines = [f'<section class="card"><h2>Standard table</h2><table class="std"><thead><tr><th>#</th>{head}</tr>'
@@ -183,17 +185,19 @@ def _skipped_section(report: Report) -> str:
 
 
 def _row_runs(number: int, row: Row) -> str:
-    key = row.key
+    key, group = row.key, row.stats.repeat_group
+    repeats = f"repeat group {group}, {len(row.runs)} run(s)" if group else "a run made alone"
     title = (f'<div class="group-title" id="row-{number}">{number}. {_marked(row.cells[CONFIGURATION])} '
-             f"<small>{escape(key.case)} / {escape(key.preset)} · {escape(key.vendor)} · "
-             f"{escape(key.device_model)} · {key.topology}</small></div>")
+             f"<small>{key.topology} · {escape(repeats)}</small></div>")
     return title + "".join(_run_article(run) for run in row.runs)
 
 
 def _run_article(run: Run) -> str:
     series = read_series(run)
     status = f'<span class="badge {_STATUS_CLASS[run.status]}">{escape(run.status)}</span>'
-    facts = [f"{run.topology} ({run.world_size} device(s))", f"bs:{run.global_batch}", run.precision]
+    facts = [f"{run.topology} ({run.world_size} device(s))", batch(GroupKey.of(run)), run.precision]
+    if run.seed is not None:
+        facts.append(f"seed {run.seed}")
     if run.p_train is not None:
         facts.append(f"p_train {formatting.throughput(run.p_train)} samples/s")
     if run.final_metric is not None:
@@ -284,7 +288,7 @@ def _telemetry_chart(
     """One per-device telemetry plot over time, with the train window and evaluations shaded."""
     return svg.Chart(
         title=title,
-        x_label="time since run start (s)",
+        x_label="time since launch (s)",
         y_label=y_label,
         lines=_device_lines(per_device),
         bands=bands,

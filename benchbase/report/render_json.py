@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from benchbase.report.columns import STANDARD_COLUMNS
+from benchbase.report.columns import STANDARD_COLUMNS, UNITS
 from benchbase.report.reference import ReferenceRow
 from benchbase.report.table import Report, Row, published_cells
 
@@ -24,6 +24,7 @@ def report_document(report: Report) -> dict[str, Any]:
         "schema": REPORT_SCHEMA,
         "generated_at": report.generated_at,
         "columns": list(STANDARD_COLUMNS),
+        "units": dict(UNITS),
         "rows": [_row(row) for row in report.rows],
         "references": [_reference(ref) for ref in report.references],
         "skipped": [{"path": str(skip.path), "reason": skip.reason} for skip in report.skipped],
@@ -50,6 +51,9 @@ def _row(row: Row) -> dict[str, Any]:
                 "parts": [str(part) for part in run.part_paths],
                 "repeat_group": run.repeat_group,
                 "repeat_index": run.repeat_index,
+                "seed": run.seed,
+                "hostname": run.hostname,
+                "oversubscribed": run.oversubscribed,
                 "excluded": run.status == "interrupted",
                 "notes": list(run.notes),
             }
@@ -65,6 +69,7 @@ def _reference(ref: ReferenceRow) -> dict[str, Any]:
         "source_location": ref.source_location,
         "file": str(ref.file),
         "case": ref.case,
+        "preset": ref.preset,
         "vendor": ref.vendor,
         "device_model": ref.device_model,
         "label": ref.label,

@@ -9,7 +9,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS
+from benchbase.report.columns import CONFIGURATION, CRITERIA, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS
 from benchbase.report.table import Report, published_cells
 
 
@@ -17,8 +17,11 @@ def render_rich(report: Report) -> RenderableType:
     """Everything the report says, as one rich renderable for ``console.print``."""
     table = Table(title="benchbase report", box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
     for column in STANDARD_COLUMNS:
-        table.add_column(column, justify="right" if column in NUMERIC_COLUMNS else "left", overflow="fold",
-                         min_width=24 if column == CONFIGURATION else None)
+        header = f"{column}\n({UNITS[column]})" if column in UNITS else column
+        # A row's identity and its criteria stay on one line, where a reader (and grep) finds them: the number cells
+        # wrap first, and these fold only when nothing else is left to narrow.
+        table.add_column(header, justify="right" if column in NUMERIC_COLUMNS else "left", overflow="fold",
+                         no_wrap=column in (CONFIGURATION, CRITERIA), min_width=24 if column == CONFIGURATION else None)
     for row in report.rows:
         table.add_row(*(_cell(row.cells[column]) for column in STANDARD_COLUMNS),
                       style=None if row.key.official else "yellow")

@@ -59,6 +59,8 @@ class Run:
     ended_at: str | None = None
     repeat_group: str | None = None
     repeat_index: int | None = None
+    #: The seed the run trained with (each repeat of a group has its own, docs/records.md).
+    seed: int | None = None
     grad_accum: int | None = None
     final_metric: float | None = None
     #: The case's extras of the last evaluation (name -> value, finite only), in the case's order.
@@ -87,6 +89,18 @@ class Run:
     power_source: str | None = None
     peak_memory_gib_per_device: float | None = None
     config_hash: str | None = None
+    #: One device's memory capacity in GiB, for the used/total memory cell.
+    device_memory_total_gib: float | None = None
+    #: Where the run ran (node 0 for a multi-node run) and whether its ranks had a CPU each (docs/records.md).
+    hostname: str | None = None
+    host_cpus: int | None = None
+    host_threads: int | None = None
+    oversubscribed: bool | None = None
+    #: Whether other processes took more than a tenth of the host's CPU time while the run trained, and that share.
+    contended: bool | None = None
+    others_cpu_share: float | None = None
+    #: Package versions the run ran with, as sorted (name, version) pairs; ``None`` when not recorded.
+    software: tuple[tuple[str, str | None], ...] | None = None
     #: Directories of the other nodes' records merged into this run (multi-node).
     part_paths: tuple[Path, ...] = ()
     #: What the report had to assume or could not find while reading this run (shown in the detail view).
@@ -106,6 +120,7 @@ class Run:
 SDK_NOT_REPORTED = "SDK not reported"
 
 _STR, _INT, _NUM, _BOOL, _EXTRAS = "a string", "an integer", "a number", "true or false", "an object of numbers"
+_VERSIONS = "an object of version strings"
 
 #: Run attribute -> (location in summary.json, expected kind, required). Required fields identify the run and its
 #: configuration; without them it cannot be placed in any row.
@@ -134,6 +149,7 @@ SUMMARY_FIELDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "ended_at": (("ended_at",), _STR, False),
     "repeat_group": (("repeat_group",), _STR, False),
     "repeat_index": (("repeat_index",), _INT, False),
+    "seed": (("seed",), _INT, False),
     "grad_accum": (("grad_accum",), _INT, False),
     "final_metric": (("final_metric",), _NUM, False),
     "final_extras": (("final_extras",), _EXTRAS, False),
@@ -161,6 +177,14 @@ SUMMARY_FIELDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "power_source": (("power", "source"), _STR, False),
     "peak_memory_gib_per_device": (("memory", "peak_gib_per_device"), _NUM, False),
     "config_hash": (("config_hash",), _STR, False),
+    "device_memory_total_gib": (("device_memory_total_gib",), _NUM, False),
+    "hostname": (("host", "hostname"), _STR, False),
+    "host_cpus": (("host", "cpus"), _INT, False),
+    "host_threads": (("host", "threads"), _INT, False),
+    "oversubscribed": (("host", "oversubscribed"), _BOOL, False),
+    "contended": (("host", "contended"), _BOOL, False),
+    "others_cpu_share": (("host", "others_cpu_share"), _NUM, False),
+    "software": (("software",), _VERSIONS, False),
 }
 
 def parse_summary(data: Any, path: Path) -> Run:
@@ -204,6 +228,8 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: str, require
     dotted = ".".join(location)
     value: Any = data
     for key in location:
+        if value is None and not required:
+            return None  # an optional object written as null (no env.json for "host"): nothing in it was recorded
         if not isinstance(value, Mapping):
             raise SummaryError(f"summary.json field '{dotted}': its parent is {_json_kind(value)}, not an object")
         if key not in value:
@@ -227,6 +253,10 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: str, require
                 raise SummaryError(f"summary.json field '{dotted}' is {value}, expected a finite number")
             return None
         return float(value)
+    if kind == _VERSIONS and isinstance(value, Mapping) and all(
+        isinstance(version, (str, type(None))) for version in value.values()
+    ):
+        return tuple(sorted((str(name), version) for name, version in value.items()))
     if kind == _EXTRAS and isinstance(value, Mapping):
         # Each extra is read as an optional number: a null one (a NaN is written as null) was not measured.
         extras = {name: _read(data, (*location, name), _NUM, False) for name in value}

@@ -1,8 +1,10 @@
 """The time series behind the HTML plots, read from ``events.jsonl`` and ``telemetry.csv`` (docs/records.md).
 
 Both files are append-only and may end in a torn line (a run killed mid-write), and people edit them; a line that
-does not parse is skipped and counted, never fatal. Times become seconds since the run started (the ``run_start``
-event, else the first event or telemetry row), so events and telemetry of every node share one axis.
+does not parse is skipped and counted, never fatal. Times become seconds since the record's clock starts: its first
+entry, the supervisor's ``launch`` event (telemetry starts just after it), so events and telemetry of every node
+share one axis that begins at 0. Measuring from the worker's ``run_start`` instead put the rank's set-up, and the
+memory it took, at negative times.
 """
 
 from __future__ import annotations
@@ -46,12 +48,8 @@ def read_series(run: Run) -> RunSeries:
     """Events of the main record and telemetry of every node of ``run``."""
     series = RunSeries()
     events = list(_events(run.path / "events.jsonl", series))
-    t0 = next((e["time_ms"] for e in events if e.get("key") == "run_start"), None)
-    if t0 is None and events:
-        t0 = min(e["time_ms"] for e in events)
     rows = [row for path in (run.path, *run.part_paths) for row in _telemetry(path / "telemetry.csv", series)]
-    if t0 is None and rows:
-        t0 = min(row[0] for row in rows)
+    t0 = min([*(e["time_ms"] for e in events), *(row[0] for row in rows)], default=None)
     _fill_events(series, events, t0 or 0.0)
     nodes = {row[1] for row in rows}
     for time_ms, node, device, *readings in rows:

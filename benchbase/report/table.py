@@ -6,7 +6,7 @@ JSON, CSV and HTML forms can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +19,7 @@ from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, Skipped
 from benchbase.report.reference import ReferenceRow, load_references
 from benchbase.report.run import Run
-from benchbase.report.scaling import Scalability, scalability
+from benchbase.report.scaling import Scalability, Scaling
 
 #: Machine-readable values of a row beside its group key, in the order CSV writes them (docs/report-format.md).
 #: Beside them, ``values`` holds :data:`EXTRAS_VALUE`: the case's extras, whose names only the records know.
@@ -47,6 +47,16 @@ VALUE_NAMES: tuple[str, ...] = (
     "initial_metric",
     "steps",
     "samples",
+    "repeat_group",
+    "scalability_low",
+    "scalability_high",
+    "p_train_min",
+    "p_train_max",
+    "time_to_target_min_s",
+    "time_to_target_max_s",
+    "time_to_target_cv",
+    "time_to_target_olympic_s",
+    "device_memory_total_gib",
 )
 #: Key of ``values`` that maps each case extra's name to its mean final value (``None`` where no basis run has it).
 EXTRAS_VALUE = "final_extras"
@@ -67,6 +77,7 @@ _MEANS = (
     "initial_metric",
     "steps",
     "samples",
+    "device_memory_total_gib",
 )
 
 
@@ -98,8 +109,8 @@ class Report:
 
     @property
     def legend(self) -> tuple[str, ...]:
-        """Explanations of the row markers that appear in this report, then the published sources."""
-        lines = []
+        """How to read a row (its identity and the units), the row markers that appear, then the published sources."""
+        lines = list(columns.READING) if self.rows or self.references else []
         if any(not row.key.official for row in self.rows):
             lines.append(f"{columns.UNOFFICIAL} {columns.LEGEND[columns.UNOFFICIAL]}")
         if self.references:
@@ -112,12 +123,22 @@ class Report:
 
 
 def build_report(
-    result: LoadResult, reference: bool = False, detail: bool = False, reference_dir: Path | None = None
+    result: LoadResult,
+    reference: bool = False,
+    detail: bool = False,
+    reference_dir: Path | None = None,
+    only_runs: Collection[str] | None = None,
 ) -> Report:
-    """Group, aggregate and format ``result``; add the published references when asked."""
-    groups = [GroupStats(key, runs) for key, runs in group_runs(result.runs).items()]
-    scaling = scalability(groups)
-    rows = tuple(build_row(group, scaling[group.key]) for group in groups)
+    """Group, aggregate and format ``result``; add the published references when asked.
+
+    ``only_runs`` (run ids) keeps the rows holding those runs, still computed against everything loaded: ``benchbase
+    run`` prints its own rows with Scalability from the 1x1 runs recorded before it in the same folder.
+    """
+    groups = [GroupStats(key, runs, repeat_group) for key, repeat_group, runs in group_runs(result.runs)]
+    if only_runs is not None:
+        groups = [group for group in groups if any(run.run_id in only_runs for run in group.runs)]
+    scaling = Scaling(result.runs)
+    rows = tuple(build_row(group, scaling.cell(group)) for group in groups)
     references: tuple[ReferenceRow, ...] = ()
     if reference:
         cases = {row.key.case for row in rows}
@@ -136,19 +157,36 @@ def build_row(group: GroupStats, scaling: Scalability, extra_names: Sequence[str
     to show (default: those the group's runs recorded)."""
     names = group.extra_names if extra_names is None else tuple(extra_names)
     return Row(stats=group, cells=standard_cells(group, scaling), values=_values(group, scaling, names),
-               detail=detail_items(group, names))
+               detail=detail_items(group, names, scaling))
+
+
+def identity(case: str, preset: str, vendor: str, device_model: str) -> str:
+    """``cpm demo, cpu Intel Xeon Gold 6330``: what a row is, so a demo row beside a published CPM-medium row, or
+    two vendors' rows, can never be taken for one another."""
+    return f"{case} {preset}, {vendor} {device_model}"
+
+
+def batch(key: GroupKey) -> str:
+    """``bs:32``, or ``bs:32 (16x2 per device)`` when accumulating: 16 x 2 and 32 x 1 train differently."""
+    accumulation = key.global_batch // (key.per_device_batch * key.world_size)
+    text = f"bs:{key.global_batch}"
+    return text if accumulation <= 1 else f"{text} ({key.per_device_batch}x{accumulation} per device)"
 
 
 def configuration(key: GroupKey) -> str:
-    """``SDK V2.2, bs:128, 8x, AMP``, built from the record; unofficial rows carry the marker."""
-    text = f"{key.sdk}, bs:{key.global_batch}, {key.world_size}x, {key.precision}"
+    """``cpm official, iluvatar BI-V100: SDK V2.2, bs:128, 8x, AMP``: the row's identity, then the seed's
+    configuration built from the record; unofficial rows carry the marker."""
+    text = (f"{identity(key.case, key.preset, key.vendor, key.device_model)}: "
+            f"{key.sdk}, {batch(key)}, {key.world_size}x, {key.precision}")
     return text if key.official else f"{columns.UNOFFICIAL} {text}"
 
 
 def published_cells(ref: ReferenceRow) -> dict[str, str]:
-    """A published row's quoted cells, its Configuration marked so it is never mistaken for a measurement."""
+    """A published row's quoted cells, its Configuration marked and identified like ours, so it is never mistaken
+    for a measurement nor for another row."""
     cells = dict(ref.cells)
-    cells[columns.CONFIGURATION] = f"{columns.PUBLISHED} {cells[columns.CONFIGURATION]}"
+    who = identity(ref.case, ref.preset, ref.vendor, ref.device_model)
+    cells[columns.CONFIGURATION] = f"{columns.PUBLISHED} {who}: {cells[columns.CONFIGURATION]}"
     return cells
 
 
@@ -175,12 +213,20 @@ def standard_cells(group: GroupStats, scaling: Scalability) -> dict[str, str]:
         columns.SCALABILITY: scaling.text,
         columns.MEMORY: cell(
             group.mean("peak_memory_gib_per_device"),
-            lambda gib: formatting.per_device(gib, key.world_size, 1),
+            lambda gib: _memory_text(gib, group.mean("device_memory_total_gib"), key.world_size),
             "not measured",
         ),
         columns.STABILITY: formatting.fraction(*stability) if stability else formatting.not_available(
             "every run interrupted"),
     }
+
+
+def _memory_text(gib: float, total: Stat | None, devices: int) -> str:
+    """``20.6/32.0*8``: peak over capacity per device, times the devices; published tables print either part
+    (``20.6*8``, ``12.9/40``), so ours reads beside both. Without a known capacity: ``20.6*8``."""
+    if total is None:
+        return formatting.per_device(gib, devices, 1)
+    return f"{formatting.fixed(gib, 1)}/{formatting.per_device(total.value, devices, 1)}"
 
 
 def _no_power_reason(group: GroupStats) -> str:
@@ -194,8 +240,18 @@ def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str])
         stat = group.mean(name)
         values[name] = stat.value if stat else None
     converged, counted = group.stability or (0, 0)
+    throughput, to_target = group.throughput_spread(), group.time_to_target_spread()
     values.update(
+        repeat_group=group.repeat_group,
         scalability=scaling.value,
+        scalability_low=scaling.low,
+        scalability_high=scaling.high,
+        p_train_min=throughput.low if throughput else None,
+        p_train_max=throughput.high if throughput else None,
+        time_to_target_min_s=to_target.low if to_target else None,
+        time_to_target_max_s=to_target.high if to_target else None,
+        time_to_target_cv=to_target.cv if to_target else None,
+        time_to_target_olympic_s=group.olympic_time_to_target().value,
         stability=converged / counted if counted else None,
         runs_total=len(group.runs),
         runs_counted=counted,

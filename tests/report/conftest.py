@@ -12,6 +12,7 @@ import json
 import math
 import random
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ import pytest
 import yaml
 
 START_MS = 1_795_000_000_000.0
+#: Runs written into one folder start a minute apart and last 50 s, so none contends with another (one host).
+FIRST_START = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
+RUN_SPAN = timedelta(seconds=50)
 
 
 def build_summary(run_id: str, **overrides: Any) -> dict[str, Any]:
@@ -42,6 +46,7 @@ def build_summary(run_id: str, **overrides: Any) -> dict[str, Any]:
         "main_run_id": None,
         "repeat_group": None,
         "repeat_index": 0,
+        "seed": 1234,
         "device_model": "Intel Xeon Gold 6330",
         "sdk": "torch 2.13.0",
         "precision": "FP32",
@@ -67,8 +72,24 @@ def build_summary(run_id: str, **overrides: Any) -> dict[str, Any]:
         "power": {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable"},
         "memory": {"peak_gib_per_device": 0.8},
         "config_hash": "sha256:" + "0" * 64,
+        "device_memory_total_gib": None,
+        "host": {"hostname": "bench-01", "cpus": 64, "ranks": 1, "threads": 64, "oversubscribed": False},
+        "software": {"benchbase": "0.1.0", "torch": "2.13.0"},
     }
     return _merge(base, overrides)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _times(root: Path, overrides: dict[str, Any]) -> dict[str, str]:
+    """``started_at``/``ended_at`` unless given: the n-th run of a folder starts n minutes after the first."""
+    if "started_at" in overrides:
+        start = datetime.fromisoformat(overrides["started_at"].replace("Z", "+00:00"))
+    else:
+        start = FIRST_START + timedelta(minutes=sum(1 for _ in root.iterdir()) if root.is_dir() else 0)
+    return {"started_at": _stamp(start), "ended_at": _stamp(start + RUN_SPAN)}
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +106,7 @@ def write_record(
     root: Path, run_id: str, *, events: bool = True, telemetry: bool = True, **overrides: Any
 ) -> Path:
     """A complete run directory ``root/run_id``; returns its path."""
-    summary = build_summary(run_id, **overrides)
+    summary = build_summary(run_id, **{**_times(root, overrides), **overrides})
     folder = root / run_id
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -32,7 +32,8 @@ def test_a_group_against_a_run_shows_both_texts_and_the_ratio_b_over_a(result):
     assert performance.ratio == pytest.approx(294.0 / 42.0)
     assert lines["Power (W)"].a == "105*1" and lines["Power (W)"].b == "126*8"
     assert lines["Power (W)"].ratio == pytest.approx(126.0 / 105.0) and lines["Power (W)"].better == "lower"
-    assert lines["Scalability"].b == "0.88"  # 294 / (8 * 42), against the 1x1 group loaded with it
+    # 294 / (8 * 42), against the comparable 1x1 runs loaded with it; range 294 / (8 * 44) to 294 / (8 * 40)
+    assert lines["Scalability"].b == "0.88 (0.84–0.92 from 1 + 2 runs)"
     assert lines["Configuration"].ratio is None
     assert "p_core" in lines and "Throughput CV" in lines  # the detail view's metrics too
 
@@ -71,6 +72,7 @@ def test_a_side_mixing_configurations_is_refused(result):
 def test_compare_runs_takes_two_run_directories_and_a_format(result, runs_dir):
     text = compare_runs(runs_dir / "one-a", runs_dir / "eight", "md")
     assert "| Performance | 40.0 | 294 | 7.35 | higher |" in text
-    assert "| Scalability | 1 (baseline) | 0.92 | 0.92 | higher |" in text  # 294 / (8 * 40): one-a is the 1x1 side
+    # 294 / (8 * 40): one-a is the only 1x1 run loaded
+    assert "| Scalability | 1 (baseline) | 0.92 (1 + 1 runs) | 0.92 | higher |" in text
     by_group = compare_runs("rg", "eight", "csv", context=[runs_dir])
     assert by_group.splitlines()[3].startswith("Performance,42.0,294,7.0,higher")

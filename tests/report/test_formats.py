@@ -17,9 +17,10 @@ from benchbase.report.table import VALUE_NAMES
 
 @pytest.fixture
 def report(runs_dir, write_run):
-    write_run(runs_dir, "a1", throughput={"p_train": 40.123456789}, power={"mean_w_per_device": 101.25,
-                                                                       "source": "nvml"})
-    write_run(runs_dir, "a2", throughput={"p_train": 44.0}, power={"mean_w_per_device": 110.0, "source": "nvml"})
+    write_run(runs_dir, "a1", repeat_group="rg", throughput={"p_train": 40.123456789},
+              power={"mean_w_per_device": 101.25, "source": "nvml"})
+    write_run(runs_dir, "a2", repeat_group="rg", repeat_index=1, throughput={"p_train": 44.0},
+              power={"mean_w_per_device": 110.0, "source": "nvml"})
     write_run(runs_dir, "b1", nproc_per_node=2, world_size=2, global_batch=32, throughput={"p_train": 80.5})
     (runs_dir / "broken").mkdir()
     (runs_dir / "broken" / "summary.json").write_text("{")

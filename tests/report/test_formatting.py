@@ -22,8 +22,9 @@ def test_rounding_is_half_up_on_the_decimal_a_reader_sees():
     assert formatting.fixed(-0.001, 2) == "0.00"
 
 
-def test_stability_is_one_or_the_fraction_with_its_counts():
-    assert formatting.fraction(3, 3) == "1"
+def test_stability_is_the_fraction_with_the_counts_it_rests_on():
+    assert formatting.fraction(3, 3) == "1 (3/3)"
+    assert formatting.fraction(1, 1) == "1 (1/1)"
     assert formatting.fraction(2, 3) == "0.67 (2/3)"
     assert formatting.fraction(0, 2) == "0 (0/2)"
 

@@ -45,7 +45,7 @@ def test_each_run_gets_loss_metric_throughput_power_memory_and_utilization_plots
     assert "train window" in html and "evaluation" in html
     assert "dev 0" in html and "dev 1" in html
     assert "no power sensor (empty power_w cells)" in html  # the cpu-like run has no power readings
-    assert "power (W)" in html and "time since run start (s)" in html and "samples/s (all devices)" in html
+    assert "power (W)" in html and "time since launch (s)" in html and "samples/s (all devices)" in html
 
 
 def test_series_follow_the_events_and_telemetry_of_the_record(runs):

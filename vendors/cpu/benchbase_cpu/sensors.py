@@ -1,11 +1,15 @@
 """Host telemetry for CPU training: one row, device 0, standing for the whole host.
 
-Utilisation and memory are the host's (psutil), not this run's alone: on a CPU the "device" is shared with the OS.
+Memory used is the run's own: the resident set of its largest rank, or its new peak when it reached one since the
+previous reading (:class:`benchbase.telemetry.RankMemory`), the quantity whose peak the report prints, so the memory
+plot and the table agree; the host's used memory would count the OS and every other job. Utilisation is the host's
+(psutil): CPU time is not split by process here.
 Power is package power from RAPL (energy difference over time difference between two reads), or ``None``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from benchbase.contract import SensorReading, Sensors
+from benchbase.telemetry import RankMemory
 from benchbase_cpu.rapl import RaplCounter
 
 _GIB = float(2**30)
@@ -46,10 +51,15 @@ def cpu_clock_mhz() -> float | None:
 
 
 class CPUSensors(Sensors):
-    """Opened once per run; ``clock`` is injectable so a test can drive the RAPL power computation."""
+    """Opened once per run; ``clock`` and ``ranks`` are injectable so a test can drive the RAPL power computation and
+    the memory reading."""
 
-    def __init__(self, sysfs_root: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, sysfs_root: Path, clock: Callable[[], float] = time.monotonic, ranks: RankMemory | None = None
+    ) -> None:
         self._clock = clock
+        # Opened by the supervisor, whose descendants are the run's ranks.
+        self._ranks = ranks if ranks is not None else RankMemory(os.getpid())
         self._rapl = RaplCounter(sysfs_root)
         self._last_time = clock()
         self._last_energy = 0.0
@@ -72,7 +82,7 @@ class CPUSensors(Sensors):
                 device=0,
                 power_w=self._power(energy),
                 energy_j=energy,
-                memory_used_gib=(memory.total - memory.available) / _GIB,
+                memory_used_gib=self._ranks.largest_gib(),
                 memory_total_gib=memory.total / _GIB,
                 utilization_pct=psutil.cpu_percent(interval=None),
                 temperature_c=cpu_temperature_c(),
