@@ -159,7 +159,7 @@ def test_the_vendor_guide_ships_its_tuned_config_and_honours_the_requested_preci
     bench: Bench, guide_site: Path
 ) -> None:
     env = {"PYTHONPATH": str(guide_site)}
-    tuned = bench("run", "cpm", "--vendor", "acme", "--preset", "demo", "--config", "1x8", "--dry-run", **env)
+    tuned = bench("run", "cpm", "--vendor", "acme", "--preset", "official", "--config", "1x8", "--dry-run", **env)
     assert tuned.returncode == 0, tuned.stdout + tuned.stderr
     assert re.search(r"vendor config \S+/benchbase_vendor_acme/configs/cpm/A1x1x8\.yaml", tuned.stdout), tuned.stdout
     bf16 = bench("run", "spirals", "--vendor", "acme", "--set", "precision=bf16", "--dry-run", **env)
