@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from benchbase import disk_space
 from benchbase.errors import BenchbaseError
 
 SUMMARY_SCHEMA = 2
@@ -251,8 +252,15 @@ class RunDir:
                 (root / run_id).mkdir()
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise disk_space.unwritable(exc, root / run_id, "choose a writable folder with --out") from None
             run_dir = cls(root / run_id)
-            run_dir.logs_dir.mkdir()
+            try:
+                run_dir.logs_dir.mkdir()
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    run_dir.path.rmdir()  # a folder without even logs/ is no record: leave none
+                raise disk_space.unwritable(exc, run_dir.logs_dir, "choose a writable folder with --out") from None
             return run_dir
         raise BenchbaseError(f"could not find a free run id under {root} in {attempts} tries", "use another --out")
 
@@ -464,9 +472,12 @@ SUMMARY_FIELDS: dict[str, str] = {
     "mfu": _NUMBER,
     "power": _OBJECT,
     "memory": _OBJECT,
+    "harness": _OBJECT,
     "config_hash": _STR,
 }
-_REQUIRED = ("schema", "run_id", "case", "vendor", "official", "status", "windows", "throughput", "power", "memory")
+_REQUIRED = (
+    "schema", "run_id", "case", "vendor", "official", "status", "windows", "throughput", "power", "memory", "harness"
+)
 WINDOW_KEYS = ("init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s", "e2e_s")
 THROUGHPUT_KEYS = ("p_train", "p_core", "p_whole", "fps_e2e")
 POWER_SOURCES = ("telemetry", "unavailable")
@@ -474,7 +485,8 @@ MEMORY_SOURCES = ("vendor", "telemetry", "unavailable")
 _NESTED: dict[str, dict[str, str]] = {
     "windows": dict.fromkeys(WINDOW_KEYS, _NUMBER),
     "throughput": dict.fromkeys(THROUGHPUT_KEYS, _NUMBER),
-    "power": {"mean_w_per_device": _NUMBER, "energy_per_sample_j": _NUMBER, "source": _STR},
+    "power": {"mean_w_per_device": _NUMBER, "energy_per_sample_j": _NUMBER, "source": _STR, "energy_source": _STR},
+    "harness": {"supervisor_cpu_s": _NUMBER, "events_cpu_s": _NUMBER, "cpu_s": _NUMBER, "share_of_train": _NUMBER},
     "memory": {"peak_gib_per_device": _NUMBER, "source": _STR},
 }
 

@@ -27,7 +27,7 @@ from benchbase.records import (
     eval_extras,
 )
 from benchbase.telemetry import CPU_LOAD_FILE, read_cpu_load
-from benchbase.telemetry_file import read_telemetry
+from benchbase.telemetry_file import counter_energy_j, read_telemetry
 from benchbase.topology import parse_cpulist
 
 #: What the supervisor passes in; anything else is a programming error.
@@ -36,7 +36,7 @@ BASE_FIELDS = frozenset(
         "run_id", "case", "preset", "vendor", "official", "status", "exit_code", "reason", "started_at", "ended_at",
         "nnodes", "nproc_per_node", "world_size", "node_rank", "main_run_id", "repeat_group", "repeat_index", "seed",
         "device_model", "sdk", "precision", "per_device_batch", "grad_accum", "metric_name", "target",
-        "peak_flops_per_device", "config_hash", "e2e_s",
+        "peak_flops_per_device", "config_hash", "e2e_s", "supervisor_cpu_s",
     }
 )  # fmt: skip
 _REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
@@ -148,6 +148,7 @@ def build_summary(
         "peak_flops_per_device": peak_flops,
         "mfu": mfu,
         "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
+        "harness": _harness(base, window_values, windows["train_s"]),
         "memory": _memory(rows, window_meta),
         "device_memory_total_gib": _memory_total(rows),
         "config_hash": base.get("config_hash"),
@@ -250,7 +251,8 @@ def _power(
 ) -> dict[str, Any]:
     """Mean over devices of each device's mean power in the train window (evaluation excluded), and the energy per
     sample that implies for all ``world_size`` devices over ``train_s``."""
-    unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable"}
+    unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
+                   "energy_source": None}
     start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
     if start is None or end is None:
         return unavailable
@@ -264,8 +266,32 @@ def _power(
         return unavailable
     mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
     devices = world_size or len(per_device)
-    energy = _ratio(mean_w * devices * train_s, samples) if train_s is not None else None
-    return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry"}
+    # The device's own energy counter where every device has one (NVML's total energy), else mean power x time.
+    counted = counter_energy_j(rows, start, end, window_meta.get("eval_intervals_ms") or [])
+    if counted:
+        energy = _ratio(sum(counted.values()) / len(counted) * devices, samples)
+        energy_source = "counter"
+    else:
+        energy = _ratio(mean_w * devices * train_s, samples) if train_s is not None else None
+        energy_source = "mean_power" if energy is not None else None
+    return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
+            "energy_source": energy_source}
+
+
+def _harness(base: Mapping[str, Any], window_values: Mapping[str, Any], train_s: float | None) -> dict[str, Any]:
+    """The harness's own CPU: the supervisor process (its telemetry sampler, event tail and live view included)
+    while the ranks ran, plus rank 0's event writing, as a share of the train window. A measure of overhead that
+    does not depend on how busy the host is (docs/records.md, "harness")."""
+    supervisor = _number(base.get("supervisor_cpu_s"))
+    events = _number(window_values.get("events_cpu_s"))
+    parts = [value for value in (supervisor, events) if value is not None]
+    total = sum(parts) if parts else None
+    return {
+        "supervisor_cpu_s": supervisor,
+        "events_cpu_s": events,
+        "cpu_s": total,
+        "share_of_train": _ratio(total, train_s) if total is not None else None,
+    }
 
 
 def _memory_total(rows: list[dict[str, Any]]) -> float | None:

@@ -276,9 +276,11 @@ def test_a_running_summary_with_nulls_is_valid(minimal_summary):
         ({"final_extras": {"token_accuracy": "high"}}, "'final_extras' should be an object of numbers, got dict"),
         ({"initial_extras": [0.1]}, "'initial_extras' should be an object of numbers, got list"),
         ({"windows": {"train_s": 1.0}}, "has no windows.init_s"),
-        ({"power": {"mean_w_per_device": "x", "energy_per_sample_j": None, "source": "telemetry"}},
+        ({"power": {"mean_w_per_device": "x", "energy_per_sample_j": None, "source": "telemetry",
+                    "energy_source": None}},
          "power.mean_w_per_device should be a number, got str"),
-        ({"power": {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "guess"}},
+        ({"power": {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "guess",
+                    "energy_source": None}},
          "power.source must be one of telemetry, unavailable"),
     ],
 )

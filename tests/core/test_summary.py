@@ -73,7 +73,8 @@ TRAIN_STOP = event(
 )
 WINDOWS = event(
     "windows",
-    {"init_s": 1.5, "train_s": 6.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 8.0},
+    {"init_s": 1.5, "train_s": 6.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 8.0, "data_wait_s": 0.25,
+     "events_cpu_s": 0.03},
     train_start_ms=2000.0,
     train_end_ms=10000.0,
     eval_intervals_ms=[[5000.0, 6000.0], [9000.0, 10000.0]],
@@ -121,7 +122,8 @@ def test_a_converged_run_gets_every_derived_field_as_docs_records_define_it(fini
     assert (summary["converged_step"], summary["converged_samples"]) == (20, 320)
     assert summary["time_to_target_s"] == 8.0
     assert summary["windows"] == {
-        "init_s": 1.5, "train_s": 6.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 8.0, "e2e_s": 50.0
+        "init_s": 1.5, "train_s": 6.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 8.0, "data_wait_s": 0.25,
+        "e2e_s": 50.0
     }
     assert summary["throughput"] == {
         "p_train": pytest.approx(320 / 6.0),
@@ -140,7 +142,7 @@ def test_power_is_the_mean_over_devices_of_each_devices_mean_inside_the_train_wi
     # energy per sample: 135 W x 2 devices x 6.0 s / 320 samples = 5.0625 J
     power = build_summary(finished_run, BASE)["power"]
     assert power == {"mean_w_per_device": pytest.approx(135.0), "energy_per_sample_j": pytest.approx(5.0625),
-                     "source": "telemetry"}
+                     "source": "telemetry", "energy_source": "mean_power"}
 
 
 def test_memory_is_the_highest_peak_any_rank_measured(finished_run):
@@ -170,12 +172,13 @@ def test_a_run_that_failed_after_run_start_gets_a_valid_summary_of_nulls(tmp_pat
     assert summary["initial_metric"] is summary["final_metric"] is None
     assert summary["initial_extras"] is summary["final_extras"] is None
     assert summary["steps"] is summary["samples"] is summary["converged_step"] is None
-    assert summary["windows"] == dict.fromkeys(["init_s", "train_s", "eval_s", "core_s", "whole_s"], None) | {
+    assert summary["windows"] == dict.fromkeys(["init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s"], None) | {
         "e2e_s": 12.0
     }
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None and summary["time_to_target_s"] is None
-    assert summary["power"] == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable"}
+    assert summary["power"] == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
+                                "energy_source": None}
     assert summary["memory"] == {"peak_gib_per_device": 4.25, "source": "telemetry"}
 
 
@@ -244,7 +247,8 @@ def test_zero_samples_and_zero_windows_give_null_not_a_division_error(tmp_path):
     summary = build_summary(run_dir, {**BASE, "status": "not_converged", "e2e_s": 0.0})
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None
-    assert summary["power"] == {"mean_w_per_device": 100.0, "energy_per_sample_j": None, "source": "telemetry"}
+    assert summary["power"] == {"mean_w_per_device": 100.0, "energy_per_sample_j": None, "source": "telemetry",
+                                "energy_source": None}
     assert summary["memory"]["source"] == "unavailable"
 
 
@@ -253,7 +257,8 @@ def test_without_power_readings_power_is_unavailable_not_zero(tmp_path):
     write_events(run_dir, RUN_START, TRAIN_STOP, WINDOWS)
     write_telemetry(run_dir.telemetry_path, ["3000.0,0,0,,,2.0,,,,,1.0", "7000.0,0,0,,,2.5,,,,,1.0"])
     power = build_summary(run_dir, BASE)["power"]
-    assert power == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable"}
+    assert power == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
+                     "energy_source": None}
 
 
 def test_after_a_resume_the_last_attempts_windows_count_and_the_first_eval_stays_initial(tmp_path):
@@ -301,3 +306,12 @@ def test_extras_are_appended_after_the_schema_fields_and_may_not_replace_one(fin
     validate_summary(summary)
     with pytest.raises(ValueError, match="extras mfu are schema fields"):
         build_summary(finished_run, BASE, extras={"mfu": 1.0})
+
+
+def test_the_harness_cpu_share_is_the_supervisors_and_the_event_writings_cpu_over_the_train_window(finished_run):
+    summary = build_summary(finished_run, {**BASE, "supervisor_cpu_s": 0.09})
+    validate_summary(summary)
+    assert summary["harness"] == {"supervisor_cpu_s": 0.09, "events_cpu_s": 0.03, "cpu_s": pytest.approx(0.12),
+                                  "share_of_train": pytest.approx(0.12 / 6.0)}
+    unmeasured = build_summary(finished_run, BASE)["harness"]
+    assert unmeasured["supervisor_cpu_s"] is None and unmeasured["cpu_s"] == 0.03, "only what was measured counts"
