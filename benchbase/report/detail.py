@@ -32,6 +32,9 @@ _MEANS: tuple[tuple[str, str, Callable[[float], str], str], ...] = (
     ("Energy per sample", "energy_per_sample_j", lambda value: f"{formatting.significant(value)} J", "no power data"),
     ("Peak memory", "peak_memory_gib_per_device", lambda value: f"{formatting.fixed(value, 1)} GiB per device",
      "not measured"),
+    ("Harness CPU", "harness_cpu_share", lambda value: f"{formatting.percent(value, 2)} of the train window",
+     "not measured"),
+    ("Data wait", "data_wait_s", formatting.seconds, "not measured"),
 )
 NO_COMPLETED_RUN = formatting.not_available("no completed run")
 #: Labels a case extra's label must not take: the other detail lines and the standard columns, which a comparison
@@ -71,7 +74,7 @@ def detail_items(
         ("Time to target range", _range_text(stats.time_to_target_spread(), formatting.seconds, "converged")),
         ("Time to target (olympic)", _olympic_text(stats)),
         ("MFU", _mfu_text(stats)),
-        *((label, means[label]) for label in ("Energy per sample", "Peak memory")),
+        *((label, means[label]) for label in ("Energy per sample", "Peak memory", "Harness CPU", "Data wait")),
         ("Throughput range", _range_text(stats.throughput_spread(),
                                          lambda value: f"{formatting.throughput(value)} samples/s", "completed")),
         ("Throughput CV", _cv_text(stats)),

@@ -86,6 +86,8 @@ class Run:
     mfu: float | None = None
     power_w_per_device: float | None = None
     energy_per_sample_j: float | None = None
+    harness_cpu_share: float | None = None
+    data_wait_s: float | None = None
     power_source: str | None = None
     peak_memory_gib_per_device: float | None = None
     config_hash: str | None = None
@@ -174,6 +176,8 @@ SUMMARY_FIELDS: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "mfu": (("mfu",), _NUM, False),
     "power_w_per_device": (("power", "mean_w_per_device"), _NUM, False),
     "energy_per_sample_j": (("power", "energy_per_sample_j"), _NUM, False),
+    "harness_cpu_share": (("harness", "share_of_train"), _NUM, False),
+    "data_wait_s": (("windows", "data_wait_s"), _NUM, False),
     "power_source": (("power", "source"), _STR, False),
     "peak_memory_gib_per_device": (("memory", "peak_gib_per_device"), _NUM, False),
     "config_hash": (("config_hash",), _STR, False),

@@ -166,3 +166,12 @@ def test_a_vendor_that_reports_no_sdk_still_gets_its_row_saying_so(runs_dir, wri
     result = load_runs([runs_dir])
     assert [run.sdk for run in result.runs] == ["SDK not reported"] and result.skipped == ()
     assert "SDK not reported, bs:" in render(build_report(result), "csv")
+
+
+def test_the_detail_shows_the_harness_cpu_share_and_the_data_wait_of_the_run(runs_dir, write_run):
+    write_run(runs_dir, "measured", harness={"supervisor_cpu_s": 0.4, "events_cpu_s": 0.01, "cpu_s": 0.41,
+                                             "share_of_train": 0.0103}, windows={"data_wait_s": 0.23})
+    (row,) = build_report(load_runs([runs_dir]), detail=True).rows
+    detail = dict(row.detail)
+    assert detail["Harness CPU"] == "1.03% of the train window"
+    assert detail["Data wait"] == "0.23 s"

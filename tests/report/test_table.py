@@ -100,6 +100,8 @@ def test_detail_view_states_every_number_behind_the_cells(report):
     assert detail["MFU"] == "11.0% of 2.00 TFLOP/s per device"
     assert detail["Energy per sample"] == "2.50 J"  # mean(100/40, 110/44)
     assert detail["Peak memory"] == "0.9 GiB per device"
+    assert detail["Harness CPU"] == "n/a (not measured)"  # these summaries predate the harness's own measure
+    assert detail["Data wait"] == "n/a (not measured)"
     assert detail["Throughput CV"] == f"{cv * 100:.1f}%" == "6.7%"
     assert detail["Metric"] == "0.62 → 0.918 (before training → at stop)"
     assert detail["Token accuracy"] == "0.55"
