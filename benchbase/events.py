@@ -4,6 +4,8 @@ Rank 0 and the supervisor append to the same file. Each event is one ``os.write`
 ``O_APPEND`` descriptor, so lines of two processes never interleave, and a process killed mid-run leaves at worst a
 torn last line, which the readers ignore. Numbers JSON cannot hold (a diverged NaN loss) are written as ``null`` and
 listed under ``"nonfinite"`` (see :func:`benchbase.records.encode_nonfinite`); the readers give them back as floats.
+A write the disk refuses raises :class:`benchbase.disk_space.RecordUnwritable` naming the file, so that its writer
+can end honestly instead of with a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from benchbase import disk_space
 from benchbase.records import NONFINITE_KEY, RecordError, decode_nonfinite, encode_nonfinite
 
 _TORN = "torn last line ignored (the writer stopped mid-line)"
@@ -27,8 +30,11 @@ class EventLog:
         self.path = Path(path)
         self.rank = rank
         self._clock = clock
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._end_torn_line()
+        try:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._end_torn_line()
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
 
     def _end_torn_line(self) -> None:
         """After a crash the file may end mid-line; close that line so the next event is not glued onto it."""
@@ -62,10 +68,14 @@ class EventLog:
     def _write(self, data: bytes) -> None:
         if self._fd is None:
             raise ValueError(f"event log {self.path} is closed")
-        written = os.write(self._fd, data)
-        # A regular-file append is complete in one call; finishing a short one (disk full, signal) keeps what we can.
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
+        try:
+            written = os.write(self._fd, data)
+            # A regular-file append is complete in one call; finishing a short one (disk full, signal) keeps what
+            # we can.
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
 
     def close(self) -> None:
         if self._fd is not None:

@@ -7,17 +7,23 @@ whichever was loaded last.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from benchbase.events import read_events
 
@@ -154,3 +160,104 @@ RESUMABLE = [
     "--preset", "demo", "--unofficial", "--set", "target=1.01", "--set", "max_steps=20", "--set", "log_interval=1",
     "--set", "checkpoint_every=5", "--set", "eval_interval_samples=100000",
 ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hostile machines: full or read-only disks, processes that must not outlive a run
+# ---------------------------------------------------------------------------------------------------------------
+
+#: A progress line of preparation (``tokenize train.txt: 0/20000``): printed on stderr, not part of a message.
+_PROGRESS = re.compile(r"^[\w .()-]+: \d+(/\d+)?$")
+#: Environment variable a test gives a command so that every process it starts can be found by it (a tokenizer
+#: worker's command line names nothing of the run).
+MARKER_ENV = "BENCHBASE_TEST_MARKER"
+
+
+def message_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """What a command said on stderr, progress lines left out."""
+    return [line for line in result.stderr.splitlines() if line.strip() and not _PROGRESS.match(line.strip())]
+
+
+def assert_short_message(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    """Exit ``code``, no traceback, at most three lines on stderr of which one is ``error: ...`` holding every
+    fragment; returns that line."""
+    output = result.stdout + result.stderr
+    assert result.returncode == code, f"exit {result.returncode}, expected {code}:\n{output}"
+    assert "Traceback" not in output, output
+    lines = message_lines(result)
+    assert 1 <= len(lines) <= 3, lines
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, lines
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def outcome_line(output: str) -> str:
+    """The one line ``benchbase run`` ends a run with: ``<status>: <reason> -> <run dir>``."""
+    found = [line for line in output.splitlines() if re.match(r"^(converged|not_converged|failed|timeout|interrupted): ",
+                                                               line)]
+    assert len(found) == 1, output
+    return found[0]
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line holds ``marker`` (a run folder) or whose environment has
+    :data:`MARKER_ENV` set to it."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid == os.getpid() or process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if marker in " ".join(process.cmdline()) or process.environ().get(MARKER_ENV) == marker:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_until_gone(marker: str, within_s: float) -> list[psutil.Process]:
+    """The marked processes still alive ``within_s`` seconds from now (an empty list as soon as there are none)."""
+    deadline = time.monotonic() + within_s
+    alive = marked_processes(marker)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = marked_processes(marker)
+    return alive
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (``4m``) mounted at ``path`` for the test; skipped, with the reason, where it cannot be
+    mounted (not root; CI runs these tests as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs the reliability tests as root)")
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def remount_read_only(path: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write zeros into ``folder/filler`` until the disk refuses more; the disk is then full."""
+    filler = folder / "filler"
+    block = bytes(64 * 1024)
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(block)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    with open(filler, "ab", buffering=0) as handle, contextlib.suppress(OSError):  # what is left of a last block
+        while handle.write(b"\0" * 512):
+            pass
+    return filler
