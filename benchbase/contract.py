@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from benchbase.errors import BenchbaseError
 
 if TYPE_CHECKING:
+    from benchbase.mlperf.profile import CaseProfile
+
     # Imported for annotations only: the CLI loads this module for every command, and `benchbase --help`,
     # `list` and `report` must not pay torch's two-second import.
     import torch
@@ -513,3 +515,8 @@ class Case(ABC):
     def describe_data(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
         """Lines for ``--dry-run`` saying which files the run would read."""
         return self.dataset.describe(config, data_dir)
+
+    def mlperf_profile(self) -> CaseProfile | None:
+        """How ``benchbase export mlperf`` maps this case's runs to an MLPerf result log (benchmark names, ruleset,
+        which config keys are its optimizer settings); ``None``: the case is not exported."""
+        return None

@@ -18,27 +18,23 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchbase.errors import BenchbaseError
+from benchbase.mlperf.profile import CONFIG, ENV, EVENTS, STATED, SUMMARY, CaseProfile
 from benchbase.records import NONFINITE_KEY, RecordError, RunDir, decode_nonfinite
 
 #: The ``mlperf_logging.compliance_checker --ruleset`` whose log parser the export is written for.
 CHECKER_RULESET = "6.0.0"
 #: MLPerf's line prefix (``mlperf_logging.mllog``'s ``LOG_TEMPLATE``).
 TOKEN = ":::MLLOG "
-RULES_DIR = Path(__file__).resolve().parent / "rules"
 
 POINT = "POINT_IN_TIME"
 START = "INTERVAL_START"
 END = "INTERVAL_END"
-
-#: ``file`` of a line whose value benchbase's exporter states (an option, its default, or the case profile).
-STATED = "benchbase-export"
-EVENTS, CONFIG, ENV, SUMMARY = "events.jsonl", "config.yaml", "env.json", "summary.json"
 
 DIVISIONS = ("closed", "open")
 SUBMISSION_STATUSES = ("research", "onprem", "cloud")
@@ -56,64 +52,12 @@ class ExportOptions:
     submission_status: str = "research"
 
 
-#: One hyperparameter line: MLPerf key, value, the record file it came from (or STATED).
-Hyperparameter = tuple[str, Any, str]
-
-
-@dataclass(frozen=True)
-class CaseProfile:
-    """What the export needs to know about one case: its MLPerf benchmark names, ruleset and hyperparameter keys."""
-
-    case: str
-    #: preset -> ``submission_benchmark`` (a preset without a name here is refused: its ruleset would not know it)
-    benchmarks: Mapping[str, str]
-    #: compliance-checker config under ``rules/``
-    ruleset: str
-    #: config values (``config.yaml`` ``values``) -> the case's MLPerf hyperparameter lines, in log order
-    hyperparameters: Callable[[Mapping[str, Any]], list[Hyperparameter]]
-    #: where ``env.json`` holds the training and evaluation set sizes (samples)
-    train_samples: tuple[str, ...]
-    eval_samples: tuple[str, ...]
-
-
-def _cpm_hyperparameters(values: Mapping[str, Any]) -> list[Hyperparameter]:
-    """CPM's recipe (plugins/cpm/benchbase_cpm/recipe.py): AdamW with betas (0.9, 0.999) and eps 1e-8, which are
-    constants of that code (stated here, checked against it by the tests), and the peak lr, weight decay and warmup
-    fraction of the record's config; the schedule is linear warmup over ``warmup * max_steps`` updates, then linear
-    decay."""
-    return [
-        ("opt_name", "adamw", STATED),
-        ("opt_base_learning_rate", values["lr"], CONFIG),
-        ("opt_learning_rate_warmup_steps", _clean(float(values["warmup"]) * int(values["max_steps"])), CONFIG),
-        ("opt_learning_rate_decay_schedule", "linear with linear warmup", STATED),
-        ("opt_adamw_beta_1", 0.9, STATED),
-        ("opt_adamw_beta_2", 0.999, STATED),
-        ("opt_adamw_epsilon", 1e-08, STATED),
-        ("opt_adamw_weight_decay", values["weight_decay"], CONFIG),
-        ("gradient_accumulation_steps", values["grad_accum"], CONFIG),
-        ("max_steps", values["max_steps"], CONFIG),
-        ("max_sequence_length", values["seq_length"], CONFIG),
-    ]
-
-
-CPM = CaseProfile(
-    case="cpm",
-    benchmarks={"official": "cpm", "demo": "cpm_demo"},
-    ruleset="cpm.yaml",
-    hyperparameters=_cpm_hyperparameters,
-    train_samples=("prepare", "facts", "train", "windows"),
-    eval_samples=("prepare", "facts", "valid", "windows"),
-)
-
-PROFILES: dict[str, CaseProfile] = {CPM.case: CPM}
-
-
 def ruleset_path(case: str) -> Path:
-    """The compliance-checker config (``--config``) shipped for ``case``."""
-    path = RULES_DIR / _profile(case).ruleset
+    """The compliance-checker config (``--config``) the case's plugin ships."""
+    path = Path(_profile(case).ruleset)
     if not path.is_file():
-        raise BenchbaseError(f"the MLPerf ruleset {path} is not installed",
-                             "reinstall benchbase; its package must hold benchbase/mlperf/rules/*.yaml")
+        raise BenchbaseError(f"the MLPerf ruleset {path} of case {case} is not installed",
+                             "reinstall the case's plugin; its package data must hold the ruleset")
     return path
 
 
@@ -127,12 +71,15 @@ def checker_command(result_file: Path, case: str, log_output: Path | None = None
 
 
 def _profile(case: str) -> CaseProfile:
-    if case not in PROFILES:
+    """The case's own mapping to MLPerf (``Case.mlperf_profile``): the core knows no case's keys."""
+    from benchbase.plugins import load_registry
+
+    profile = load_registry().case(case).mlperf_profile()
+    if profile is None:
         raise BenchbaseError(
-            f"benchbase has no MLPerf mapping for case {case!r}",
-            f"cases it exports: {', '.join(sorted(PROFILES))} (see docs/mlperf.md)",
+            f"case {case!r} defines no MLPerf mapping", "export a case whose plugin defines mlperf_profile()"
         )
-    return PROFILES[case]
+    return profile
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def test_the_shipped_ruleset_agrees_with_the_case_and_its_recipe() -> None:
         values = {**_case_defaults(), **PRESETS[preset].values}
         assert table[benchmark] == {"target": values["target"], "seq_length": values["seq_length"],
                                     "eval_interval_samples": values["eval_interval_samples"]}
-    from benchbase.mlperf.export import CPM
+    from benchbase_cpm.mlperf import PROFILE as CPM
 
     stated = {key: value for key, value, _ in CPM.hyperparameters(
         {"lr": 1.0, "warmup": 0.5, "max_steps": 10, "weight_decay": 0.0, "grad_accum": 1, "seq_length": 8})}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchbase.contract import Case, Param, Preset, ProgressFn
 from benchbase.errors import BenchbaseError
@@ -20,6 +20,9 @@ from benchbase_cpm.metric import EmbeddingAverage
 from benchbase_cpm.model import SIZES
 from benchbase_cpm.recipe import CPMRecipe
 from benchbase_cpm.workload import CPMModelSpec, model_config
+
+if TYPE_CHECKING:
+    from benchbase.mlperf.profile import CaseProfile
 
 #: Iluvatar's published CPM criterion (plugins/cpm/docs/reference.md, "Published numbers"); FlagPerf uses 0.92.
 OFFICIAL_TARGET = 0.91
@@ -124,6 +127,11 @@ class CPMCase(Case):
         if data_dir is not None and (data_dir / CHECKPOINT_NAME).is_file():
             return data_dir / CHECKPOINT_NAME
         return None
+
+    def mlperf_profile(self) -> CaseProfile:
+        from benchbase_cpm.mlperf import PROFILE
+
+        return PROFILE
 
     def convert_checkpoint(self, source: Path, out_dir: Path) -> Path:
         """The reference's medium starting point cut from the released 2.6B model-parallel shards
