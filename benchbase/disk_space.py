@@ -42,11 +42,18 @@ class RecordUnwritable(BenchbaseError):
     """A file of a run record (or of the prepared-data cache) could not be written; the message names it."""
 
 
-def describe(exc: OSError, path: Path | str | None = None, action: str = "writing") -> str:
-    """``no space left on device writing <path>``: an OS error as the one line a user reads."""
+#: Errors only a write meets: the message can say "writing".
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def describe(exc: OSError, path: Path | str | None = None) -> str:
+    """``no space left on device writing <path>`` (``permission denied: <path>`` for an error a read can meet too):
+    an OS error as the one line a user reads."""
     where = path if path is not None else exc.filename
     what = _WHAT_ERRNO.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
-    return f"{what} {action} {where}" if where is not None else what
+    if where is None:
+        return what
+    return f"{what} writing {where}" if exc.errno in _WRITE_ERRNOS else f"{what}: {where}"
 
 
 def unwritable(exc: OSError, path: Path | str | None = None, fix: str | None = None) -> RecordUnwritable:
