@@ -2,12 +2,12 @@
 
 Candidate: :func:`benchbase_cpm.windows.build_windows` as ``benchbase prepare`` calls it, on every core, from the
 text file to the cached ``.npy`` (hashing, reading, tokenizing in worker processes, writing the file atomically), on
-a cold cache each round. Baseline: the naive loop, one line at a time in one process with the same tokenizer, to the
+a cold cache each pair. Baseline: the naive loop, one line at a time in one process with the same tokenizer, to the
 same array in memory (it writes nothing). The arrays must be identical, id for id.
 
 The text is generated with the demo corpus's STC-like pair generator and written in the reference's line format;
 the tokenizer is the real CPM ``chinese_vocab.model``. The baseline runs in this process, where jieba's dictionary
-is loaded once and then stays loaded, while the candidate's workers are fresh processes that load it every round:
+is loaded once and then stays loaded, while the candidate's workers are fresh processes that load it every pair:
 that start-up cost is part of what the parallel path must win back.
 """
 
@@ -25,16 +25,19 @@ from benchbase_cpm.stc import stc_line
 from benchbase_cpm.tokenizer import CPMTokenizer, MODEL_FILE
 from benchbase_cpm.windows import WINDOW_TOKENS, build_windows
 from benchmarks.result import Result
+from benchmarks.stats import MIN_PAIRS
 from benchmarks.timing import Comparison, compare
 
 GOAL = 1.8
 #: Lines of the real train subset: the first 10% of STC's shuffled train split (plugins/cpm/docs/reference.md, "Data").
 REAL_TRAIN_LINES = 439_126
-#: Seconds the baseline tokenizes per round. The candidate's workers spend about 0.9 s starting (spawning, importing,
+#: Seconds the baseline tokenizes per pair. The candidate's workers spend about 0.9 s starting (spawning, importing,
 #: jieba loading its dictionary) on a quiet 2-core host, so the sample must be long for that to be a small share, as
 #: it is for the real 439k lines (about 35 s of naive tokenizing).
 BASELINE_S = 20.0
 CALIBRATION_LINES = 4000
+#: Pairs: the five a 90% interval needs (about 30 s each on a quiet 2-core host).
+PAIRS = MIN_PAIRS
 SEED = 2024
 
 
@@ -64,7 +67,7 @@ def naive_windows(lines_file: Path, tokenizer_model: Path, window: int = WINDOW_
     return np.array(rows, dtype=np.int64)
 
 
-def run(repeats: int = 3, baseline_s: float = BASELINE_S) -> Result:
+def run(pairs: int = PAIRS, baseline_s: float = BASELINE_S) -> Result:
     """Size the text so the baseline takes about ``baseline_s``, then time both paths side by side."""
     title = "Data preparation: STC text to windows, parallel vs naive loop"
     model = real_tokenizer()
@@ -83,7 +86,7 @@ def run(repeats: int = 3, baseline_s: float = BASELINE_S) -> Result:
         text = stc_lines(count)
         lines_file = folder / "train.txt"
         lines_file.write_text("".join(text), encoding="utf-8")
-        comparison, identical = _measure(lines_file, model, count, folder, repeats)
+        comparison, identical = _measure(lines_file, model, count, folder, pairs)
         startup_s = pool_startup_s(folder, model)
     if not identical:
         raise AssertionError("build_windows and the naive loop produced different windows")
@@ -109,7 +112,7 @@ def pool_startup_s(folder: Path, model: Path) -> float:
     return time.perf_counter() - start
 
 
-def _measure(lines_file: Path, model: Path, count: int, folder: Path, repeats: int) -> tuple[Comparison, bool]:
+def _measure(lines_file: Path, model: Path, count: int, folder: Path, pairs: int) -> tuple[Comparison, bool]:
     arrays: dict[str, np.ndarray] = {}
 
     def naive() -> float:
@@ -126,5 +129,5 @@ def _measure(lines_file: Path, model: Path, count: int, folder: Path, repeats: i
         return count / elapsed
 
     comparison = compare(("naive loop, 1 process", naive), ("build_windows, all cores", parallel),
-                         unit="lines/s", repeats=repeats)
+                         unit="lines/s", repeats=pairs)
     return comparison, np.array_equal(arrays["naive"], arrays["parallel"])

@@ -12,9 +12,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Protocol
 
 from benchbase.errors import BenchbaseError
-from benchmarks.harness_run import BUDGET_S, MIN_REPEATS, STEPS, HarnessRun, prepare, run_demo
+from benchmarks.harness_run import BUDGET_S, MIN_PAIRS, PAIRS, STEPS, prepare, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
@@ -23,9 +24,17 @@ GOAL = 0.98
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bare_loop(run: HarnessRun, steps: int) -> dict[str, float]:
-    """Run :mod:`benchmarks.bare_loop` in a fresh Python, as the worker is, for ``steps`` of what ``run`` trained."""
-    spec = json.dumps({"values": run.values, "prepared": run.prepared, "steps": steps})
+class Trained(Protocol):
+    """What a measured run trained: its resolved config and its prepared-data facts."""
+
+    values: dict[str, Any]
+    prepared: dict[str, Any]
+
+
+def bare_loop(run: Trained, steps: int, **options: Any) -> dict[str, Any]:
+    """Run :mod:`benchmarks.bare_loop` in a fresh Python, as the worker is, for ``steps`` of what ``run`` trained;
+    ``options`` are the loop's other spec keys (``device``, ``warm_steps``, ``count_syncs``)."""
+    spec = json.dumps({"values": run.values, "prepared": run.prepared, "steps": steps, **options})
     finished = subprocess.run([sys.executable, "-m", "benchmarks.bare_loop"], input=spec, capture_output=True,
                               text=True, check=False, cwd=REPO)
     if finished.returncode != 0:
@@ -35,8 +44,8 @@ def bare_loop(run: HarnessRun, steps: int) -> dict[str, float]:
     return json.loads(finished.stdout)
 
 
-def run(repeats: int = 5, steps: int = STEPS, budget_s: float = BUDGET_S) -> Result:
-    """Measure both arms up to ``repeats`` times side by side (at least 3, within ``budget_s`` seconds), each
+def run(pairs: int = PAIRS, steps: int = STEPS, budget_s: float = BUDGET_S, min_pairs: int = MIN_PAIRS) -> Result:
+    """Measure both arms in up to ``pairs`` pairs (at least ``min_pairs``, within ``budget_s`` seconds), each
     training ``steps`` optimizer steps."""
     first = prepare()
     threads: list[float] = []
@@ -47,7 +56,7 @@ def run(repeats: int = 5, steps: int = STEPS, budget_s: float = BUDGET_S) -> Res
         return figures["samples_per_s"]
 
     comparison = compare(("bare PyTorch loop", baseline), ("benchbase run", lambda: run_demo(steps).p_train),
-                         unit="samples/s", repeats=repeats, min_repeats=MIN_REPEATS, budget_s=budget_s)
+                         unit="samples/s", repeats=pairs, min_repeats=min_pairs, budget_s=budget_s)
     values = first.values
     notes = (
         f"{steps} steps of {values['batch_size'] * values['grad_accum']} samples, CPM demo preset "

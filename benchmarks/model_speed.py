@@ -8,7 +8,7 @@ recipe (:func:`benchbase_cpm.recipe.make_optimizer`), theirs torch's ``AdamW`` w
 hyperparameters and, like ours, its fused kernel where torch has one: what transformers' ``Trainer`` uses by
 default (``optim="adamw_torch_fused"`` in transformers 5), so the optimizer is the same work on both sides.
 transformers runs with its default attention implementation and ``use_cache=False`` (a training step needs no
-key/value cache). After the timed rounds steps of each are profiled,
+key/value cache). After the timed pairs, steps of each are profiled,
 and the operators whose time differs most are printed (that is where the ratio comes from), with the shares of the
 step that both models spend identically (which bound how far apart they can be).
 """
@@ -29,6 +29,7 @@ from benchbase_cpm.model import CPMConfig, CPMModel
 from benchbase_cpm.recipe import BETAS, EPS, has_fused_adamw, make_optimizer, parameter_groups
 from benchbase_cpm.workload import masked_lm_loss
 from benchmarks.result import Result
+from benchmarks.stats import MIN_PAIRS
 from benchmarks.timing import compare
 
 TITLE = "Model speed: CPM training step vs transformers GPT2LMHeadModel"
@@ -36,9 +37,11 @@ GOAL = 1.2
 LR = 5e-4
 WEIGHT_DECAY = 0.05
 SEED = 23333
-#: Seconds of timed rounds after which no new round starts once three are done (five fit on a quiet 2-core host).
-BUDGET_S = 60.0
-#: Steps of each model profiled after the timed rounds, alternating; per operator the least time counts.
+#: Pairs of timed steps: up to nine, but once the five a 90% interval needs are done no pair starts that would end
+#: past this many seconds (about eight fit on a quiet 2-core host, at about 4.5 s a pair).
+PAIRS = 9
+BUDGET_S = 45.0
+#: Steps of each model profiled after the timed pairs, alternating; per operator the least time counts.
 PROFILED_STEPS = 2
 
 
@@ -184,8 +187,8 @@ def largest_differences(baseline: dict[str, float], candidate: dict[str, float],
     return [f"{name} {delta:+.3f} s" for delta, name in deltas[:count]]
 
 
-def run(repeats: int = 5, steps_per_round: int = 1, shape: Shape = Shape()) -> Result:
-    """Time both training steps side by side, then profile and getrusage steps of each to say where the
+def run(pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min_pairs: int = MIN_PAIRS) -> Result:
+    """Time both training steps in pairs, then profile and getrusage steps of each to say where the
     difference comes from."""
     if importlib.util.find_spec("transformers") is None:
         return Result(2, TITLE, GOAL, skipped="transformers is not installed (pip install -e '.[bench]')")
@@ -193,9 +196,9 @@ def run(repeats: int = 5, steps_per_round: int = 1, shape: Shape = Shape()) -> R
     ours, theirs = build_pair(shape)
     our_step, their_step = training_steps(ours, theirs, shape)
     comparison = compare(
-        ("transformers GPT2LMHeadModel", samples_per_s(their_step, steps_per_round, shape.batch)),
-        ("CPM model", samples_per_s(our_step, steps_per_round, shape.batch)),
-        unit="samples/s", repeats=repeats, warmup=1, min_repeats=3, budget_s=BUDGET_S,
+        ("transformers GPT2LMHeadModel", samples_per_s(their_step, steps_per_pair, shape.batch)),
+        ("CPM model", samples_per_s(our_step, steps_per_pair, shape.batch)),
+        unit="samples/s", repeats=pairs, warmup=1, min_repeats=min_pairs, budget_s=BUDGET_S,
     )
     profiles: dict[str, list[StepProfile]] = {"ours": [], "theirs": []}
     for _ in range(PROFILED_STEPS):

@@ -1,5 +1,5 @@
-"""``make bench``: run every benchmark, print each one's figures, then one line per benchmark with its value (a ratio,
-or the GPU item's MFU) and goal.
+"""``make bench``: run every benchmark, print each one's figures, then one line per result with its value (the median
+pair ratio, or the GPU item's MFU), its 90% interval, the goal and the verdict (met, unsettled, NOT met).
 
 ``python -m benchmarks.run_all`` runs all of them; ``python -m benchmarks.run_all 2 4`` only those numbers.
 
@@ -21,7 +21,8 @@ import traceback
 from benchbase.errors import BenchbaseError
 from benchmarks.result import Result
 
-#: Benchmark number -> module; each module has ``run() -> Result``.
+#: Benchmark number -> module; each module has ``run()`` returning a :class:`Result` or a list of them (benchmark 6:
+#: the MFU figure and the GPU's side-by-side comparisons).
 BENCHMARKS: dict[int, str] = {
     1: "benchmarks.harness_overhead",
     2: "benchmarks.model_speed",
@@ -44,29 +45,41 @@ def machine_line() -> str:
             + (" (other work was running: expect noise)" if load > 0.5 * cores else ""))
 
 
-def run_one(number: int) -> Result | None:
-    """Run benchmark ``number`` and print its block; ``None`` (after printing why) when it failed."""
+def run_one(number: int) -> list[Result] | None:
+    """Run benchmark ``number`` and print its blocks; ``None`` (after printing why) when it failed."""
     started = time.perf_counter()
     try:
-        result: Result = importlib.import_module(BENCHMARKS[number]).run()
+        returned: Result | list[Result] = importlib.import_module(BENCHMARKS[number]).run()
     except (BenchbaseError, AssertionError, ImportError, OSError) as exc:
         print(f"{number}. FAILED: {type(exc).__name__}: {exc}", flush=True)
         traceback.print_exc(file=sys.stderr)
         return None
-    print("\n".join(result.lines()), f"   ({time.perf_counter() - started:.0f} s)", sep="\n", flush=True)
-    return result
+    results = [returned] if isinstance(returned, Result) else list(returned)
+    for result in results:
+        print("\n".join(result.lines()), flush=True)
+    print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    return results
 
 
-def summary_lines(results: dict[int, Result | None]) -> list[str]:
-    """One line per benchmark: value, goal and verdict."""
-    lines = ["", f"{'benchmark':<66} {'value':>7}  {'goal':>7}  verdict"]
-    for number, result in results.items():
-        if result is None:
-            lines.append(f"{number}. {'(failed, see above)':<63} {'-':>7}  {'-':>7}  failed")
-        elif result.value is None:
-            lines.append(f"{number}. {result.title:<63} {'-':>7}  {'-':>7}  skipped")
-        else:
-            lines.append(f"{number}. {result.title:<63} {result.value:>7.3f}  >= {result.goal:<4g}  {result.verdict}")
+def summary_lines(results: dict[int, list[Result] | None]) -> list[str]:
+    """One line per result: value, 90% interval, goal and verdict."""
+    lines = ["", f"{'benchmark':<66} {'value':>7}  {'90% interval':>15}  {'goal':>7}  verdict"]
+    for number, listed in results.items():
+        if listed is None:
+            lines.append(f"{number}. {'(failed, see above)':<63} {'-':>7}  {'-':>15}  {'-':>7}  failed")
+            continue
+        for result in listed:
+            title = result.title if len(result.title) <= 63 else result.title[:62] + "…"
+            if result.value is None:
+                lines.append(f"{number}. {title:<63} {'-':>7}  {'-':>15}  {'-':>7}  skipped")
+                continue
+            interval = result.interval
+            span = (f"{interval.low:.3f} .. {interval.high:.3f}" if interval is not None and interval.defined
+                    else "-")
+            needed = result.pairs_to_settle()
+            settle = f" (about {needed:,} pairs would settle it)" if needed is not None else ""
+            lines.append(f"{number}. {title:<63} {result.value:>7.3f}  {span:>15}  >= {result.goal:<4g}  "
+                         f"{result.verdict}{settle}")
     return lines
 
 

@@ -6,7 +6,7 @@ Both arms are the real command on the CPM demo (see :mod:`benchmarks.harness_run
 
 from __future__ import annotations
 
-from benchmarks.harness_run import BUDGET_S, MIN_REPEATS, STEPS, prepare, run_demo
+from benchmarks.harness_run import BUDGET_S, MIN_PAIRS, PAIRS, STEPS, prepare, run_demo
 from benchmarks.result import Result
 from benchmarks.timing import compare
 
@@ -16,8 +16,8 @@ SAMPLING_INTERVAL_S = 0.1
 OFF_INTERVAL_S = 0.0
 
 
-def run(repeats: int = 5, steps: int = STEPS, budget_s: float = BUDGET_S) -> Result:
-    """Measure both arms up to ``repeats`` times side by side (at least 3, within ``budget_s`` seconds), each
+def run(pairs: int = PAIRS, steps: int = STEPS, budget_s: float = BUDGET_S, min_pairs: int = MIN_PAIRS) -> Result:
+    """Measure both arms in up to ``pairs`` pairs (at least ``min_pairs``, within ``budget_s`` seconds), each
     training ``steps`` optimizer steps."""
     first = prepare()
 
@@ -28,8 +28,8 @@ def run(repeats: int = 5, steps: int = STEPS, budget_s: float = BUDGET_S) -> Res
         ("telemetry off", lambda: at(OFF_INTERVAL_S)),
         (f"telemetry every {SAMPLING_INTERVAL_S:g} s (10 Hz)", lambda: at(SAMPLING_INTERVAL_S)),
         unit="samples/s",
-        repeats=repeats,
-        min_repeats=MIN_REPEATS,
+        repeats=pairs,
+        min_repeats=min_pairs,
         budget_s=budget_s,
     )
     values = first.values

@@ -1,10 +1,10 @@
-"""Side-by-side repeated measurement: every arm of a comparison runs in the same rounds, in rotating order.
+"""Paired, interleaved measurement: both arms of a comparison run in every pair, in alternating order.
 
 A ratio between two numbers measured minutes apart on a shared machine measures the machine as much as the code:
-another process, a thermal step or a page-cache flush lands on whichever arm ran then. So each round runs every arm
-once, the order rotates from round to round (A B, B A, A B, ...) so neither arm always runs first, and the figures
-reported are medians over rounds, which one disturbed round cannot move. The per-round ratios are kept too: their
-spread says how much to trust the median ratio.
+another process, a thermal step or a page-cache flush lands on whichever arm ran then. So each pair runs every arm
+once, back to back, and the order alternates from pair to pair (A B, B A, A B, ...) so neither arm always runs first.
+The figure judged is the median of the per-pair ratios, with its 90% interval over pairs (:mod:`benchmarks.stats`);
+each arm's own median and range are printed beside it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from benchbase.errors import BenchbaseError
+from benchmarks.stats import MedianInterval, median_interval, pairs_to_settle, verdict
 
 #: An arm runs its workload once and returns a throughput (work per second: higher is better).
 Arm = Callable[[], float]
@@ -22,7 +23,7 @@ Arm = Callable[[], float]
 
 @dataclass(frozen=True)
 class Series:
-    """The throughputs one arm reached, one per round, in round order."""
+    """The throughputs one arm reached, one per pair, in pair order."""
 
     name: str
     values: tuple[float, ...]
@@ -34,26 +35,40 @@ class Series:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A candidate against its baseline, measured in the same rounds; ``unit`` names the throughput."""
+    """A candidate against its baseline, measured in the same pairs; ``unit`` names the throughput."""
 
     baseline: Series
     candidate: Series
     unit: str
 
     @property
-    def ratio(self) -> float:
-        """Candidate over baseline, of the medians: above 1 means the candidate does more work per second."""
-        return self.candidate.median / self.baseline.median
+    def pair_ratios(self) -> tuple[float, ...]:
+        """Candidate over baseline within each pair, where both saw the same machine."""
+        return tuple(c / b for c, b in zip(self.candidate.values, self.baseline.values))
 
     @property
-    def round_ratios(self) -> tuple[float, ...]:
-        """Candidate over baseline within each round, where both saw the same machine."""
-        return tuple(c / b for c, b in zip(self.candidate.values, self.baseline.values))
+    def interval(self) -> MedianInterval:
+        """The median of the pair ratios and its 90% order-statistic interval."""
+        return median_interval(self.pair_ratios)
+
+    @property
+    def ratio(self) -> float:
+        """The median of the pair ratios: above 1 means the candidate does more work per second."""
+        return self.interval.median
+
+    def verdict(self, goal: float) -> str:
+        """``met`` when the interval clears ``goal``, ``NOT met`` when it lies wholly below, else ``unsettled``."""
+        return verdict(self.interval, goal)
+
+    def pairs_to_settle(self, goal: float) -> int | None:
+        """An estimate of the pairs an unsettled verdict needs (see :func:`benchmarks.stats.pairs_to_settle`)."""
+        return pairs_to_settle(self.pair_ratios, goal)
 
 
 def interleaved(arms: Mapping[str, Arm], repeats: int, warmup: int = 0, *, min_repeats: int | None = None,
                 budget_s: float | None = None, clock: Callable[[], float] = time.perf_counter) -> dict[str, Series]:
-    """Run every arm ``warmup`` rounds unrecorded, then up to ``repeats`` recorded rounds, rotating the order.
+    """Run every arm ``warmup`` rounds unrecorded, then up to ``repeats`` recorded rounds (pairs, for two arms),
+    rotating the order so each arm takes every position in turn.
 
     Warm-up rounds absorb one-time costs (first-call allocations, lazily loaded libraries, a cold page cache) that
     would otherwise land on whichever arm happens to run first. With ``budget_s``, no round starts once the rounds

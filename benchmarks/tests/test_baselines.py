@@ -15,16 +15,18 @@ from benchmarks import bare_loop, data_prep, metric_speed
 
 
 def test_the_bare_loop_trains_on_the_windows_the_core_order_gives_the_harness_across_an_epoch_boundary() -> None:
-    windows = np.arange(50 * 5, dtype=np.uint16).reshape(50, 5)
-    stream = TrainOrder(len(windows), global_batch=8, micro_batch=8, rank=0, world_size=1, seed=7)
-    ours = bare_loop.step_rows(windows, 8, seed=7)
+    stream = TrainOrder(50, global_batch=8, micro_batch=4, rank=0, world_size=1, seed=7)
+    ours = bare_loop.step_indices(50, 8, seed=7)
     for step in range(8):  # 6 steps per epoch: steps 6 and 7 follow the second epoch's order
-        assert np.array_equal(next(ours), windows[stream.global_indices(step)])
+        indices = next(ours)
+        assert np.array_equal(indices, stream.global_indices(step))
+        # The bare loop's micro-batches (consecutive slices of the step) are the core's accumulation order.
+        assert all(np.array_equal(indices[i * 4:(i + 1) * 4], part) for i, part in enumerate(stream.rank_indices(step)))
 
 
 def test_the_bare_loops_tensors_equal_the_datasets_batch() -> None:
     rows = np.array([[3, 9, 4, 5, 5], [8, 8, 2, 6, 5]], dtype=np.uint16)
-    inputs, labels, mask, positions = bare_loop.tensors(rows, pad_id=5)
+    inputs, labels, mask, positions = bare_loop.tensors(torch.from_numpy(rows.astype(np.int64)), pad_id=5)
     expected = to_batch(rows, pad_id=5)
     assert torch.equal(inputs, expected["input_ids"]) and torch.equal(labels, expected["labels"])
     assert torch.equal(mask, expected["loss_mask"]) and torch.equal(positions, expected["position_ids"])

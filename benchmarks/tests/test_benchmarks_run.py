@@ -17,6 +17,7 @@ def test_run_all_prints_the_machine_each_block_and_a_summary_line(capsys: pytest
     out = capsys.readouterr().out
     assert "usable cores" in out and "load average at start" in out
     assert f"6. {gpu.TITLE}" in out and out.splitlines()[-2].endswith("skipped")
+    assert "90% interval" in out, "the summary has an interval column"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers (bench extra) absent")
@@ -47,6 +48,11 @@ def test_a_real_benchbase_run_and_the_bare_loop_train_the_same_budget(tmp_path: 
     assert run.values["target"] == harness_run.UNREACHABLE_TARGET and run.values["max_steps"] == 3
     figures = harness_overhead.bare_loop(run, 3)
     assert figures["samples"] == 3 * run.values["batch_size"] and figures["samples_per_s"] > 0
+    assert "syncs" not in figures, "a timed run counts nothing"
+    # As on a GPU: timed after a warm-up step, syncs counted through torch's GPU trace (none fire on the CPU).
+    warm = harness_overhead.bare_loop(run, 3, warm_steps=1, count_syncs=True)
+    assert warm["samples"] == 2 * run.values["batch_size"] and warm["warm_steps"] == 1
+    assert warm["syncs_counted"] is True and warm["syncs"] == {"device": 0, "stream": 0, "event": 0}
 
 
 def test_the_quietest_profile_keeps_each_operators_least_time_and_shares_add_up() -> None:

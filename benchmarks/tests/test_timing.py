@@ -1,4 +1,4 @@
-"""The side-by-side measurement helper and the result block every benchmark prints."""
+"""The paired measurement helper and the result block every benchmark prints."""
 
 from __future__ import annotations
 
@@ -32,10 +32,20 @@ def test_three_arms_rotate_so_each_takes_every_position() -> None:
     assert calls == list("xyz" "yzx" "zxy")
 
 
-def test_ratio_is_of_the_medians_so_one_disturbed_round_does_not_move_it() -> None:
+def test_the_ratio_is_the_median_of_the_pair_ratios_so_one_disturbed_pair_does_not_move_it() -> None:
     comparison = Comparison(Series("base", (10.0, 10.0, 1.0)), Series("cand", (20.0, 21.0, 19.0)), "items/s")
-    assert comparison.ratio == pytest.approx(2.0)
-    assert comparison.round_ratios == pytest.approx((2.0, 2.1, 19.0))
+    assert comparison.pair_ratios == pytest.approx((2.0, 2.1, 19.0))
+    assert comparison.ratio == pytest.approx(2.1)
+    assert not comparison.interval.defined, "three pairs give no 90% interval"
+
+
+def test_a_drift_that_slows_both_arms_alike_cancels_in_the_pair_ratios() -> None:
+    # The machine gets slower pair after pair; within a pair the candidate is always 5% faster.
+    drift = [1.0, 0.7, 0.5, 0.9, 0.6, 0.8, 0.4]
+    comparison = Comparison(Series("base", tuple(100 * d for d in drift)),
+                            Series("cand", tuple(105 * d for d in drift)), "items/s")
+    assert comparison.interval.low == pytest.approx(1.05) and comparison.interval.high == pytest.approx(1.05)
+    assert comparison.verdict(1.04) == "met" and comparison.verdict(1.06) == "NOT met"
 
 
 def test_compare_pairs_the_two_arms_in_baseline_candidate_order() -> None:
@@ -51,15 +61,29 @@ def test_no_rounds_is_a_user_error_that_says_how_many_to_use() -> None:
         interleaved({"a": lambda: 1.0}, repeats=2, min_repeats=3)
 
 
-def test_result_block_shows_both_medians_the_ratio_and_whether_the_goal_is_met() -> None:
-    comparison = Comparison(Series("naive", (100.0, 110.0)), Series("parallel", (190.0, 200.0)), "lines/s")
+def test_result_block_shows_both_medians_the_pair_ratios_the_interval_and_the_verdict() -> None:
+    comparison = Comparison(Series("naive", (100.0, 110.0, 105.0, 100.0, 98.0)),
+                            Series("parallel", (190.0, 200.0, 200.0, 195.0, 190.0)), "lines/s")
     result = Result(3, "Data preparation", 1.8, comparison, notes=("projected: 40 s",))
     text = "\n".join(result.lines())
-    assert result.met and result.verdict == "met"
-    assert "naive: median 105 lines/s (2 rounds, 100 .. 110)" in text
-    assert "ratio 1.857" in text and "goal >= 1.8: met" in text
-    assert text.endswith("   projected: 40 s")
+    assert result.met and result.verdict == "met" and result.pairs_to_settle() is None
+    assert "naive: median 100 lines/s (5 pairs, 98.0 .. 110)" in text
+    assert "pair ratios: 1.900 1.818 1.905 1.950 1.939" in text
+    assert "median pair ratio 1.905, 90% interval 1.818 .. 1.950 (5 pairs, exact coverage 93.8%)" in text
+    assert "goal >= 1.8: met" in text and text.endswith("   projected: 40 s")
     assert Result(3, "x", 2.0, comparison).verdict == "NOT met"
+
+
+def test_an_unsettled_result_says_how_many_pairs_would_settle_it() -> None:
+    comparison = Comparison(Series("bare", (100.0,) * 6), Series("ours", (97.0, 99.0, 101.0, 98.0, 100.5, 96.0)),
+                            "samples/s")
+    result = Result(1, "Harness", 0.98, comparison)
+    assert result.verdict == "unsettled" and result.met is False
+    needed = result.pairs_to_settle()
+    assert needed is not None and needed > 6
+    assert f"goal >= 0.98: unsettled; about {needed:,} pairs would settle it" in "\n".join(result.lines())
+    few = Result(1, "Harness", 0.98, Comparison(Series("bare", (1.0, 1.0)), Series("ours", (2.0, 2.1)), "x/s"))
+    assert few.verdict == "unsettled" and "no 90% interval from 2 pairs" in "\n".join(few.lines())
 
 
 def test_a_skipped_result_says_why_and_has_no_verdict() -> None:
