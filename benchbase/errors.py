@@ -14,9 +14,10 @@ from __future__ import annotations
 
 #: Characters of the problem part a user reads: room for two long paths and a quoted value.
 MAX_PROBLEM_CHARS = 500
-#: Characters of the fix part; fixes are benchbase's and the plugins' own text (the longest lists a case's valid
-#: keys), so this only stops a runaway one.
-MAX_FIX_CHARS = 500
+#: Characters of the fix part; fixes are benchbase's and the plugins' own text, but some are commands to paste that
+#: quote the user's paths (the CPM plugin's re-save command for refused shards names the folder twice), so the
+#: limit leaves room for several long paths and only stops a runaway fix.
+MAX_FIX_CHARS = 2000
 #: Characters kept free at the end of a cut text for the note saying how much was left out.
 _NOTE_ROOM = 32
 
