@@ -121,9 +121,8 @@ def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:
 def plan_for(
     request: RunRequest, run_dir: Path | None, bindings: list[Binding | None], binding_note: str | None
 ) -> LaunchPlan:
-    worker_args = ["--run-dir", str(run_dir or "<run-dir>"), "--cache-dir", str(request.cache_dir)]
-    if request.data_dir is not None:
-        worker_args += ["--data-dir", str(request.data_dir)]
+    # A rank reads everything else from the record: its config, and what preparation found (env.json "prepare").
+    worker_args = ["--run-dir", str(run_dir or "<run-dir>")]
     if request.resume_dir is not None:
         worker_args += ["--resume"]
     return plan_launch(

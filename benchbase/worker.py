@@ -379,8 +379,6 @@ def _share_main_run_id(run_id: str, world_size: int) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchbase.worker", description=__doc__)
     parser.add_argument("--run-dir", required=True, type=Path)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--cache-dir", required=True, type=Path)
     parser.add_argument("--resume", action="store_true")
     return parser.parse_args(argv)
 

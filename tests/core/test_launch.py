@@ -93,7 +93,7 @@ def test_a_binding_this_process_may_not_use_is_the_ranks_own_error(tmp_path: Pat
     (run / "config.yaml").write_text(yaml.safe_dump({"values": {}, "case": "cpm", "vendor": "cpu", "run_id": "r"}))
     impossible = max(os.sched_getaffinity(0)) + 1
     worker = subprocess.run(
-        [sys.executable, "-m", "benchbase.worker", "--run-dir", str(run), "--cache-dir", str(tmp_path)],
+        [sys.executable, "-m", "benchbase.worker", "--run-dir", str(run)],
         env={**os.environ, "BENCHBASE_BINDINGS": f"[[{impossible}]]"}, capture_output=True, text=True, timeout=120,
     )
     assert worker.returncode == 2, worker.stdout + worker.stderr
