@@ -2,7 +2,7 @@
 
 Everything the measured ``benchbase run`` trained is repeated: the model class and its config, the seed (so the same
 initial weights), the prepared token windows from the cache and the same window order (the core's
-:mod:`benchbase.batch_order`), the batch and its accumulation, the loss (the model spec's ``masked_lm_loss``, outside
+:mod:`benchbase.train.batch_order`), the batch and its accumulation, the loss (the model spec's ``masked_lm_loss``, outside
 autocast as the core trainer computes it), the recipe's AdamW (fused where torch has the kernel) and learning-rate
 schedule, the precision (bf16 autocast around the forward on a GPU), ``torch.compile`` of the model when the run
 compiled, and the thread count the CPU vendor sets (one intra-op thread per CPU this process may use). Everything
@@ -59,7 +59,7 @@ def tensors(rows: torch.Tensor, pad_id: int) -> Batch:
 
 def step_indices(size: int, global_batch: int, seed: int) -> Iterator[np.ndarray]:
     """Window indices of each optimizer step: epoch ``e`` visits ``RandomState(seed + e).permutation``, consecutive
-    slices of one global batch, the incomplete tail dropped (the order :mod:`benchbase.batch_order` defines)."""
+    slices of one global batch, the incomplete tail dropped (the order :mod:`benchbase.train.batch_order` defines)."""
     per_epoch = size // global_batch
     epoch = 0
     while True:

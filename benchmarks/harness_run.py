@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from benchbase.errors import BenchbaseError
-from benchbase.events import read_events
+from benchbase.record.events import read_events
 from benchmarks.stats import MIN_PAIRS as MIN_PAIRS
 
 #: An Embedding Average cannot exceed 1, so this target keeps every run going to its step budget.

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.config import ResolvedConfig
-from benchbase.events import read_events
-from benchbase.records import RunDir
-from benchbase.telemetry_file import read_telemetry
+from benchbase.record.events import read_events
+from benchbase.record.rundir import RunDir
+from benchbase.record.telemetry_file import read_telemetry
 
 #: An Embedding Average cannot exceed 1: the run trains until its timeout.
 UNREACHABLE_TARGET = 1.01

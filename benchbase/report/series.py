@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbase.records import eval_extras
+from benchbase.record.rundir import eval_extras
 from benchbase.report.run import Run
 
 Points = list[tuple[float, float]]

@@ -3,7 +3,7 @@
 Python imports ``sitecustomize`` at start-up from the first folder on its path that has one. The GPU benchmark puts
 this folder on ``PYTHONPATH`` of an unrecorded ``benchbase run`` with ``BENCHBASE_BENCH_SYNC_PROBE`` naming a file.
 In every other process (the ``benchbase`` supervisor, a tokenizer worker) it does nothing but hand over to the
-``sitecustomize`` it shadows, if any. In the worker (``python -m benchbase.worker``) it registers
+``sitecustomize`` it shadows, if any. In the worker (``python -m benchbase.train.worker``) it registers
 :class:`SyncCounter` (``benchmarks/syncs.py``, loaded by path) with torch's GPU trace from the first moment, and
 writes every counted sync with its time to the file when the worker exits; the benchmark then keeps those inside
 the run's training loop.
@@ -24,7 +24,7 @@ _HERE = Path(__file__).resolve().parent
 
 def _probe() -> None:
     target = os.environ.get("BENCHBASE_BENCH_SYNC_PROBE")
-    if not target or "benchbase.worker" not in getattr(sys, "orig_argv", []):
+    if not target or "benchbase.train.worker" not in getattr(sys, "orig_argv", []):
         return
     spec = importlib.util.spec_from_file_location("_benchbase_bench_syncs", _HERE.parent / "syncs.py")
     assert spec is not None and spec.loader is not None

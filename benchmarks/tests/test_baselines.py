@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase.batch_order import TrainOrder
+from benchbase.train.batch_order import TrainOrder
 from benchbase_cpm.dataset import to_batch
 from benchbase_cpm.windows import build_windows
 from benchmarks import bare_loop, data_prep, metric_speed

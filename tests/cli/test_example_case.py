@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbase.events import read_events
+from benchbase.record.events import read_events
 from conftest import run_benchbase
 
 EXAMPLE_CASE = Path(__file__).resolve().parents[1] / "example_case"

@@ -15,7 +15,7 @@ import yaml
 from mlperf_logging.compliance_checker import mlp_parser
 from mlperf_logging.result_summarizer.result_summarizer import _query_mlperf_strong_scaling_score
 
-from benchbase.mlperf import CHECKER_RULESET, checker_command, export_run, ruleset_path
+from benchbase.export.mlperf import CHECKER_RULESET, checker_command, export_run, ruleset_path
 from conftest import run_benchbase
 
 #: MLPerf's key order for what precedes the timed region (MLCommons' reference loggers log them in this order).

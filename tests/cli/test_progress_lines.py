@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from benchbase.progress import PIPE_HEARTBEAT_S, PIPE_INTERVAL_S, RunView
+from benchbase.run.live import PIPE_HEARTBEAT_S, PIPE_INTERVAL_S, RunView
 
 
 class Clock:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchbase.events import read_events
+from benchbase.record.events import read_events
 from benchbase.report import formatting, load_runs
 from benchbase.report.series import read_series
 from conftest import benchbase_env, run_benchbase

@@ -11,9 +11,9 @@ from subprocess import CompletedProcess
 
 import yaml
 
-from benchbase.events import read_events
-from benchbase.telemetry import read_cpu_load
-from benchbase.telemetry_file import read_telemetry
+from benchbase.record.events import read_events
+from benchbase.run.telemetry import read_cpu_load
+from benchbase.record.telemetry_file import read_telemetry
 
 Bench = Callable[..., CompletedProcess[str]]
 RECORD_FILES = ("config.yaml", "env.json", "events.jsonl", "telemetry.csv", "summary.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbase.events import read_events
+from benchbase.record.events import read_events
 from conftest import run_benchbase
 
 COMMON = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=8", "--set", "log_interval=1",

@@ -14,7 +14,7 @@ from torch import nn
 
 from benchbase.config import merge_parameters
 from benchbase.contract import Batch, Case, DatasetSpec, Metric, ModelSpec, Param, PrecisionPolicy, Samples, Vendor
-from benchbase.engine import Engine, RankPlace
+from benchbase.train.engine import Engine, RankPlace
 from benchbase_cpm.recipe import CPMRecipe
 from benchbase_cpu.vendor import CPUVendor
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchbase.batch_order import TrainOrder, eval_indices
+from benchbase.train.batch_order import TrainOrder, eval_indices
 from benchbase.errors import BenchbaseError
 
 

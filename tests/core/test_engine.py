@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase.engine import Engine, RankPlace, check_compile_available
+from benchbase.train.engine import Engine, RankPlace, check_compile_available
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.recipe import CPMRecipe, reference_lr
 from benchbase_cpu.vendor import CPUVendor

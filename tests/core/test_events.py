@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase.events import EventLog, read_events, read_events_checked
-from benchbase.records import RecordError
+from benchbase.record.events import EventLog, read_events, read_events_checked
+from benchbase.record.rundir import RecordError
 
 
 def fixed_clock():

@@ -12,19 +12,19 @@ import psutil
 import pytest
 import yaml
 
-from benchbase import slurm
+from benchbase.launch import slurm
 from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
-from benchbase.launch import plan_launch
-from benchbase.records import RunDir
-from benchbase.supervisor import _decide_status, _rendezvous_seen_by
-from benchbase.topology import fit_to_allowed
+from benchbase.launch.plan import plan_launch
+from benchbase.record.rundir import RunDir
+from benchbase.run.supervisor import _decide_status, _rendezvous_seen_by
+from benchbase.hardware.topology import fit_to_allowed
 
 
 def test_one_by_one_runs_the_worker_directly_without_a_launcher() -> None:
     plan = plan_launch(1, 1, ["--run-dir", "r"])
     assert plan.kind == "single"
-    assert plan.command == [sys.executable, "-m", "benchbase.worker", "--run-dir", "r"]
+    assert plan.command == [sys.executable, "-m", "benchbase.train.worker", "--run-dir", "r"]
     assert plan.environment()["WORLD_SIZE"] == "1"
 
 
@@ -35,7 +35,7 @@ def test_several_processes_on_one_node_use_torchrun_standalone_and_claim_no_port
     assert "--nproc-per-node=8" in plan.command and "--standalone" in plan.command
     assert not any(arg.startswith("--rdzv-endpoint") for arg in plan.command), "--standalone would ignore it"
     assert plan.describe()["master_port"] is None, "torchrun picks the port; the supervisor records the one used"
-    assert plan.command[-4:] == ["--module", "benchbase.worker", "--run-dir", "r"]
+    assert plan.command[-4:] == ["--module", "benchbase.train.worker", "--run-dir", "r"]
 
 
 def test_multi_node_needs_a_master_address() -> None:
@@ -93,7 +93,7 @@ def test_a_binding_this_process_may_not_use_is_the_ranks_own_error(tmp_path: Pat
     (run / "config.yaml").write_text(yaml.safe_dump({"values": {}, "case": "cpm", "vendor": "cpu", "run_id": "r"}))
     impossible = max(os.sched_getaffinity(0)) + 1
     worker = subprocess.run(
-        [sys.executable, "-m", "benchbase.worker", "--run-dir", str(run)],
+        [sys.executable, "-m", "benchbase.train.worker", "--run-dir", str(run)],
         env={**os.environ, "BENCHBASE_BINDINGS": f"[[{impossible}]]"}, capture_output=True, text=True, timeout=120,
     )
     assert worker.returncode == 2, worker.stdout + worker.stderr
@@ -111,7 +111,7 @@ def test_the_rank_that_told_its_error_is_the_reason_not_the_rank_torchrun_killed
     logs.mkdir()
     (logs / "rank0.log").write_text("")
     (logs / "rank1.log").write_text("error: CPU binding 1 of local rank 1 names no CPU this process may use\n")
-    (logs / "launcher.log").write_text("""benchbase.worker FAILED
+    (logs / "launcher.log").write_text("""benchbase.train.worker FAILED
 ------------------------------------------------------------
 Failures:
 [1]:

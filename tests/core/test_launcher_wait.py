@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from benchbase.launcher_wait import LauncherWait
+from benchbase.run.launcher_wait import LauncherWait
 
 
 def sleeper(seconds: float) -> subprocess.Popen[bytes]:

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchbase.records import RunDir
-from benchbase.worker import Trainer
+from benchbase.record.rundir import RunDir
+from benchbase.train.worker import Trainer
 from benchbase_cpu.vendor import CPUVendor
 from line_case import FP32, LineCase, ScoreByBatch, config, engine, points
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import torch
 
-from benchbase import plugins
+from benchbase.registry import plugins
 from benchbase.contract import Case, DeviceInfo, PrecisionPolicy, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hookspecs import hookimpl
-from benchbase.plugins import DIRECT, load_registry, origin_of, provenance
+from benchbase.registry.plugins import DIRECT, load_registry, origin_of, provenance
 from benchbase_cpm.recipe import CPMRecipe
 from line_case import Line, PointsData, ScoreByBatch, points
 

@@ -14,7 +14,7 @@ import pytest
 from benchbase.config import ResolvedConfig, merge_parameters, resolve_config
 from benchbase.contract import Param, Preset, SensorReading
 from benchbase.errors import BenchbaseError
-from benchbase.records import (
+from benchbase.record.rundir import (
     STATUS_EXIT_CODES,
     RecordError,
     RunDir,
@@ -30,8 +30,8 @@ from benchbase.records import (
     utc_timestamp,
     validate_summary,
 )
-from benchbase.summary import build_summary
-from benchbase.telemetry_file import TELEMETRY_COLUMNS, TelemetryWriter, read_telemetry
+from benchbase.record.summary import build_summary
+from benchbase.record.telemetry_file import TELEMETRY_COLUMNS, TelemetryWriter, read_telemetry
 
 
 @pytest.fixture

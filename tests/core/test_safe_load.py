@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchbase.errors import BenchbaseError
-from benchbase.safe_load import Fixes, load_torch_file
+from benchbase.record.safe_load import Fixes, load_torch_file
 
 
 class RunsAShellCommand:

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from benchbase.records import RunDir, validate_summary
-from benchbase.summary import build_summary
+from benchbase.record.rundir import RunDir, validate_summary
+from benchbase.record.summary import build_summary
 
 HEADER = (
     "time_ms,node,device,power_w,energy_j,memory_used_gib,memory_total_gib,utilization_pct,temperature_c,clock_mhz,"

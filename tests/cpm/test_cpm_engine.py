@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchbase.config import merge_parameters
-from benchbase.engine import Engine, RankPlace
+from benchbase.train.engine import Engine, RankPlace
 from benchbase_cpm.case import PRESETS, CPMCase
 from benchbase_cpm.metric import ZERO_NORM
 from benchbase_cpu.precision import cpu_precision_policy

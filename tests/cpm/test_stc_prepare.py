@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from benchbase.errors import BenchbaseError
-from benchbase.batch_order import TrainOrder
+from benchbase.train.batch_order import TrainOrder
 from benchbase_cpm.dataset import to_batch
 from benchbase_cpm.prepare import prepare_official
 from benchbase_cpm.stc import load_stc, reference_train_subset, stc_line, write_split_files

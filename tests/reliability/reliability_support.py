@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import pytest
 
-from benchbase.events import read_events
+from benchbase.record.events import read_events
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_CPM = REPO.parent / "shared" / "cpm"
@@ -74,12 +74,12 @@ class LiveRun:
         raise AssertionError(f"fewer than {count} {key!r} events within {timeout} s")
 
     def workers(self) -> dict[int, psutil.Process]:
-        """The rank processes (``python -m benchbase.worker``) below the supervisor, by global rank."""
+        """The rank processes (``python -m benchbase.train.worker``) below the supervisor, by global rank."""
         found: dict[int, psutil.Process] = {}
         for child in psutil.Process(self.proc.pid).children(recursive=True):
             try:
                 cmdline = child.cmdline()
-                if "benchbase.worker" in cmdline and "torch.distributed.run" not in cmdline:
+                if "benchbase.train.worker" in cmdline and "torch.distributed.run" not in cmdline:
                     found[int(child.environ().get("RANK", "0"))] = child
             except psutil.NoSuchProcess:
                 continue

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from reliability_support import Bench
 
-from benchbase import records
-from benchbase.events import read_events
-from benchbase.records import RunDir
+from benchbase.record import rundir as records
+from benchbase.record.events import read_events
+from benchbase.record.rundir import RunDir
 
 SHORT = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3", "--set", "log_interval=1"]
 

@@ -3,7 +3,7 @@
 Each disk is a small tmpfs the test mounts (root only; CI runs these tests as root, elsewhere they are skipped with
 the reason). A disk that cannot take a run is refused before anything is created, in one line naming it; a disk that
 fills while a run trains ends that run as ``failed`` with "no space left on device writing <path>", with the
-record finished (the run folder's reserve, see :mod:`benchbase.disk_space`); earlier records and caches on the same
+record finished (the run folder's reserve, see :mod:`benchbase.record.disk_space`); earlier records and caches on the same
 disk are left byte for byte as they were.
 """
 
@@ -25,10 +25,10 @@ from reliability_support import (
     tree_digest,
 )
 
-from benchbase.disk_space import MIN_FREE_BYTES, RESERVE_FILE, RecordUnwritable
-from benchbase.events import EventLog, read_events
-from benchbase.records import RunDir
-from benchbase.telemetry_file import TelemetryWriter
+from benchbase.record.disk_space import MIN_FREE_BYTES, RESERVE_FILE, RecordUnwritable
+from benchbase.record.events import EventLog, read_events
+from benchbase.record.rundir import RunDir
+from benchbase.record.telemetry_file import TelemetryWriter
 
 SHORT = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3"]
 MIN_MIB = f"at least {MIN_FREE_BYTES // 2**20} MiB"

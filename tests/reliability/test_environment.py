@@ -12,7 +12,7 @@ import pytest
 from reliability_support import Bench
 
 from benchbase.contract import compact_cpu_list
-from benchbase.events import read_events
+from benchbase.record.events import read_events
 
 #: A PATH holding only this interpreter's folder: python and the console scripts, and certainly no numactl.
 BARE_PATH = str(Path(sys.executable).parent)

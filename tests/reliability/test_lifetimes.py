@@ -33,9 +33,9 @@ from reliability_support import (
     wait_until_gone,
 )
 
-from benchbase.events import read_events
-from benchbase.records import RunDir, atomic_write_json
-from benchbase.run_lock import LOCK_FILE, Holder, RunLock
+from benchbase.record.events import read_events
+from benchbase.record.rundir import RunDir, atomic_write_json
+from benchbase.run.lock import LOCK_FILE, Holder, RunLock
 
 #: A process of the run may outlive the signal that ended its supervisor by at most this long.
 GONE_WITHIN_S = 10.0

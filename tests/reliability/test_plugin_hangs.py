@@ -1,7 +1,7 @@
 """Plugins whose calls never return, installed as a real distribution into a folder of their own (on
 ``PYTHONPATH`` of the commands that should see it, as ``tests/cli/test_third_party_plugins.py`` does).
 
-Every call the supervisor (and ``benchbase env``) makes into a plugin is bounded (:mod:`benchbase.bounded`): a hang
+Every call the supervisor (and ``benchbase env``) makes into a plugin is bounded (:mod:`benchbase.registry.bounded`): a hang
 ends, within the limit, in one line naming the call, the plugin and its distribution; ``--timeout`` covers it too.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from reliability_support import Bench, assert_short_message, outcome_line, tree_digest
 
-from benchbase.bounded import LIMIT_ENV
-from benchbase.records import RunDir
+from benchbase.registry.bounded import LIMIT_ENV
+from benchbase.record.rundir import RunDir
 
 #: The plugin limit the tests set (the default is a minute).
 LIMIT_S = 3

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from reliability_support import Bench, assert_short_message, benchbase_command, tree_digest
 
-from benchbase.events import read_events
-from benchbase.records import RunDir
-from benchbase.run_lock import RunLock, read_holder
+from benchbase.record.events import read_events
+from benchbase.record.rundir import RunDir
+from benchbase.run.lock import RunLock, read_holder
 
 
 def resume_args(run: Path, *extra: str) -> list[str]:

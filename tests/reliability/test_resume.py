@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from reliability_support import RESUMABLE, Bench
 
-from benchbase.events import read_events
-from benchbase.records import RunDir
+from benchbase.record.events import read_events
+from benchbase.record.rundir import RunDir
 
 
 def test_resumed_run_ends_with_the_same_final_metric_as_an_uninterrupted_one(

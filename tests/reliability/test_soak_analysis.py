@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchbase.contract import SensorReading
-from benchbase.events import read_events
-from benchbase.telemetry_file import TelemetryWriter
+from benchbase.record.events import read_events
+from benchbase.record.telemetry_file import TelemetryWriter
 from benchmarks.soak import analyse, figures_of
 
 RssAt = Callable[[float], float]

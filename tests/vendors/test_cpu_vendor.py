@@ -14,9 +14,9 @@ import psutil
 import pytest
 import torch
 
-from benchbase import topology
+from benchbase.hardware import topology
 from benchbase.errors import BenchbaseError
-from benchbase.plugins import load_registry
+from benchbase.registry.plugins import load_registry
 from benchbase_cpu.facts import cpu_model_name, native_bf16
 from benchbase_cpu.rapl import RaplCounter
 from benchbase_cpu.sensors import CPUSensors

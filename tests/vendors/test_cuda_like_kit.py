@@ -1,4 +1,4 @@
-"""The CUDA-like kit (:mod:`benchbase.cuda_like`) on a machine without any accelerator.
+"""The CUDA-like kit (:mod:`benchbase.hardware.cuda_like`) on a machine without any accelerator.
 
 Stand-ins for the absent hardware, and nothing else:
 * :class:`ScriptedSession` stands in for an opened management library or tool (what a vendor's ``open_session``
@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors
-from benchbase.cuda_like import CudaLikeVendor, NvmlStyleSession, import_pynvml, table_peak
+from benchbase.hardware.cuda_like import CudaLikeVendor, NvmlStyleSession, import_pynvml, table_peak
 from benchbase.errors import BenchbaseError
 
 TABLE = {"X100": {"fp32": 20e12, "bf16": 300e12}}

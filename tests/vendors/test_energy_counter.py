@@ -1,5 +1,5 @@
 """Energy from a device's own cumulative counter (NVML's ``nvmlDeviceGetTotalEnergyConsumption``), as telemetry.csv
-records it and :func:`benchbase.telemetry_file.counter_energy_j` reads it back.
+records it and :func:`benchbase.record.telemetry_file.counter_energy_j` reads it back.
 
 The rows are written by the real :class:`TelemetryWriter` and read by the real :func:`read_telemetry`; the readings
 are scripted as a board drawing a constant known power would count them (the NVML path into these rows is tested in
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from benchbase.contract import SensorReading
-from benchbase.telemetry_file import TelemetryWriter, counter_energy_j, read_telemetry
+from benchbase.record.telemetry_file import TelemetryWriter, counter_energy_j, read_telemetry
 
 
 def rows_for(

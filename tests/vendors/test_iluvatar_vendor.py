@@ -29,8 +29,8 @@ import pytest
 import torch
 import yaml
 
-from benchbase import topology
-from benchbase.cuda_like import table_peak
+from benchbase.hardware import topology
+from benchbase.hardware.cuda_like import table_peak
 from benchbase.errors import BenchbaseError
 from benchbase_iluvatar.ixml import ixml_power_watts, locate_ixml
 from benchbase_iluvatar.ixsmi import SENSOR_FIELDS, gib, parse_csv, sensor_readings

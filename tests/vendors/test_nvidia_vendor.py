@@ -25,10 +25,10 @@ import pytest
 import torch
 import yaml
 
-from benchbase import topology
-from benchbase.cuda_like import table_peak, visible_device_order
+from benchbase.hardware import topology
+from benchbase.hardware.cuda_like import table_peak, visible_device_order
 from benchbase.errors import BenchbaseError
-from benchbase.telemetry_file import TelemetryWriter, counter_energy_j, read_telemetry
+from benchbase.record.telemetry_file import TelemetryWriter, counter_energy_j, read_telemetry
 from benchbase_nvidia.device_order import cuda_device_order
 from benchbase_nvidia.models import short_model
 from benchbase_nvidia.peak_flops import PEAK_FLOPS

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbase import topology
+from benchbase.hardware import topology
 from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
 

@@ -22,7 +22,7 @@ from benchbase_cpm.recipe import CPMRecipe
 from benchbase_cpm.workload import CPMModelSpec, model_config
 
 if TYPE_CHECKING:
-    from benchbase.mlperf.profile import CaseProfile
+    from benchbase.export.mlperf.profile import CaseProfile
 
 #: Iluvatar's published CPM criterion (plugins/cpm/docs/reference.md, "Published numbers"); FlagPerf uses 0.92.
 OFFICIAL_TARGET = 0.91
@@ -138,7 +138,7 @@ class CPMCase(Case):
         (plugins/cpm/docs/reference.md, "Checkpoints")."""
         import torch
 
-        from benchbase.records import atomic_write_bytes
+        from benchbase.record.rundir import atomic_write_bytes
         from benchbase_cpm.checkpoint import load_model_parallel_dir, truncate_large_to_medium
 
         target = Path(out_dir) / CHECKPOINT_NAME

@@ -1,6 +1,6 @@
 """Reading CPM checkpoints: single files, model-parallel shards, and the reference's 2.6B-to-medium truncation.
 
-Checkpoints come from the internet, so they are read by :func:`benchbase.safe_load.load_torch_file`: tensors, plain
+Checkpoints come from the internet, so they are read by :func:`benchbase.record.safe_load.load_torch_file`: tensors, plain
 containers and plain numeric numpy arrays (the RNG states DeepSpeed saves next to the weights) only; a file that needs
 any other pickled object is refused, never executed, with a command that re-saves just its weights. Every failure a
 user can cause (wrong path, truncated download, wrong model size) is a one-line
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from benchbase.errors import BenchbaseError
-from benchbase.safe_load import Fixes, load_torch_file
+from benchbase.record.safe_load import Fixes, load_torch_file
 from benchbase_cpm.model import CPMConfig, CPMModel
 
 #: Keys under which DeepSpeed (``module``) and plain training scripts (``model``) nest the weights.
@@ -38,7 +38,7 @@ def load_checkpoint_file(path: str | Path) -> StateDict:
     """The weights in one ``torch.save`` file: a flat state dict, or one nested under ``module`` or ``model``.
 
     A DeepSpeed-style file keeps its RNG states next to the weights (``np_rng_state`` is a numpy array), so plain
-    numeric numpy arrays are let through (see :func:`benchbase.safe_load.load_torch_file`) and dropped here.
+    numeric numpy arrays are let through (see :func:`benchbase.record.safe_load.load_torch_file`) and dropped here.
     """
     path = Path(path)
     return _weights_of(_read(path, _resave_file_hint(path)), path)

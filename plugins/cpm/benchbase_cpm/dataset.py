@@ -2,7 +2,7 @@
 
 Preparation (:mod:`benchbase_cpm.prepare`) runs once per node and caches memory-mapped ``.npy`` windows; a rank opens
 them and builds a batch's tensors from the rows the core asks for. The order of the rows is the core's
-(:mod:`benchbase.batch_order`). Building a step's tensors from the memory-mapped array was measured at 1-5 us per
+(:mod:`benchbase.train.batch_order`). Building a step's tensors from the memory-mapped array was measured at 1-5 us per
 sample (440k windows, warm page cache, 2-core CPU; 0.07-0.17 ms for a 128-sample step), orders of magnitude below a
 training step.
 """

@@ -1,7 +1,7 @@
 """What only CPM knows about a training step: its model, its starting weights, its loss and its FLOPs.
 
 Everything else a step needs (the vendor's swaps, DDP, autocast and loss scaling, accumulation, the optimizer and
-schedule stepping, the batch order) is the core trainer's, :mod:`benchbase.engine`; the loss is the reference's
+schedule stepping, the batch order) is the core trainer's, :mod:`benchbase.train.engine`; the loss is the reference's
 masked token-mean cross entropy (plugins/cpm/docs/reference.md, "Recipe").
 """
 

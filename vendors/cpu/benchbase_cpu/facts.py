@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import torch
 
-from benchbase import topology
+from benchbase.hardware import topology
 
 CPUINFO = Path("/proc/cpuinfo")
 

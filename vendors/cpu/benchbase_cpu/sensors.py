@@ -1,7 +1,7 @@
 """Host telemetry for CPU training: one row, device 0, standing for the whole host.
 
 Memory used is the run's own: the resident set of its largest rank, or its new peak when it reached one since the
-previous reading (:class:`benchbase.telemetry.RankMemory`), the quantity whose peak the report prints, so the memory
+previous reading (:class:`benchbase.run.telemetry.RankMemory`), the quantity whose peak the report prints, so the memory
 plot and the table agree; the host's used memory would count the OS and every other job. Utilisation is the host's
 (psutil): CPU time is not split by process here.
 Power is package power from RAPL (energy difference over time difference between two reads), or ``None``.
@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from benchbase.contract import SensorReading, Sensors
-from benchbase.telemetry import RankMemory
+from benchbase.run.telemetry import RankMemory
 from benchbase_cpu.rapl import RaplCounter
 
 _GIB = float(2**30)

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import torch
 
-from benchbase import topology
+from benchbase.hardware import topology
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Vendor
 from benchbase_cpu.facts import cpu_model_name, host_facts
 from benchbase_cpu.precision import cpu_precision_policy
@@ -68,7 +68,7 @@ class CPUVendor(Vendor):
     def binding(
         self, local_rank: int, device_index: int, sysfs_root: Path, local_world_size: int | None = None
     ) -> Binding | None:
-        """A disjoint slice of the host per rank (see :func:`benchbase.topology.host_binding`).
+        """A disjoint slice of the host per rank (see :func:`benchbase.hardware.topology.host_binding`).
 
         Slicing needs the number of ranks on this node: ``local_world_size``, else torchrun's ``LOCAL_WORLD_SIZE``.
         When neither says, every rank gets every online CPU, which is no worse than no binding, rather than slices

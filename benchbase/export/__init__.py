@@ -1,0 +1,1 @@
+"""Writing a run record in other tools' formats."""

@@ -1,0 +1,189 @@
+"""Slurm as a launcher: the batch script benchbase writes, and what the node's task inside that job reads from Slurm.
+
+One Slurm task per node runs ``benchbase run ... --launcher slurm``: that node's supervisor, which starts the node's
+ranks through torchrun exactly as a node started by hand does, so a Slurm run is recorded, bound and judged like any
+other. The script asks for whole nodes (``--exclusive``) and gives the one task every CPU the job holds on its node
+(``srun --cpus-per-task``, counted when the job runs, so it fits the compute nodes whatever machine wrote the script):
+under ``task/affinity`` a task otherwise runs on a single CPU, and the ranks inherit that limit. Global rank 0 and the
+rendezvous live on the allocation's first node, reached at the address Slurm itself uses for it (``NodeAddr``), so
+node names need not resolve. benchbase never calls ``sbatch`` or ``srun`` itself: the user submits the script, so the
+job is theirs to queue, account and cancel.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchbase.errors import BenchbaseError
+from benchbase.launch.plan import DEFAULT_MASTER_PORT
+
+#: ``benchbase run`` options the script sets itself for every task, dropped from the user's command line.
+_STEP_OPTIONS = ("--launcher", "--master-addr", "--master-port", "--node-rank")
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One benchbase run as a Slurm batch job: one task per node, each the node's supervisor."""
+
+    name: str
+    nnodes: int
+    nproc_per_node: int
+    #: Devices per node for vendors whose ranks each drive one; ``None`` for the host CPU.
+    gpus_per_node: int | None
+    #: ``benchbase run ...`` as each task runs it, without the options the script adds.
+    run_command: list[str]
+    master_port: int
+    #: Where the job runs, so relative paths on the command line mean what they meant when the script was written.
+    workdir: Path
+    script_path: Path
+
+    @property
+    def output_path(self) -> Path:
+        """The job's log, beside the script (``%j`` is the job id)."""
+        return self.script_path.with_name(f"{self.script_path.stem}-%j.out")
+
+    def script(self) -> str:
+        """The batch script's text; ``sbatch FILE`` submits it, ``bash FILE`` runs it inside an allocation."""
+        lines = [
+            "#!/bin/bash",
+            f"# benchbase, {self.nnodes} node(s) x {self.nproc_per_node} rank(s): one task per node runs that node's",
+            "# benchbase supervisor, which starts the node's ranks through torchrun (at least one CPU per rank).",
+            f"#SBATCH --job-name={self.name}",
+            f"#SBATCH --nodes={self.nnodes}",
+            "#SBATCH --ntasks-per-node=1",
+            f"#SBATCH --cpus-per-task={self.nproc_per_node}",
+        ]
+        if self.gpus_per_node is not None:
+            lines.append(f"#SBATCH --gpus-per-node={self.gpus_per_node}")
+        lines += [
+            "#SBATCH --exclusive",
+            f"#SBATCH --chdir={shlex.quote(str(self.workdir))}",
+            f"#SBATCH --output={shlex.quote(str(self.output_path))}",
+            "set -euo pipefail",
+            "# The task gets every CPU the job holds on a node (all of them: --exclusive), so task/affinity leaves the",
+            "# ranks the CPUs their devices are attached to.",
+            "cpus_per_node=${SLURM_JOB_CPUS_PER_NODE%%[(,]*}",
+        ]
+        step = ["srun", f"--nodes={self.nnodes}", "--ntasks-per-node=1"]
+        command = shlex.join(step) + ' --cpus-per-task="$cpus_per_node" '
+        command += shlex.join([*self.run_command, "--launcher", "slurm"])
+        if self.nnodes > 1:
+            lines += [
+                "# Global rank 0 runs on the allocation's first node; reach it where Slurm does (its NodeAddr).",
+                'master_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)',
+                "master_addr=$(scontrol show node \"$master_node\" | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)",
+            ]
+            command += f' --master-addr "$master_addr" --master-port {self.master_port}'
+        lines.append(command)
+        return "\n".join(lines) + "\n"
+
+    def write(self) -> Path:
+        """Write the script, replacing one written before for the same case, vendor and topology."""
+        try:
+            self.script_path.parent.mkdir(parents=True, exist_ok=True)
+            self.script_path.write_text(self.script())
+        except OSError as exc:
+            raise BenchbaseError(
+                f"cannot write the batch script {self.script_path} ({exc.strerror or exc})",
+                "choose an --out whose parent folder is writable",
+            ) from None
+        return self.script_path
+
+
+def batch_job(
+    case: str,
+    vendor: str,
+    nnodes: int,
+    nproc_per_node: int,
+    *,
+    gpus_per_node: int | None,
+    run_argv: list[str],
+    master_port: int | None,
+    out_root: Path,
+) -> BatchJob:
+    """The job for ``run_argv`` (the user's ``run ...`` arguments); the script goes beside the runs folder, in
+    ``slurm/``, because the report reads every entry of the runs folder as a run."""
+    name = f"benchbase-{case}-{vendor}-{nnodes}x{nproc_per_node}"
+    return BatchJob(
+        name=name,
+        nnodes=nnodes,
+        nproc_per_node=nproc_per_node,
+        gpus_per_node=gpus_per_node,
+        run_command=[benchbase_executable(), *step_argv(run_argv)],
+        master_port=master_port or DEFAULT_MASTER_PORT,
+        workdir=Path.cwd(),
+        script_path=(Path.cwd() / out_root).resolve().parent / "slurm" / f"{name}.sbatch",
+    )
+
+
+def benchbase_executable() -> str:
+    """The ``benchbase`` command of this Python environment (the one writing the script), else the one on PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("benchbase", path=search)
+    if found is None:
+        raise BenchbaseError(
+            f"no `benchbase` command beside {sys.executable} or on PATH for the Slurm job to run",
+            "install benchbase into this environment (pip install -e .) and write the script again",
+        )
+    return str(Path(found).absolute())
+
+
+def step_argv(argv: list[str]) -> list[str]:
+    """The user's ``run`` arguments as every task repeats them: without ``--dry-run`` and the options the script sets
+    for each task itself (launcher, master, node rank)."""
+    if argv[:1] != ["run"]:
+        raise BenchbaseError(
+            f"cannot repeat the command line {shlex.join(argv)!r} in a Slurm job: it does not start with `run`",
+            "write the script from a shell with `benchbase run ... --launcher slurm`",
+        )
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _STEP_OPTIONS:
+            skip = True
+        elif arg != "--dry-run" and not arg.startswith(tuple(f"{option}=" for option in _STEP_OPTIONS)):
+            kept.append(arg)
+    return kept
+
+
+def in_step(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside a job step started by ``srun`` (the batch script's own shell, or ``salloc``'s, is no step)."""
+    return "SLURM_STEP_ID" in (os.environ if environ is None else environ)
+
+
+def step_placement(
+    nnodes: int, master_addr: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[int, str]:
+    """This task's node rank and the master address, checked against what the step was started with.
+
+    The master is ``--master-addr`` when given (the batch script passes node 0's ``NodeAddr``), else the first host
+    of the step's node list, for a step started by hand.
+    """
+    environ = os.environ if environ is None else environ
+    nodes, tasks = environ.get("SLURM_STEP_NUM_NODES"), environ.get("SLURM_STEP_NUM_TASKS")
+    if nodes != str(nnodes) or tasks != str(nnodes):
+        raise BenchbaseError(
+            f"--config asks for {nnodes} node(s) but this Slurm step has {tasks} task(s) on {nodes} node(s)",
+            "start one task per node (submit the script `benchbase run ... --launcher slurm` writes)",
+        )
+    return int(environ["SLURM_NODEID"]), master_addr or first_host(environ["SLURM_STEP_NODELIST"])
+
+
+def first_host(nodelist: str) -> str:
+    """First host of a Slurm node list (``gpu[01-04,07],cpu1`` -> ``gpu01``)."""
+    match = re.match(r"([^\[,]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if not match:
+        raise BenchbaseError(f"cannot read the Slurm node list '{nodelist}'", "pass --master-addr explicitly")
+    prefix, ranges = match.group(1), match.group(2)
+    if not ranges:
+        return prefix
+    return prefix + ranges.split(",")[0].split("-")[0]

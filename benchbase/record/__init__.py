@@ -1,0 +1,1 @@
+"""The run record: the one vocabulary (schema), and the only code that reads and writes record files."""

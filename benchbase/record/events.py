@@ -1,0 +1,180 @@
+"""The event log: MLPerf-logging style, one JSON object per line in ``events.jsonl`` (docs/records.md).
+
+Rank 0 and the supervisor append to the same file. Each event is one ``os.write`` of one whole line on an
+``O_APPEND`` descriptor, so lines of two processes never interleave, and a process killed mid-run leaves at worst a
+torn last line, which the readers ignore. Numbers JSON cannot hold (a diverged NaN loss) are written as ``null`` and
+listed under ``"nonfinite"`` (see :func:`benchbase.record.rundir.encode_nonfinite`); the readers give them back as floats.
+A write the disk refuses raises :class:`benchbase.record.disk_space.RecordUnwritable` naming the file, so that its writer
+can end honestly instead of with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from benchbase.record import disk_space
+from benchbase.record.rundir import NONFINITE_KEY, RecordError, decode_nonfinite, encode_nonfinite
+
+_TORN = "torn last line ignored (the writer stopped mid-line)"
+
+
+class EventLog:
+    """Appends events of one process (``rank`` is the writer's rank; the supervisor passes ``None``)."""
+
+    def __init__(self, path: Path, rank: int | None, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.rank = rank
+        self._clock = clock
+        try:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._end_torn_line()
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
+
+    def _end_torn_line(self) -> None:
+        """After a crash the file may end mid-line; close that line so the next event is not glued onto it."""
+        with open(self.path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return
+            handle.seek(-1, os.SEEK_END)
+            last = handle.read(1)
+        if last != b"\n":
+            self._write(b"\n")
+
+    def emit(self, key: str, value: Any = None, *, step: int | None = None, samples: int | None = None,
+             **metadata: Any) -> dict[str, Any]:
+        """Append one event and return it as a reader will see it (tensors and numpy scalars made plain numbers)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"event key must be a non-empty string, got {key!r}")
+        event = {
+            "time_ms": self._clock() * 1000.0,
+            "key": key,
+            "value": _plain(value, key, "value"),
+            "rank": self.rank,
+            "step": None if step is None else int(step),
+            "samples": None if samples is None else int(samples),
+            "metadata": {name: _plain(item, key, name) for name, item in metadata.items()},
+        }
+        line = json.dumps(encode_nonfinite(event), ensure_ascii=False, allow_nan=False) + "\n"
+        self._write(line.encode("utf-8"))
+        return event
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise ValueError(f"event log {self.path} is closed")
+        try:
+            written = os.write(self._fd, data)
+            # A regular-file append is complete in one call; finishing a short one (disk full, signal) keeps what
+            # we can.
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _plain(obj: Any, key: str, where: str) -> Any:
+    """Turn a value into JSON types. Tensors and numpy values are duck-typed through ``tolist()`` so this module
+    imports neither library."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, Mapping):
+        plain: dict[str, Any] = {}
+        for name, item in obj.items():
+            if not isinstance(name, str):
+                raise TypeError(f"event {key!r}: {where} has a non-string key {name!r}; JSON objects need string keys")
+            plain[name] = _plain(item, key, f"{where}.{name}")
+        return plain
+    if isinstance(obj, (list, tuple)):
+        return [_plain(item, key, where) for item in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return _plain(tolist(), key, where)
+    raise TypeError(
+        f"event {key!r}: {where} of type {type(obj).__name__} cannot be written as JSON; "
+        "pass numbers, strings, lists or dicts"
+    )
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every readable event of the file, in order; damaged lines are skipped (see :func:`read_events_checked`)."""
+    return read_events_checked(path)[0]
+
+
+def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Events plus one line per problem (a torn last line, a line that is not an event object).
+
+    The usual file is clean, so it is parsed in a single ``json.loads`` of all lines joined; only a damaged file
+    pays for the line-by-line pass that finds which lines are bad.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
+    except OSError as exc:
+        raise RecordError(f"cannot read {path}: {exc.strerror}", "check the permissions") from None
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    tail = lines.pop()  # "" when the file ends with a newline; otherwise a line the writer may not have finished
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    events: list[dict[str, Any]] = []
+    problems: list[str] = []
+    try:
+        parsed = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+    except json.JSONDecodeError:
+        parsed = None
+    if parsed is not None and all(_is_event(item) for item in parsed):
+        events = parsed
+    else:
+        for number, line in numbered:
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                problems.append(f"{path} line {number}: not JSON, skipped")
+                continue
+            if not _is_event(item):
+                problems.append(f"{path} line {number}: not an event object with a 'key', skipped")
+                continue
+            events.append(item)
+    if tail.strip():
+        try:
+            item = json.loads(tail)
+        except json.JSONDecodeError:
+            item = None
+        if _is_event(item):
+            events.append(item)
+        else:
+            problems.append(f"{path} line {len(lines) + 1}: {_TORN}")
+    for event in events:
+        if NONFINITE_KEY in event:
+            try:
+                decode_nonfinite(event)
+            except ValueError as exc:
+                problems.append(f"{path}: event {event['key']!r} at {event.get('time_ms')}: {exc}")
+    return events, problems
+
+
+def _is_event(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("key"), str)

@@ -1,0 +1,384 @@
+"""``summary.json``: what the supervisor knows, plus everything derived from the events and telemetry.
+
+This module is the reference for every derived number in docs/records.md. Nothing is taken on trust from the
+worker that can be recomputed from the record: throughputs, MFU, power and energy are computed here from the
+windows, sample counts and telemetry rows, so a reader can redo each number from the files in the run folder.
+A run that died early still gets a valid summary: what was never measured is ``null``, never a guess.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from benchbase.errors import BenchbaseError
+from benchbase.record.events import read_events
+from benchbase.record.rundir import (
+    RUNNING,
+    STATUS_EXIT_CODES,
+    SUMMARY_FIELDS,
+    SUMMARY_SCHEMA,
+    WINDOW_KEYS,
+    RecordError,
+    RunDir,
+    eval_extras,
+)
+from benchbase.run.telemetry import CPU_LOAD_FILE, read_cpu_load
+from benchbase.record.telemetry_file import counter_energy_j, read_telemetry
+from benchbase.hardware.topology import parse_cpulist
+
+#: What the supervisor passes in; anything else is a programming error.
+BASE_FIELDS = frozenset(
+    {
+        "run_id", "case", "preset", "vendor", "official", "status", "exit_code", "reason", "started_at", "ended_at",
+        "nnodes", "nproc_per_node", "world_size", "node_rank", "main_run_id", "repeat_group", "repeat_index", "seed",
+        "device_model", "sdk", "precision", "per_device_batch", "grad_accum", "metric_name", "target",
+        "peak_flops_per_device", "config_hash", "e2e_s", "supervisor_cpu_s",
+    }
+)  # fmt: skip
+_REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
+#: Above this share of the host's CPU time taken by other processes during the train window, a run was contended:
+#: a tenth of the CPUs busy with someone else's work is more than the run-to-run noise of a quiet machine.
+CONTENDED_SHARE = 0.10
+
+
+def build_summary(
+    run_dir: RunDir | Path, base: Mapping[str, Any], extras: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The schema-2 summary of a run, from ``base`` and the run folder's ``events.jsonl`` and telemetry files.
+
+    Used at the start of a run (``status: running``, no events yet) and at its end. ``exit_code`` defaults to the one
+    the status implies. Where the worker's ``run_start`` event and ``base`` both say the target or world size, the
+    event wins for the target (it is what the workload judged convergence against) and ``base`` for the world size
+    (it is what was launched). ``extras`` (e.g. ``telemetry_errors``) are appended after the schema fields; they are
+    kept apart from ``base`` so a misspelt base field is an error instead of a silent extra key. (The case's own
+    evaluation extras, e.g. CPM's token accuracy, are another thing: ``final_extras`` and ``initial_extras`` hold
+    those of the last and first ``eval`` event, whatever their names, so the core names no case's metric.)
+    """
+    unknown = sorted(set(base) - BASE_FIELDS)
+    if unknown:
+        raise ValueError(f"build_summary got unknown base field(s) {', '.join(unknown)}")
+    missing = [key for key in _REQUIRED_BASE if key not in base]
+    if missing:
+        raise ValueError(f"build_summary needs base field(s) {', '.join(missing)}")
+    clashes = sorted(set(extras or {}) & set(SUMMARY_FIELDS))
+    if clashes:
+        raise ValueError(f"build_summary extras {', '.join(clashes)} are schema fields; pass them in base")
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    events = read_events(run_dir.events_path) if run_dir.events_path.is_file() else []
+
+    run_start = _last(events, "run_start")
+    start_meta = _metadata(run_start)
+    evals = [event for event in events if event["key"] == "eval"]
+    train_stop = _last(events, "train_stop")
+    stop_meta = _metadata(train_stop)
+    windows_event = _last(events, "windows")
+    window_values = windows_event.get("value") if windows_event and isinstance(windows_event.get("value"), dict) else {}
+    window_meta = _metadata(windows_event)
+
+    status = base["status"]
+    world_size = _int(base.get("world_size"))
+    if world_size is None:
+        world_size = _int(start_meta.get("world_size"))
+    target = _number(start_meta.get("target"))
+    if target is None:
+        target = _number(base.get("target"))
+    steps, samples = _progress(train_stop, events)
+
+    windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in WINDOW_KEYS[:-1]}
+    windows["e2e_s"] = _number(base.get("e2e_s"))
+    throughput = {
+        "p_train": _ratio(samples, windows["train_s"]),
+        "p_core": _ratio(samples, windows["core_s"]),
+        "p_whole": _ratio(samples, windows["whole_s"]),
+        "fps_e2e": _ratio(samples, windows["e2e_s"]),
+    }
+    flops_per_sample = _number(start_meta.get("flops_per_sample"))
+    peak_flops = _number(base.get("peak_flops_per_device"))
+    mfu = None
+    if throughput["p_train"] is not None and flops_per_sample is not None and world_size and peak_flops:
+        mfu = throughput["p_train"] * flops_per_sample / (world_size * peak_flops)
+
+    rows = _telemetry_rows(run_dir)
+    environment = _environment(run_dir)
+    first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": base["run_id"],
+        "case": base["case"],
+        "preset": base.get("preset"),
+        "vendor": base["vendor"],
+        "official": base["official"],
+        "status": status,
+        "exit_code": base.get("exit_code", STATUS_EXIT_CODES.get(status) if status != RUNNING else None),
+        "reason": base.get("reason"),
+        "started_at": base.get("started_at"),
+        "ended_at": base.get("ended_at"),
+        "nnodes": base.get("nnodes"),
+        "nproc_per_node": base.get("nproc_per_node"),
+        "world_size": world_size,
+        "node_rank": base.get("node_rank"),
+        "main_run_id": base.get("main_run_id"),
+        "repeat_group": base.get("repeat_group"),
+        "repeat_index": base.get("repeat_index"),
+        "seed": base.get("seed"),
+        "device_model": base.get("device_model"),
+        "sdk": base.get("sdk"),
+        "precision": base.get("precision"),
+        "per_device_batch": base.get("per_device_batch"),
+        "global_batch": _int(start_meta.get("global_batch")),
+        "grad_accum": base.get("grad_accum"),
+        "metric_name": base.get("metric_name"),
+        "target": target,
+        "final_metric": _number(last_eval.get("value")) if last_eval else None,
+        "final_extras": eval_extras(_metadata(last_eval)) if last_eval else None,
+        "initial_metric": _number(first_eval.get("value")) if first_eval else None,
+        "initial_extras": eval_extras(_metadata(first_eval)) if first_eval else None,
+        "steps": steps,
+        "samples": samples,
+        "converged_step": _int(stop_meta.get("converged_step")),
+        "converged_samples": _int(stop_meta.get("converged_samples")),
+        "windows": windows,
+        "throughput": throughput,
+        "time_to_target_s": _number(stop_meta.get("time_to_target_s")),
+        "flops_per_sample": flops_per_sample,
+        "peak_flops_per_device": peak_flops,
+        "mfu": mfu,
+        "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
+        "harness": _harness(base, window_values, windows["train_s"]),
+        "memory": _memory(rows, window_meta),
+        "device_memory_total_gib": _memory_total(rows),
+        "config_hash": base.get("config_hash"),
+        "host": _host(environment, run_dir, window_meta),
+        "software": _software(environment),
+        **(extras or {}),
+    }
+
+
+def _last(events: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The latest event of a kind: after ``--resume`` the log holds the first attempt's events too."""
+    for event in reversed(events):
+        if event["key"] == key:
+            return event
+    return None
+
+
+def _metadata(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    metadata = event.get("metadata") if event else None
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
+def _number(value: Any) -> float | int | None:
+    """A number as recorded (NaN included: a diverged metric must show), or ``None`` for anything else."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or ``None`` when either is unknown or the denominator is zero or not finite."""
+    if numerator is None or denominator is None or not math.isfinite(denominator) or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+    """Steps and samples at ``train_stop``; for a run that died before it, the last step/samples any event reported."""
+    if train_stop is not None:
+        return _int(train_stop.get("step")), _int(train_stop.get("samples"))
+    steps = samples = None
+    for event in events:
+        if _int(event.get("step")) is not None:
+            steps = _int(event.get("step"))
+        if _int(event.get("samples")) is not None:
+            samples = _int(event.get("samples"))
+    return steps, samples
+
+
+def _telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
+    """All nodes' rows; an unreadable file contributes none (the summary must still be written)."""
+    rows: list[dict[str, Any]] = []
+    for path in run_dir.telemetry_paths():
+        try:
+            rows.extend(read_telemetry(path))
+        except RecordError:
+            continue
+    return rows
+
+
+class _Intervals:
+    """Evaluation intervals, merged and sorted so each telemetry row is tested with one binary search (a long run
+    has tens of thousands of rows and hundreds of evaluations)."""
+
+    def __init__(self, pairs: Any) -> None:
+        spans = sorted(
+            (float(pair[0]), float(pair[1]))
+            for pair in (pairs if isinstance(pairs, list) else [])
+            if isinstance(pair, list) and len(pair) == 2 and all(_number(x) is not None for x in pair)
+        )
+        merged: list[list[float]] = []
+        for begin, end in spans:
+            if merged and begin <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([begin, end])
+        self._starts = [span[0] for span in merged]
+        self._ends = [span[1] for span in merged]
+
+    def contains(self, time_ms: float) -> bool:
+        """Whether ``time_ms`` falls inside an interval, both ends inclusive."""
+        index = bisect.bisect_right(self._starts, time_ms) - 1
+        return index >= 0 and time_ms <= self._ends[index]
+
+
+def _power(
+    rows: list[dict[str, Any]],
+    window_meta: Mapping[str, Any],
+    world_size: int | None,
+    train_s: float | None,
+    samples: int | None,
+) -> dict[str, Any]:
+    """Mean over devices of each device's mean power in the train window (evaluation excluded), and the energy per
+    sample that implies for all ``world_size`` devices over ``train_s``."""
+    unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
+                   "energy_source": None}
+    start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
+    if start is None or end is None:
+        return unavailable
+    evals = _Intervals(window_meta.get("eval_intervals_ms"))
+    per_device: dict[tuple[int, int], list[float]] = {}
+    for row in rows:
+        time_ms = row["time_ms"]
+        if row["power_w"] is not None and start <= time_ms <= end and not evals.contains(time_ms):
+            per_device.setdefault((row["node"], row["device"]), []).append(row["power_w"])
+    if not per_device:
+        return unavailable
+    mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
+    devices = world_size or len(per_device)
+    # The device's own energy counter where every device has one (NVML's total energy), else mean power x time.
+    counted = counter_energy_j(rows, start, end, window_meta.get("eval_intervals_ms") or [])
+    if counted:
+        energy = _ratio(sum(counted.values()) / len(counted) * devices, samples)
+        energy_source = "counter"
+    else:
+        energy = _ratio(mean_w * devices * train_s, samples) if train_s is not None else None
+        energy_source = "mean_power" if energy is not None else None
+    return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
+            "energy_source": energy_source}
+
+
+def _harness(base: Mapping[str, Any], window_values: Mapping[str, Any], train_s: float | None) -> dict[str, Any]:
+    """The harness's own CPU: the supervisor process (its telemetry sampler, event tail and live view included)
+    while the ranks ran, plus rank 0's event writing, as a share of the train window. A measure of overhead that
+    does not depend on how busy the host is (docs/records.md, "harness")."""
+    supervisor = _number(base.get("supervisor_cpu_s"))
+    events = _number(window_values.get("events_cpu_s"))
+    parts = [value for value in (supervisor, events) if value is not None]
+    total = sum(parts) if parts else None
+    return {
+        "supervisor_cpu_s": supervisor,
+        "events_cpu_s": events,
+        "cpu_s": total,
+        "share_of_train": _ratio(total, train_s) if total is not None else None,
+    }
+
+
+def _memory_total(rows: list[dict[str, Any]]) -> float | None:
+    """One device's capacity, the largest ``memory_total_gib`` telemetry read, so a peak can be shown as used/total
+    the way published tables print it."""
+    totals = [row["memory_total_gib"] for row in rows if row["memory_total_gib"] is not None]
+    return max(totals) if totals else None
+
+
+def _environment(run_dir: RunDir) -> Mapping[str, Any]:
+    """``env.json`` of the run, or ``{}`` when it is missing or damaged (the summary must still be written)."""
+    try:
+        return run_dir.read_env()
+    except (RecordError, OSError):
+        return {}
+
+
+def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where the run ran and whether it had its CPUs to itself, from ``env.json`` and ``cpu_load.csv``
+    (docs/records.md, "host").
+
+    A scale point is only comparable with its one-device baseline when neither fought for CPUs. ``oversubscribed``
+    is true when this node started more ranks, or its ranks more threads, than the CPUs the run may use: a rank
+    uses one thread per CPU it is bound to (the ranks pin themselves and size their thread pools to the binding);
+    a rank without a binding counts as one thread, since its pool size is the vendor's business. ``contended`` is
+    true when processes outside the run took more than :data:`CONTENDED_SHARE` of the host's CPU time during the
+    train window (``others_cpu_share``); null when that was not sampled (telemetry off).
+    """
+    host, launch = environment.get("host"), environment.get("launch")
+    if not isinstance(host, Mapping) or not isinstance(launch, Mapping):
+        return None
+    cpus = _int(host.get("affinity")) or _int(host.get("cpu_count_logical"))
+    ranks = _int(launch.get("nproc_per_node"))
+    bindings = launch.get("bindings") if isinstance(launch.get("bindings"), list) else []
+    if cpus is None or ranks is None:
+        return None
+    threads = max(ranks, sum(_cpu_count(bound.get("cpus")) if isinstance(bound, Mapping) else 1 for bound in bindings))
+    others = _others_cpu_share(run_dir, window_meta, _int(host.get("cpu_count_logical")) or cpus)
+    return {
+        "hostname": host.get("hostname") if isinstance(host.get("hostname"), str) else None,
+        "cpus": cpus,
+        "ranks": ranks,
+        "threads": threads,
+        "oversubscribed": threads > cpus,
+        "others_cpu_share": others,
+        "contended": None if others is None else others > CONTENDED_SHARE,
+    }
+
+
+def _others_cpu_share(run_dir: RunDir, window_meta: Mapping[str, Any], host_cpus: int) -> float | None:
+    """The share of the host's CPU capacity that processes outside the run used over the train window: the host's
+    busy CPU seconds less the run's own, between the first and the last ``cpu_load.csv`` sample inside the window,
+    over that time times the host's CPUs. ``None`` with fewer than two samples in the window."""
+    start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
+    if start is None or end is None:
+        return None
+    inside = [row for row in read_cpu_load(run_dir.telemetry_path.with_name(CPU_LOAD_FILE)) if start <= row[0] <= end]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    (t0, busy0, own0), (t1, busy1, own1) = inside[0], inside[-1]
+    capacity = (t1 - t0) / 1000 * host_cpus
+    return max(0.0, ((busy1 - busy0) - (own1 - own0)) / capacity)
+
+
+def _cpu_count(cpu_list: Any) -> int:
+    """CPUs in a binding's ``0-3,8`` list; an unreadable list counts as one."""
+    try:
+        return max(len(parse_cpulist(cpu_list)), 1) if isinstance(cpu_list, str) else 1
+    except BenchbaseError:
+        return 1
+
+
+def _software(environment: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The versions of the packages that shape a result (``env.json`` ``host.packages``); two runs with different
+    versions ran different software, even under one SDK label."""
+    host = environment.get("host")
+    packages = host.get("packages") if isinstance(host, Mapping) else None
+    return dict(packages) if isinstance(packages, Mapping) else None
+
+
+def _memory(rows: list[dict[str, Any]], window_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Peak per device: the ranks' own measurement, else the highest memory use telemetry saw."""
+    peaks = window_meta.get("peak_memory_gib")
+    measured = [x for x in (peaks if isinstance(peaks, list) else []) if _number(x) is not None and math.isfinite(x)]
+    if measured:
+        return {"peak_gib_per_device": max(measured), "source": "vendor"}
+    seen = [row["memory_used_gib"] for row in rows if row["memory_used_gib"] is not None]
+    if seen:
+        return {"peak_gib_per_device": max(seen), "source": "telemetry"}
+    return {"peak_gib_per_device": None, "source": "unavailable"}

@@ -1,0 +1,241 @@
+"""``telemetry.csv``: one row per device per sample (docs/records.md).
+
+An empty cell means the sensor is unavailable; it is never written as 0, because a reader averaging power must not
+mistake "unknown" for "idle". Rows go to the file as they are written (unbuffered: one ``write`` per sample), so a
+killed run keeps its telemetry, the reader drops the torn last row such a kill can leave, and closing the file has
+nothing left to flush: a full disk fails the write that met it, with the path named, never the close.
+
+``energy_j`` is a cumulative counter with an arbitrary origin (NVML's total-energy counter counts from the driver's
+load, RAPL's from when the sensors opened): only differences mean anything, and :func:`counter_energy_j` takes them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import errno
+import io
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchbase.record import disk_space
+from benchbase.contract import SensorReading
+from benchbase.record.rundir import RecordError
+
+TELEMETRY_COLUMNS: tuple[str, ...] = (
+    "time_ms",
+    "node",
+    "device",
+    "power_w",
+    "energy_j",
+    "memory_used_gib",
+    "memory_total_gib",
+    "utilization_pct",
+    "temperature_c",
+    "clock_mhz",
+    "rss_gib",
+)
+_INT_COLUMNS = frozenset({"node", "device"})
+_SENSOR_COLUMNS = TELEMETRY_COLUMNS[3:10]
+_HEADER = ",".join(TELEMETRY_COLUMNS)
+
+
+class TelemetryWriter:
+    """Appends rows for one node; the header is written once, also when a resumed run reopens the file."""
+
+    def __init__(self, path: Path, node: int) -> None:
+        self.path = Path(path)
+        self.node = int(node)
+        first_line, ends_with_newline = _first_line_and_end(self.path)
+        if first_line is not None and first_line != _HEADER:
+            raise RecordError(
+                f"{self.path} is not a benchbase telemetry file (unexpected header)",
+                "move it away or choose another run folder",
+            )
+        try:
+            self._handle: io.FileIO | None = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
+        if first_line is None:
+            self._write_all(_HEADER + "\n")
+        elif not ends_with_newline:
+            self._write_all("\n")  # end the row a crash tore, so the next row starts on its own line
+
+    def write(self, readings: Sequence[SensorReading], rss_gib: float | None, time_ms: float) -> None:
+        """One row per reading, all stamped ``time_ms`` (wall clock, ``time.time() * 1000``), in one write."""
+        if self._handle is None:
+            raise ValueError(f"telemetry file {self.path} is closed")
+        rows = io.StringIO()
+        table = csv.writer(rows, lineterminator="\n")
+        for reading in readings:
+            sensors = [getattr(reading, column) for column in _SENSOR_COLUMNS]
+            table.writerow(
+                [_cell(time_ms), self.node, int(reading.device), *(_cell(v) for v in sensors), _cell(rss_gib)]
+            )
+        self._write_all(rows.getvalue())
+
+    def _write_all(self, text: str) -> None:
+        """Raises :class:`benchbase.record.disk_space.RecordUnwritable` naming the file when the disk refuses it."""
+        assert self._handle is not None
+        data = memoryview(text.encode("utf-8"))
+        try:
+            while data:
+                written = self._handle.write(data)
+                if not written:  # a regular file that takes nothing more is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                data = data[written:]
+        except OSError as exc:
+            raise disk_space.unwritable(exc, self.path) from None
+
+    def close(self) -> None:
+        """Never raises: every row is already in the file, and a run must not end on a failed close."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> TelemetryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _first_line_and_end(path: Path) -> tuple[str | None, bool]:
+    """The header of an existing file (``None`` if there is none yet) and whether its last row is complete."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None, True
+    with open(path, "rb") as handle:
+        first = handle.readline().decode("utf-8", errors="replace").strip()
+        handle.seek(-1, io.SEEK_END)
+        return first, handle.read(1) == b"\n"
+
+
+def _cell(value: float | None) -> str:
+    """``repr`` keeps every digit of wall-clock milliseconds; a non-finite reading is a broken sensor, so unknown."""
+    if value is None:
+        return ""
+    number = float(value)
+    return repr(number) if math.isfinite(number) else ""
+
+
+def read_telemetry(path: Path) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by :data:`TELEMETRY_COLUMNS`: ``node`` and ``device`` ints, the rest floats or ``None``.
+
+    A torn last row and malformed rows are dropped; columns are found by the header, so a file with extra or
+    reordered columns still reads, and a column it lacks reads as ``None``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise RecordError(f"{path} is missing", "the run recorded no telemetry") from None
+    except OSError as exc:
+        raise RecordError(f"cannot read {path}: {exc.strerror}", "check the permissions") from None
+    lines = text.split("\n")
+    lines.pop()  # "" after a final newline, otherwise a row the writer had not finished
+    rows = list(csv.reader(lines))
+    if not rows:
+        return []
+    header = [name.strip() for name in rows[0]]
+    if not {"time_ms", "node", "device"} <= set(header):
+        raise RecordError(f"{path} has no time_ms/node/device columns", "it is not a benchbase telemetry file")
+    result: list[dict[str, Any]] = []
+    for cells in rows[1:]:
+        if len(cells) != len(header):
+            continue
+        row = _parse_row(dict(zip(header, cells)))
+        if row is not None:
+            result.append(row)
+    return result
+
+
+def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
+    row: dict[str, Any] = {}
+    try:
+        for column in TELEMETRY_COLUMNS:
+            text = cells.get(column, "").strip()
+            if column in _INT_COLUMNS:
+                row[column] = int(text)
+            elif text:
+                number = float(text)
+                row[column] = number if math.isfinite(number) else None
+            else:
+                row[column] = None
+    except ValueError:
+        return None
+    if row["time_ms"] is None:
+        return None
+    return row
+
+
+def counter_energy_j(
+    rows: Sequence[dict[str, Any]], start_ms: float, end_ms: float, exclude_ms: Sequence[Sequence[float]] = ()
+) -> dict[tuple[int, int], float] | None:
+    """Joules each device's energy counter advanced over ``[start_ms, end_ms]`` outside the ``exclude_ms`` spans.
+
+    ``rows`` are :func:`read_telemetry` rows, of one node or several; a device is a ``(node, device)`` pair. The
+    counter is read at sample times, so it is interpolated linearly to each boundary (an error of at most the energy
+    of one sampling interval per boundary, against the sampled-power mean's error of every interval). Spans in
+    ``exclude_ms`` (evaluations) are ``[begin, end]`` pairs; they are clipped to the window and merged, and a pair
+    that is not two finite numbers is ignored.
+
+    All or nothing, so a record never mixes two kinds of energy: ``None`` unless every device in ``rows`` has counter
+    readings at or before ``start_ms`` and at or after ``end_ms`` and its counter never goes backwards (a driver
+    reload resets NVML's). The counter then covers every moment of the window, checkpoint writes included, where a
+    mean power x ``train_s`` leaves those out.
+    """
+    readings: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for row in rows:
+        counter = readings.setdefault((row["node"], row["device"]), [])
+        if row.get("energy_j") is not None:
+            counter.append((row["time_ms"], row["energy_j"]))
+    if not readings or not end_ms > start_ms:
+        return None
+    spans = _clipped_spans(exclude_ms, start_ms, end_ms)
+    energies: dict[tuple[int, int], float] = {}
+    for key, counter in readings.items():
+        counter.sort()
+        times = [time for time, _ in counter]
+        values = [value for _, value in counter]
+        if not counter or times[0] > start_ms or times[-1] < end_ms:
+            return None
+        if any(later < earlier for earlier, later in zip(values, values[1:])):
+            return None
+        window = _counter_at(times, values, end_ms) - _counter_at(times, values, start_ms)
+        excluded = sum(_counter_at(times, values, end) - _counter_at(times, values, begin) for begin, end in spans)
+        energies[key] = window - excluded
+    return energies
+
+
+def _counter_at(times: Sequence[float], values: Sequence[float], time_ms: float) -> float:
+    """The counter at ``time_ms``, interpolated between the readings on either side (``times`` brackets it)."""
+    right = bisect.bisect_left(times, time_ms)
+    if times[right] == time_ms:
+        return values[right]
+    fraction = (time_ms - times[right - 1]) / (times[right] - times[right - 1])
+    return values[right - 1] + fraction * (values[right] - values[right - 1])
+
+
+def _clipped_spans(pairs: Sequence[Sequence[float]], start_ms: float, end_ms: float) -> list[tuple[float, float]]:
+    """``pairs`` of finite numbers, clipped to ``[start_ms, end_ms]``, sorted and merged where they overlap."""
+    spans = sorted(
+        (max(float(pair[0]), start_ms), min(float(pair[1]), end_ms))
+        for pair in pairs
+        if isinstance(pair, (list, tuple)) and len(pair) == 2
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in pair)
+    )  # fmt: skip
+    merged: list[tuple[float, float]] = []
+    for begin, end in spans:
+        if begin >= end:
+            continue
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged

@@ -1,0 +1,213 @@
+"""One writer per record: an exclusive lock on a run folder, held by the supervisor that runs or resumes it.
+
+The lock is ``fcntl.flock`` on ``run.lock`` in the run folder. The kernel drops it when its holder exits, however it
+exits (SIGKILL included), so a second ``run --resume`` of a folder in use is refused in one line. The file names its
+last holder (pid, process start time, host, command) and, once that holder let go in order, says so (``ended``):
+a record that still says ``running`` while nobody holds its lock, whose holder is gone (the start time tells a
+reused pid apart) and never ended, is proof that its supervisor died. (A record hand-edited back to ``running``, or
+copied while its run went on, is not mistaken for one.)
+
+Whoever next takes the lock of such an orphaned record (``benchbase report``, ``run --resume``) settles it: it
+appends ``run_stop`` and rewrites ``summary.json`` as ``failed``, with the reason, under the lock, so the record
+again says what happened. Records written before the lock existed have no ``run.lock`` and are left as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchbase.record import disk_space
+from benchbase.errors import BenchbaseError
+from benchbase.record.events import EventLog, read_events
+from benchbase.record.rundir import RUNNING, STATUS_EXIT_CODES, SUMMARY_FIELDS, RecordError, RunDir, utc_timestamp
+from benchbase.record.summary import BASE_FIELDS, build_summary
+
+LOCK_FILE = "run.lock"
+#: Status and reason of a record whose supervisor died; ``{holder}`` names it.
+DIED = "failed"
+DIED_REASON = "the supervisor died ({holder}) before it recorded an end: it was killed, or its machine stopped"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The process that holds (or last held) a run folder's lock."""
+
+    pid: int
+    started: float
+    host: str
+    command: str
+    #: Set when the holder released the lock in order (its record then says how the run ended).
+    ended: bool = False
+
+    @classmethod
+    def me(cls, command: str) -> Holder:
+        return cls(os.getpid(), psutil.Process().create_time(), socket.gethostname(), command)
+
+    def alive(self) -> bool:
+        """Whether this very process (same pid *and* start time, on this host) still runs."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
+        except psutil.Error:
+            return False
+
+    def describe(self) -> str:
+        return f"benchbase {self.command}, pid {self.pid} on {self.host}, started {_utc(self.started)}"
+
+
+def _utc(epoch_s: float) -> str:
+    return utc_timestamp(datetime.fromtimestamp(epoch_s, timezone.utc))
+
+
+def read_holder(run_dir: Path) -> Holder | None:
+    """The holder ``run.lock`` names, or ``None`` when there is no lock file or it names nobody readable."""
+    try:
+        data = json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8"))
+        return Holder(int(data["pid"]), float(data["started"]), str(data["host"]), str(data["command"]),
+                      bool(data.get("ended", False)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _locked_fd(path: Path, writable: bool) -> int | None:
+    """An fd of ``path`` holding its exclusive lock, or ``None`` when another process holds it."""
+    fd = os.open(path, (os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY) | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+class RunLock:
+    """The exclusive lock of one run folder; a context manager that releases it."""
+
+    def __init__(self, fd: int, run_dir: Path, previous: Holder | None, holder: Holder) -> None:
+        self._fd: int | None = fd
+        self._holder = holder
+        self.run_dir = Path(run_dir)
+        #: Who held the lock before (a finished or a dead supervisor), read before this holder replaced it.
+        self.previous = previous
+
+    @classmethod
+    def acquire(cls, run_dir: Path, command: str) -> RunLock:
+        """Take the lock, or refuse in one line naming the process that holds it."""
+        run_dir = Path(run_dir)
+        path = run_dir / LOCK_FILE
+        try:
+            fd = _locked_fd(path, writable=True)
+        except OSError as exc:
+            raise disk_space.unwritable(exc, path) from None
+        if fd is None:
+            holder = read_holder(run_dir)
+            who = holder.describe() if holder else "another benchbase process"
+            raise BenchbaseError(
+                f"{run_dir} is in use by {who}; a run folder has one writer at a time",
+                "wait until that process ends (or stop it), then try again",
+            )
+        previous = read_holder(run_dir)
+        holder = Holder.me(command)
+        _name(fd, holder)
+        return cls(fd, run_dir, previous, holder)
+
+    def settle_orphan(self) -> str | None:
+        """If the record says ``running``, its previous writer died: record that (see the module); the reason."""
+        return _settle(RunDir(self.run_dir), self.previous)
+
+    def release(self) -> None:
+        """Let go in order: the file says so, which a holder killed on the way never gets to write."""
+        if self._fd is not None:
+            _name(self._fd, replace(self._holder, ended=True))
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _name(fd: int, holder: Holder) -> None:
+    """Write ``holder`` into the lock file. Without it the lock still works; only a later "supervisor died" message
+    loses the pid (and on a full disk the previous holder stays named)."""
+    payload = json.dumps(asdict(holder)).encode()
+    with contextlib.suppress(OSError):
+        if os.pwrite(fd, payload, 0) == len(payload):
+            os.ftruncate(fd, len(payload))
+
+
+def _settle(run_dir: RunDir, holder: Holder | None) -> str | None:
+    """Rewrite a ``running`` record whose writer is gone as failed. The caller holds the lock."""
+    try:
+        summary = run_dir.read_summary()
+    except RecordError:
+        return None
+    if summary["status"] != RUNNING or (holder is not None and (holder.ended or holder.alive())):
+        return None
+    reason = DIED_REASON.format(holder=holder.describe() if holder else "unknown process")
+    events = read_events(run_dir.events_path) if run_dir.events_path.is_file() else []
+    last_s = max((float(e["time_ms"]) for e in events if isinstance(e.get("time_ms"), (int, float))), default=None)
+    ended_at = _utc(last_s / 1000) if last_s is not None else None
+    code = STATUS_EXIT_CODES[DIED]
+    # Stamped at the last sign of life, not now: the run ended when its supervisor died, not when it was noticed.
+    with EventLog(run_dir.events_path, rank=None, clock=lambda: (last_s or 0.0) / 1000) as log:
+        log.emit("run_stop", DIED, exit_code=code, reason=reason, settled_at=utc_timestamp())
+    base: dict[str, Any] = {key: summary[key] for key in BASE_FIELDS if key in summary}
+    extras = {key: value for key, value in summary.items() if key not in SUMMARY_FIELDS}
+    base.update(status=DIED, exit_code=code, reason=reason, ended_at=ended_at,
+                e2e_s=(summary.get("windows") or {}).get("e2e_s"))
+    run_dir.write_summary(build_summary(run_dir, base, extras=extras))
+    return reason
+
+
+def _candidates(paths: Iterable[Path]) -> Iterator[Path]:
+    """Run folders with a lock file under ``paths`` (run folders, or folders of them one level deep)."""
+    for given in paths:
+        given = Path(given)
+        if (given / LOCK_FILE).is_file():
+            yield given
+        elif given.is_dir():
+            with contextlib.suppress(OSError):
+                yield from (child for child in sorted(given.iterdir()) if (child / LOCK_FILE).is_file())
+
+
+def settle_orphans(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """Settle every orphaned record under ``paths`` that this process may write; returns (folder, reason) pairs.
+
+    A record that cannot be settled (a read-only archive, a damaged summary) is left as it is: the report then lists
+    it as still running, as before.
+    """
+    settled = []
+    for run_dir in _candidates(paths):
+        try:
+            fd = _locked_fd(run_dir / LOCK_FILE, writable=False)
+        except OSError:
+            continue
+        if fd is None:
+            continue
+        try:
+            reason = _settle(RunDir(run_dir), read_holder(run_dir))
+        except (OSError, BenchbaseError):
+            reason = None
+        finally:
+            os.close(fd)
+        if reason is not None:
+            settled.append((run_dir, reason))
+    return settled

@@ -1,0 +1,1 @@
+"""The rank side: one process per device trains, evaluates and writes its part of the record."""
