@@ -31,6 +31,9 @@ from benchbase.contract import Case, DatasetSpec, Metric, ModelSpec, Recipe, Ven
 from benchbase.errors import BenchbaseError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
+#: Entry-point group of modules declaring hooks beyond the contract's (the MLPerf exporter's, say): added to the
+#: plugin manager before any plugin registers, so the hooks plugins implement are all checked against a spec.
+HOOKSPECS_GROUP = f"{hookspecs.PROJECT}.hookspecs"
 #: ``PluginInfo.distribution`` of a module handed to :func:`load_registry` directly (tests) rather than installed.
 DIRECT = "(registered directly)"
 
@@ -264,6 +267,17 @@ class _Loader:
         else:
             self.conflict_fixes[problem] = "uninstall one of the two plugins"
 
+    def add_hookspecs(self, eps: Iterable[EntryPoint]) -> None:
+        """Add the hooks declared by each entry point's module; one that fails to import is listed like a broken
+        plugin, and plugins implementing its hooks are then refused by name."""
+        for ep in sorted(eps, key=lambda e: e.name):
+            dist, dist_version = _entry_point_info(ep)
+            try:
+                self.manager.add_hookspecs(ep.load())
+            except Exception as exc:  # noqa: BLE001 - a broken hookspec module is reported, never fatal
+                self.plugins.append(PluginInfo(name=ep.name, distribution=dist, version=dist_version, module=ep.value,
+                                               error=f"failed to declare hooks: {_one_line(exc)}"))
+
     def add_entry_points(self, eps: Iterable[EntryPoint]) -> None:
         """Add every entry point, first refusing entry-point names declared by more than one distribution."""
         infos: list[tuple[EntryPoint, PluginInfo]] = []
@@ -319,7 +333,7 @@ class _Loader:
             self.manager.unregister(module)
             info.error = (
                 f"invalid plugin: {', '.join(unknown)} is not a benchbase hook "
-                f"(see benchbase/hookspecs.py for the hook names)"
+                f"(see benchbase/contract/hookspecs.py for the hook names)"
             )
             return
         info.hooks = sorted(caller.name for caller in callers)
@@ -401,6 +415,7 @@ def load_registry(
     """Load every installed plugin (and any modules handed in, as tests do with autoloading off)."""
     loader = _Loader()
     if use_entry_points:
+        loader.add_hookspecs(entry_points(group=HOOKSPECS_GROUP))
         loader.add_entry_points(entry_points(group=ENTRY_POINT_GROUP))
     items = modules.items() if isinstance(modules, Mapping) else ((None, m) for m in modules)
     for name, module in items:

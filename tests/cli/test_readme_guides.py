@@ -32,7 +32,7 @@ EXAMPLES = {VENDOR_GUIDE: REPO / "tests" / "example_vendor", CASE_GUIDE: REPO / 
 FILE_LINE = re.compile(r"# ([\w.-]+(?:/[\w.-]+)*\.(?:toml|py|yaml))\n")
 #: What pip leaves in a project folder it built in place; not part of the example.
 BUILD_LEFTOVERS = ("build", "*.egg-info", "__pycache__")
-PUBLIC_CONTRACT = {"benchbase.contract", "benchbase.hookspecs", "benchbase.errors"}
+PUBLIC_CONTRACT = {"benchbase", "benchbase.kit", "benchbase.contract", "benchbase.hookspecs", "benchbase.errors"}
 
 
 def section(title: str) -> str:

@@ -113,9 +113,10 @@ def error_lines(result: CompletedProcess[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build and install the example vendor and the broken plugin into their own folder (not the shared venv)."""
+    """Build and install the example vendor as plugins were written before the public face (tests/example_vendor_v0)
+    and the broken plugin into their own folder (not the shared venv)."""
     site = tmp_path_factory.mktemp("site")
-    for project in ("example_vendor", "broken_plugin"):
+    for project in ("example_vendor_v0", "broken_plugin"):
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
              str(site), str(TESTS / project)],

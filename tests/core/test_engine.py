@@ -1,7 +1,7 @@
 """The core trainer drives every case the same way: schedule and overflow rule, accumulation, evaluation, state.
 
 The case here is the two-weight linear model of ``line_case``, so each rule is visible in a few steps; CPM's own
-numbers through the same engine are in tests/cpm/test_cpm_engine.py.
+numbers through the same engine are in plugins/cpm/tests/test_cpm_engine.py.
 """
 
 from __future__ import annotations

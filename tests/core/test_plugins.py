@@ -105,7 +105,7 @@ def _installed(monkeypatch: pytest.MonkeyPatch, *eps: tuple[str, str, str, types
         if module is not None:
             monkeypatch.setitem(sys.modules, value, module)
         found.append(_EntryPoint(name, value, _Dist(dist, version)))
-    monkeypatch.setattr(plugins, "entry_points", lambda group: found)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: found if group == plugins.ENTRY_POINT_GROUP else [])
 
 
 def test_registered_vendor_is_found_by_name_and_its_hooks_are_listed() -> None:

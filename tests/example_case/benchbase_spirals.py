@@ -7,8 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchbase.contract import Case, DatasetSpec, Metric, ModelSpec, Param, Preset, Recipe, Samples
-from benchbase.hookspecs import hookimpl
+from benchbase import Case, DatasetSpec, Metric, ModelSpec, Param, Preset, Recipe, Samples, hookimpl
 
 
 def spirals(count, seed):

@@ -1,7 +1,7 @@
 """MLPerf result logs from benchbase run records (docs/mlperf.md).
 
 :func:`export_run` turns one run folder into the ``:::MLLOG`` lines MLCommons' ``mlperf-logging`` tools read;
-:func:`ruleset_path` is the compliance-checker config the case's plugin ships (its ``Case.mlperf_profile``).
+:func:`ruleset_path` is the compliance-checker config the case's plugin ships (through its ``benchbase_mlperf_profile`` hook).
 """
 
 from __future__ import annotations

@@ -71,13 +71,22 @@ def checker_command(result_file: Path, case: str, log_output: Path | None = None
 
 
 def _profile(case: str) -> CaseProfile:
-    """The case's own mapping to MLPerf (``Case.mlperf_profile``): the core knows no case's keys."""
+    """The case's own mapping to MLPerf, from its plugin's ``benchbase_mlperf_profile`` hook: the core knows no
+    case's keys."""
     from benchbase.registry.plugins import load_registry
 
-    profile = load_registry().case(case).mlperf_profile()
+    registry = load_registry()
+    registry.case(case)
+    profile = registry.hook.benchbase_mlperf_profile(case=case)
     if profile is None:
         raise BenchbaseError(
-            f"case {case!r} defines no MLPerf mapping", "export a case whose plugin defines mlperf_profile()"
+            f"case {case!r} defines no MLPerf mapping",
+            "export a case whose plugin implements the benchbase_mlperf_profile hook",
+        )
+    if not isinstance(profile, CaseProfile):
+        raise BenchbaseError(
+            f"the plugin of case {case!r} returned a {type(profile).__name__} from benchbase_mlperf_profile",
+            "return a benchbase.kit.CaseProfile (or None) from that hook; see docs/mlperf.md",
         )
     return profile
 

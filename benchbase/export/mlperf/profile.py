@@ -1,4 +1,5 @@
-"""What the MLPerf export needs to know about a case, supplied by the case itself (``Case.mlperf_profile``).
+"""What the MLPerf export needs to know about a case, supplied by the case's plugin (its
+``benchbase_mlperf_profile`` hook, :mod:`benchbase.export.mlperf.hookspecs`).
 
 The core's exporter knows the MLPerf log format and the record; which config keys are a case's optimizer settings,
 what its benchmark is called and which ruleset checks it are the case's knowledge, so they live in its plugin.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchbase.contract import Case, Param, Preset, ProgressFn
 from benchbase.errors import BenchbaseError
@@ -21,8 +21,6 @@ from benchbase_cpm.model import SIZES
 from benchbase_cpm.recipe import CPMRecipe
 from benchbase_cpm.workload import CPMModelSpec, model_config
 
-if TYPE_CHECKING:
-    from benchbase.export.mlperf.profile import CaseProfile
 
 #: Iluvatar's published CPM criterion (plugins/cpm/docs/reference.md, "Published numbers"); FlagPerf uses 0.92.
 OFFICIAL_TARGET = 0.91
@@ -128,17 +126,12 @@ class CPMCase(Case):
             return data_dir / CHECKPOINT_NAME
         return None
 
-    def mlperf_profile(self) -> CaseProfile:
-        from benchbase_cpm.mlperf import PROFILE
-
-        return PROFILE
-
     def convert_checkpoint(self, source: Path, out_dir: Path) -> Path:
         """The reference's medium starting point cut from the released 2.6B model-parallel shards
         (plugins/cpm/docs/reference.md, "Checkpoints")."""
         import torch
 
-        from benchbase.record.rundir import atomic_write_bytes
+        from benchbase.kit import atomic_write_bytes
         from benchbase_cpm.checkpoint import load_model_parallel_dir, truncate_large_to_medium
 
         target = Path(out_dir) / CHECKPOINT_NAME

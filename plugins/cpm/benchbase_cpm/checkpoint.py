@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from benchbase.errors import BenchbaseError
-from benchbase.record.safe_load import Fixes, load_torch_file
+from benchbase.kit import Fixes, load_torch_file
 from benchbase_cpm.model import CPMConfig, CPMModel
 
 #: Keys under which DeepSpeed (``module``) and plain training scripts (``model``) nest the weights.

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchbase.export.mlperf.profile import CONFIG, STATED, CaseProfile, Hyperparameter
+from benchbase.kit import CONFIG, STATED, CaseProfile, Hyperparameter
 from benchbase_cpm.recipe import BETAS, EPS
 
 #: The compliance-checker config for CPM (package data; docs/mlperf.md, "The CPM ruleset").

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import torch
 
-from benchbase.contract import DeviceInfo, PrecisionPolicy, SensorReading, Sensors, Vendor
-from benchbase.errors import BenchbaseError
-from benchbase.hookspecs import hookimpl
+from benchbase import BenchbaseError, DeviceInfo, PrecisionPolicy, SensorReading, Sensors, Vendor, hookimpl
 
 FP32 = PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
 BF16 = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype=torch.bfloat16, flops_dtype="bf16")

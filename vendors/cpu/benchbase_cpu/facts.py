@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import torch
 
-from benchbase.hardware import topology
+from benchbase.kit import numa_nodes, socket_count
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -50,8 +50,8 @@ def host_facts(sysfs_root: Path, cpuinfo: Path = CPUINFO) -> dict[str, Any]:
         "cpu_model": cpu_model_name(cpuinfo),
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cpus": psutil.cpu_count(logical=True),
-        "sockets": topology.socket_count(sysfs_root),
-        "numa_nodes": len(topology.numa_nodes(sysfs_root)) or None,
+        "sockets": socket_count(sysfs_root),
+        "numa_nodes": len(numa_nodes(sysfs_root)) or None,
         "native_bf16": native_bf16(cpuinfo),
         "memory_total_gib": psutil.virtual_memory().total / 2**30,
         "torch": torch.__version__,

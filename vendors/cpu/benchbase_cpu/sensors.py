@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from benchbase.contract import SensorReading, Sensors
-from benchbase.run.telemetry import RankMemory
+from benchbase.kit import RankMemory
 from benchbase_cpu.rapl import RaplCounter
 
 _GIB = float(2**30)

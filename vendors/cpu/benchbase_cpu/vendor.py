@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import torch
 
-from benchbase.hardware import topology
+from benchbase.kit import DEFAULT_SYSFS_ROOT, host_binding, with_rank
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Vendor
 from benchbase_cpu.facts import cpu_model_name, host_facts
 from benchbase_cpu.precision import cpu_precision_policy
@@ -33,7 +33,7 @@ class CPUVendor(Vendor):
     ranks_share_devices = True
     config_dir = None
 
-    def __init__(self, sysfs_root: Path = topology.DEFAULT_SYSFS_ROOT) -> None:
+    def __init__(self, sysfs_root: Path = DEFAULT_SYSFS_ROOT) -> None:
         self._sysfs_root = Path(sysfs_root)
 
     def discover(self) -> list[DeviceInfo]:
@@ -68,7 +68,7 @@ class CPUVendor(Vendor):
     def binding(
         self, local_rank: int, device_index: int, sysfs_root: Path, local_world_size: int | None = None
     ) -> Binding | None:
-        """A disjoint slice of the host per rank (see :func:`benchbase.hardware.topology.host_binding`).
+        """A disjoint slice of the host per rank (see :func:`benchbase.kit.host_binding`).
 
         Slicing needs the number of ranks on this node: ``local_world_size``, else torchrun's ``LOCAL_WORLD_SIZE``.
         When neither says, every rank gets every online CPU, which is no worse than no binding, rather than slices
@@ -76,10 +76,10 @@ class CPUVendor(Vendor):
         """
         ranks = local_world_size or int(os.environ.get("LOCAL_WORLD_SIZE", "0"))
         if ranks > local_rank:
-            return topology.host_binding(Path(sysfs_root), local_rank, ranks)
-        whole = topology.host_binding(Path(sysfs_root), 0, 1)
+            return host_binding(Path(sysfs_root), local_rank, ranks)
+        whole = host_binding(Path(sysfs_root), 0, 1)
         source = f"{whole.source} (number of local ranks unknown, so not split)"
-        return replace(topology.with_rank(whole, local_rank, device_index), source=source)
+        return replace(with_rank(whole, local_rank, device_index), source=source)
 
     def open_sensors(self, device_indices: list[int]) -> Sensors | None:
         return CPUSensors(self._sysfs_root)

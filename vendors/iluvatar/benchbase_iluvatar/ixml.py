@@ -15,7 +15,7 @@ on ``FunctionNotFound``, through ixml's own symbols with pynvml's ctypes types: 
 already tried, fall back to the unversioned ``nvmlDeviceGetCount``, ``nvmlDeviceGetHandleByIndex`` and
 ``nvmlDeviceGetPciInfo`` (v1 layout) of libraries that export only those. Every other query is a plain pynvml call;
 what ixml lacks (the energy counter, ``nvmlErrorString``) reads as ``None`` or pynvml's own wording.
-Enumeration in CUDA's order and the queries themselves are the kit's (:class:`benchbase.hardware.cuda_like.NvmlStyleSession`).
+Enumeration in CUDA's order and the queries themselves are the kit's (:class:`benchbase.kit.NvmlStyleSession`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchbase.hardware.cuda_like import NvmlStyleSession, sysfs_bus_id
+from benchbase.kit import NvmlStyleSession, sysfs_bus_id
 from benchbase.errors import BenchbaseError
 from benchbase_iluvatar.models import short_model
 

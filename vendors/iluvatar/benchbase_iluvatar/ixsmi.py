@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchbase.contract import DeviceInfo, SensorReading, Sensors
-from benchbase.hardware.cuda_like import visible_device_order
+from benchbase.kit import visible_device_order
 from benchbase.errors import BenchbaseError
-from benchbase.hardware.topology import normalise_pci_bus_id
+from benchbase.kit import normalise_pci_bus_id
 from benchbase_iluvatar.models import short_model
 
 COREX_IXSMI = Path("/usr/local/corex/bin/ixsmi")

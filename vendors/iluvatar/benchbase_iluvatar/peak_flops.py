@@ -7,6 +7,6 @@ report then shows MFU as n/a.
 
 from __future__ import annotations
 
-from benchbase.hardware.cuda_like import PeakTable
+from benchbase.kit import PeakTable
 
 PEAK_FLOPS: PeakTable = {"BI-V100": {"fp32": 37e12, "fp16": 147e12, "bf16": 147e12}}

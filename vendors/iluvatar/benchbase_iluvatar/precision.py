@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchbase.contract import PrecisionPolicy
-from benchbase.hardware.cuda_like import BF16, FP16, FP32, loss_scaled_fp16
+from benchbase.kit import BF16, FP16, FP32, loss_scaled_fp16
 from benchbase.errors import BenchbaseError
 
 #: fp16 autocast with dynamic loss scaling, labelled ``AMP`` as in Iluvatar's published CPM table.

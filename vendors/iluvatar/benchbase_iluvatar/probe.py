@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbase.hardware.cuda_like import import_pynvml
+from benchbase.kit import import_pynvml
 from benchbase.errors import BenchbaseError
 from benchbase_iluvatar.ixml import STANDARD_PATHS, IxmlSession, locate_ixml, looked_for
 from benchbase_iluvatar.ixsmi import COREX_IXSMI, IxsmiTool, Runner, find_ixsmi

@@ -2,7 +2,7 @@
 
 CoreX's PyTorch exposes the devices through the ``torch.cuda`` API and ships NCCL-compatible collectives, so device
 setup, synchronisation, peak memory, discovery caching and binding are the kit's
-(:class:`benchbase.hardware.cuda_like.CudaLikeVendor`); telemetry and discovery go through ixml or ixsmi
+(:class:`benchbase.kit.CudaLikeVendor`); telemetry and discovery go through ixml or ixsmi
 (:mod:`benchbase_iluvatar.probe`). ixml has no CPU-affinity call, so a device without a NUMA node in sysfs keeps the
 kit's documented fallback binding. Nothing is probed at construction.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from benchbase.contract import PrecisionPolicy
-from benchbase.hardware.cuda_like import CudaLikeVendor
+from benchbase.kit import CudaLikeVendor
 from benchbase_iluvatar.peak_flops import PEAK_FLOPS
 from benchbase_iluvatar.precision import iluvatar_precision_policy
 from benchbase_iluvatar.probe import Backend, Probe

@@ -1,6 +1,6 @@
 """NVIDIA's management library (NVML, through the ``pynvml`` module of nvidia-ml-py), opened only when needed.
 
-Enumeration in CUDA's order is the kit's (:class:`benchbase.hardware.cuda_like.NvmlStyleSession`); what is NVIDIA's here is
+Enumeration in CUDA's order is the kit's (:class:`benchbase.kit.NvmlStyleSession`); what is NVIDIA's here is
 the wording of failures, the refusal of an empty visible set and of MIG, CUDA's device order
 (:mod:`benchbase_nvidia.device_order`), and the queries only NVML answers (compute capability, CPU affinity, the CUDA
 version the driver supports).
@@ -16,9 +16,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from benchbase.hardware.cuda_like import NvmlStyleSession, import_pynvml
+from benchbase.kit import NvmlStyleSession, import_pynvml
 from benchbase.errors import BenchbaseError
-from benchbase.hardware.cuda_like.nvml_like import nvml_value
+from benchbase.kit import nvml_value
 from benchbase_nvidia.device_order import DeviceOrder, cuda_device_order
 from benchbase_nvidia.models import short_model
 

@@ -26,7 +26,7 @@ against a guessed denominator.
 
 from __future__ import annotations
 
-from benchbase.hardware.cuda_like import PeakTable
+from benchbase.kit import PeakTable
 
 _HOPPER_SXM = {"fp32": 67e12, "tf32": 494.7e12, "bf16": 989.4e12, "fp16": 989.4e12}
 _HOPPER_NVL = {"fp32": 60e12, "tf32": 417.5e12, "bf16": 835.5e12, "fp16": 835.5e12}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchbase.contract import PrecisionPolicy
-from benchbase.hardware.cuda_like import BF16, FP16, FP32
+from benchbase.kit import BF16, FP16, FP32
 from benchbase.errors import BenchbaseError
 
 #: Ampere (compute capability 8.0) is the first generation with bf16 tensor cores.

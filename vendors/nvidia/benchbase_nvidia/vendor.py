@@ -1,6 +1,6 @@
 """NVIDIA GPUs as a benchbase vendor: CUDA devices, NCCL collectives, NVML telemetry.
 
-Device handling, discovery, peaks, binding and sensors are the kit's (:class:`benchbase.hardware.cuda_like.CudaLikeVendor`);
+Device handling, discovery, peaks, binding and sensors are the kit's (:class:`benchbase.kit.CudaLikeVendor`);
 NVIDIA adds its datasheet peaks (by short model, so H100 PCIe/NVL, H200 NVL and GH200 are their own entries), the
 compute-capability rule for precisions, TF32 facts, NVML's CPU affinity and how NVML's devices map to CUDA's
 (``device_order`` in ``env.json``).
@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from benchbase.hardware import topology
+from benchbase.kit import split_evenly
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy
-from benchbase.hardware.cuda_like import CudaLikeVendor
+from benchbase.kit import CudaLikeVendor
 from benchbase_nvidia.nvml import NvmlSession
 from benchbase_nvidia.peak_flops import PEAK_FLOPS
 from benchbase_nvidia.precision import nvidia_precision_policy
@@ -73,7 +73,7 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
         if not mine:
             return None
         sharing = [i for i, cpus in enumerate(affinities) if cpus == mine]
-        cpus, how = topology.split_evenly(sysfs_root, mine, len(sharing), sharing.index(device_index))
+        cpus, how = split_evenly(sysfs_root, mine, len(sharing), sharing.index(device_index))
         source = f"nvml: nvmlDeviceGetCpuAffinity (sysfs had no NUMA node for the device); {how}"
         return Binding(local_rank, device_index, cpus, None, source)
 

@@ -20,7 +20,7 @@ from benchbase_cpm.stc import load_stc, reference_train_subset, stc_line, write_
 from benchbase_cpm.tokenizer import MODEL_FILE, CPMTokenizer
 from benchbase_cpm.windows import WINDOW_TOKENS, TokenizerPool, build_windows, load_windows, pack_windows
 
-SHARED_CPM = Path(__file__).resolve().parents[2] / ".." / "shared" / "cpm"
+SHARED_CPM = Path(__file__).resolve().parents[3] / ".." / "shared" / "cpm"
 needs_real_vocab = pytest.mark.skipif(
     not (SHARED_CPM / MODEL_FILE).is_file(), reason=f"real CPM tokenizer not found at {SHARED_CPM}"
 )

@@ -15,7 +15,7 @@ import sentencepiece as spm
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.tokenizer import MODEL_FILE, VOCAB_FILE, CPMTokenizer
 
-SHARED_CPM = Path(__file__).resolve().parents[2] / ".." / "shared" / "cpm"
+SHARED_CPM = Path(__file__).resolve().parents[3] / ".." / "shared" / "cpm"
 needs_real_vocab = pytest.mark.skipif(
     not (SHARED_CPM / MODEL_FILE).is_file(), reason=f"real CPM tokenizer not found at {SHARED_CPM}"
 )
