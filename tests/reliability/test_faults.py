@@ -17,7 +17,8 @@ import pytest
 from reliability_support import ENDLESS, Bench
 
 from benchbase.record.events import read_events
-from benchbase.record.rundir import STATUS_EXIT_CODES, RunDir
+from benchbase.record.rundir import RunDir
+from benchbase.record.schema import STATUS_EXIT_CODES
 from benchbase.run.supervisor import GRACE_S
 from benchbase.record.telemetry_file import read_telemetry
 

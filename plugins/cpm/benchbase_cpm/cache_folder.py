@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchbase.record.rundir import atomic_write
+from benchbase.record.atomic import atomic_write
 
 FACTS_FILE = "facts.json"
 #: The key of a folder's facts holding each file's :func:`file_record`.

@@ -138,7 +138,7 @@ class CPMCase(Case):
         (plugins/cpm/docs/reference.md, "Checkpoints")."""
         import torch
 
-        from benchbase.record.rundir import atomic_write_bytes
+        from benchbase.record.atomic import atomic_write_bytes
         from benchbase_cpm.checkpoint import load_model_parallel_dir, truncate_large_to_medium
 
         target = Path(out_dir) / CHECKPOINT_NAME

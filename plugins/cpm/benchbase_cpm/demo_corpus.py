@@ -34,7 +34,7 @@ import sentencepiece as spm
 
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.cache_folder import open_folder, publish_folder
-from benchbase.record.rundir import atomic_write
+from benchbase.record.atomic import atomic_write
 from benchbase_cpm.stc import STC_FILE, stc_line
 from benchbase_cpm.tokenizer import MODEL_FILE, NEWLINE_MARK, SPACE_MARK, CPMTokenizer, pretokenize
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from benchbase.errors import BenchbaseError
-from benchbase.record.rundir import atomic_write
+from benchbase.record.atomic import atomic_write
 
 if TYPE_CHECKING:
     from benchbase.contract import ProgressFn

@@ -31,7 +31,7 @@ import sentencepiece
 
 from benchbase.errors import BenchbaseError
 from benchbase.launch.lifeline import die_with_parent
-from benchbase.record.rundir import atomic_write
+from benchbase.record.atomic import atomic_write
 from benchbase_cpm.cache_folder import damage, file_record, note_rebuild, read_facts
 from benchbase_cpm.stc import file_digest
 from benchbase_cpm.tokenizer import CPMTokenizer
