@@ -3,9 +3,9 @@
 Rank 0 and the supervisor append to the same file. Each event is one ``os.write`` of one whole line on an
 ``O_APPEND`` descriptor, so lines of two processes never interleave, and a process killed mid-run leaves at worst a
 torn last line, which the readers ignore. Numbers JSON cannot hold (a diverged NaN loss) are written as ``null`` and
-listed under ``"nonfinite"`` (see :func:`benchbase.record.nonfinite.encode_nonfinite`); the readers give them back as floats.
-A write the disk refuses raises :class:`benchbase.record.disk_space.RecordUnwritable` naming the file, so that its writer
-can end honestly instead of with a traceback.
+listed under ``"nonfinite"`` (see :func:`benchbase.record.nonfinite.encode_nonfinite`); the readers give them back as
+floats. A write the disk refuses raises :class:`benchbase.record.disk_space.RecordUnwritable` naming the file, so that
+its writer can end honestly instead of with a traceback.
 """
 
 from __future__ import annotations

@@ -264,7 +264,9 @@ def validate_summary(summary: Mapping[str, Any], where: str = schema.SUMMARY_FIL
         if value is None and not field.required:
             continue
         if not _is(value, field.kind):
-            raise RecordError(f"{where}: {field.name!r} should be {field.kind.value}, got {_type_name(value)}", _DAMAGED)
+            raise RecordError(
+                f"{where}: {field.name!r} should be {field.kind.value}, got {_type_name(value)}", _DAMAGED
+            )
     if summary["schema"] != schema.SUMMARY_SCHEMA:
         raise RecordError(
             f"{where} has schema {summary['schema']}, this benchbase reads {schema.SUMMARY_SCHEMA}", _DAMAGED

@@ -329,7 +329,8 @@ def _others_cpu_share(run_dir: RunDir, window_meta: Mapping[str, Any], host_cpus
     start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
     if start is None or end is None:
         return None
-    inside = [row for row in read_cpu_load(run_dir.telemetry_path.with_name(schema.CPU_LOAD_FILE)) if start <= row[0] <= end]
+    samples = read_cpu_load(run_dir.telemetry_path.with_name(schema.CPU_LOAD_FILE))
+    inside = [row for row in samples if start <= row[0] <= end]
     if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
         return None
     (t0, busy0, own0), (t1, busy1, own1) = inside[0], inside[-1]

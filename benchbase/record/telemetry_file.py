@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchbase.record import disk_space
 from benchbase.contract import SensorReading
+from benchbase.record import disk_space
 from benchbase.record.rundir import RecordError
 from benchbase.record.schema import SENSOR_COLUMNS, TELEMETRY_COLUMNS
 
@@ -113,7 +113,8 @@ def _cell(value: float | None) -> str:
 
 
 def read_telemetry(path: Path) -> list[dict[str, Any]]:
-    """Rows as dicts keyed by :data:`~benchbase.record.schema.TELEMETRY_COLUMNS`: ``node`` and ``device`` ints, the rest floats or ``None``.
+    """Rows as dicts keyed by the schema's ``TELEMETRY_COLUMNS``: ``node`` and ``device`` ints, the rest floats or
+    ``None``.
 
     A torn last row and malformed rows are dropped; columns are found by the header, so a file with extra or
     reordered columns still reads, and a column it lacks reads as ``None``.

@@ -144,7 +144,8 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: Kind, requir
         # Each extra is read as an optional number: a null one (a NaN is written as null) was not measured.
         extras = {name: _read(data, (*location, name), Kind.NUMBER, False) for name in value}
         return {name: number for name, number in extras.items() if number is not None}
-    raise SummaryError(f"summary.json field '{dotted}' is {_json_kind(value)}, expected {_EXPECTED.get(kind, kind.value)}")
+    expected = _EXPECTED.get(kind, kind.value)
+    raise SummaryError(f"summary.json field '{dotted}' is {_json_kind(value)}, expected {expected}")
 
 
 def _json_kind(value: Any) -> str:

@@ -28,10 +28,9 @@ from typing import Any
 
 import psutil
 
-from benchbase.record import disk_space
 from benchbase.errors import BenchbaseError
+from benchbase.record import disk_space, schema
 from benchbase.record.events import EventLog, read_events
-from benchbase.record import schema
 from benchbase.record.rundir import RecordError, RunDir, utc_timestamp
 from benchbase.record.schema import FAILED, LOCK_FILE, RUNNING, STATUS_EXIT_CODES
 from benchbase.record.summary import build_summary

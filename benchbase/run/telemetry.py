@@ -12,13 +12,13 @@ from pathlib import Path
 
 import psutil
 
-from benchbase.registry import bounded
 from benchbase.contract import SensorReading, Sensors
-from benchbase.record.disk_space import RecordUnwritable
 from benchbase.launch.plan import WORKER_MODULE
 from benchbase.record.cpu_load_file import HEADER, cpu_load_row
+from benchbase.record.disk_space import RecordUnwritable
 from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
+from benchbase.registry import bounded
 
 #: How often the list of the run's processes is refreshed; walking the process tree at 10 Hz would cost more than
 #: the reading itself.

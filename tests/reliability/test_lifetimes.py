@@ -33,8 +33,8 @@ from reliability_support import (
     wait_until_gone,
 )
 
-from benchbase.record.events import read_events
 from benchbase.record.atomic import atomic_write_json
+from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import LOCK_FILE
 from benchbase.run.lock import Holder, RunLock

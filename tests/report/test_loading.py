@@ -11,8 +11,8 @@ import time
 import pytest
 
 from benchbase.errors import BenchbaseError
-from benchbase.report import build_report, load_runs, render
 from benchbase.record.schema import reported_fields
+from benchbase.report import build_report, load_runs, render
 
 
 def _reasons(result):
