@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 #: Each public name and the core module that defines it.
 _HOMES = {
-    "atomic_write": "benchbase.record.rundir",
-    "atomic_write_bytes": "benchbase.record.rundir",
+    "atomic_write": "benchbase.record.atomic",
+    "atomic_write_bytes": "benchbase.record.atomic",
     "load_torch_file": "benchbase.record.safe_load",
     "Fixes": "benchbase.record.safe_load",
     "die_with_parent": "benchbase.launch.lifeline",
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
         with_rank,
     )
     from benchbase.launch.lifeline import die_with_parent
-    from benchbase.record.rundir import atomic_write, atomic_write_bytes
+    from benchbase.record.atomic import atomic_write, atomic_write_bytes
     from benchbase.record.safe_load import Fixes, load_torch_file
     from benchbase.run.telemetry import RankMemory
 

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from benchbase import __version__
 from benchbase.launch import slurm
-from benchbase.record import disk_space
+from benchbase.record import disk_space, schema
 from benchbase.registry import bounded
 from benchbase.run import lock as run_lock
 from benchbase.config import (
@@ -555,10 +555,8 @@ def _refuse_ignored_on_resume(
 def _refuse_output_in_records(output: Path, read: list[Path]) -> None:
     """The report never writes into a run folder (it would replace or add to a record) nor into a folder of runs it
     reads (the next report would list the file as a broken record)."""
-    from benchbase.report.loading import RECORD_FILES
-
     folders = [output.resolve().parent, *output.resolve().parent.parents]
-    markers = (*RECORD_FILES, run_lock.LOCK_FILE)
+    markers = (*schema.RECORD_FILES, schema.LOCK_FILE)
     run = next((folder for folder in folders if any((folder / name).exists() for name in markers)), None)
     runs = next((Path(path) for path in read if Path(path).resolve() in folders), None)
     if run is not None or runs is not None:
@@ -648,7 +646,7 @@ def export_mlperf_command(
     import shlex
 
     from benchbase.export.mlperf import ExportOptions, checker_command, export_run, format_lines
-    from benchbase.record.rundir import atomic_write_text
+    from benchbase.record.atomic import atomic_write_text
 
     options = ExportOptions(org=org, division=division, platform=platform, submission_status=submission_status)
     lines = export_run(run_dir, options)

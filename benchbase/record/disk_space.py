@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
+from benchbase.record.schema import RESERVE_FILE
 
 #: Free space ``--out`` must have before a run starts. A demo record takes about 40 KiB, but its checkpoints, the
 #: logs of several ranks and a long run's telemetry grow with the run: below this a run would soon fail anyway.
@@ -24,8 +25,6 @@ MIN_FREE_BYTES = 32 * 2**20
 #: Space set aside in every run folder so the record can be finished on a full disk: a final summary is a few KiB,
 #: the supervisor's last event and the launcher's failure report a few more.
 RESERVE_BYTES = 2**20
-#: The reserve's file in the run folder (hidden: it is not part of the record, and it is gone once the run ends).
-RESERVE_FILE = ".reserve"
 #: Below this many free bytes a filesystem counts as full when a rank has failed without saying why.
 FULL_BYTES = 64 * 2**10
 

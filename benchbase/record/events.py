@@ -3,9 +3,9 @@
 Rank 0 and the supervisor append to the same file. Each event is one ``os.write`` of one whole line on an
 ``O_APPEND`` descriptor, so lines of two processes never interleave, and a process killed mid-run leaves at worst a
 torn last line, which the readers ignore. Numbers JSON cannot hold (a diverged NaN loss) are written as ``null`` and
-listed under ``"nonfinite"`` (see :func:`benchbase.record.rundir.encode_nonfinite`); the readers give them back as floats.
-A write the disk refuses raises :class:`benchbase.record.disk_space.RecordUnwritable` naming the file, so that its writer
-can end honestly instead of with a traceback.
+listed under ``"nonfinite"`` (see :func:`benchbase.record.nonfinite.encode_nonfinite`); the readers give them back as
+floats. A write the disk refuses raises :class:`benchbase.record.disk_space.RecordUnwritable` naming the file, so that
+its writer can end honestly instead of with a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.record import disk_space
-from benchbase.record.rundir import NONFINITE_KEY, RecordError, decode_nonfinite, encode_nonfinite
+from benchbase.record.nonfinite import decode_nonfinite, encode_nonfinite
+from benchbase.record.rundir import RecordError
+from benchbase.record.schema import EVAL_EXTRAS_KEY, EVAL_OWN_KEYS, NONFINITE_KEY
 
 _TORN = "torn last line ignored (the writer stopped mid-line)"
 
@@ -178,3 +180,24 @@ def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def _is_event(item: Any) -> bool:
     return isinstance(item, dict) and isinstance(item.get("key"), str)
+
+
+def eval_extras(metadata: Any) -> dict[str, float]:
+    """The case's extra numbers of one ``eval`` event's ``metadata``, in the order the case gave them.
+
+    Reads both forms the event log has had: ``{"extras": {name: value}}`` and, from older workers, the extras flat
+    in the metadata. Anything that is not a number is left out: a case's extras are numbers by the contract, and a
+    reader of hand-edited logs must not choke on one that is not. NaN stays (a diverged extra must show).
+    """
+    if not isinstance(metadata, Mapping):
+        return {}
+    nested = metadata.get(EVAL_EXTRAS_KEY)
+    if isinstance(nested, Mapping):
+        items = nested.items()
+    else:
+        items = ((key, value) for key, value in metadata.items() if key not in EVAL_OWN_KEYS)
+    return {
+        str(key): value
+        for key, value in items
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }

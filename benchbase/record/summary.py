@@ -15,34 +15,29 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.errors import BenchbaseError
-from benchbase.record.events import read_events
-from benchbase.record.rundir import (
-    RUNNING,
-    STATUS_EXIT_CODES,
-    SUMMARY_FIELDS,
-    SUMMARY_SCHEMA,
-    WINDOW_KEYS,
-    RecordError,
-    RunDir,
-    eval_extras,
-)
-from benchbase.run.telemetry import CPU_LOAD_FILE, read_cpu_load
-from benchbase.record.telemetry_file import counter_energy_j, read_telemetry
 from benchbase.hardware.topology import parse_cpulist
+from benchbase.record import schema
+from benchbase.record.cpu_load_file import read_cpu_load
+from benchbase.record.events import eval_extras, read_events
+from benchbase.record.rundir import RecordError, RunDir
+from benchbase.record.telemetry_file import counter_energy_j, read_telemetry
 
-#: What the supervisor passes in; anything else is a programming error.
-BASE_FIELDS = frozenset(
-    {
-        "run_id", "case", "preset", "vendor", "official", "status", "exit_code", "reason", "started_at", "ended_at",
-        "nnodes", "nproc_per_node", "world_size", "node_rank", "main_run_id", "repeat_group", "repeat_index", "seed",
-        "device_model", "sdk", "precision", "per_device_batch", "grad_accum", "metric_name", "target",
-        "peak_flops_per_device", "config_hash", "e2e_s", "supervisor_cpu_s",
-    }
-)  # fmt: skip
-_REQUIRED_BASE = ("run_id", "case", "vendor", "official", "status")
 #: Above this share of the host's CPU time taken by other processes during the train window, a run was contended:
 #: a tenth of the CPUs busy with someone else's work is more than the run-to-run noise of a quiet machine.
 CONTENDED_SHARE = 0.10
+
+
+def base_summary(**values: Any) -> dict[str, Any]:
+    """The base fields of a summary, in the schema's order: what the supervisor knows before training.
+
+    Keyword arguments, so the supervisor names each field; a name the schema does not declare as a base field is a
+    programming error (a misspelt field would otherwise be silently left out of the record).
+    """
+    unknown = sorted(set(values) - schema.base_field_names())
+    if unknown:
+        raise ValueError(f"base_summary got unknown base field(s) {', '.join(unknown)}")
+    order = [key.name for field in schema.SUMMARY_FIELDS for key in (field, *field.keys)]
+    return {name: values[name] for name in order if name in values}
 
 
 def build_summary(
@@ -50,21 +45,25 @@ def build_summary(
 ) -> dict[str, Any]:
     """The schema-2 summary of a run, from ``base`` and the run folder's ``events.jsonl`` and telemetry files.
 
-    Used at the start of a run (``status: running``, no events yet) and at its end. ``exit_code`` defaults to the one
-    the status implies. Where the worker's ``run_start`` event and ``base`` both say the target or world size, the
-    event wins for the target (it is what the workload judged convergence against) and ``base`` for the world size
-    (it is what was launched). ``extras`` (e.g. ``telemetry_errors``) are appended after the schema fields; they are
-    kept apart from ``base`` so a misspelt base field is an error instead of a silent extra key. (The case's own
-    evaluation extras, e.g. CPM's token accuracy, are another thing: ``final_extras`` and ``initial_extras`` hold
-    those of the last and first ``eval`` event, whatever their names, so the core names no case's metric.)
+    Used at the start of a run (``status: running``, no events yet) and at its end. Every field of
+    :data:`benchbase.record.schema.SUMMARY_FIELDS` is written, in its order: derived from the record where this
+    module knows how, else the base field's value, else null. ``exit_code`` defaults to the one the status implies.
+    Where the worker's ``run_start`` event and ``base`` both say the target or world size, the event wins for the
+    target (it is what the workload judged convergence against) and ``base`` for the world size (it is what was
+    launched). ``extras`` (e.g. ``telemetry_errors``) are appended after the schema fields; they are kept apart from
+    ``base`` so a misspelt base field is an error instead of a silent extra key. (The case's own evaluation extras,
+    e.g. CPM's token accuracy, are another thing: ``final_extras`` and ``initial_extras`` hold those of the last and
+    first ``eval`` event, whatever their names, so the core names no case's metric.)
     """
-    unknown = sorted(set(base) - BASE_FIELDS)
+    unknown = sorted(set(base) - schema.base_field_names())
     if unknown:
         raise ValueError(f"build_summary got unknown base field(s) {', '.join(unknown)}")
-    missing = [key for key in _REQUIRED_BASE if key not in base]
+    missing = [
+        field.name for field in schema.SUMMARY_FIELDS if field.base and field.required and field.name not in base
+    ]
     if missing:
         raise ValueError(f"build_summary needs base field(s) {', '.join(missing)}")
-    clashes = sorted(set(extras or {}) & set(SUMMARY_FIELDS))
+    clashes = sorted(set(extras or {}) & set(schema.field_names()))
     if clashes:
         raise ValueError(f"build_summary extras {', '.join(clashes)} are schema fields; pass them in base")
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
@@ -88,7 +87,8 @@ def build_summary(
         target = _number(base.get("target"))
     steps, samples = _progress(train_stop, events)
 
-    windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in WINDOW_KEYS[:-1]}
+    worker_windows = schema.WINDOW_KEYS[:-1]
+    windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in worker_windows}
     windows["e2e_s"] = _number(base.get("e2e_s"))
     throughput = {
         "p_train": _ratio(samples, windows["train_s"]),
@@ -105,33 +105,11 @@ def build_summary(
     rows = _telemetry_rows(run_dir)
     environment = _environment(run_dir)
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
-    return {
-        "schema": SUMMARY_SCHEMA,
-        "run_id": base["run_id"],
-        "case": base["case"],
-        "preset": base.get("preset"),
-        "vendor": base["vendor"],
-        "official": base["official"],
-        "status": status,
-        "exit_code": base.get("exit_code", STATUS_EXIT_CODES.get(status) if status != RUNNING else None),
-        "reason": base.get("reason"),
-        "started_at": base.get("started_at"),
-        "ended_at": base.get("ended_at"),
-        "nnodes": base.get("nnodes"),
-        "nproc_per_node": base.get("nproc_per_node"),
+    derived: dict[str, Any] = {
+        "schema": schema.SUMMARY_SCHEMA,
+        "exit_code": base.get("exit_code", schema.STATUS_EXIT_CODES.get(status) if status != schema.RUNNING else None),
         "world_size": world_size,
-        "node_rank": base.get("node_rank"),
-        "main_run_id": base.get("main_run_id"),
-        "repeat_group": base.get("repeat_group"),
-        "repeat_index": base.get("repeat_index"),
-        "seed": base.get("seed"),
-        "device_model": base.get("device_model"),
-        "sdk": base.get("sdk"),
-        "precision": base.get("precision"),
-        "per_device_batch": base.get("per_device_batch"),
         "global_batch": _int(start_meta.get("global_batch")),
-        "grad_accum": base.get("grad_accum"),
-        "metric_name": base.get("metric_name"),
         "target": target,
         "final_metric": _number(last_eval.get("value")) if last_eval else None,
         "final_extras": eval_extras(_metadata(last_eval)) if last_eval else None,
@@ -151,11 +129,14 @@ def build_summary(
         "harness": _harness(base, window_values, windows["train_s"]),
         "memory": _memory(rows, window_meta),
         "device_memory_total_gib": _memory_total(rows),
-        "config_hash": base.get("config_hash"),
         "host": _host(environment, run_dir, window_meta),
         "software": _software(environment),
-        **(extras or {}),
     }
+    summary = {
+        field.name: derived[field.name] if field.name in derived else base.get(field.name)
+        for field in schema.SUMMARY_FIELDS
+    }
+    return {**summary, **(extras or {})}
 
 
 def _last(events: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
@@ -348,7 +329,8 @@ def _others_cpu_share(run_dir: RunDir, window_meta: Mapping[str, Any], host_cpus
     start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
     if start is None or end is None:
         return None
-    inside = [row for row in read_cpu_load(run_dir.telemetry_path.with_name(CPU_LOAD_FILE)) if start <= row[0] <= end]
+    samples = read_cpu_load(run_dir.telemetry_path.with_name(schema.CPU_LOAD_FILE))
+    inside = [row for row in samples if start <= row[0] <= end]
     if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
         return None
     (t0, busy0, own0), (t1, busy1, own1) = inside[0], inside[-1]

@@ -1,4 +1,5 @@
-"""``telemetry.csv``: one row per device per sample (docs/records.md).
+"""``telemetry.csv``: one row per device per sample (docs/records.md), its columns those of
+:data:`benchbase.record.schema.TELEMETRY_COLUMNS`.
 
 An empty cell means the sensor is unavailable; it is never written as 0, because a reader averaging power must not
 mistake "unknown" for "idle". Rows go to the file as they are written (unbuffered: one ``write`` per sample), so a
@@ -21,25 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchbase.record import disk_space
 from benchbase.contract import SensorReading
+from benchbase.record import disk_space
 from benchbase.record.rundir import RecordError
+from benchbase.record.schema import SENSOR_COLUMNS, TELEMETRY_COLUMNS
 
-TELEMETRY_COLUMNS: tuple[str, ...] = (
-    "time_ms",
-    "node",
-    "device",
-    "power_w",
-    "energy_j",
-    "memory_used_gib",
-    "memory_total_gib",
-    "utilization_pct",
-    "temperature_c",
-    "clock_mhz",
-    "rss_gib",
-)
 _INT_COLUMNS = frozenset({"node", "device"})
-_SENSOR_COLUMNS = TELEMETRY_COLUMNS[3:10]
 _HEADER = ",".join(TELEMETRY_COLUMNS)
 
 
@@ -71,7 +59,7 @@ class TelemetryWriter:
         rows = io.StringIO()
         table = csv.writer(rows, lineterminator="\n")
         for reading in readings:
-            sensors = [getattr(reading, column) for column in _SENSOR_COLUMNS]
+            sensors = [getattr(reading, column) for column in SENSOR_COLUMNS]
             table.writerow(
                 [_cell(time_ms), self.node, int(reading.device), *(_cell(v) for v in sensors), _cell(rss_gib)]
             )
@@ -125,7 +113,8 @@ def _cell(value: float | None) -> str:
 
 
 def read_telemetry(path: Path) -> list[dict[str, Any]]:
-    """Rows as dicts keyed by :data:`TELEMETRY_COLUMNS`: ``node`` and ``device`` ints, the rest floats or ``None``.
+    """Rows as dicts keyed by the schema's ``TELEMETRY_COLUMNS``: ``node`` and ``device`` ints, the rest floats or
+    ``None``.
 
     A torn last row and malformed rows are dropped; columns are found by the header, so a file with extra or
     reordered columns still reads, and a column it lacks reads as ``None``.

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from benchbase.record.schema import CONVERGED, INTERRUPTED
 from benchbase.report.grouping import GroupKey
 from benchbase.report.run import Run
 
@@ -81,16 +82,16 @@ class GroupStats:
 
     @property
     def interrupted(self) -> tuple[Run, ...]:
-        return tuple(run for run in self.runs if run.status == "interrupted")
+        return tuple(run for run in self.runs if run.status == INTERRUPTED)
 
     @property
     def counted(self) -> tuple[Run, ...]:
         """The runs stability is judged over (all but interrupted ones)."""
-        return tuple(run for run in self.runs if run.status != "interrupted")
+        return tuple(run for run in self.runs if run.status != INTERRUPTED)
 
     @property
     def converged(self) -> tuple[Run, ...]:
-        return tuple(run for run in self.runs if run.status == "converged")
+        return tuple(run for run in self.runs if run.status == CONVERGED)
 
     @property
     def completed(self) -> tuple[Run, ...]:
@@ -151,11 +152,11 @@ class GroupStats:
         counted = self.counted
         if len(counted) < 3:
             return Olympic(None, 0, len(counted), f"{len(counted)} counted run(s), needs 3")
-        times = [run.time_to_target_s if run.status == "converged" else math.inf for run in counted]
+        times = [run.time_to_target_s if run.status == CONVERGED else math.inf for run in counted]
         if None in times:
             return Olympic(None, 0, len(counted), "a converged run lacks its time to target")
         kept = sorted(times)[1:-1]  # type: ignore[type-var]
         if math.inf in kept:
-            missed = sum(run.status != "converged" for run in counted)
+            missed = sum(run.status != CONVERGED for run in counted)
             return Olympic(None, 0, len(counted), f"{missed} of {len(counted)} runs did not reach the target")
         return Olympic(statistics.fmean(kept), len(kept), len(counted))

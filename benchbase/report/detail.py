@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from benchbase.record.schema import FINAL_STATUSES, INTERRUPTED
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Spread, Stat
 from benchbase.report.columns import STANDARD_COLUMNS
-from benchbase.report.run import FINAL_STATUSES
 from benchbase.report.scaling import Scalability
 
 DetailItems = tuple[tuple[str, str], ...]
@@ -86,7 +86,7 @@ def detail_items(
         ("Runs", _run_counts(stats)),
         ("Means over", _basis_text(stats)),
         ("Run ids", ", ".join(
-            run.run_id + (" (interrupted, excluded)" if run.status == "interrupted" else "") for run in stats.runs)),
+            run.run_id + (" (interrupted, excluded)" if run.status == INTERRUPTED else "") for run in stats.runs)),
     ]
     notes = [f"{run.run_id}: {note}" for run in stats.runs for note in run.notes]
     if notes:

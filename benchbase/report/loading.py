@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from benchbase.errors import BenchbaseError
+from benchbase.record.schema import RECORD_FILES, RUNNING, SUMMARY_FILE
 from benchbase.report.multinode import merge_parts
 from benchbase.report.run import Run, SummaryError, parse_summary
 
-SUMMARY_FILE = "summary.json"
-#: Files whose presence marks a directory as a run directory even when its summary is missing.
-RECORD_FILES = (SUMMARY_FILE, "config.yaml", "env.json", "events.jsonl", "telemetry.csv")
 STILL_RUNNING = "still running (or the supervisor was killed)"
 #: A summary is a few kilobytes; a file beyond this is not one, and reading it whole could stall the report.
 MAX_SUMMARY_BYTES = 1 << 20
@@ -131,7 +129,7 @@ def _read_record(directory: Path) -> Run | Skipped:
         )
     except RecursionError:
         return Skipped(directory, f"{SUMMARY_FILE} is nested too deeply to be a summary: damaged or hand-edited")
-    if isinstance(data, dict) and data.get("status") == "running":
+    if isinstance(data, dict) and data.get("status") == RUNNING:
         return Skipped(directory, STILL_RUNNING)
     try:
         return parse_summary(data, directory)

@@ -42,9 +42,12 @@ def merge_parts(main: Run, parts: Iterable[Run]) -> Run:
     memories = [node.peak_memory_gib_per_device for node in nodes if node.peak_memory_gib_per_device is not None]
     return dataclasses.replace(
         main,
-        power_w_per_device=power,
-        energy_per_sample_j=energy,
-        peak_memory_gib_per_device=max(memories) if memories else None,
+        values={
+            **main.values,
+            "power_w_per_device": power,
+            "energy_per_sample_j": energy,
+            "peak_memory_gib_per_device": max(memories) if memories else None,
+        },
         part_paths=tuple(node.path for node in nodes[1:]),
         notes=tuple(notes),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from html import escape
 
+from benchbase.record import schema
 from benchbase.report import formatting, svg
 from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS, UNOFFICIAL
 from benchbase.report.grouping import GroupKey
@@ -25,11 +26,11 @@ from benchbase.report.table import Report, Row, batch, published_cells
 _TRAIN = "#0072B2"
 _EVAL = "#E69F00"
 _STATUS_CLASS = {
-    "converged": "ok",
-    "not_converged": "warn",
-    "failed": "bad",
-    "timeout": "bad",
-    "interrupted": "muted",
+    schema.CONVERGED: "ok",
+    schema.NOT_CONVERGED: "warn",
+    schema.FAILED: "bad",
+    schema.TIMEOUT: "bad",
+    schema.INTERRUPTED: "muted",
 }
 
 _CSS = """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from benchbase.record.schema import INTERRUPTED
 from benchbase.report.columns import STANDARD_COLUMNS, UNITS
 from benchbase.report.reference import ReferenceRow
 from benchbase.report.table import Report, Row, published_cells
@@ -54,7 +55,7 @@ def _row(row: Row) -> dict[str, Any]:
                 "seed": run.seed,
                 "hostname": run.hostname,
                 "oversubscribed": run.oversubscribed,
-                "excluded": run.status == "interrupted",
+                "excluded": run.status == INTERRUPTED,
                 "notes": list(run.notes),
             }
             for run in row.runs

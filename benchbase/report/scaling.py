@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from benchbase.record.schema import CONVERGED
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats
 from benchbase.report.grouping import GroupKey
@@ -159,7 +160,7 @@ class Scaling:
                 rejected["with other software"] += 1
             else:
                 fit.append(run)
-        converged = [run for run in fit if run.status == "converged"]
+        converged = [run for run in fit if run.status == CONVERGED]
         return converged or fit, rejected
 
     @staticmethod

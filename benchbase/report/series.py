@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbase.record.rundir import eval_extras
+from benchbase.record.events import eval_extras
+from benchbase.record.schema import EVENTS_FILE, TELEMETRY_FILE
 from benchbase.report.run import Run
 
 Points = list[tuple[float, float]]
@@ -47,8 +48,8 @@ class RunSeries:
 def read_series(run: Run) -> RunSeries:
     """Events of the main record and telemetry of every node of ``run``."""
     series = RunSeries()
-    events = list(_events(run.path / "events.jsonl", series))
-    rows = [row for path in (run.path, *run.part_paths) for row in _telemetry(path / "telemetry.csv", series)]
+    events = list(_events(run.path / EVENTS_FILE, series))
+    rows = [row for path in (run.path, *run.part_paths) for row in _telemetry(path / TELEMETRY_FILE, series)]
     t0 = min([*(e["time_ms"] for e in events), *(row[0] for row in rows)], default=None)
     _fill_events(series, events, t0 or 0.0)
     nodes = {row[1] for row in rows}

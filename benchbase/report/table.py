@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchbase.record import schema
 from benchbase.report import columns, formatting
 from benchbase.report.aggregate import GroupStats, Stat
 from benchbase.report.detail import NO_COMPLETED_RUN, DetailItems, detail_items
@@ -22,7 +23,9 @@ from benchbase.report.run import Run
 from benchbase.report.scaling import Scalability, Scaling
 
 #: Machine-readable values of a row beside its group key, in the order CSV writes them (docs/report-format.md).
-#: Beside them, ``values`` holds :data:`EXTRAS_VALUE`: the case's extras, whose names only the records know.
+#: The means among them are those of the summary fields the schema marks ``mean``; a field the schema marks later
+#: follows them in ``values`` (and the JSON report) without an edit here. Beside them, ``values`` holds
+#: :data:`EXTRAS_VALUE`: the case's extras, whose names only the records know.
 VALUE_NAMES: tuple[str, ...] = (
     "p_train",
     "final_metric",
@@ -62,29 +65,6 @@ VALUE_NAMES: tuple[str, ...] = (
 )
 #: Key of ``values`` that maps each case extra's name to its mean final value (``None`` where no basis run has it).
 EXTRAS_VALUE = "final_extras"
-#: Values that are means over the basis runs, read straight from the :class:`Run` attribute of the same name.
-_MEANS = (
-    "p_train",
-    "final_metric",
-    "power_w_per_device",
-    "peak_memory_gib_per_device",
-    "fps_e2e",
-    "e2e_s",
-    "p_whole",
-    "p_core",
-    "time_to_target_s",
-    "mfu",
-    "peak_flops_per_device",
-    "energy_per_sample_j",
-    "harness_cpu_share",
-    "data_wait_s",
-    "initial_metric",
-    "steps",
-    "samples",
-    "device_memory_total_gib",
-)
-
-
 @dataclass(frozen=True)
 class Row:
     """One group of runs as the standard table shows it."""
@@ -239,8 +219,9 @@ def _no_power_reason(group: GroupStats) -> str:
 
 
 def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str]) -> dict[str, Any]:
+    means = schema.report_means()
     values: dict[str, Any] = {}
-    for name in _MEANS:
+    for name in means:
         stat = group.mean(name)
         values[name] = stat.value if stat else None
     converged, counted = group.stability or (0, 0)
@@ -265,4 +246,5 @@ def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str])
         throughput_cv=group.throughput_cv(),
     )
     extras = {name: stat.value if (stat := group.mean_extra(name)) else None for name in extra_names}
-    return {**{name: values[name] for name in VALUE_NAMES}, EXTRAS_VALUE: extras}
+    later = {name: values[name] for name in means if name not in VALUE_NAMES}
+    return {**{name: values[name] for name in VALUE_NAMES}, **later, EXTRAS_VALUE: extras}

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from benchbase.record.rundir import eval_extras
+from benchbase.record.events import eval_extras
 
 #: Seconds at least between two progress lines when the output is not a terminal.
 PIPE_INTERVAL_S = 10.0

@@ -28,15 +28,15 @@ from typing import Any
 
 import psutil
 
-from benchbase.record import disk_space
 from benchbase.errors import BenchbaseError
+from benchbase.record import disk_space, schema
 from benchbase.record.events import EventLog, read_events
-from benchbase.record.rundir import RUNNING, STATUS_EXIT_CODES, SUMMARY_FIELDS, RecordError, RunDir, utc_timestamp
-from benchbase.record.summary import BASE_FIELDS, build_summary
+from benchbase.record.rundir import RecordError, RunDir, utc_timestamp
+from benchbase.record.schema import FAILED, LOCK_FILE, RUNNING, STATUS_EXIT_CODES
+from benchbase.record.summary import build_summary
 
-LOCK_FILE = "run.lock"
 #: Status and reason of a record whose supervisor died; ``{holder}`` names it.
-DIED = "failed"
+DIED = FAILED
 DIED_REASON = "the supervisor died ({holder}) before it recorded an end: it was killed, or its machine stopped"
 
 
@@ -169,8 +169,8 @@ def _settle(run_dir: RunDir, holder: Holder | None) -> str | None:
     # Stamped at the last sign of life, not now: the run ended when its supervisor died, not when it was noticed.
     with EventLog(run_dir.events_path, rank=None, clock=lambda: (last_s or 0.0) / 1000) as log:
         log.emit("run_stop", DIED, exit_code=code, reason=reason, settled_at=utc_timestamp())
-    base: dict[str, Any] = {key: summary[key] for key in BASE_FIELDS if key in summary}
-    extras = {key: value for key, value in summary.items() if key not in SUMMARY_FIELDS}
+    base: dict[str, Any] = {key: summary[key] for key in schema.base_field_names() if key in summary}
+    extras = {key: value for key, value in summary.items() if key not in schema.field_names()}
     base.update(status=DIED, exit_code=code, reason=reason, ended_at=ended_at,
                 e2e_s=(summary.get("windows") or {}).get("e2e_s"))
     run_dir.write_summary(build_summary(run_dir, base, extras=extras))

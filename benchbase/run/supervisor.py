@@ -38,9 +38,10 @@ from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan, plan_launch
 from benchbase.run.launcher_wait import LauncherWait
 from benchbase.run.live import EventTail, RunView
-from benchbase.record.rundir import STATUS_EXIT_CODES, RunDir
+from benchbase.record.rundir import RunDir
+from benchbase.record.schema import CHECKPOINT_FILE, STATUS_EXIT_CODES
 from benchbase.run.lock import RunLock
-from benchbase.record.summary import build_summary
+from benchbase.record.summary import base_summary, build_summary
 from benchbase.run.telemetry import Sampler
 
 #: Seconds ranks get to write their last events after SIGINT/SIGTERM before they are killed.
@@ -382,33 +383,31 @@ def _launcher_log(run_dir: RunDir) -> Any:
 
 def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], started_at: str) -> dict[str, Any]:
     values = request.values
-    vendor_env = env.get("vendor", {})
-    precision = env.get("precision", {})
-    return {
-        "run_id": Path(run_dir.path).name,
-        "case": request.case.name,
-        "preset": request.resolved.preset,
-        "vendor": request.vendor.name,
-        "official": request.resolved.official,
-        "started_at": started_at,
-        "nnodes": request.nnodes,
-        "nproc_per_node": request.nproc_per_node,
-        "world_size": request.nnodes * request.nproc_per_node,
-        "node_rank": request.node_rank,
-        "main_run_id": None,
-        "repeat_group": request.repeat_group,
-        "repeat_index": request.repeat_index,
-        "seed": values.get("seed"),
-        "device_model": env.get("device_model"),
-        "sdk": vendor_env.get("sdk"),
-        "precision": precision.get("label"),
-        "per_device_batch": values.get("batch_size"),
-        "grad_accum": values.get("grad_accum", 1),
-        "metric_name": request.case.metric_name,
-        "target": values.get("target"),
-        "peak_flops_per_device": env.get("peak_flops_per_device"),
-        "config_hash": request.resolved.config_hash,
-    }
+    return base_summary(
+        run_id=Path(run_dir.path).name,
+        case=request.case.name,
+        preset=request.resolved.preset,
+        vendor=request.vendor.name,
+        official=request.resolved.official,
+        started_at=started_at,
+        nnodes=request.nnodes,
+        nproc_per_node=request.nproc_per_node,
+        world_size=request.nnodes * request.nproc_per_node,
+        node_rank=request.node_rank,
+        main_run_id=None,
+        repeat_group=request.repeat_group,
+        repeat_index=request.repeat_index,
+        seed=values.get("seed"),
+        device_model=env.get("device_model"),
+        sdk=env.get("vendor", {}).get("sdk"),
+        precision=env.get("precision", {}).get("label"),
+        per_device_batch=values.get("batch_size"),
+        grad_accum=values.get("grad_accum", 1),
+        metric_name=request.case.metric_name,
+        target=values.get("target"),
+        peak_flops_per_device=env.get("peak_flops_per_device"),
+        config_hash=request.resolved.config_hash,
+    )
 
 
 def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: list[int]) -> dict[str, Any]:
@@ -449,7 +448,7 @@ def _check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
             "start a new run instead",
         )
     # The worker's module needs torch; imported here so commands that never resume start without it.
-    from benchbase.train.worker import CHECKPOINT_FILE, read_checkpoint
+    from benchbase.train.worker import read_checkpoint
 
     checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
     if not checkpoint.exists():

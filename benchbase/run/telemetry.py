@@ -12,11 +12,13 @@ from pathlib import Path
 
 import psutil
 
-from benchbase.registry import bounded
 from benchbase.contract import SensorReading, Sensors
-from benchbase.record.disk_space import RecordUnwritable
 from benchbase.launch.plan import WORKER_MODULE
+from benchbase.record.cpu_load_file import HEADER, cpu_load_row
+from benchbase.record.disk_space import RecordUnwritable
+from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
+from benchbase.registry import bounded
 
 #: How often the list of the run's processes is refreshed; walking the process tree at 10 Hz would cost more than
 #: the reading itself.
@@ -119,10 +121,6 @@ def _runs_worker(process: psutil.Process) -> bool:
     return any(flag == "-m" and module == WORKER_MODULE for flag, module in zip(argv, argv[1:]))
 
 
-#: Beside ``telemetry.csv``: cumulative CPU seconds of the whole host and of the run's processes at each sample
-#: (docs/records.md), from which the summary tells whether other processes took CPU time while the run trained.
-CPU_LOAD_FILE = "cpu_load.csv"
-CPU_LOAD_COLUMNS = ("time_ms", "host_busy_s", "run_cpu_s")
 #: Fields of ``psutil.cpu_times()`` that are work done on the host's CPUs (``guest`` is already inside ``user``).
 _BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")
 
@@ -143,7 +141,7 @@ class CpuLoad:
         fresh = not path.exists() or path.stat().st_size == 0
         self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         if fresh:
-            self._handle.write(",".join(CPU_LOAD_COLUMNS) + "\n")
+            self._handle.write(HEADER)
 
     def sample(self, time_ms: float) -> None:
         now = time.monotonic()
@@ -162,28 +160,11 @@ class CpuLoad:
                 del self._processes[pid]
         host = psutil.cpu_times()
         busy = sum(getattr(host, name, 0.0) for name in _BUSY_FIELDS)
-        self._handle.write(f"{time_ms!r},{busy!r},{sum(self._spent.values())!r}\n")
+        self._handle.write(cpu_load_row(time_ms, busy, sum(self._spent.values())))
         self._handle.flush()
 
     def close(self) -> None:
         self._handle.close()
-
-
-def read_cpu_load(path: Path) -> list[tuple[float, float, float]]:
-    """``(time_ms, host_busy_s, run_cpu_s)`` rows of a ``cpu_load.csv``; a torn or malformed row is dropped, and a
-    missing file (telemetry off, an older record) has none."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").split("\n")[1:-1]
-    except OSError:
-        return []
-    rows = []
-    for line in lines:
-        try:
-            time_ms, busy, own = (float(cell) for cell in line.split(","))
-        except ValueError:
-            continue
-        rows.append((time_ms, busy, own))
-    return rows
 
 
 class Sampler(threading.Thread):

@@ -33,14 +33,15 @@ from benchbase.errors import BenchbaseError
 from benchbase.record.events import EventLog
 from benchbase.launch.plan import BINDINGS_ENV
 from benchbase.registry.plugins import Registry, load_registry
-from benchbase.record.rundir import RunDir, atomic_write, atomic_write_json
+from benchbase.record.atomic import atomic_write, atomic_write_json
+from benchbase.record.rundir import RunDir
+from benchbase.record.schema import CHECKPOINT_FILE, NODE_FILE
 from benchbase.record.safe_load import Fixes, load_torch_file
 from benchbase.train.timing import Stopwatch, Windows
 from benchbase.hardware.topology import apply_binding
 
 #: Exit code of a worker stopped by SIGINT/SIGTERM (the shell convention for SIGINT).
 EXIT_INTERRUPTED = 130
-CHECKPOINT_FILE = "state.pt"
 
 
 class Interrupted(Exception):
@@ -413,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             dist.init_process_group(backend=vendor.distributed_backend)
         main_run_id = _share_main_run_id(record["run_id"], world_size)
         if local_rank == 0 and main_run_id != record["run_id"]:
-            atomic_write_json(Path(run_dir.path) / "node.json", {"main_run_id": main_run_id})
+            atomic_write_json(Path(run_dir.path) / NODE_FILE, {"main_run_id": main_run_id})
         precision = vendor.precision_policy(str(config.get("precision", "auto")))
         seed = int(config.get("seed", 0))
         torch.manual_seed(seed)

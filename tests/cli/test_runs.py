@@ -11,8 +11,8 @@ from subprocess import CompletedProcess
 
 import yaml
 
+from benchbase.record.cpu_load_file import read_cpu_load
 from benchbase.record.events import read_events
-from benchbase.run.telemetry import read_cpu_load
 from benchbase.record.telemetry_file import read_telemetry
 
 Bench = Callable[..., CompletedProcess[str]]

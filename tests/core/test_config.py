@@ -25,7 +25,8 @@ from benchbase.config import (
 )
 from benchbase.contract import Param, Preset
 from benchbase.errors import MAX_FIX_CHARS, MAX_PROBLEM_CHARS, BenchbaseError
-from benchbase.record.rundir import RecordError, atomic_write_yaml
+from benchbase.record.atomic import atomic_write_yaml
+from benchbase.record.rundir import RecordError
 
 CASE_PARAMETERS = {
     "model_size": Param("medium", "model", mutable=False, choices=("small", "medium", "large")),

@@ -25,9 +25,10 @@ from reliability_support import (
     tree_digest,
 )
 
-from benchbase.record.disk_space import MIN_FREE_BYTES, RESERVE_FILE, RecordUnwritable
+from benchbase.record.disk_space import MIN_FREE_BYTES, RecordUnwritable
 from benchbase.record.events import EventLog, read_events
 from benchbase.record.rundir import RunDir
+from benchbase.record.schema import RESERVE_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
 
 SHORT = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3"]

@@ -33,9 +33,11 @@ from reliability_support import (
     wait_until_gone,
 )
 
+from benchbase.record.atomic import atomic_write_json
 from benchbase.record.events import read_events
-from benchbase.record.rundir import RunDir, atomic_write_json
-from benchbase.run.lock import LOCK_FILE, Holder, RunLock
+from benchbase.record.rundir import RunDir
+from benchbase.record.schema import LOCK_FILE
+from benchbase.run.lock import Holder, RunLock
 
 #: A process of the run may outlive the signal that ended its supervisor by at most this long.
 GONE_WITHIN_S = 10.0

@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 from reliability_support import Bench
 
-from benchbase.record.rundir import RunDir, atomic_write_json
+from benchbase.record.atomic import atomic_write_json
+from benchbase.record.rundir import RunDir
 
 #: A writer that replaces one JSON file as fast as it can, each version larger than a pipe buffer, so that a
 #: non-atomic write would be caught half done.
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from benchbase.record.rundir import atomic_write_json
+    from benchbase.record.atomic import atomic_write_json
     path = Path(sys.argv[1])
     version = 0
     while True:

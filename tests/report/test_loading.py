@@ -11,8 +11,8 @@ import time
 import pytest
 
 from benchbase.errors import BenchbaseError
+from benchbase.record.schema import reported_fields
 from benchbase.report import build_report, load_runs, render
-from benchbase.report.run import SUMMARY_FIELDS, Run
 
 
 def _reasons(result):
@@ -101,8 +101,12 @@ def test_a_path_that_does_not_exist_is_a_user_error_naming_the_fix(tmp_path):
         load_runs([tmp_path / "nope"])
 
 
-def test_every_summary_field_maps_to_a_run_attribute():
-    assert set(SUMMARY_FIELDS) == set(Run.__dataclass_fields__) - {"path", "part_paths", "notes"}
+def test_every_field_the_schema_reports_is_an_attribute_of_a_loaded_run(runs_dir, write_run):
+    write_run(runs_dir, "one")
+    (run,) = load_runs([runs_dir]).runs
+    names = {spec.report_name for _, spec in reported_fields()}
+    assert set(run.values) == names
+    assert run.power_w_per_device == run.values["power_w_per_device"] and run.topology == "1x1"
 
 
 def test_multi_node_parts_merge_into_their_main_run(runs_dir, write_run):

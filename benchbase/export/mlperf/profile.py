@@ -14,7 +14,6 @@ from typing import Any
 
 #: The source a hyperparameter line names: the record file it came from, or the export itself for stated facts.
 STATED = "benchbase-export"
-EVENTS, CONFIG, ENV, SUMMARY = "events.jsonl", "config.yaml", "env.json", "summary.json"
 
 #: One hyperparameter line: MLPerf key, value, the record file it came from (or STATED).
 Hyperparameter = tuple[str, Any, str]

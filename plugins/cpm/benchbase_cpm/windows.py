@@ -30,8 +30,7 @@ import numpy as np
 import sentencepiece
 
 from benchbase.errors import BenchbaseError
-from benchbase.kit import die_with_parent
-from benchbase.kit import atomic_write
+from benchbase.kit import atomic_write, die_with_parent
 from benchbase_cpm.cache_folder import damage, file_record, note_rebuild, read_facts
 from benchbase_cpm.stc import file_digest
 from benchbase_cpm.tokenizer import CPMTokenizer

@@ -14,24 +14,13 @@ import pytest
 from benchbase.config import ResolvedConfig, merge_parameters, resolve_config
 from benchbase.contract import Param, Preset, SensorReading
 from benchbase.errors import BenchbaseError
-from benchbase.record.rundir import (
-    STATUS_EXIT_CODES,
-    RecordError,
-    RunDir,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    atomic_write_yaml,
-    check_name,
-    decode_nonfinite,
-    encode_nonfinite,
-    eval_extras,
-    new_run_id,
-    utc_timestamp,
-    validate_summary,
-)
+from benchbase.record.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_write_yaml
+from benchbase.record.events import eval_extras
+from benchbase.record.nonfinite import decode_nonfinite, encode_nonfinite
+from benchbase.record.rundir import RecordError, RunDir, check_name, new_run_id, utc_timestamp, validate_summary
+from benchbase.record.schema import STATUS_EXIT_CODES, TELEMETRY_COLUMNS
 from benchbase.record.summary import build_summary
-from benchbase.record.telemetry_file import TELEMETRY_COLUMNS, TelemetryWriter, read_telemetry
+from benchbase.record.telemetry_file import TelemetryWriter, read_telemetry
 
 
 @pytest.fixture
