@@ -19,7 +19,7 @@ Names are resolved when first used (PEP 562), because several pull in torch: a v
   :func:`visible_device_order`, :class:`PeakTable`, the precision policies :data:`BF16`, :data:`FP16`, :data:`FP32`
   and :func:`loss_scaled_fp16`.
 * **MLPerf export** (for a case implementing the ``benchbase_mlperf_profile`` hook): :class:`CaseProfile`,
-  :data:`Hyperparameter`, and the sources a hyperparameter line names, :data:`CONFIG` (the record's config) and
+  :data:`Hyperparameter`, and the sources a hyperparameter line names, :data:`CONFIG_FILE` (the record's config) and
   :data:`STATED` (stated by the case).
 """
 
@@ -56,14 +56,14 @@ _HOMES = {
     "nvml_value": "benchbase.hardware.cuda_like.nvml_like",
     "CaseProfile": "benchbase.export.mlperf.profile",
     "Hyperparameter": "benchbase.export.mlperf.profile",
-    "CONFIG": "benchbase.export.mlperf.profile",
+    "CONFIG_FILE": "benchbase.record.schema",
     "STATED": "benchbase.export.mlperf.profile",
 }
 
 __all__ = sorted(_HOMES)
 
 if TYPE_CHECKING:
-    from benchbase.export.mlperf.profile import CONFIG, STATED, CaseProfile, Hyperparameter
+    from benchbase.export.mlperf.profile import STATED, CaseProfile, Hyperparameter
     from benchbase.hardware.cuda_like import (
         BF16,
         FP16,
@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from benchbase.launch.lifeline import die_with_parent
     from benchbase.record.atomic import atomic_write, atomic_write_bytes
     from benchbase.record.safe_load import Fixes, load_torch_file
+    from benchbase.record.schema import CONFIG_FILE
     from benchbase.run.telemetry import RankMemory
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchbase.kit import CONFIG, STATED, CaseProfile, Hyperparameter
+from benchbase.kit import CONFIG_FILE, STATED, CaseProfile, Hyperparameter
 from benchbase_cpm.recipe import BETAS, EPS
 
 #: The compliance-checker config for CPM (package data; docs/mlperf.md, "The CPM ruleset").
@@ -23,16 +23,16 @@ def hyperparameters(values: Mapping[str, Any]) -> list[Hyperparameter]:
     then linear decay."""
     return [
         ("opt_name", "adamw", STATED),
-        ("opt_base_learning_rate", values["lr"], CONFIG),
-        ("opt_learning_rate_warmup_steps", _whole(float(values["warmup"]) * int(values["max_steps"])), CONFIG),
+        ("opt_base_learning_rate", values["lr"], CONFIG_FILE),
+        ("opt_learning_rate_warmup_steps", _whole(float(values["warmup"]) * int(values["max_steps"])), CONFIG_FILE),
         ("opt_learning_rate_decay_schedule", "linear with linear warmup", STATED),
         ("opt_adamw_beta_1", BETAS[0], STATED),
         ("opt_adamw_beta_2", BETAS[1], STATED),
         ("opt_adamw_epsilon", EPS, STATED),
-        ("opt_adamw_weight_decay", values["weight_decay"], CONFIG),
-        ("gradient_accumulation_steps", values["grad_accum"], CONFIG),
-        ("max_steps", values["max_steps"], CONFIG),
-        ("max_sequence_length", values["seq_length"], CONFIG),
+        ("opt_adamw_weight_decay", values["weight_decay"], CONFIG_FILE),
+        ("gradient_accumulation_steps", values["grad_accum"], CONFIG_FILE),
+        ("max_steps", values["max_steps"], CONFIG_FILE),
+        ("max_sequence_length", values["seq_length"], CONFIG_FILE),
     ]
 
 
