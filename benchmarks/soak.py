@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbase.config import ResolvedConfig
+from benchbase.config.resolve import ResolvedConfig
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.telemetry_file import read_telemetry

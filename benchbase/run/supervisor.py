@@ -30,7 +30,7 @@ from benchbase.record import disk_space
 from benchbase.launch import lifeline
 from benchbase.hardware import topology
 from benchbase.registry.bounded import RunStopped
-from benchbase.config import ResolvedConfig
+from benchbase.config.resolve import ResolvedConfig
 from benchbase.contract import Binding, Case, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.record.events import EventLog, read_events

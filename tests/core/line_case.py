@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchbase.config import merge_parameters
+from benchbase.config.resolve import merge_parameters
 from benchbase.contract import Batch, Case, DatasetSpec, Metric, ModelSpec, Param, PrecisionPolicy, Samples, Vendor
 from benchbase.train.engine import Engine, RankPlace
 from benchbase_cpm.recipe import CPMRecipe

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase.config import merge_parameters
+from benchbase.config.resolve import merge_parameters
 from benchbase.train.engine import Engine, RankPlace
 from benchbase_cpm.case import PRESETS, CPMCase
 from benchbase_cpm.metric import ZERO_NORM
