@@ -381,7 +381,7 @@ def _launcher_log(run_dir: RunDir) -> Any:
 
 
 def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], started_at: str) -> dict[str, Any]:
-    values = request.values
+    core = request.resolved.core
     vendor_env = env.get("vendor", {})
     precision = env.get("precision", {})
     return {
@@ -398,14 +398,14 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
         "main_run_id": None,
         "repeat_group": request.repeat_group,
         "repeat_index": request.repeat_index,
-        "seed": values.get("seed"),
+        "seed": core.seed,
         "device_model": env.get("device_model"),
         "sdk": vendor_env.get("sdk"),
         "precision": precision.get("label"),
-        "per_device_batch": values.get("batch_size"),
-        "grad_accum": values.get("grad_accum", 1),
+        "per_device_batch": core.batch_size,
+        "grad_accum": core.grad_accum,
         "metric_name": request.case.metric_name,
-        "target": values.get("target"),
+        "target": core.target,
         "peak_flops_per_device": env.get("peak_flops_per_device"),
         "config_hash": request.resolved.config_hash,
     }
@@ -417,7 +417,7 @@ def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: li
     from benchbase.registry.plugins import provenance
 
     vendor = request.vendor
-    requested = str(request.values.get("precision", "auto"))
+    requested = request.resolved.core.precision
     precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy, requested)
     devices = bounded.call(vendor, "discover()", vendor.discover)
     return {
@@ -448,8 +448,8 @@ def _check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
             f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
             "start a new run instead",
         )
-    # The worker's module needs torch; imported here so commands that never resume start without it.
-    from benchbase.train.worker import CHECKPOINT_FILE, read_checkpoint
+    # The checkpoint module needs torch; imported here so commands that never resume start without it.
+    from benchbase.train.checkpoint import CHECKPOINT_FILE, read_checkpoint
 
     checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
     if not checkpoint.exists():
@@ -536,7 +536,7 @@ def _timeout_s(request: RunRequest) -> float:
     """The attempt's time limit: ``--timeout`` as given to this command, else the config's ``timeout_s``."""
     if request.timeout_s is not None:
         return float(request.timeout_s)
-    return float(request.values.get("timeout_s") or 0.0)
+    return request.resolved.core.timeout_s
 
 
 def _prepare(prepare: Callable[[], dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
@@ -663,13 +663,13 @@ def _record_and_watch(
     timeout_s = _timeout_s(request)
     events.emit("launch", plan.kind, commands=[plan.describe()["command"]], node_rank=request.node_rank,
                 timeout_s=timeout_s or None)
-    values = request.values
+    core = request.resolved.core
     devices = sorted(set(device_indices))
     attempt.sampler = sampler = Sampler(
         Path(run_dir.telemetry_path),
         request.node_rank,
         bounded.call(request.vendor, "open_sensors()", request.vendor.open_sensors, devices),
-        float(values.get("telemetry_interval_s", 1.0)),
+        core.telemetry_interval_s,
         devices,
         root_pid=os.getpid(),
         owner=request.vendor,
@@ -695,7 +695,7 @@ def _record_and_watch(
         attempt.processes = processes = _RunProcesses(proc)
         tail = EventTail(Path(run_dir.events_path))
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
-        with RunView(console, title, values.get("max_steps"), values.get("target")) as view, \
+        with RunView(console, title, core.max_steps, core.target) as view, \
                 LauncherWait(proc) as launcher_wait:
             stop_deadline: float | None = None
             while True:
@@ -757,7 +757,7 @@ def dry_run_plan(request: RunRequest) -> dict[str, Any]:
     plan = plan_for(request, None, bindings, binding_note)
     vendor = request.vendor
     precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy,
-                             str(request.values.get("precision", "auto")))
+                             request.resolved.core.precision)
     return {
         "devices_detected": detected,
         "precision": precision.describe(),
