@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbase.config import ResolvedConfig
+from benchbase.config.resolve import ResolvedConfig
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.telemetry_file import read_telemetry
@@ -131,7 +131,7 @@ def analyse(rows: list[dict[str, Any]], interval_s: float, train_start_ms: float
 def figures_of(run: Path) -> SoakFigures:
     """Read a finished soak run's record and measure it."""
     record = RunDir(run)
-    interval_s = float(ResolvedConfig.from_record(record.read_config()).values["telemetry_interval_s"])
+    interval_s = ResolvedConfig.from_record(record.read_config()).core.telemetry_interval_s
     steps = [e for e in read_events(record.events_path) if e["key"] == "step"]
     if not steps:
         raise ValueError(f"{run} recorded no training step")

@@ -6,7 +6,6 @@ exit code says its status (0 converged, 3 not converged, 4 failed, 5 timeout, 13
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -28,20 +27,18 @@ from benchbase.launch import slurm
 from benchbase.record import disk_space, schema
 from benchbase.registry import bounded
 from benchbase.run import lock as run_lock
-from benchbase.config import (
-    CORE_PARAMETERS,
+from benchbase.config.coerce import coerce_value
+from benchbase.config.parameters import CORE_PARAMETERS
+from benchbase.config.resolve import (
     MAX_TOPOLOGY,
-    SOURCE_DEFAULT,
-    Overrides,
     ResolvedConfig,
-    coerce_value,
-    load_yaml_file,
+    choose_preset,
+    collect_overrides,
     merge_parameters,
-    parse_set,
     parse_topology,
-    read_tuned_file,
+    repeat_config,
     resolve_config,
-    vendor_config_path,
+    resolve_for,
 )
 from benchbase.contract import Case, Vendor
 from benchbase.errors import MAX_PROBLEM_CHARS, BenchbaseError, one_line
@@ -71,62 +68,8 @@ def _registry() -> Registry:
     return registry
 
 
-def _preset(case: Case, name: str | None):  # type: ignore[no-untyped-def]
-    presets = case.presets()
-    chosen = name or case.default_preset
-    if chosen not in presets:
-        raise BenchbaseError(
-            f"unknown preset '{chosen}' for case {case.name}", f"choose one of: {', '.join(sorted(presets))}"
-        )
-    return presets[chosen]
-
-
-def resolve_for(
-    case: Case,
-    vendor: Vendor,
-    preset_name: str | None,
-    nnodes: int,
-    nproc: int,
-    overrides: dict[str, Any],
-    unofficial: bool,
-    variant: str | None,
-) -> ResolvedConfig:
-    """Layers: case defaults < preset < the vendor's tuned file for this device and topology < --set.
-
-    The tuned file joins only when it was tuned for this preset (:func:`benchbase.config.read_tuned_file`); a
-    variant the user named for another preset is refused rather than silently left out.
-    """
-    preset = _preset(case, preset_name)
-    device_model = bounded.call(vendor, "device_model()", vendor.device_model)
-    vendor_file = vendor_config_path(vendor.config_dir, case.name, device_model, nnodes, nproc, variant)
-    vendor_values: dict[str, Any] = {}
-    if vendor_file is not None:
-        vendor_values, tuned_for = read_tuned_file(vendor_file, case.presets(), case.default_preset)
-        if preset.name not in tuned_for:
-            if variant is not None:
-                raise BenchbaseError(
-                    f"config variant {variant!r} ({vendor_file}) is tuned for preset {', '.join(tuned_for)}, "
-                    f"not {preset.name}",
-                    f"drop --variant, or run --preset {tuned_for[0]}",
-                )
-            vendor_file, vendor_values = None, {}
-    parameters = merge_parameters(case.name, case.parameters(), case.defaults())
-    resolved = resolve_config(parameters, preset, vendor_values, vendor_file, overrides, unofficial, case=case.name)
-    if resolved.values["compile"] != "off":
-        from benchbase.train.engine import check_compile_available
-
-        check_compile_available(resolved.values, vendor)
-    precision = resolved.values["precision"]
-    if precision not in case.recipe.precisions:
-        raise BenchbaseError(
-            f"case {case.name} does not train in precision {precision!r} (from {resolved.sources['precision']})",
-            f"choose one of: {', '.join(case.recipe.precisions)}",
-        )
-    return resolved
-
-
 def _check_data_dir(case: Case, preset_name: str | None, data_dir: Path | None) -> None:
-    preset = _preset(case, preset_name)
+    preset = choose_preset(case, preset_name)
     if preset.needs_data_dir and data_dir is None:
         raise BenchbaseError(
             f"preset '{preset.name}' of case {case.name} needs --data-dir",
@@ -255,18 +198,6 @@ def _set_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _overrides(set_file: Path | None, sets: tuple[str, ...], timeout: float | None = None) -> Overrides:
-    """--set-file, then --set, then --timeout (as ``timeout_s``), so a command line can adjust a saved file; each
-    key keeps the flag it came from, which an error about its value names."""
-    overrides = Overrides()
-    if set_file is not None:
-        overrides.add(load_yaml_file(set_file), f"--set-file {set_file}")
-    overrides.add(parse_set(list(sets)), "--set")
-    if timeout is not None:
-        overrides.add({"timeout_s": timeout}, "--timeout")
-    return overrides
-
-
 #: A host name (at most 253 characters, RFC 1035) or an IPv4/IPv6 address, as torchrun's --master-addr takes it.
 _ADDRESS = re.compile(r"[A-Za-z0-9._:%\[\]-]{1,253}")
 
@@ -318,7 +249,7 @@ def prepare_command(
     _check_data_dir(case, preset, data_dir)
     parameters = merge_parameters(case.name, case.parameters(), case.defaults())
     resolved = resolve_config(
-        parameters, _preset(case, preset), {}, None, _overrides(set_file, sets), True, case=case.name
+        parameters, choose_preset(case, preset), {}, None, collect_overrides(set_file, sets), True, case=case.name
     )
     facts = case.prepare(dict(resolved.values), data_dir, cache, _progress_printer())
     console.print_json(json.dumps(facts, default=str))
@@ -423,7 +354,7 @@ def run_command(
         resolved = _resolved_from_record(resume_dir, case, vendor)
         preset = resolved.preset
     else:
-        overrides = _overrides(set_file, sets, timeout)
+        overrides = collect_overrides(set_file, sets, timeout)
         # The run's own clock starts in execute(); the vendor's device_model() asked for here is held to it too.
         with bounded.deadline_within(timeout):
             resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, unofficial, variant)
@@ -484,20 +415,6 @@ def run_command(
             break
     _print_standard_table([o.run_dir for o in outcomes])
     sys.exit(max(o.exit_code for o in outcomes))
-
-
-def repeat_config(resolved: ResolvedConfig, index: int) -> ResolvedConfig:
-    """Repeat ``index`` of ``--repeat K``: the configured seed plus the index, so each repeat draws its own
-    initialisation, dropout and data order (MLPerf seeds every run) and Stability measures more than crashes; the
-    first repeat keeps the configured seed, so a single run is the same with or without ``--repeat``. The seed and
-    where it came from are recorded in ``config.yaml`` and ``summary.json``."""
-    if index == 0:
-        return resolved
-    seed = int(resolved.values["seed"]) + index
-    source = f"{resolved.sources.get('seed', SOURCE_DEFAULT)} + repeat {index}"
-    return dataclasses.replace(
-        resolved, values={**resolved.values, "seed": seed}, sources={**resolved.sources, "seed": source}
-    )
 
 
 def _announce_batch_script(path: Path) -> None:

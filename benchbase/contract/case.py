@@ -40,7 +40,7 @@ class Param:
     nullable: bool = False
     #: 0 is allowed below ``minimum`` and means "off" (e.g. no telemetry sampling at all).
     zero_means_off: bool = False
-    #: The largest value a number may take; an integer without one still ends at ``benchbase.config.INT_LIMIT``.
+    #: The largest value a number may take; an integer without one still ends at ``benchbase.config.coerce.INT_LIMIT``.
     #: Declare it where a larger value would fail only later, inside a rank (an allocation, a library's own range).
     maximum: float | None = None
 
@@ -207,8 +207,8 @@ class Case(ABC):
     """A benchmark: a named composition of one model spec, one dataset spec, a recipe, a metric and its parameters.
 
     The core declares the keys every case has (batch size, accumulation, budgets, target, eval interval, seed; see
-    :data:`benchbase.config.CORE_PARAMETERS`); a case gives them its defaults in :meth:`defaults` and declares only
-    its own keys in :meth:`parameters`.
+    :data:`benchbase.config.parameters.CORE_PARAMETERS`); a case gives them its defaults in :meth:`defaults` and
+    declares only its own keys in :meth:`parameters`.
     """
 
     name: str = ""

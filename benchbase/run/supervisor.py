@@ -30,7 +30,7 @@ from benchbase.record import disk_space
 from benchbase.launch import lifeline
 from benchbase.hardware import topology
 from benchbase.registry.bounded import RunStopped
-from benchbase.config import ResolvedConfig
+from benchbase.config.resolve import ResolvedConfig
 from benchbase.contract import Binding, Case, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.record.events import EventLog, read_events
@@ -39,7 +39,7 @@ from benchbase.launch.plan import LaunchPlan, plan_launch
 from benchbase.run.launcher_wait import LauncherWait
 from benchbase.run.live import EventTail, RunView
 from benchbase.record.rundir import RunDir
-from benchbase.record.schema import CHECKPOINT_FILE, STATUS_EXIT_CODES
+from benchbase.record.schema import CHECKPOINT_FILE, NODE_FILE, STATUS_EXIT_CODES
 from benchbase.run.lock import RunLock
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.run.telemetry import Sampler
@@ -382,7 +382,7 @@ def _launcher_log(run_dir: RunDir) -> Any:
 
 
 def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], started_at: str) -> dict[str, Any]:
-    values = request.values
+    core = request.resolved.core
     return base_summary(
         run_id=Path(run_dir.path).name,
         case=request.case.name,
@@ -397,14 +397,14 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
         main_run_id=None,
         repeat_group=request.repeat_group,
         repeat_index=request.repeat_index,
-        seed=values.get("seed"),
+        seed=core.seed,
         device_model=env.get("device_model"),
         sdk=env.get("vendor", {}).get("sdk"),
         precision=env.get("precision", {}).get("label"),
-        per_device_batch=values.get("batch_size"),
-        grad_accum=values.get("grad_accum", 1),
+        per_device_batch=core.batch_size,
+        grad_accum=core.grad_accum,
         metric_name=request.case.metric_name,
-        target=values.get("target"),
+        target=core.target,
         peak_flops_per_device=env.get("peak_flops_per_device"),
         config_hash=request.resolved.config_hash,
     )
@@ -416,7 +416,7 @@ def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: li
     from benchbase.registry.plugins import provenance
 
     vendor = request.vendor
-    requested = str(request.values.get("precision", "auto"))
+    requested = request.resolved.core.precision
     precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy, requested)
     devices = bounded.call(vendor, "discover()", vendor.discover)
     return {
@@ -447,8 +447,8 @@ def _check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
             f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
             "start a new run instead",
         )
-    # The worker's module needs torch; imported here so commands that never resume start without it.
-    from benchbase.train.worker import read_checkpoint
+    # The checkpoint module needs torch; imported here so commands that never resume start without it.
+    from benchbase.train.checkpoint import read_checkpoint
 
     checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
     if not checkpoint.exists():
@@ -535,7 +535,7 @@ def _timeout_s(request: RunRequest) -> float:
     """The attempt's time limit: ``--timeout`` as given to this command, else the config's ``timeout_s``."""
     if request.timeout_s is not None:
         return float(request.timeout_s)
-    return float(request.values.get("timeout_s") or 0.0)
+    return request.resolved.core.timeout_s
 
 
 def _prepare(prepare: Callable[[], dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
@@ -662,13 +662,13 @@ def _record_and_watch(
     timeout_s = _timeout_s(request)
     events.emit("launch", plan.kind, commands=[plan.describe()["command"]], node_rank=request.node_rank,
                 timeout_s=timeout_s or None)
-    values = request.values
+    core = request.resolved.core
     devices = sorted(set(device_indices))
     attempt.sampler = sampler = Sampler(
         Path(run_dir.telemetry_path),
         request.node_rank,
         bounded.call(request.vendor, "open_sensors()", request.vendor.open_sensors, devices),
-        float(values.get("telemetry_interval_s", 1.0)),
+        core.telemetry_interval_s,
         devices,
         root_pid=os.getpid(),
         owner=request.vendor,
@@ -694,7 +694,7 @@ def _record_and_watch(
         attempt.processes = processes = _RunProcesses(proc)
         tail = EventTail(Path(run_dir.events_path))
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
-        with RunView(console, title, values.get("max_steps"), values.get("target")) as view, \
+        with RunView(console, title, core.max_steps, core.target) as view, \
                 LauncherWait(proc) as launcher_wait:
             stop_deadline: float | None = None
             while True:
@@ -732,7 +732,7 @@ def _record_and_watch(
         sampler.stop()
     recorded = read_events(Path(run_dir.events_path))
     status, reason = _decide_status(return_code, timed_out, signals.received, recorded, run_dir, write_failure)
-    node_file = Path(run_dir.path) / "node.json"
+    node_file = Path(run_dir.path) / NODE_FILE
     if node_file.exists():
         base["main_run_id"] = json.loads(node_file.read_text()).get("main_run_id")
     return attempt.finish(
@@ -756,7 +756,7 @@ def dry_run_plan(request: RunRequest) -> dict[str, Any]:
     plan = plan_for(request, None, bindings, binding_note)
     vendor = request.vendor
     precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy,
-                             str(request.values.get("precision", "auto")))
+                             request.resolved.core.precision)
     return {
         "devices_detected": detected,
         "precision": precision.describe(),

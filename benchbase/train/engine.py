@@ -1,48 +1,33 @@
 """The core trainer inside one rank: what a step and an evaluation are, for every case alike.
 
 A case says what its model, data, recipe and metric are (:mod:`benchbase.contract`); this module does the rest, so
-no case can do it differently or forget part of it: the vendor's swaps, the data-parallel wrapper, autocast and loss
-scaling with the vendor's settings, gradient accumulation with ``no_sync``, optimizer and schedule stepping with the
-recipe's overflow rule, the global batch order (:mod:`benchbase.train.batch_order`), the evaluation's reduction over
-batches and ranks, and the state a resume needs. The loop around it (timers, stop rules, events) is
-:class:`benchbase.train.worker.Trainer`.
+no case can do it differently or forget part of it: the vendor's swaps, autocast and loss scaling with the vendor's
+settings, gradient accumulation, optimizer and schedule stepping with the recipe's overflow rule, the evaluation's
+reduction over batches and ranks, and the state a resume needs. The data-parallel wrapper, compiling and the
+collectives are :mod:`benchbase.train.parallel`; the input stream is :class:`benchbase.train.prefetch.TrainFeed`;
+the loop around it (timers, stop rules, events) is :class:`benchbase.train.loop.TrainingLoop`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.optim.lr_scheduler import LRScheduler
 
+from benchbase.config.parameters import CoreConfig
+from benchbase.contract import Case, EvalResult, PrecisionPolicy, Vendor
 from benchbase.train.batch_order import TrainOrder, eval_indices
-from benchbase.contract import Batch, Case, EvalResult, PrecisionPolicy, Vendor
-from benchbase.errors import BenchbaseError
-from benchbase.train.prefetch import Prefetcher
+from benchbase.train.parallel import RankPlace, average_over_ranks, gradient_sync, wrap_for_training
+from benchbase.train.prefetch import TrainFeed, to_device
 
 #: The extra every evaluation records: the model spec's loss, averaged like the metric.
 LOSS = "loss"
 
 
-@dataclass(frozen=True)
-class RankPlace:
-    """Where this process sits in the run: its global rank and the number of ranks."""
-
-    rank: int
-    world_size: int
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
 class Engine:
-    """One rank's training of one case; the worker's loop drives it and owns every timer and stop decision."""
+    """One rank's training of one case; the loop drives it and owns every timer and stop decision."""
 
     def __init__(
         self,
@@ -51,6 +36,7 @@ class Engine:
         device: torch.device,
         precision: PrecisionPolicy,
         config: Mapping[str, Any],
+        core: CoreConfig,
         prepared: Mapping[str, Any],
         place: RankPlace,
         emit: Callable[..., None],
@@ -59,14 +45,10 @@ class Engine:
         self.device = device
         self.precision = precision
         self.place = place
-        self.micro_batch = int(config["batch_size"])
+        self.micro_batch = core.batch_size
         #: Samples consumed by one optimizer step across all ranks.
-        self.global_batch = self.micro_batch * int(config["grad_accum"]) * place.world_size
-        self.target = float(config["target"])
-        self.max_steps = int(config["max_steps"])
-        self.max_samples = int(config["max_samples"]) or None
-        self.eval_every = max(1, math.ceil(int(config["eval_interval_samples"]) / self.global_batch))
-        self.eval_batch = int(config["eval_batch_size"])
+        self.global_batch = self.micro_batch * core.grad_accum * place.world_size
+        self.eval_batch = core.eval_batch_size
 
         spec = case.model
         model = spec.build(config, prepared)
@@ -74,13 +56,7 @@ class Engine:
         self.flops_per_sample = float(spec.flops_per_sample(config, prepared))
         model.to(device)
         self.model = vendor.apply_swaps(model, emit)
-        self.net = vendor.wrap_data_parallel(self.model, device) if place.distributed else self.model
-        if compile_enabled(config, vendor):
-            check_compile_available(config, vendor)
-            # Compiled for training only: evaluation and the state dict use the module itself, whose parameters
-            # the compiled graph shares.
-            self.net = torch.compile(self.net)
-            emit("swap", "torch.compile", module=type(self.model).__name__, source=f"compile: {config['compile']}")
+        self.net = wrap_for_training(self.model, vendor, device, place, core, emit)
         self.optimizer = case.recipe.optimizer(spec.parameter_groups(self.model, config), config)
         self.schedule: LRScheduler = case.recipe.schedule(self.optimizer, config)
         self.scaler = torch.amp.GradScaler(
@@ -90,38 +66,20 @@ class Engine:
             enabled=precision.loss_scaling,
         )
         self.samples = case.dataset.open(config, prepared)
-        self.order = TrainOrder(
+        order = TrainOrder(
             self.samples.train_size(),
             global_batch=self.global_batch,
             micro_batch=self.micro_batch,
             rank=place.rank,
             world_size=place.world_size,
-            seed=int(config["seed"]),
+            seed=core.seed,
         )
+        self.feed = TrainFeed(self.samples, order, device)
         self.step = 0
-        self._data_step = 0
-        self._prefetch: Prefetcher | None = None
-        #: Seconds the loop waited for the input pipeline (cumulative; the worker reads and resets it).
-        self.data_wait_s = 0.0
         # Training mode is set here and restored after each evaluation, not on every step (a walk over all modules).
         self.net.train()
 
     # -- training -------------------------------------------------------------------------------------------------
-    def _to_device(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return {name: tensor.to(self.device, non_blocking=True) for name, tensor in batch.items()}
-
-    def _cpu_batches(self, step: int) -> list[Batch]:
-        return [self.samples.train_batch(part) for part in self.order.rank_indices(step)]
-
-    def next_batch(self) -> list[dict[str, torch.Tensor]]:
-        """This rank's micro-batches of the next optimizer step, on the device (copied asynchronously)."""
-        if self._prefetch is None:
-            self._prefetch = Prefetcher(self._cpu_batches, self._data_step, pin=self.device.type != "cpu")
-        batches, waited = self._prefetch.next()
-        self.data_wait_s += waited
-        self._data_step += 1
-        return [self._to_device(batch) for batch in batches]
-
     def train_step(self, batch: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """Forward, backward and update of one global step; returns the mean micro-batch loss, not synchronised.
 
@@ -131,9 +89,7 @@ class Engine:
         spec = self.case.model
         total = torch.zeros((), device=self.device)
         for index, micro in enumerate(batch):
-            last = index == len(batch) - 1
-            sync = contextlib.nullcontext() if last or not self.place.distributed else self.net.no_sync()
-            with sync:
+            with gradient_sync(self.net, index == len(batch) - 1, self.place):
                 with self.precision.autocast(self.device):
                     outputs = spec.forward(self.net, micro)
                 loss = spec.loss(outputs, micro)
@@ -168,7 +124,7 @@ class Engine:
             self.samples.eval_size(), batch=self.eval_batch, rank=self.place.rank, world_size=self.place.world_size
         )
         for indices in batches:
-            batch = self._to_device(self.samples.eval_batch(indices))
+            batch = to_device(self.samples.eval_batch(indices), self.device)
             with self.precision.autocast(self.device):
                 outputs = spec.forward(self.model, batch)
             values = dict(metric.score(outputs, batch, self.model))
@@ -181,16 +137,13 @@ class Engine:
                 counts[name] = counts.get(name, zero) + defined.double()
         names = [metric.name] + [name for name in sums if name != metric.name]
         per_rank = torch.stack([sums[name] / counts[name].clamp_min(1.0) for name in names])
-        if self.place.distributed:
-            dist.all_reduce(per_rank)
-            per_rank /= self.place.world_size
-        means = per_rank.tolist()
+        means = average_over_ranks(per_rank, self.place).tolist()
         self.net.train()
         return EvalResult(metric=means[0], extras=dict(zip(names[1:], means[1:])))
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly, but the RNG (the worker saves that per rank through the vendor)."""
+        """Everything needed to continue exactly, but the RNG (saved per rank by :mod:`benchbase.train.checkpoint`)."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -205,31 +158,11 @@ class Engine:
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
-        self._data_step = self.step
-        self._stop_prefetch()
-
-    def _stop_prefetch(self) -> None:
-        if self._prefetch is not None:
-            self._prefetch.close()
-            self._prefetch = None
+        self.feed.seek(self.step)
 
     def close(self) -> None:
         """Stop the input pipeline and drop the data-parallel wrapper, so the worker can tear the process group
         down cleanly."""
-        self._stop_prefetch()
+        self.feed.close()
         self.net = self.model
 
-
-def compile_enabled(config: Mapping[str, Any], vendor: Vendor) -> bool:
-    """Whether this run compiles its model: ``compile: on|off``, or the vendor's default for ``vendor``."""
-    choice = str(config.get("compile", "vendor"))
-    return choice == "on" or (choice == "vendor" and vendor.compile_by_default)
-
-
-def check_compile_available(config: Mapping[str, Any], vendor: Vendor) -> None:
-    """Refuse a compiled run on a torch without ``torch.compile`` (before 2.0, e.g. a vendor stack on 1.13)."""
-    if compile_enabled(config, vendor) and not hasattr(torch, "compile"):
-        raise BenchbaseError(
-            f"compile is on but torch {torch.__version__} has no torch.compile",
-            "set --set compile=off (torch.compile needs torch 2.0 or newer)",
-        )

@@ -12,9 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchbase.config import merge_parameters
+from benchbase.config.parameters import CoreConfig
+from benchbase.config.resolve import merge_parameters
 from benchbase.contract import Batch, Case, DatasetSpec, Metric, ModelSpec, Param, PrecisionPolicy, Samples, Vendor
-from benchbase.train.engine import Engine, RankPlace
+from benchbase.train.engine import Engine
+from benchbase.train.parallel import RankPlace
 from benchbase_cpm.recipe import CPMRecipe
 from benchbase_cpu.vendor import CPUVendor
 
@@ -108,5 +110,6 @@ def _param(default: float) -> Param:
 
 def engine(case: Case, precision: PrecisionPolicy = FP32, vendor: Vendor | None = None, **values: Any) -> Engine:
     torch.manual_seed(0)
-    return Engine(case, vendor or CPUVendor(), torch.device("cpu"), precision, config(**values), {}, RankPlace(0, 1),
-                  lambda *args, **kwargs: None)
+    settled = config(**values)
+    return Engine(case, vendor or CPUVendor(), torch.device("cpu"), precision, settled, CoreConfig.from_values(settled),
+                  {}, RankPlace(0, 1), lambda *args, **kwargs: None)

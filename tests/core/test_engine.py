@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase.train.engine import Engine, RankPlace, check_compile_available
+from benchbase.config.parameters import CoreConfig
+from benchbase.config.resolve import check_compile_available
+from benchbase.train.engine import Engine
+from benchbase.train.parallel import RankPlace
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.recipe import CPMRecipe, reference_lr
 from benchbase_cpu.vendor import CPUVendor
@@ -20,7 +23,7 @@ def lr_of_each_update(trainer: Engine, steps: int, poisoned: set[int] = frozense
     """Drive ``steps`` updates as the worker does; update ``k`` (1-based) in ``poisoned`` gets an inf input."""
     used = []
     for update in range(1, steps + 1):
-        batch = trainer.next_batch()
+        batch = trainer.feed.next()
         if update in poisoned:
             batch[0]["x"] = torch.full_like(batch[0]["x"], float("inf"))
         used.append(trainer.learning_rate())
@@ -41,7 +44,7 @@ def test_an_overflowed_update_is_skipped_but_the_schedule_still_advances_as_the_
     weights = []
     used = []
     for update in range(1, 13):
-        batch = trainer.next_batch()
+        batch = trainer.feed.next()
         if update in (4, 8):
             batch[0]["x"] = torch.full_like(batch[0]["x"], float("inf"))
         used.append(trainer.learning_rate())
@@ -67,8 +70,8 @@ def test_accumulating_two_micro_batches_takes_the_same_step_as_one_batch_of_both
     whole = engine(LineCase(points()), batch_size=8, lr=0.05, warmup=0.0)
     halves = engine(LineCase(points()), batch_size=4, grad_accum=2, lr=0.05, warmup=0.0)
     for _ in range(5):
-        assert whole.train_step(whole.next_batch()).item() == pytest.approx(
-            halves.train_step(halves.next_batch()).item(), rel=1e-6)
+        assert whole.train_step(whole.feed.next()).item() == pytest.approx(
+            halves.train_step(halves.feed.next()).item(), rel=1e-6)
     torch.testing.assert_close(whole.model.weight, halves.model.weight)
 
 
@@ -89,7 +92,7 @@ def test_state_restores_model_optimizer_schedule_scaler_and_the_data_position() 
     assert resumed.step == 7 and resumed.learning_rate() == first.learning_rate()
     assert resumed.scaler.get_scale() == first.scaler.get_scale()
     torch.testing.assert_close(resumed.model.weight, first.model.weight)
-    (expected,), (restored,) = first.next_batch(), resumed.next_batch()
+    (expected,), (restored,) = first.feed.next(), resumed.feed.next()
     assert torch.equal(expected["x"], restored["x"])
     assert first.train_step([expected]).item() == resumed.train_step([restored]).item()
 
@@ -98,12 +101,13 @@ def test_compiling_the_model_trains_to_the_same_losses_as_eager_and_is_recorded_
     events: list[tuple] = []
     eager = engine(LineCase(points()), lr=0.05, warmup=0.0, compile="off")
     torch.manual_seed(0)
-    compiled = Engine(LineCase(points()), CPUVendor(), torch.device("cpu"), FP32,
-                      config(lr=0.05, warmup=0.0, compile="on"), {}, RankPlace(0, 1),
+    settled = config(lr=0.05, warmup=0.0, compile="on")
+    compiled = Engine(LineCase(points()), CPUVendor(), torch.device("cpu"), FP32, settled,
+                      CoreConfig.from_values(settled), {}, RankPlace(0, 1),
                       lambda key, value=None, **meta: events.append((key, value)))
     for _ in range(5):
-        assert compiled.train_step(compiled.next_batch()).item() == pytest.approx(
-            eager.train_step(eager.next_batch()).item(), rel=1e-5)
+        assert compiled.train_step(compiled.feed.next()).item() == pytest.approx(
+            eager.train_step(eager.feed.next()).item(), rel=1e-5)
     torch.testing.assert_close(compiled.model.weight, eager.model.weight, rtol=1e-5, atol=1e-6)
     assert ("swap", "torch.compile") in events
 
@@ -112,6 +116,7 @@ def test_compile_on_a_torch_without_it_is_refused_in_one_line(monkeypatch: pytes
     """Iluvatar's CoreX ships torch 1.13, which has no torch.compile."""
     monkeypatch.delattr(torch, "compile")
     with pytest.raises(BenchbaseError, match="has no torch.compile") as refused:
-        check_compile_available({"compile": "on"}, CPUVendor())
+        check_compile_available(CoreConfig.from_values(config(compile="on")), vendor_default=False)
     assert "compile=off" in str(refused.value)
-    check_compile_available({"compile": "off"}, CPUVendor())  # nothing to refuse when it is off
+    # Nothing to refuse when it is off, whatever the vendor's default.
+    check_compile_available(CoreConfig.from_values(config(compile="off")), vendor_default=True)

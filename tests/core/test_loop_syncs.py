@@ -13,8 +13,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchbase.config.parameters import CoreConfig
 from benchbase.record.rundir import RunDir
-from benchbase.train.worker import Trainer
+from benchbase.train.loop import TrainingLoop
 from benchbase_cpu.vendor import CPUVendor
 from line_case import FP32, LineCase, ScoreByBatch, config, engine, points
 
@@ -28,12 +29,13 @@ class CountingCPU(CPUVendor):
         self.syncs += 1
 
 
-def syncs_of_a_run(tmp_path: Path, steps: int, log_interval: int) -> tuple[int, Trainer]:
+def syncs_of_a_run(tmp_path: Path, steps: int, log_interval: int) -> tuple[int, TrainingLoop]:
     vendor = CountingCPU()
     values = {"max_steps": steps, "log_interval": log_interval, "eval_interval_samples": 10**6, "target": 1.0}
     never_reached = ScoreByBatch([0.5] * 64)  # two evaluations of 32 batches, below the target
-    trainer = Trainer(
-        engine(LineCase(points(256), never_reached), FP32, vendor, **values), vendor, torch.device("cpu"), config(**values),
+    trainer = TrainingLoop(
+        engine(LineCase(points(256), never_reached), FP32, vendor, **values), vendor, torch.device("cpu"),
+        CoreConfig.from_values(config(**values)),
         RunDir.create(tmp_path, f"run-{steps}"), None, SimpleNamespace(hook=None), 0, 1,
     )
     trainer.run()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbase.config import ResolvedConfig, merge_parameters, resolve_config
+from benchbase.config.resolve import ResolvedConfig, merge_parameters, resolve_config
 from benchbase.contract import Param, Preset, SensorReading
 from benchbase.errors import BenchbaseError
 from benchbase.record.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_write_yaml

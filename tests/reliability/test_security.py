@@ -17,7 +17,7 @@ from reliability_support import REPO, Bench
 
 from benchbase.errors import BenchbaseError
 from benchbase.record.rundir import RunDir, check_name, new_run_id
-from benchbase.train.worker import read_checkpoint
+from benchbase.train.checkpoint import read_checkpoint
 
 SHIPPED = [REPO / "benchbase", *REPO.glob("plugins/*/benchbase_*"), *REPO.glob("vendors/*/benchbase_*")]
 SCANNED = [*SHIPPED, REPO / "benchmarks"]

@@ -241,7 +241,7 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
     train_start_ms = _number(_meta(windows[1] if windows else None).get("train_start_ms"))
     if train_start_ms is None and evals:
         # A run that died mid-training wrote no windows event; its train start is read just before the first
-        # evaluation starts (benchbase.train.worker.Trainer.run).
+        # evaluation starts (benchbase.train.loop.TrainingLoop.run).
         train_start_ms = _number(_meta(evals[0][1]).get("start_ms"))
     if run_start is None or init_stop is None or train_start_ms is None:
         raise BenchbaseError(

@@ -25,7 +25,7 @@ from benchbase_cpm.workload import CPMModelSpec, model_config
 #: Iluvatar's published CPM criterion (plugins/cpm/docs/reference.md, "Published numbers"); FlagPerf uses 0.92.
 OFFICIAL_TARGET = 0.91
 
-#: The case's values of the keys the core declares for every case (benchbase.config.CORE_PARAMETERS).
+#: The case's values of the keys the core declares for every case (benchbase.config.parameters.CORE_PARAMETERS).
 CORE_DEFAULTS: dict[str, Any] = {
     "target": OFFICIAL_TARGET,
     "eval_interval_samples": 20000,

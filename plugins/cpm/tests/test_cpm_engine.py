@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchbase.config import merge_parameters
-from benchbase.train.engine import Engine, RankPlace
+from benchbase.config.parameters import CoreConfig
+from benchbase.config.resolve import merge_parameters
+from benchbase.train.engine import Engine
+from benchbase.train.parallel import RankPlace
 from benchbase_cpm.case import PRESETS, CPMCase
 from benchbase_cpm.metric import ZERO_NORM
 from benchbase_cpu.precision import cpu_precision_policy
@@ -37,8 +39,8 @@ def cpm_engine(tmp_path: Path, valid: np.ndarray) -> Engine:
     prepared = {"vocab_size": VOCAB, "pad_id": PAD, "train_windows": str(tmp_path / "train.npy"),
                 "valid_windows": str(tmp_path / "valid.npy")}
     torch.manual_seed(0)
-    return Engine(case, CPUVendor(), torch.device("cpu"), cpu_precision_policy("fp32"), config, prepared,
-                  RankPlace(0, 1), lambda *args, **kwargs: None)
+    return Engine(case, CPUVendor(), torch.device("cpu"), cpu_precision_policy("fp32"), config,
+                  CoreConfig.from_values(config), prepared, RankPlace(0, 1), lambda *args, **kwargs: None)
 
 
 def reference_scores(engine: Engine, rows: np.ndarray) -> list[float]:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchbase.config import merge_parameters
+from benchbase.config.resolve import merge_parameters
 from benchbase_cpm.case import CPMCase
 from types import ModuleType
 from typing import Any

@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from benchbase.config import merge_parameters, vendor_config_path
+from benchbase.config.resolve import merge_parameters, vendor_config_path
 from benchbase_cpm.case import CPMCase
 from types import SimpleNamespace
 from typing import Any

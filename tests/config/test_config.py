@@ -8,21 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchbase.config import (
-    CORE_PARAMETERS,
-    INT_LIMIT,
-    MAX_CONFIG_BYTES,
-    MAX_TEXT_CHARS,
+from benchbase.config.coerce import INT_LIMIT, MAX_TEXT_CHARS
+from benchbase.config.parameters import CORE_PARAMETERS
+from benchbase.config.resolve import (
     Overrides,
     ResolvedConfig,
     config_hash,
-    load_yaml_file,
     merge_parameters,
     parse_set,
     parse_topology,
     resolve_config,
     vendor_config_path,
 )
+from benchbase.config.safe_yaml import MAX_CONFIG_BYTES, load_yaml_file
 from benchbase.contract import Param, Preset
 from benchbase.errors import MAX_FIX_CHARS, MAX_PROBLEM_CHARS, BenchbaseError
 from benchbase.record.atomic import atomic_write_yaml

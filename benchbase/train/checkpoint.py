@@ -1,0 +1,109 @@
+"""The run's ``checkpoint/`` folder: one ``state.pt`` of workload and loop, and one RNG file per rank.
+
+Apart from the loop so the supervisor can vet a checkpoint before a resume without importing the rank's code, and
+so the order of writes that keeps the folder consistent (every rank's RNG before ``state.pt``) lives in one place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchbase.contract import Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.record.atomic import atomic_write
+from benchbase.record.safe_load import Fixes, load_torch_file
+from benchbase.record.schema import CHECKPOINT_FILE
+from benchbase.train.parallel import barrier
+
+
+
+def read_checkpoint(
+    path: Path, *, mmap: bool = False, layout: tuple[str, ...] = ("workload", "loop")
+) -> dict[str, Any]:
+    """A file of the run's ``checkpoint/`` folder, read with ``weights_only=True``: tensors and plain containers only.
+
+    A checkpoint folder can be copied between machines, so a file that would need arbitrary pickled code is refused,
+    never executed. ``mmap=True`` maps tensors instead of reading them, so the supervisor can vet a large checkpoint
+    before it touches the run. ``layout`` names the keys the file must hold.
+    """
+    again = "this checkpoint cannot be resumed; start the run again (benchbase writes checkpoints itself)"
+    state = load_torch_file(path, what="checkpoint file", allow_legacy=False, mmap=mmap, fixes=Fixes.same(again))
+    if not isinstance(state, dict) or not all(key in state for key in layout):
+        raise BenchbaseError(f"checkpoint file {path} does not hold {', '.join(layout)}", again)
+    return state
+
+
+def _rng_state(vendor: Vendor, device: torch.device) -> dict[str, Any]:
+    """The host's generators and, through the vendor, the device's: whatever the device type, dropout continues
+    exactly after a resume."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    device_state = vendor.rng_state(device)
+    if device_state is not None:
+        state["device"] = device_state
+    return state
+
+
+def _set_rng_state(vendor: Vendor, device: torch.device, state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "device" in state:
+        vendor.set_rng_state(device, state["device"])
+
+
+def _rng_file_name(rank: int, step: int) -> str:
+    return f"rng-rank{rank}-step{step}.pt"
+
+
+class Checkpoints:
+    """One rank's view of the checkpoint folder: rank 0 writes the shared state, every rank its own RNG."""
+
+    def __init__(self, folder: Path, rank: int, world_size: int, vendor: Vendor, device: torch.device) -> None:
+        self.folder = folder
+        self.rank = rank
+        self.world_size = world_size
+        self.vendor = vendor
+        self.device = device
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / CHECKPOINT_FILE
+
+    def save(self, step: int, state: Callable[[], dict[str, Any]]) -> Path:
+        """Write this rank's RNG of ``step`` and, on rank 0, ``state()`` as ``state.pt``; returns its path.
+
+        RNG files are named by step and all written before ``state.pt`` is replaced, so whenever ``state.pt`` exists
+        every rank's RNG of the same step exists too, even if the run is killed between any two writes. ``state`` is
+        called only on rank 0, after every rank's RNG is on disk.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rng_file = self.folder / _rng_file_name(self.rank, step)
+        rng = _rng_state(self.vendor, self.device)
+        atomic_write(rng_file, lambda handle: torch.save(rng, handle))
+        barrier(self.world_size)
+        if self.rank == 0:
+            snapshot = state()
+            atomic_write(self.state_path, lambda handle: torch.save(snapshot, handle))
+        barrier(self.world_size)
+        for old in self.folder.glob(f"rng-rank{self.rank}-step*.pt"):
+            if old != rng_file:
+                old.unlink(missing_ok=True)
+        return self.state_path
+
+    def restore(self, load_workload: Callable[[Mapping[str, Any]], None]) -> dict[str, Any]:
+        """Hand the saved workload to ``load_workload``, restore this rank's RNG, and return the saved loop state."""
+        state = read_checkpoint(self.state_path)
+        loop: dict[str, Any] = state["loop"]
+        if loop["world_size"] != self.world_size:
+            raise BenchbaseError(
+                f"checkpoint was written by {loop['world_size']} ranks but this run has {self.world_size}",
+                f"resume with the topology the run started with (world size {loop['world_size']})",
+            )
+        load_workload(state["workload"])
+        rng = read_checkpoint(self.folder / _rng_file_name(self.rank, loop["step"]), layout=("torch", "python"))
+        _set_rng_state(self.vendor, self.device, rng)
+        return loop

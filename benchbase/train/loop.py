@@ -1,0 +1,235 @@
+"""The training loop of one rank: cadence, stop rules, timing windows and the events that record them.
+
+The case supplies the step and the metric (through :class:`benchbase.train.engine.Engine`); the loop decides when to
+log, evaluate and checkpoint, when the target is reached and when the budget is spent, so that every case is
+measured by the same rules. :meth:`TrainingLoop.run` reads as that sequence; each part is one call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchbase.config.parameters import CoreConfig
+from benchbase.contract import Vendor
+from benchbase.record.events import EventLog
+from benchbase.record.rundir import RunDir
+from benchbase.registry.plugins import Registry
+from benchbase.train.checkpoint import Checkpoints
+from benchbase.train.engine import Engine
+from benchbase.train.parallel import gather_floats, global_mean
+from benchbase.train.timing import Stopwatch, Windows
+
+
+class TrainingLoop:
+    """One rank's loop around the engine, with its windows, stop rules and events."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        vendor: Vendor,
+        device: torch.device,
+        core: CoreConfig,
+        run_dir: RunDir,
+        events: EventLog | None,
+        registry: Registry,
+        rank: int,
+        world_size: int,
+    ) -> None:
+        self.engine = engine
+        self.vendor = vendor
+        self.device = device
+        self.core = core
+        self.events = events
+        self.hook = registry.hook if rank == 0 else None
+        self.world_size = world_size
+        self.checkpoints = Checkpoints(Path(run_dir.checkpoint_dir), rank, world_size, vendor, device)
+        #: Evaluate every ``ceil(eval_interval_samples / global batch)`` steps, so the cadence is in samples.
+        self.eval_every = max(1, math.ceil(core.eval_interval_samples / engine.global_batch))
+        self.watch = Stopwatch(lambda: vendor.synchronize(device))
+        self.step_timer = vendor.step_timer(device)
+        self.windows = Windows()
+        self.step = 0
+        self.samples = 0
+        self.last_eval_step: int | None = None
+        self.converged_step: int | None = None
+        self.converged_samples: int | None = None
+        self.time_to_target_s: float | None = None
+        self.metric: float | None = None
+        self.whole_start: float | None = None
+        self.finished = False
+        # Where the rate of the next step event is measured from: the clock and the samples at the last log point.
+        self._log_time = 0.0
+        self._log_samples = 0
+
+    # -- the loop -----------------------------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train until the target or the budget; returns the stop reason."""
+        self._open_train_window()
+        if self.last_eval_step is None and self.evaluate():
+            return self._finish("converged")
+        self._restart_rate(self.sync_point())
+        while True:
+            reason = self._budget_spent()
+            if reason is not None:
+                break
+            loss = self._train_one_step()
+            if self.step % self.core.log_interval == 0:
+                self._log_step(loss)
+            if self.step % self.eval_every == 0 and self.evaluate():
+                reason = "converged"
+                break
+            if self.core.checkpoint_every and self.step % self.core.checkpoint_every == 0:
+                self.save_checkpoint()
+        if reason != "converged" and self.last_eval_step != self.step and self.evaluate():
+            reason = "converged"
+        return self._finish(reason)
+
+    def _open_train_window(self) -> None:
+        self.whole_start = self.watch.now()
+        if self.windows.train_start_ms is None:
+            self.windows.train_start_ms = time.time() * 1000
+
+    def _budget_spent(self) -> str | None:
+        """``max_steps`` or ``max_samples`` when that budget is used up, else ``None``."""
+        if self.step >= self.core.max_steps:
+            return "max_steps"
+        if self.core.max_samples and self.samples >= self.core.max_samples:
+            return "max_samples"
+        return None
+
+    def _train_one_step(self) -> torch.Tensor:
+        batch = self.engine.feed.next()
+        self.step_timer.start()
+        loss = self.engine.train_step(batch)
+        self.step_timer.stop()
+        self.step += 1
+        self.samples += self.engine.global_batch
+        return loss
+
+    def _log_step(self, loss: torch.Tensor) -> None:
+        """The ``step`` event: the loss averaged over ranks, the rate since the last log point, the next lr."""
+        now = self.sync_point()
+        rate = (self.samples - self._log_samples) / max(now - self._log_time, 1e-9)
+        loss_value = global_mean(loss.detach().float(), self.world_size)
+        lr = self.engine.learning_rate()
+        self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
+        if self.hook is not None:
+            self.hook.benchbase_step(step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
+        # Nothing is queued on the device after the log point's own sync, so the clock alone is exact here.
+        self._restart_rate(self.watch.clock())
+
+    def _restart_rate(self, now: float) -> None:
+        self._log_time, self._log_samples = now, self.samples
+
+    def _finish(self, reason: str) -> str:
+        self.close_windows()
+        self.emit(
+            "train_stop",
+            reason,
+            converged_step=self.converged_step,
+            converged_samples=self.converged_samples,
+            time_to_target_s=self.time_to_target_s,
+        )
+        return reason
+
+    # -- events -------------------------------------------------------------------------------------------------------
+    def emit(self, key: str, value: Any = None, **metadata: Any) -> None:
+        """Write an event and tell the observers; the CPU this costs is counted as the harness's own."""
+        if self.events is None:
+            return
+        started = time.thread_time()
+        event = self.events.emit(key, value, step=self.step, samples=self.samples, **metadata)
+        if self.hook is not None:
+            self.hook.benchbase_event(event=event)
+        self.windows.events_cpu_s += time.thread_time() - started
+
+    # -- timing -------------------------------------------------------------------------------------------------------
+    def sync_point(self) -> float:
+        """Synchronise the device and read the clock; fold in the core time and data waits since the last point.
+
+        The loop synchronises only here (log points, evaluations, checkpoints, the ends of the train window), never
+        per step, so a device's launch queue keeps running ahead of the host between log points.
+        """
+        now = self.watch.now()
+        self.windows.core_s += self.step_timer.collect()
+        self.windows.data_wait_s += self.engine.feed.take_wait_s()
+        return now
+
+    def close_windows(self, gather: bool = True) -> None:
+        """Add this segment's whole/train time (cumulative across a resume) and emit the ``windows`` event.
+
+        ``gather=False`` on an interrupt: another rank may already be gone, and a collective would hang.
+        """
+        if self.finished or self.whole_start is None:
+            return
+        self.finished = True
+        elapsed = self.sync_point() - self.whole_start
+        self.windows.train_end_ms = time.time() * 1000
+        self.windows.whole_s += elapsed
+        self.windows.train_s = max(self.windows.whole_s - self.windows.eval_s - self.windows.checkpoint_s, 0.0)
+        peak = self.vendor.peak_memory_gib(self.device)
+        local = peak if peak is not None else float("nan")
+        peaks = gather_floats(local, self.world_size, self.device) if gather else [local]
+        value, meta = self.windows.to_event()
+        self.emit("windows", value, peak_memory_gib=[p if math.isfinite(p) else None for p in peaks], **meta)
+
+    # -- evaluation ---------------------------------------------------------------------------------------------------
+    def evaluate(self) -> bool:
+        """Run the case metric; returns True when the target is reached."""
+        start_ms = time.time() * 1000
+        start = self.sync_point()
+        result = self.engine.evaluate()
+        end = self.watch.now()
+        end_ms = time.time() * 1000
+        self.windows.eval_s += end - start
+        self.windows.eval_intervals_ms.append([start_ms, end_ms])
+        self.metric = float(result.metric)
+        self.last_eval_step = self.step
+        extras = {k: float(v) for k, v in result.extras.items()}
+        self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, extras=extras)
+        if self.hook is not None:
+            self.hook.benchbase_eval(step=self.step, samples=self.samples, metric=self.metric, extras=extras)
+        reached = self.metric >= self.core.target
+        if reached and self.converged_step is None:
+            self.converged_step, self.converged_samples = self.step, self.samples
+            self.time_to_target_s = self.windows.whole_s + (end - (self.whole_start or end))
+        return reached
+
+    # -- checkpoint ---------------------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        """Save the workload, the loop's state and every rank's RNG (:class:`benchbase.train.checkpoint.Checkpoints`);
+        the time it takes is the checkpoint window."""
+        start = self.sync_point()
+        path = self.checkpoints.save(self.step, lambda: self._checkpoint_state(start))
+        self.windows.checkpoint_s += self.watch.now() - start
+        self.emit("checkpoint", str(path))
+
+    def _checkpoint_state(self, start: float) -> dict[str, Any]:
+        windows = vars(self.windows).copy()
+        # The segment's whole time is added to whole_s only when the run ends; the copy that a resume continues
+        # from must already hold it, or the resumed run would report only the time after the resume.
+        windows["whole_s"] += self.watch.now() - (self.whole_start or start)
+        return {
+            "workload": self.engine.state_dict(),
+            "loop": {
+                "step": self.step,
+                "samples": self.samples,
+                "last_eval_step": self.last_eval_step,
+                "metric": self.metric,
+                "world_size": self.world_size,
+                "windows": windows,
+            },
+        }
+
+    def resume(self) -> None:
+        """Continue from the run's checkpoint: the engine's state, this rank's RNG and the loop's counters."""
+        loop = self.checkpoints.restore(self.engine.load_state_dict)
+        self.step, self.samples = loop["step"], loop["samples"]
+        self.last_eval_step, self.metric = loop["last_eval_step"], loop["metric"]
+        self.windows = Windows.from_state(loop["windows"])
+        self.emit("resume", str(self.checkpoints.state_path))
