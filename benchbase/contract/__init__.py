@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchbase.contract.launcher import JobShape, Launcher, Submission
 from benchbase.errors import BenchbaseError
 
 if TYPE_CHECKING:

@@ -17,7 +17,8 @@ from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
 from benchbase.launch.plan import plan_launch
 from benchbase.record.rundir import RunDir
-from benchbase.run.supervisor import _decide_status, _rendezvous_seen_by
+from benchbase.run.status import decide_status
+from benchbase.run.watch import rendezvous_seen_by
 from benchbase.hardware.topology import fit_to_allowed
 
 
@@ -130,7 +131,7 @@ Root Cause (first observed failure):
   exitcode  : 2 (pid: 1158)
   error_file: <N/A>
 """)
-    status, reason = _decide_status(1, False, None, [], RunDir(tmp_path))
+    status, reason = decide_status(1, False, None, [], RunDir(tmp_path))
     assert status == "failed"
     assert reason == (
         "a process failed (exit code 1): rank 1 exited with code 2 (rank1.log: CPU binding 1 of local rank 1 "
@@ -143,12 +144,12 @@ def test_the_rendezvous_is_read_from_a_local_rank_0s_environment() -> None:
     rank = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env={**env, "LOCAL_RANK": "1"})
     try:
-        assert _rendezvous_seen_by(psutil.Process(rank.pid)) == {
+        assert rendezvous_seen_by(psutil.Process(rank.pid)) == {
             "master_addr": "node0",
             "master_port": 41234,
             "seen_in": f"environment of rank 4 (local rank 0, pid {rank.pid})",
         }
-        assert _rendezvous_seen_by(psutil.Process(other.pid)) is None
+        assert rendezvous_seen_by(psutil.Process(other.pid)) is None
     finally:
         for process in (rank, other):
             process.kill()
@@ -192,7 +193,7 @@ def _job(tmp_path: Path, nnodes: int, gpus: int | None) -> slurm.BatchJob:
 
 def test_the_batch_script_asks_for_whole_nodes_and_runs_one_supervisor_per_node(tmp_path: Path) -> None:
     job = _job(tmp_path, 2, 8)
-    lines = job.script().splitlines()
+    lines = job.text().splitlines()
     assert lines[0] == "#!/bin/bash"
     sbatch = [line for line in lines if line.startswith("#SBATCH")]
     assert sbatch[:6] == [
@@ -206,11 +207,11 @@ def test_the_batch_script_asks_for_whole_nodes_and_runs_one_supervisor_per_node(
     assert step.startswith('srun --nodes=2 --ntasks-per-node=1 --cpus-per-task="$cpus_per_node" /')
     assert step.endswith(f'--out {tmp_path}/runs --launcher slurm --master-addr "$master_addr" --master-port 29500')
     written = job.write()
-    assert written == tmp_path / "slurm" / "benchbase-cpm-nvidia-2x8.sbatch" and written.read_text() == job.script()
+    assert written == tmp_path / "slurm" / "benchbase-cpm-nvidia-2x8.sbatch" and written.read_text() == job.text()
 
 
 def test_one_node_needs_no_master_and_the_host_cpu_asks_for_no_gpu(tmp_path: Path) -> None:
-    text = _job(tmp_path, 1, None).script()
+    text = _job(tmp_path, 1, None).text()
     assert "--gpus-per-node" not in text and "master_addr" not in text and "--master-port" not in text
     assert text.splitlines()[-1].endswith("--launcher slurm")
 
