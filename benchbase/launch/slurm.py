@@ -126,7 +126,8 @@ class BatchJob(Submission):
         return self.script_path
 
     def dry_run_note(self) -> str:
-        return f"without --dry-run, written to {self.script_path} for `sbatch`; each node's task then runs the launch above"
+        return (f"without --dry-run, written to {self.script_path} for `sbatch`; each node's task then runs the launch "
+                "above")
 
     def how_to_submit(self, path: Path) -> str:
         """Outside an allocation with sbatch, inside one (salloc) with bash, whose srun line then starts the step in

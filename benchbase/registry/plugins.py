@@ -6,11 +6,11 @@ registration hook raises is listed with its error and skipped, so one broken thi
 others down.
 
 Names must be unambiguous, or a benchmark could run someone else's code under a trusted name and record it as
-official. Two distributions declaring one entry-point name, two plugins registering one case, vendor or launcher name, or two
-entry points loading one module are all conflicts: every command that has to pick a case or a vendor stops with one
-line naming both distributions and their versions, and ``benchbase plugins`` shows them. Each plugin is registered
-with pluggy under a name that includes its distribution, so pluggy never silently refuses the second of two plugins
-sharing an entry-point name, and every case and vendor remembers which distribution supplied it
+official. Two distributions declaring one entry-point name, two plugins registering one case, vendor or launcher
+name, or two entry points loading one module are all conflicts: every command that has to pick a case or a vendor
+stops with one line naming both distributions and their versions, and ``benchbase plugins`` shows them. Each plugin
+is registered with pluggy under a name that includes its distribution, so pluggy never silently refuses the second
+of two plugins sharing an entry-point name, and every case and vendor remembers which distribution supplied it
 (:meth:`Registry.origin`, :func:`origin_of`), so a record can name the code that produced it.
 
 The core's own launchers (``auto``, ``slurm``) are registered by an internal plugin, :mod:`benchbase.launch.builtin`,

@@ -290,7 +290,9 @@ def _record_and_watch(
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         values = request.values
         with RunView(console, title, values.get("max_steps"), values.get("target")) as view:
-            watched = watch(proc, processes, signals, sampler, run_dir, view, _timeout_s(request), attempt.process_start)
+            watched = watch(
+                proc, processes, signals, sampler, run_dir, view, _timeout_s(request), attempt.process_start
+            )
         sampler.stop()
     recorded = read_events(Path(run_dir.events_path))
     status, reason = decide_status(

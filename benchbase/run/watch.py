@@ -118,7 +118,7 @@ def start_launcher(plan: LaunchPlan, log: IO[bytes]) -> subprocess.Popen[bytes]:
 
 @dataclass(frozen=True)
 class Watched:
-    """What the watch loop saw and did, from which the status is decided (:func:`benchbase.run.status.decide_status`)."""
+    """What the watch loop saw and did: what the status is decided from (:func:`benchbase.run.status.decide_status`)."""
 
     return_code: int | None
     timed_out: bool
