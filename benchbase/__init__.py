@@ -17,6 +17,8 @@ from benchbase.contract import (
     DeviceInfo,
     EmitFn,
     EvalResult,
+    JobShape,
+    Launcher,
     Metric,
     ModelSpec,
     Param,
@@ -28,6 +30,7 @@ from benchbase.contract import (
     SensorReading,
     Sensors,
     StepTimer,
+    Submission,
     Vendor,
 )
 from benchbase.contract.hookspecs import hookimpl
@@ -47,6 +50,8 @@ __all__ = [
     "DeviceInfo",
     "EmitFn",
     "EvalResult",
+    "JobShape",
+    "Launcher",
     "Metric",
     "ModelSpec",
     "Param",
@@ -58,6 +63,7 @@ __all__ = [
     "SensorReading",
     "Sensors",
     "StepTimer",
+    "Submission",
     "Vendor",
     "__version__",
     "hookimpl",

@@ -4,6 +4,8 @@
   with a :class:`Recipe` and a :class:`Metric` into a named **case** (:class:`Case`): :mod:`benchbase.contract.case`;
 * the **hardware** (:class:`Vendor`, with :class:`PrecisionPolicy`, :class:`DeviceInfo`, :class:`Binding`,
   :class:`Sensors`, :class:`SensorReading` and :class:`StepTimer`): :mod:`benchbase.contract.vendor`;
+* how a run's nodes are **started** (:class:`Launcher`, with :class:`JobShape` and :class:`Submission`):
+  :mod:`benchbase.contract.launcher`;
 * the **hooks** a plugin implements to hand them over: :mod:`benchbase.contract.hookspecs`.
 
 Neither part imports the other: the core trainer owns the step and wires them together. Plugins import these names
@@ -24,6 +26,7 @@ from benchbase.contract.case import (
     Recipe,
     Samples,
 )
+from benchbase.contract.launcher import JobShape, Launcher, Submission
 from benchbase.contract.vendor import (
     Binding,
     DeviceInfo,
@@ -43,6 +46,8 @@ __all__ = [
     "DeviceInfo",
     "EmitFn",
     "EvalResult",
+    "JobShape",
+    "Launcher",
     "Metric",
     "ModelSpec",
     "Param",
@@ -51,6 +56,7 @@ __all__ = [
     "ProgressFn",
     "Recipe",
     "Samples",
+    "Submission",
     "SensorReading",
     "Sensors",
     "StepTimer",

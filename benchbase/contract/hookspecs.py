@@ -13,6 +13,9 @@ What a plugin hands over is typed, in :mod:`benchbase.contract`, in three parts:
 * the **hardware** (:class:`~benchbase.contract.Vendor`): discovery, device setup, precision policy, CPU binding,
   sensors, swaps, the data-parallel wrapper and the device's RNG.
 
+How a run's nodes are started is a plugin kind of its own (:class:`~benchbase.contract.Launcher`), registered like
+cases and vendors.
+
 A **case** (:class:`~benchbase.contract.Case`) is a named composition of one model spec and one dataset spec with a
 :class:`~benchbase.contract.Recipe` (optimizer, schedule, allowed precisions, the overflow rule) and a
 :class:`~benchbase.contract.Metric`, plus its parameters and presets. The core trainer (:mod:`benchbase.train.engine`)
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from benchbase.contract import Case, Vendor
+    from benchbase.contract import Case, Launcher, Vendor
 
 PROJECT = "benchbase"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -64,6 +67,16 @@ def benchbase_register_vendors(register: Callable[["Vendor"], None]) -> None:
 
     Called once when the plugin manager loads. Call ``register(vendor)`` once per
     :class:`benchbase.contract.Vendor` instance. Return value ignored.
+    """
+
+
+@hookspec
+def benchbase_register_launchers(register: Callable[["Launcher"], None]) -> None:
+    """Register launchers (ways of starting a run's nodes, chosen with ``benchbase run --launcher NAME``).
+
+    Called once when the plugin manager loads. Call ``register(launcher)`` once per
+    :class:`benchbase.contract.Launcher` instance; the core registers ``auto`` and ``slurm`` through this same hook,
+    so a new launcher needs no change to the command line. Return value ignored.
     """
 
 

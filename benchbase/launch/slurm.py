@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchbase.contract import JobShape, Launcher, Submission
 from benchbase.errors import BenchbaseError
 from benchbase.launch.plan import DEFAULT_MASTER_PORT
 
@@ -28,9 +29,37 @@ from benchbase.launch.plan import DEFAULT_MASTER_PORT
 _STEP_OPTIONS = ("--launcher", "--master-addr", "--master-port", "--node-rank")
 
 
+class SlurmLauncher(Launcher):
+    """Outside a job step it writes the batch script (:class:`BatchJob`); inside the step, each node's task takes its
+    node rank and master from Slurm."""
+
+    name = "slurm"
+    description = "a Slurm batch script to submit with sbatch; inside its srun step, placement read from Slurm"
+
+    def runs_here(self) -> bool:
+        """Only a task of the job's step is a node of the job."""
+        return in_step()
+
+    def submission(self, job: JobShape) -> BatchJob:
+        """The batch script for ``job``."""
+        return batch_job(
+            job.case, job.vendor, job.nnodes, job.nproc_per_node,
+            gpus_per_node=job.devices_per_node, run_argv=job.run_argv, master_port=job.master_port,
+            out_root=job.out_root,
+        )
+
+    def placement(self, nnodes: int, node_rank: int, master_addr: str | None, dry_run: bool) -> tuple[int, str | None]:
+        """From the step (:func:`step_placement`); a dry run, which writes the script, shows the first node's."""
+        if dry_run:
+            return 0, master_addr or "<NodeAddr of the job's first node>"
+        return step_placement(nnodes, master_addr)
+
+
 @dataclass(frozen=True)
-class BatchJob:
+class BatchJob(Submission):
     """One benchbase run as a Slurm batch job: one task per node, each the node's supervisor."""
+
+    title = "Slurm batch script"
 
     name: str
     nnodes: int
@@ -49,7 +78,7 @@ class BatchJob:
         """The job's log, beside the script (``%j`` is the job id)."""
         return self.script_path.with_name(f"{self.script_path.stem}-%j.out")
 
-    def script(self) -> str:
+    def text(self) -> str:
         """The batch script's text; ``sbatch FILE`` submits it, ``bash FILE`` runs it inside an allocation."""
         lines = [
             "#!/bin/bash",
@@ -88,13 +117,26 @@ class BatchJob:
         """Write the script, replacing one written before for the same case, vendor and topology."""
         try:
             self.script_path.parent.mkdir(parents=True, exist_ok=True)
-            self.script_path.write_text(self.script())
+            self.script_path.write_text(self.text())
         except OSError as exc:
             raise BenchbaseError(
                 f"cannot write the batch script {self.script_path} ({exc.strerror or exc})",
                 "choose an --out whose parent folder is writable",
             ) from None
         return self.script_path
+
+    def dry_run_note(self) -> str:
+        return (f"without --dry-run, written to {self.script_path} for `sbatch`; each node's task then runs the launch "
+                "above")
+
+    def how_to_submit(self, path: Path) -> str:
+        """Outside an allocation with sbatch, inside one (salloc) with bash, whose srun line then starts the step in
+        the allocation already held."""
+        quoted = shlex.quote(str(path))
+        how = f"`sbatch {quoted}`"
+        if "SLURM_JOB_ID" in os.environ:
+            how += f", or run it in this allocation (job {os.environ['SLURM_JOB_ID']}) with `bash {quoted}`"
+        return f"submit it with {how}; the job log is {path.stem}-<job id>.out beside it"
 
 
 def batch_job(

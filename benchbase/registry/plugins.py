@@ -6,12 +6,16 @@ registration hook raises is listed with its error and skipped, so one broken thi
 others down.
 
 Names must be unambiguous, or a benchmark could run someone else's code under a trusted name and record it as
-official. Two distributions declaring one entry-point name, two plugins registering one case or vendor name, or two
-entry points loading one module are all conflicts: every command that has to pick a case or a vendor stops with one
-line naming both distributions and their versions, and ``benchbase plugins`` shows them. Each plugin is registered
-with pluggy under a name that includes its distribution, so pluggy never silently refuses the second of two plugins
-sharing an entry-point name, and every case and vendor remembers which distribution supplied it
+official. Two distributions declaring one entry-point name, two plugins registering one case, vendor or launcher
+name, or two entry points loading one module are all conflicts: every command that has to pick a case or a vendor
+stops with one line naming both distributions and their versions, and ``benchbase plugins`` shows them. Each plugin
+is registered with pluggy under a name that includes its distribution, so pluggy never silently refuses the second
+of two plugins sharing an entry-point name, and every case and vendor remembers which distribution supplied it
 (:meth:`Registry.origin`, :func:`origin_of`), so a record can name the code that produced it.
+
+The core's own launchers (``auto``, ``slurm``) are registered by an internal plugin, :mod:`benchbase.launch.builtin`,
+through the same hook as any other: a plugin's launcher of the same name is a conflict like any other, and the core
+is not listed among the installed plugins (it is no entry point).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import Any, NoReturn
 import pluggy
 
 from benchbase.contract import hookspecs
-from benchbase.contract import Case, DatasetSpec, Metric, ModelSpec, Recipe, Vendor
+from benchbase import __version__
+from benchbase.contract import Case, DatasetSpec, Launcher, Metric, ModelSpec, Recipe, Vendor
 from benchbase.errors import BenchbaseError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
@@ -36,6 +41,10 @@ ENTRY_POINT_GROUP = hookspecs.PROJECT
 HOOKSPECS_GROUP = f"{hookspecs.PROJECT}.hookspecs"
 #: ``PluginInfo.distribution`` of a module handed to :func:`load_registry` directly (tests) rather than installed.
 DIRECT = "(registered directly)"
+#: The distribution that registers the core's own launchers (:meth:`_Loader.add_core`).
+CORE_DISTRIBUTION = "benchbase-core"
+#: The kinds of object plugins register, as :attr:`Registry.origins` and messages name them.
+KINDS = ("case", "vendor", "launcher")
 
 
 @dataclass
@@ -50,6 +59,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     cases: list[str] = field(default_factory=list)
     vendors: list[str] = field(default_factory=list)
+    launchers: list[str] = field(default_factory=list)
     error: str | None = None
     #: The conflicts this plugin is part of (also in :attr:`Registry.conflicts`).
     conflicts: list[str] = field(default_factory=list)
@@ -100,14 +110,16 @@ class PluginInfo:
 
 @dataclass
 class Registry:
-    """The loaded plugins, their cases and vendors, and the pluggy hook relay for lifecycle hooks."""
+    """The loaded plugins, their cases, vendors and launchers, and the pluggy hook relay for lifecycle hooks."""
 
     manager: pluggy.PluginManager
     plugins: list[PluginInfo]
     cases: dict[str, Case]
     vendors: dict[str, Vendor]
     conflicts: list[str]
-    #: ``(kind, name) -> plugin`` for every registered case (``kind`` "case") and vendor ("vendor").
+    launchers: dict[str, Launcher] = field(default_factory=dict)
+    #: ``(kind, name) -> plugin`` for every registered case (``kind`` "case"), vendor ("vendor") and launcher
+    #: ("launcher").
     origins: dict[tuple[str, str], PluginInfo] = field(default_factory=dict)
     #: The fix for each entry of :attr:`conflicts`: which distributions to choose between.
     conflict_fixes: dict[str, str] = field(default_factory=dict)
@@ -141,10 +153,17 @@ class Registry:
             self._missing("vendor", name, sorted(self.vendors))
         return self.vendors[name]
 
+    def launcher(self, name: str) -> Launcher:
+        """The launcher ``name``; a conflict, a plugin that failed to load, or an unknown name is one line."""
+        self.check()
+        if name not in self.launchers:
+            self._missing("launcher", name, sorted(self.launchers))
+        return self.launchers[name]
+
     def origin(self, kind: str, name: str) -> PluginInfo:
-        """The plugin (distribution, version, entry point) that registered the case or vendor ``name``."""
-        if kind not in ("case", "vendor"):
-            raise ValueError(f"kind must be 'case' or 'vendor', not {kind!r}")
+        """The plugin (distribution, version, entry point) that registered the case, vendor or launcher ``name``."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
         if (kind, name) not in self.origins:
             raise BenchbaseError(f"no installed plugin registers the {kind} '{name}'", "see `benchbase plugins`")
         return self.origins[(kind, name)]
@@ -248,6 +267,7 @@ class _Loader:
         self.plugins: list[PluginInfo] = []
         self.cases: dict[str, Case] = {}
         self.vendors: dict[str, Vendor] = {}
+        self.launchers: dict[str, Launcher] = {}
         self.owner: dict[tuple[str, str], PluginInfo] = {}
         self.by_module: dict[int, PluginInfo] = {}
         self.conflicts: list[str] = []
@@ -303,6 +323,15 @@ class _Loader:
                 continue
             self._register(module, info)
 
+    def add_core(self) -> None:
+        """Register the core's own launchers, first, through the hook any plugin uses; the core is no entry point,
+        so it stays out of :attr:`plugins` (what ``benchbase plugins`` lists as installed)."""
+        from benchbase.launch import builtin
+
+        info = PluginInfo(name="benchbase", distribution=CORE_DISTRIBUTION, version=__version__,
+                          module=builtin.__name__)
+        self._register(builtin, info)
+
     def add_module(self, module: ModuleType, name: str | None = None) -> None:
         info = PluginInfo(name=name or module.__name__, distribution=DIRECT, version="", module=module.__name__)
         self.plugins.append(info)
@@ -339,6 +368,8 @@ class _Loader:
         info.hooks = sorted(caller.name for caller in callers)
         self._collect(module, info, "benchbase_register_cases", Case, self.cases, info.cases, "case")
         self._collect(module, info, "benchbase_register_vendors", Vendor, self.vendors, info.vendors, "vendor")
+        self._collect(module, info, "benchbase_register_launchers", Launcher, self.launchers, info.launchers,
+                      "launcher")
         if info.error:
             self.manager.unregister(module)
 
@@ -414,6 +445,7 @@ def load_registry(
 ) -> Registry:
     """Load every installed plugin (and any modules handed in, as tests do with autoloading off)."""
     loader = _Loader()
+    loader.add_core()
     if use_entry_points:
         loader.add_hookspecs(entry_points(group=HOOKSPECS_GROUP))
         loader.add_entry_points(entry_points(group=ENTRY_POINT_GROUP))
@@ -425,7 +457,16 @@ def load_registry(
         plugins=loader.plugins,
         cases=loader.cases,
         vendors=loader.vendors,
+        launchers=loader.launchers,
         conflicts=loader.conflicts,
         origins=dict(loader.owner),
         conflict_fixes=loader.conflict_fixes,
     )
+
+
+def load_checked_registry() -> Registry:
+    """The installed plugins, refused as a whole on any name conflict: every command that picks or lists cases and
+    vendors must never pick one of two silently (``benchbase plugins`` alone loads them without this check)."""
+    registry = load_registry()
+    registry.check()
+    return registry

@@ -10,6 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
+from benchbase.report.loading import RECORD_FILES
+from benchbase.run.lock import LOCK_FILE
+
+
+def refuse_output_in_records(output: Path, read: list[Path]) -> None:
+    """The report never writes into a run folder (it would replace or add to a record) nor into a folder of runs it
+    reads (the next report would list the file as a broken record)."""
+    folders = [output.resolve().parent, *output.resolve().parent.parents]
+    markers = (*RECORD_FILES, LOCK_FILE)
+    run = next((folder for folder in folders if any((folder / name).exists() for name in markers)), None)
+    runs = next((Path(path) for path in read if Path(path).resolve() in folders), None)
+    if run is not None or runs is not None:
+        where = f"run folder {run}" if run is not None else f"runs folder {runs}"
+        raise BenchbaseError(
+            f"--output {output} is inside the {where}; the report never writes into run records",
+            "write it outside the folders of runs, e.g. under reports/",
+        )
 
 
 def write_output(path: Path, text: str) -> None:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
@@ -16,8 +15,6 @@ from benchbase.launch import slurm
 from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
 from benchbase.launch.plan import plan_launch
-from benchbase.record.rundir import RunDir
-from benchbase.run.supervisor import _decide_status, _rendezvous_seen_by
 from benchbase.hardware.topology import fit_to_allowed
 
 
@@ -102,59 +99,6 @@ def test_a_binding_this_process_may_not_use_is_the_ranks_own_error(tmp_path: Pat
     assert "Traceback" not in log
 
 
-def test_the_rank_that_told_its_error_is_the_reason_not_the_rank_torchrun_killed_waiting_for_it(
-    tmp_path: Path,
-) -> None:
-    """torchrun's report when rank 1 stopped on its own error while rank 0 waited in the rendezvous: rank 0 is
-    SIGTERMed, then SIGKILLed 30 s later, and torchrun's timestamps make either look first."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "rank0.log").write_text("")
-    (logs / "rank1.log").write_text("error: CPU binding 1 of local rank 1 names no CPU this process may use\n")
-    (logs / "launcher.log").write_text("""benchbase.train.worker FAILED
-------------------------------------------------------------
-Failures:
-[1]:
-  time      : 2026-12-02_00:12:55
-  host      : localhost
-  rank      : 0 (local_rank: 0)
-  exitcode  : -9 (pid: 1157)  (SIGKILL)
-  error_file: <N/A>
-  traceback : Signal 9 (SIGKILL) received by PID 1157
-------------------------------------------------------------
-Root Cause (first observed failure):
-[0]:
-  time      : 2026-12-02_00:12:25
-  host      : localhost
-  rank      : 1 (local_rank: 1)
-  exitcode  : 2 (pid: 1158)
-  error_file: <N/A>
-""")
-    status, reason = _decide_status(1, False, None, [], RunDir(tmp_path))
-    assert status == "failed"
-    assert reason == (
-        "a process failed (exit code 1): rank 1 exited with code 2 (rank1.log: CPU binding 1 of local rank 1 "
-        "names no CPU this process may use)"
-    )
-
-
-def test_the_rendezvous_is_read_from_a_local_rank_0s_environment() -> None:
-    env = {**os.environ, "LOCAL_RANK": "0", "RANK": "4", "MASTER_ADDR": "node0", "MASTER_PORT": "41234"}
-    rank = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env={**env, "LOCAL_RANK": "1"})
-    try:
-        assert _rendezvous_seen_by(psutil.Process(rank.pid)) == {
-            "master_addr": "node0",
-            "master_port": 41234,
-            "seen_in": f"environment of rank 4 (local rank 0, pid {rank.pid})",
-        }
-        assert _rendezvous_seen_by(psutil.Process(other.pid)) is None
-    finally:
-        for process in (rank, other):
-            process.kill()
-            process.wait()
-
-
 # -- Slurm --------------------------------------------------------------------------------------------------------
 STEP = {"SLURM_STEP_ID": "0", "SLURM_NODEID": "1", "SLURM_STEP_NODELIST": "gpu[03-04]", "SLURM_STEP_NUM_NODES": "2",
         "SLURM_STEP_NUM_TASKS": "2"}
@@ -192,7 +136,7 @@ def _job(tmp_path: Path, nnodes: int, gpus: int | None) -> slurm.BatchJob:
 
 def test_the_batch_script_asks_for_whole_nodes_and_runs_one_supervisor_per_node(tmp_path: Path) -> None:
     job = _job(tmp_path, 2, 8)
-    lines = job.script().splitlines()
+    lines = job.text().splitlines()
     assert lines[0] == "#!/bin/bash"
     sbatch = [line for line in lines if line.startswith("#SBATCH")]
     assert sbatch[:6] == [
@@ -206,11 +150,11 @@ def test_the_batch_script_asks_for_whole_nodes_and_runs_one_supervisor_per_node(
     assert step.startswith('srun --nodes=2 --ntasks-per-node=1 --cpus-per-task="$cpus_per_node" /')
     assert step.endswith(f'--out {tmp_path}/runs --launcher slurm --master-addr "$master_addr" --master-port 29500')
     written = job.write()
-    assert written == tmp_path / "slurm" / "benchbase-cpm-nvidia-2x8.sbatch" and written.read_text() == job.script()
+    assert written == tmp_path / "slurm" / "benchbase-cpm-nvidia-2x8.sbatch" and written.read_text() == job.text()
 
 
 def test_one_node_needs_no_master_and_the_host_cpu_asks_for_no_gpu(tmp_path: Path) -> None:
-    text = _job(tmp_path, 1, None).script()
+    text = _job(tmp_path, 1, None).text()
     assert "--gpus-per-node" not in text and "master_addr" not in text and "--master-port" not in text
     assert text.splitlines()[-1].endswith("--launcher slurm")
 

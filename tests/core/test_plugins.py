@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchbase.registry import plugins
-from benchbase.contract import Case, DeviceInfo, PrecisionPolicy, Vendor
+from benchbase.contract import Case, DeviceInfo, Launcher, PrecisionPolicy, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hookspecs import hookimpl
 from benchbase.registry.plugins import DIRECT, load_registry, origin_of, provenance
@@ -320,3 +320,27 @@ def test_a_case_missing_a_part_of_its_composition_is_refused_at_registration_nam
     (plugin,) = registry.plugins
     assert "case 'half' has no metric (a benchbase.contract.Metric)" in plugin.error
     assert registry.cases == {}
+
+
+def test_the_core_registers_its_launchers_through_the_hook_and_stays_out_of_the_installed_plugins() -> None:
+    registry = load_registry(use_entry_points=False)
+    assert sorted(registry.launchers) == ["auto", "slurm"] and registry.plugins == []
+    assert registry.origin("launcher", "slurm").distribution == "benchbase-core"
+    with pytest.raises(BenchbaseError, match=r"unknown launcher 'k8s'.*installed launchers: auto, slurm"):
+        registry.launcher("k8s")
+
+
+def test_a_plugins_launcher_is_chosen_by_name_and_one_taking_a_core_name_is_a_conflict() -> None:
+    class Kube(Launcher):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def placement(self, nnodes, node_rank, master_addr, dry_run):  # type: ignore[no-untyped-def]
+            return node_rank, master_addr
+
+    kube, impostor = types.ModuleType("kube"), types.ModuleType("impostor")
+    kube.benchbase_register_launchers = hookimpl(lambda register: register(Kube("k8s")))
+    impostor.benchbase_register_launchers = hookimpl(lambda register: register(Kube("slurm")))
+    assert load_registry(use_entry_points=False, modules=[kube]).launcher("k8s").name == "k8s"
+    with pytest.raises(BenchbaseError, match=r"launcher name 'slurm' is registered by two plugins: 'benchbase'"):
+        load_registry(use_entry_points=False, modules=[impostor]).launcher("slurm")

@@ -19,8 +19,8 @@ from reliability_support import ENDLESS, Bench
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import STATUS_EXIT_CODES
+from benchbase.run.watch import GRACE_S
 from benchbase.record.telemetry_file import read_telemetry
-from benchbase.run.supervisor import GRACE_S
 
 TWO_RANKS = ["run", "cpm", "--vendor", "cpu", "--config", "1x2", *ENDLESS, "--set", "telemetry_interval_s=0.5"]
 

@@ -1,0 +1,137 @@
+"""Everything the command line prints with rich: the consoles, preparation's progress, ``--dry-run``, the line for
+a job written for submission, the standard table after a run, and the tables of ``list`` and ``plugins``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from benchbase.contract import Submission
+from benchbase.registry.plugins import PluginInfo, Registry
+from benchbase.run.request import RunRequest
+
+# Tables are wide; when output is a file or a pipe (CI logs), do not squeeze them into 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS", "200")))
+err_console = Console(stderr=True)
+
+
+def progress_printer() -> Callable[[str, int, int | None], None]:
+    """Preparation's progress on stderr, about ten lines a stage, so a long tokenization shows it is alive."""
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        step = max((total or 0) // 10, 1)
+        if done == total or done - last.get(stage, -step) >= step:
+            last[stage] = done
+            of = f"/{total}" if total else ""
+            err_console.print(f"[dim]{stage}: {done}{of}[/dim]")
+
+    return progress
+
+
+def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submission | None) -> None:
+    """``--dry-run``: the resolved config with where each value came from, the ranks' bindings, the launch command,
+    and the job a launcher would write for submission."""
+    resolved = request.resolved
+    console.print(f"[bold]case[/bold] {request.case.name}  [bold]preset[/bold] {resolved.preset}  "
+                  f"[bold]vendor[/bold] {request.vendor.name}  "
+                  f"[bold]topology[/bold] {request.nnodes}x{request.nproc_per_node}  "
+                  f"[bold]official[/bold] {resolved.official}")
+    console.print(f"[bold]vendor config[/bold] {resolved.vendor_file or 'none (case defaults)'}")
+    for line in request.case.describe_data(resolved.values, request.data_dir):
+        console.print(f"[bold]data[/bold] {line}")
+    table = Table(title="Resolved config")
+    for column in ("key", "value", "from"):
+        table.add_column(column)
+    for key in sorted(resolved.values):
+        table.add_row(key, str(resolved.values[key]), resolved.sources.get(key, ""))
+    console.print(table)
+    console.print(f"[bold]precision[/bold] {plan['precision']}")
+    if not plan["devices_detected"]:
+        console.print(f"[yellow]no {request.vendor.name} devices detected here; showing the plan as it would run[/]")
+    table = Table(title="Ranks on this node")
+    for column in ("local rank", "device", "CPUs", "NUMA node", "source"):
+        table.add_column(column)
+    for binding in plan["launch"]["bindings"]:
+        if binding:
+            table.add_row(str(binding["local_rank"]), str(binding["device"]), binding["cpus"],
+                          str(binding["numa_node"]), binding["source"])
+    console.print(table)
+    console.print(f"[bold]CPU binding[/bold] {plan['launch']['binding_method']}")
+    if plan["launch"]["binding_note"]:
+        console.print(f"[yellow]{escape(plan['launch']['binding_note'])}[/]", soft_wrap=True)
+    console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}", soft_wrap=True)
+    if submission is not None:
+        console.print(f"[bold]{submission.title}[/bold] ({submission.dry_run_note()}):", soft_wrap=True)
+        console.print(submission.text(), markup=False, highlight=False, soft_wrap=True, end="")
+
+
+def announce_submission(submission: Submission, path: Path) -> None:
+    """Say where the job's file is and how to submit it."""
+    console.print(f"wrote {path}", soft_wrap=True, markup=False, highlight=False)
+    console.print(submission.how_to_submit(path), soft_wrap=True, markup=False, highlight=False)
+
+
+def print_standard_table(run_dirs: list[Path]) -> None:
+    """The rows of this command's runs, aggregated against everything in their ``--out`` folder: a 1x2 run's
+    Scalability needs the comparable 1x1 runs recorded there before it, which this command did not make."""
+    from benchbase.report import build_report, load_runs, render_rich
+
+    result = load_runs(dict.fromkeys(run_dir.parent for run_dir in run_dirs))
+    own = {run_dir.name for run_dir in run_dirs}
+    console.print(render_rich(build_report(result, reference=False, detail=False, only_runs=own)))
+
+
+def print_catalogue(registry: Registry) -> None:
+    """``benchbase list``: the installed cases with their presets, and the vendors."""
+    table = Table(title="Cases")
+    for column in ("case", "presets", "metric", "description"):
+        table.add_column(column)
+    for name, case in sorted(registry.cases.items()):
+        presets = ", ".join(f"{p}{' (default)' if p == case.default_preset else ''}" for p in case.presets())
+        table.add_row(name, presets, case.metric_name, case.description)
+    console.print(table)
+    table = Table(title="Vendors")
+    for column in ("vendor", "default device", "backend", "description"):
+        table.add_column(column)
+    for name, vendor in sorted(registry.vendors.items()):
+        table.add_row(name, vendor.default_device_model, vendor.distributed_backend, vendor.description)
+    console.print(table)
+
+
+def print_plugins(registry: Registry) -> None:
+    """``benchbase plugins``: every plugin with what it provides and its status, who provides each case, vendor and
+    launcher, and every conflict."""
+    table = Table(title="Plugins (entry-point group 'benchbase')")
+    for column in ("plugin", "distribution", "version", "provides", "hooks", "status"):
+        table.add_column(column)
+    for info in registry.plugins:
+        provides = ", ".join([f"case:{c}" for c in info.cases] + [f"vendor:{v}" for v in info.vendors]
+                             + [f"launcher:{name}" for name in info.launchers])
+        table.add_row(info.name, info.distribution, info.version, provides, ", ".join(info.hooks),
+                      plugin_status(info))
+    console.print(table)
+    table = Table(title="Cases, vendors and launchers, by the distribution that provides them")
+    for column in ("kind", "name", "plugin", "distribution", "version"):
+        table.add_column(column)
+    for (kind, name), info in sorted(registry.origins.items()):
+        table.add_row(kind, name, info.name, info.distribution, info.version)
+    console.print(table)
+    for conflict in registry.conflicts:
+        console.print(f"[red]conflict:[/red] {escape(conflict)}", highlight=False, soft_wrap=True)
+
+
+def plugin_status(info: PluginInfo) -> str:
+    """``ok``, ``conflict`` or the plugin's error, for the status column of ``benchbase plugins``."""
+    if info.error:
+        return f"[red]error: {escape(info.error)}[/red]"
+    if info.conflicts:
+        return "[red]conflict (see below)[/red]"
+    return "[green]ok[/green]"

@@ -1,0 +1,54 @@
+"""``benchbase report``: the standard table (or another format) for recorded runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from benchbase.cli.output import console, err_console
+from benchbase.run.lock import settle_orphans
+from benchbase.run.request import DEFAULT_OUT
+
+
+@click.command("report")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "csv", "html"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--output", type=click.Path(path_type=Path), help="Write to this file instead of the terminal.")
+@click.option("--detail", is_flag=True, help="Add FPS/E2E, p_whole/p_train/p_core, MFU, energy, time to target.")
+@click.option("--reference", is_flag=True, help="Show published reference results beside ours.")
+@click.option("--compare", nargs=2, type=click.Path(path_type=Path), help="Two runs side by side with ratios.")
+def report_command(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    detail: bool,
+    reference: bool,
+    compare: tuple[Path, Path] | None,
+) -> None:
+    """Print the standard table for run directories (default: reports/runs)."""
+    from benchbase import report
+    from benchbase.report.output import refuse_output_in_records, write_output
+
+    read = [*paths, *(compare or ())] or [DEFAULT_OUT]
+    if output is not None:
+        refuse_output_in_records(output, read)
+    # A record whose supervisor died says "running" forever; whoever reads it next records what happened.
+    for run_dir, reason in settle_orphans(read):
+        err_console.print(f"{run_dir.name}: recorded as failed: {reason}", highlight=False, markup=False,
+                          soft_wrap=True)
+    if compare:
+        text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
+    else:
+        result = report.load_runs(list(paths) or [DEFAULT_OUT])
+        built = report.build_report(result, reference=reference, detail=detail)
+        if fmt == "table" and output is None:
+            console.print(report.render_rich(built))
+            return
+        text = report.render(built, fmt)
+    if output is None:
+        click.echo(text)
+    else:
+        write_output(output, text)
+        console.print(f"wrote {output}")

@@ -1,0 +1,95 @@
+"""Every rule of a resume: which options it refuses, the config and topology it takes from the record, and what the
+record must hold before the supervisor touches it.
+
+A resumed run continues with the config, the topology and the folder it was started with; its ``config_hash``
+proves it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchbase.config.resolve import ResolvedConfig
+from benchbase.contract import Case, Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.record.rundir import RunDir
+from benchbase.record.schema import CHECKPOINT_FILE
+
+
+def resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> ResolvedConfig:
+    """The recorded config, refused for another case or vendor than the command line names."""
+    record = RunDir.open(run_dir).read_config()
+    if record.get("case") != case.name or record.get("vendor") != vendor.name:
+        raise BenchbaseError(
+            f"{run_dir} is a run of {record.get('case')} on {record.get('vendor')}",
+            f"resume it with `benchbase run {record.get('case')} --vendor {record.get('vendor')} --resume {run_dir}`",
+        )
+    return ResolvedConfig.from_record(record)
+
+
+def recorded_topology(run_dir: Path) -> str:
+    """The ``NxM`` the run was started with, which a resume without ``--config`` keeps."""
+    return str(RunDir.open(run_dir).read_config().get("topology", "1x1"))
+
+
+#: ``run`` options a ``--resume`` cannot honour: the run continues with the config and in the folder it has.
+NOT_ON_RESUME = ("--set", "--set-file", "--preset", "--variant", "--unofficial", "--out", "--repeat")
+
+
+def refuse_ignored_on_resume(
+    resume_dir: Path,
+    sets: tuple[str, ...],
+    set_file: Path | None,
+    preset: str | None,
+    variant: str | None,
+    unofficial: bool,
+    out_given: bool,
+    repeat: int,
+    timeout: float | None,
+) -> None:
+    """A resumed run keeps its recorded config (its ``config_hash`` proves it) and its folder, so options that would
+    change them are refused rather than silently dropped. ``--timeout`` applies: it bounds the new attempt."""
+    given = [name for name, present in zip(NOT_ON_RESUME, (
+        bool(sets), set_file is not None, preset is not None, variant is not None, unofficial, out_given, repeat > 1,
+    )) if present]
+    if given:
+        raise BenchbaseError(
+            f"--resume {resume_dir} continues the run with the config and folder it was started with, so "
+            f"{', '.join(given)} cannot apply",
+            "drop them, or start a new run with them",
+        )
+    if timeout is not None and not timeout >= 0:
+        raise BenchbaseError(f"bad value {timeout:g} for --timeout", "expected a number of seconds >= 0 (0 = no limit)")
+
+
+def check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
+    """Everything a resume needs, checked before the record is touched: a failed check leaves it as it was.
+
+    The checkpoint is read memory-mapped (and with ``weights_only``), so vetting a large one costs little.
+    """
+    previous = run_dir.read_summary()
+    if previous["status"] in ("converged", "not_converged"):
+        raise BenchbaseError(
+            f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
+            "start a new run instead",
+        )
+    # The worker's module needs torch; imported here so commands that never resume start without it.
+    from benchbase.train.checkpoint import read_checkpoint
+
+    checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
+    if not checkpoint.exists():
+        raise BenchbaseError(
+            f"{run_dir.path} has no checkpoint to resume from",
+            "resume a run that was started with --set checkpoint_every=N and saved at least once",
+        )
+    loop = read_checkpoint(checkpoint, mmap=True)["loop"]
+    saved_world = loop.get("world_size") if isinstance(loop, dict) else None
+    if not isinstance(saved_world, int):
+        raise BenchbaseError(f"{checkpoint} holds no loop state", "start the run again")
+    if saved_world != world_size:
+        raise BenchbaseError(
+            f"{run_dir.path} was checkpointed by {saved_world} ranks but --config asks for {world_size}",
+            f"resume with the --config the run started with ({run_dir.read_config().get('topology', '?')})",
+        )
+    return previous

@@ -1,0 +1,115 @@
+"""From ``benchbase run``'s options to what this node does: a :class:`RunRequest` to execute (or show, for
+``--dry-run``), or a job written down for the user to submit.
+
+The order of the checks is the user's: options a resume cannot honour are refused before any plugin loads, the
+config is resolved before the launcher places this node, and the data folder is checked before anything starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchbase.config.resolve import collect_overrides, parse_topology, resolve_for
+from benchbase.contract import JobShape, Submission
+from benchbase.registry import bounded
+from benchbase.registry.plugins import load_checked_registry
+from benchbase.run.prepare import check_data_dir
+from benchbase.run.request import RunRequest, default_cache_dir
+from benchbase.run.resume import recorded_topology, refuse_ignored_on_resume, resolved_from_record
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``benchbase run``'s options as the user gave them."""
+
+    case_name: str
+    vendor_name: str
+    topology: str | None
+    preset: str | None
+    variant: str | None
+    data_dir: Path | None
+    cache_dir: Path | None
+    repeat: int
+    sets: tuple[str, ...]
+    set_file: Path | None
+    unofficial: bool
+    out: Path
+    #: Whether ``--out`` was given rather than left at its default (a resume refuses it).
+    out_given: bool
+    dry_run: bool
+    resume_dir: Path | None
+    timeout: float | None
+    node_rank: int
+    master_addr: str | None
+    master_port: int | None
+    launcher: str
+    sysfs_root: Path
+    #: The command line after the program name, which a job to submit repeats on each of its nodes.
+    argv: list[str]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What this node does: execute ``request`` (or show it), and, for a launcher that writes a job to submit, that
+    job (``written`` says where, once written; a dry run only shows it)."""
+
+    request: RunRequest | None
+    submission: Submission | None = None
+    written: Path | None = None
+
+
+def plan_run(options: RunOptions) -> PlannedRun:
+    """Resolve the config (or take the recorded one on ``--resume``), place this node through the launcher, and
+    either build the request or write the job the launcher needs submitted."""
+    resume_dir = options.resume_dir
+    if resume_dir is not None:
+        refuse_ignored_on_resume(resume_dir, options.sets, options.set_file, options.preset, options.variant,
+                                 options.unofficial, options.out_given, options.repeat, options.timeout)
+    registry = load_checked_registry()
+    case = registry.case(options.case_name)
+    vendor = registry.vendor(options.vendor_name)
+    launcher = registry.launcher(options.launcher)
+    topology = options.topology
+    if topology is None:
+        topology = recorded_topology(resume_dir) if resume_dir else "1x1"
+    nnodes, nproc = parse_topology(topology)
+    preset = options.preset
+    if resume_dir is not None:
+        resolved = resolved_from_record(resume_dir, case, vendor)
+        preset = resolved.preset
+    else:
+        overrides = collect_overrides(options.set_file, options.sets, options.timeout)
+        # The run's own clock starts in execute(); the vendor's device_model() asked for here is held to it too.
+        with bounded.deadline_within(options.timeout):
+            resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, options.unofficial, options.variant)
+    if not options.dry_run:
+        check_data_dir(case, preset, options.data_dir)
+    submission = None
+    if options.dry_run or not launcher.runs_here():
+        # Not yet a node of the job: describe the whole job, which the user submits.
+        submission = launcher.submission(JobShape(
+            case.name, vendor.name, nnodes, nproc,
+            devices_per_node=None if vendor.ranks_share_devices else nproc,
+            run_argv=options.argv, master_port=options.master_port, out_root=options.out,
+        ))
+        if submission is not None and not options.dry_run:
+            return PlannedRun(request=None, submission=submission, written=submission.write())
+    node_rank, master_addr = launcher.placement(nnodes, options.node_rank, options.master_addr, options.dry_run)
+    request = RunRequest(
+        case=case,
+        vendor=vendor,
+        resolved=resolved,
+        nnodes=nnodes,
+        nproc_per_node=nproc,
+        out_root=options.out,
+        cache_dir=options.cache_dir or default_cache_dir(),
+        data_dir=options.data_dir,
+        node_rank=node_rank,
+        master_addr=master_addr,
+        master_port=options.master_port,
+        sysfs_root=options.sysfs_root,
+        resume_dir=resume_dir,
+        timeout_s=options.timeout,
+    )
+    return PlannedRun(request=request, submission=submission)
