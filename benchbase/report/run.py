@@ -31,7 +31,9 @@ class Run:
 
     Its attributes are the summary's fields the report reads (:func:`benchbase.record.schema.reported_fields`),
     under their report names (``run.p_train``, ``run.power_w_per_device``), so a field the schema gains is a
-    run's attribute without an edit here; :attr:`values` holds them all.
+    run's attribute without an edit here; :attr:`values` holds them all. As read: a number is a finite float or
+    ``None``, ``final_extras`` holds the finite extras only (``{}`` without any), ``software`` is sorted
+    (name, version) pairs, ``node_rank`` is 0 when not recorded and ``sdk`` is :data:`SDK_NOT_REPORTED`.
     """
 
     path: Path

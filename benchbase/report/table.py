@@ -65,6 +65,8 @@ VALUE_NAMES: tuple[str, ...] = (
 )
 #: Key of ``values`` that maps each case extra's name to its mean final value (``None`` where no basis run has it).
 EXTRAS_VALUE = "final_extras"
+
+
 @dataclass(frozen=True)
 class Row:
     """One group of runs as the standard table shows it."""
