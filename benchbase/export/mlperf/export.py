@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.errors import BenchbaseError
-from benchbase.export.mlperf.profile import CONFIG, ENV, EVENTS, STATED, SUMMARY, CaseProfile
+from benchbase.export.mlperf.profile import STATED, CaseProfile
 from benchbase.record.nonfinite import decode_nonfinite
 from benchbase.record.rundir import RecordError, RunDir
-from benchbase.record.schema import NONFINITE_KEY
+from benchbase.record.schema import CONFIG_FILE, ENV_FILE, EVENTS_FILE, NONFINITE_KEY, SUMMARY_FILE
 
 #: The ``mlperf_logging.compliance_checker --ruleset`` whose log parser the export is written for.
 CHECKER_RULESET = "6.0.0"
@@ -262,32 +262,32 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
     platform = options.platform or (
         f"{summary.get('nnodes') or 1}x{summary.get('nproc_per_node') or 1}x{summary.get('device_model') or 'unknown'}"
     )
-    log.add(init_start_ms, POINT, "submission_benchmark", profile.benchmarks[preset], SUMMARY)
+    log.add(init_start_ms, POINT, "submission_benchmark", profile.benchmarks[preset], SUMMARY_FILE)
     log.add(init_start_ms, POINT, "submission_org", options.org, STATED)
-    log.add(init_start_ms, POINT, "submission_division", division, STATED if options.division else CONFIG)
+    log.add(init_start_ms, POINT, "submission_division", division, STATED if options.division else CONFIG_FILE)
     log.add(init_start_ms, POINT, "submission_status", options.submission_status, STATED)
-    log.add(init_start_ms, POINT, "submission_platform", platform, STATED if options.platform else SUMMARY)
+    log.add(init_start_ms, POINT, "submission_platform", platform, STATED if options.platform else SUMMARY_FILE)
     # benchbase never drops the operating system's caches before a run: recorded as not done, not faked as done.
     log.add(init_start_ms, POINT, "cache_clear", False, STATED)
-    log.add(init_start_ms, START, "init_start", None, EVENTS, init_stop[0])
+    log.add(init_start_ms, START, "init_start", None, EVENTS_FILE, init_stop[0])
 
     global_batch = _int(start_meta.get("global_batch")) or _int(summary.get("global_batch"))
-    log.add(hyper_ms, POINT, "global_batch_size", global_batch, EVENTS, run_start[0])
-    log.add(hyper_ms, POINT, "seed", values.get("seed"), CONFIG)
+    log.add(hyper_ms, POINT, "global_batch_size", global_batch, EVENTS_FILE, run_start[0])
+    log.add(hyper_ms, POINT, "seed", values.get("seed"), CONFIG_FILE)
     for key, value, source in profile.hyperparameters(values):
         log.add(hyper_ms, POINT, key, value, source)
     precision = _PRECISIONS.get(str(start_meta.get("precision") or "").lower().split(" ")[0])
     if precision is not None:
-        log.add(hyper_ms, POINT, "lowest_numerical_precision_in_linear", precision, EVENTS, run_start[0])
+        log.add(hyper_ms, POINT, "lowest_numerical_precision_in_linear", precision, EVENTS_FILE, run_start[0])
     for key, path in (("train_samples", profile.train_samples), ("eval_samples", profile.eval_samples)):
         count = _int(_dig(env, path))
         if count is None:
             raise BenchbaseError(f"{where}: env.json has no {'.'.join(path)} ({key})",
                                  "the record is damaged or from another benchbase version; run again")
-        log.add(hyper_ms, POINT, key, count, ENV)
-    log.add(init_stop_ms, END, "init_stop", None, EVENTS, init_stop[0])
+        log.add(hyper_ms, POINT, key, count, ENV_FILE)
+    log.add(init_stop_ms, END, "init_stop", None, EVENTS_FILE, init_stop[0])
 
-    log.add(train_start_ms, START, "run_start", None, EVENTS, windows[0] if windows else evals[0][0])
+    log.add(train_start_ms, START, "run_start", None, EVENTS_FILE, windows[0] if windows else evals[0][0])
     previous: Numbered | None = None
     for number, event in evals:
         meta = _meta(event)
@@ -297,11 +297,11 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
         if previous is not None:
             before = _int(previous[1].get("samples")) or 0
             before_end = _number(_meta(previous[1]).get("end_ms")) or float(previous[1]["time_ms"])
-            log.add(before_end, START, "block_start", None, EVENTS, previous[0], samples_count=before)
-            log.add(start_ms, END, "block_stop", None, EVENTS, number, samples_count=samples)
-        log.add(start_ms, START, "eval_start", None, EVENTS, number, samples_count=samples)
-        log.add(end_ms, POINT, "eval_accuracy", event.get("value"), EVENTS, number, samples_count=samples)
-        log.add(end_ms, END, "eval_stop", None, EVENTS, number, samples_count=samples)
+            log.add(before_end, START, "block_start", None, EVENTS_FILE, previous[0], samples_count=before)
+            log.add(start_ms, END, "block_stop", None, EVENTS_FILE, number, samples_count=samples)
+        log.add(start_ms, START, "eval_start", None, EVENTS_FILE, number, samples_count=samples)
+        log.add(end_ms, POINT, "eval_accuracy", event.get("value"), EVENTS_FILE, number, samples_count=samples)
+        log.add(end_ms, END, "eval_stop", None, EVENTS_FILE, number, samples_count=samples)
         previous = (number, event)
 
     time_to_target = _number(summary.get("time_to_target_s"))
@@ -315,16 +315,16 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
         # Training went on after the last evaluation (an interrupt, a crash): that block ends where training did.
         block_end = train_end_ms if train_end_ms is not None else float(ranked[-1][1]["time_ms"])
         before_end = _number(_meta(previous[1]).get("end_ms")) or float(previous[1]["time_ms"])
-        log.add(before_end, START, "block_start", None, EVENTS, previous[0],
+        log.add(before_end, START, "block_start", None, EVENTS_FILE, previous[0],
                 samples_count=_int(previous[1].get("samples")) or 0)
-        log.add(block_end, END, "block_stop", None, EVENTS, stop_line, samples_count=last_samples)
+        log.add(block_end, END, "block_stop", None, EVENTS_FILE, stop_line, samples_count=last_samples)
     if success:
         assert time_to_target is not None
-        log.add(train_start_ms + time_to_target * 1000.0, END, "run_stop", None, SUMMARY,
+        log.add(train_start_ms + time_to_target * 1000.0, END, "run_stop", None, SUMMARY_FILE,
                 status="success", samples_count=_int(summary.get("converged_samples")) or last_samples)
     else:
         stop_ms = train_end_ms if train_end_ms is not None else float(ranked[-1][1]["time_ms"])
-        log.add(stop_ms, END, "run_stop", None, EVENTS, stop_line, status="aborted", samples_count=last_samples)
+        log.add(stop_ms, END, "run_stop", None, EVENTS_FILE, stop_line, status="aborted", samples_count=last_samples)
     return log.lines
 
 

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbase.record.schema import CONFIG_FILE, ENV_FILE, EVENTS_FILE, SUMMARY_FILE
-
 #: The source a hyperparameter line names: the record file it came from, or the export itself for stated facts.
 STATED = "benchbase-export"
-#: The record files a source may name; a case's profile names ``CONFIG`` for the hyperparameters it reads from it.
-EVENTS, CONFIG, ENV, SUMMARY = EVENTS_FILE, CONFIG_FILE, ENV_FILE, SUMMARY_FILE
 
-#: One hyperparameter line: MLPerf key, value, the record file it came from (or STATED).
+#: One hyperparameter line: MLPerf key, value, the record file it came from (a file name of
+#: :mod:`benchbase.record.schema`, e.g. ``CONFIG_FILE``) or STATED.
 Hyperparameter = tuple[str, Any, str]
 
 
