@@ -66,3 +66,18 @@ def test_the_cycle_check_finds_a_cycle(tmp_path: Path, monkeypatch) -> None:  # 
     (package / "b.py").write_text("def late():\n    from circle import a\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert import_cycles("circle") == [["circle.a", "circle.b"]]
+
+
+def test_the_readme_layout_and_docs_architecture_name_every_concern_folder_and_layer() -> None:
+    """The house is drawn in words twice (README's layout, docs/architecture.md); both must match the code."""
+    import re
+    import tomllib
+
+    folders = {path.name for path in (REPO / "benchbase").iterdir() if (path / "__init__.py").is_file()}
+    readme = (REPO / "README.md").read_text(encoding="utf-8").split("## Layout", 1)[1]
+    assert set(re.findall(r"^  ([a-z_]+)/ ", readme, flags=re.M)) == folders
+    layers = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
+    drawn = re.findall(r"^\| ([^|]+) \|", (REPO / "docs" / "architecture.md").read_text(encoding="utf-8"), flags=re.M)
+    named = [{name.strip("` /") for name in row.split(", ")} for row in drawn[1:]]
+    coded = [{name.removeprefix("benchbase.") for name in layer.split(" | ")} for layer in layers]
+    assert [{n.removesuffix(".py") for n in row} for row in named] == coded

@@ -273,7 +273,8 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
 
     global_batch = _int(start_meta.get("global_batch")) or _int(summary.get("global_batch"))
     log.add(hyper_ms, POINT, "global_batch_size", global_batch, EVENTS_FILE, run_start[0])
-    log.add(hyper_ms, POINT, "seed", values.get("seed"), CONFIG_FILE)
+    # The seed the run trained with, as the validated summary records it (its config value, plus the repeat index).
+    log.add(hyper_ms, POINT, "seed", summary["seed"], SUMMARY_FILE)
     for key, value, source in profile.hyperparameters(values):
         log.add(hyper_ms, POINT, key, value, source)
     precision = _PRECISIONS.get(str(start_meta.get("precision") or "").lower().split(" ")[0])
