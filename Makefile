@@ -2,22 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU wheel of torch; a GPU user installs their own build first and this pin is skipped by `make install-gpu`.
+# The CPU wheel of torch. On a GPU host, install your accelerator's PyTorch build into .venv first and run
+# `make demo TORCH_PIN=torch` (any torch already installed satisfies it).
 TORCH_PIN ?= torch==2.13.0
 PACKAGES := -e . -e plugins/cpm -e vendors/cpu -e vendors/nvidia -e vendors/iluvatar
+# pip's and setuptools' own chatter (location warnings, "Editable installation" banners) goes to this log; a failed
+# install prints it whole.
+INSTALL_LOG := $(VENV)/install.log
+QUIET_PIP = $(BIN)/python -m pip install -q $(1) >> $(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
 
 .PHONY: demo test install install-test bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(call QUIET_PIP,--upgrade pip)
 
 install: $(BIN)/python
-	$(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q $(PACKAGES)
+	@echo "installing benchbase and its plugins into $(VENV) (pip's output: $(INSTALL_LOG))"
+	@: > $(INSTALL_LOG)
+	@$(call QUIET_PIP,"$(TORCH_PIN)")
+	@$(call QUIET_PIP,$(PACKAGES))
 
 install-test: install
-	$(BIN)/pip install -q -e ".[test]"
+	@$(call QUIET_PIP,-e ".[test]")
 
 demo: install
 	$(BIN)/benchbase run cpm --vendor cpu --preset demo
@@ -26,7 +33,7 @@ test: install-test
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/pip install -q -e ".[bench]"
+	@$(call QUIET_PIP,-e ".[bench]")
 	$(BIN)/python -m benchmarks.run_all
 
 soak: install
