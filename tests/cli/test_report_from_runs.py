@@ -33,7 +33,8 @@ def _interrupted_run(cache_dir: Path, runs: Path) -> None:
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        events = [e for run in runs.iterdir() if run.is_dir()
+        # A run folder exists a moment before its event log does (config.yaml and env.json come first).
+        events = [e for run in runs.iterdir() if (run / "events.jsonl").is_file()
                   for e in read_events(run / "events.jsonl") if e["key"] == "step"]
         if events:
             break
