@@ -33,7 +33,7 @@ from benchbase.record.events import EventLog, read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import NODE_FILE, STATUS_EXIT_CODES
 from benchbase.record.summary import base_summary, build_summary
-from benchbase.registry import bounded
+from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
 from benchbase.run.devices import bindings_for, fitted_bindings, local_device_indices
 from benchbase.run.environment import environment_record
@@ -336,7 +336,7 @@ def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int]) ->
     return Sampler(
         Path(run_dir.telemetry_path),
         request.node_rank,
-        bounded.call(request.vendor, "open_sensors()", request.vendor.open_sensors, devices),
+        checked.call(request.vendor, "open_sensors()", checked.SENSORS, request.vendor.open_sensors, devices),
         request.resolved.core.telemetry_interval_s,
         devices,
         root_pid=os.getpid(),
@@ -359,7 +359,7 @@ def dry_run_plan(request: RunRequest) -> dict[str, Any]:
     _, binding_note = fitted_bindings(bindings, request.sysfs_root)
     plan = plan_for(request, None, bindings, binding_note)
     vendor = request.vendor
-    precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy,
+    precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy,
                              request.resolved.core.precision)
     return {
         "devices_detected": detected,
