@@ -66,7 +66,8 @@ def plan_run(options: RunOptions) -> PlannedRun:
     if resume_dir is not None:
         refuse_ignored_on_resume(resume_dir, options.sets, options.set_file, options.preset, options.variant,
                                  options.unofficial, options.out_given, options.repeat, options.timeout)
-    registry = load_checked_registry()
+    with bounded.deadline_within(options.timeout):  # a plugin hanging while it imports is held to --timeout too
+        registry = load_checked_registry()
     case = registry.case(options.case_name)
     vendor = registry.vendor(options.vendor_name)
     launcher = registry.launcher(options.launcher)

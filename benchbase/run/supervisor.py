@@ -45,6 +45,7 @@ from benchbase.run.signals import Signals, signal_name
 from benchbase.run.status import decide_status
 from benchbase.run.telemetry import Sampler
 from benchbase.run.watch import RunProcesses, launcher_log, signal_group, start_launcher, watch
+from benchbase.run.watchdog import Watchdog
 
 
 def _utc_now() -> str:
@@ -114,6 +115,7 @@ def execute(
     process_start = time.perf_counter()
     deadline = bounded.set_deadline(_timeout_s(request), process_start)
     with Signals(deadline) as signals, contextlib.ExitStack() as held:
+        watchdog = held.enter_context(Watchdog.start(None if deadline is None else deadline - time.perf_counter()))
         signals.phase(f"calling {request.vendor.name}'s discover()")
         device_indices = local_device_indices(request.vendor, request.nproc_per_node)
         bindings = fitted_bindings(
@@ -149,6 +151,7 @@ def execute(
             held.enter_context(RunLock.acquire(run_dir.path, "run"))
             started_at = _utc_now()
             previous_e2e = 0.0
+        watchdog.watch(run_dir.path)
         reserve = _reserve(run_dir, fresh=request.resume_dir is None)
         held.callback(reserve.release)
         signals.phase("starting the ranks")
