@@ -96,7 +96,7 @@ def _kill_tree(pid: int) -> bool:
     """SIGKILL ``pid`` and everything below it (collected first: once killed, its children are orphans)."""
     try:
         root = psutil.Process(pid)
-        below = root.children(recursive=True)
+        below = [process for process in root.children(recursive=True) if process.pid != os.getpid()]
     except psutil.Error:
         return False
     for process in [root, *below]:
