@@ -115,7 +115,7 @@ def exception_text(exc: BaseException) -> str:
 def name_of(owner: Any) -> str:
     """``vendor 'x' (plugin 'p', distribution d 1.0)``: a case or vendor as a hang message names it."""
     from benchbase.contract import Case
-    from benchbase.registry.plugins import origin_of
+    from benchbase.registry.origins import origin_of
 
     if owner is None:
         return "a plugin"

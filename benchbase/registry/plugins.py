@@ -35,6 +35,7 @@ from benchbase import __version__
 from benchbase.contract import Case, DatasetSpec, Launcher, Metric, ModelSpec, Recipe, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.registry import bounded
+from benchbase.registry.origins import origin_of, remember
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 #: Entry-point group of modules declaring hooks beyond the contract's (the MLPerf exporter's, say): added to the
@@ -238,21 +239,6 @@ def _entry_point_info(ep: EntryPoint) -> tuple[str, str]:
     return dist.metadata["Name"] or "unknown", dist.version or ""
 
 
-#: Which plugin supplied each case and vendor object loaded in this process: ``id(obj) -> (obj, plugin)``. The
-#: object is held so its id is never reused; there are a handful per :func:`load_registry` call.
-_ORIGINS: dict[int, tuple[object, PluginInfo]] = {}
-
-
-def origin_of(obj: Case | Vendor) -> PluginInfo | None:
-    """The plugin that registered this very case or vendor object, when it came through :func:`load_registry`.
-
-    This lets code holding only the object (the supervisor writing ``env.json``) name its distribution without the
-    registry being passed along.
-    """
-    entry = _ORIGINS.get(id(obj))
-    return entry[1] if entry is not None and entry[0] is obj else None
-
-
 def provenance(kind: str, obj: Case | Vendor) -> dict[str, Any]:
     """``env.json``'s account of where a case or vendor came from: its distribution, version and entry point.
 
@@ -442,7 +428,7 @@ class _Loader:
             self.owner[key] = info
             table[obj.name] = obj
             names.append(obj.name)
-            _ORIGINS[id(obj)] = (obj, info)
+            remember(obj, info)
 
 
 #: Characters of a case, vendor or launcher name: it is typed on command lines and names run folders.
