@@ -10,7 +10,7 @@ from rich.markup import escape
 from benchbase.cli.output import console
 from benchbase.errors import BenchbaseError
 from benchbase.hardware.host import host_facts
-from benchbase.registry import bounded
+from benchbase.registry import bounded, checked
 from benchbase.registry.plugins import load_checked_registry
 
 
@@ -25,10 +25,10 @@ def env_command(vendor_name: str | None) -> None:
                   f"torch {facts['torch']['version']}, {facts['cpu_count_logical']} CPUs, "
                   f"{facts['memory_total_gib']} GiB")
     for vendor in vendors:
-        # Each call is bounded (a hung driver is one line naming the plugin), and one vendor's trouble never hides
-        # what the others found.
+        # Each call is bounded and its value checked (a hung driver, an exception or a wrong type is one line naming
+        # the plugin), and one vendor's trouble never hides what the others found.
         try:
-            devices = bounded.call(vendor, "discover()", vendor.discover)
+            devices = checked.call(vendor, "discover()", checked.DEVICES, vendor.discover)
             found = ", ".join(f"{d.index}: {d.model}" for d in devices)
             console.print(f"[bold]{vendor.name}[/bold]: {len(devices)} device(s): {found}")
         except BenchbaseError as exc:
@@ -37,7 +37,7 @@ def env_command(vendor_name: str | None) -> None:
             if isinstance(exc, bounded.PluginHang):
                 continue
         try:
-            console.print_json(json.dumps(bounded.call(vendor, "environment()", vendor.environment), default=str))
-        except bounded.PluginHang as exc:
+            console.print_json(json.dumps(checked.call(vendor, "environment()", checked.FACTS, vendor.environment)))
+        except BenchbaseError as exc:
             console.print(f"[bold]{vendor.name}[/bold]: [yellow]no environment[/yellow]: {escape(str(exc))}",
                           soft_wrap=True)

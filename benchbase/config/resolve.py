@@ -28,7 +28,7 @@ from benchbase.config.safe_yaml import ConfigTooLarge, UnreadableValue, load_yam
 from benchbase.contract import Case, Param, Preset, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.record.rundir import RecordError, check_name
-from benchbase.registry import bounded
+from benchbase.registry import checked
 
 SOURCE_DEFAULT = "default"
 SOURCE_SET = "set"
@@ -366,7 +366,7 @@ def resolve_for(
     precision the case does not train in, is refused here, before a run directory exists.
     """
     preset = choose_preset(case, preset_name)
-    device_model = bounded.call(vendor, "device_model()", vendor.device_model)
+    device_model = checked.call(vendor, "device_model()", checked.DEVICE_MODEL, vendor.device_model)
     vendor_file = vendor_config_path(vendor.config_dir, case.name, device_model, nnodes, nproc, variant)
     vendor_values: dict[str, Any] = {}
     if vendor_file is not None:

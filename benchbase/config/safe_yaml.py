@@ -6,6 +6,8 @@ naming the file and the fix, never as a silently kept duplicate, an exhausted me
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -125,15 +127,32 @@ def safe_load(text: str) -> Any:
         raise UnreadableValue(None, None, f"cannot be read ({exc})", None) from None
 
 
+def _kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
+
+
 def load_yaml_file(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; an empty file is an empty mapping (a tuned file that changes nothing).
 
     Every failure names the file (and for syntax errors the line and column) because the user has to go and edit it.
-    At most :data:`MAX_CONFIG_BYTES` are read: a larger file (or ``/dev/zero``) is refused before it fills memory.
+    At most :data:`MAX_CONFIG_BYTES` are read: a larger file is refused before it fills memory. Only a regular file
+    is read: it is opened without waiting (``O_NONBLOCK``: opening a FIFO no writer holds would block for ever) and
+    refused unless ``fstat`` says it is a regular file, so a FIFO, a device (``/dev/zero``) or a directory is one
+    line at once, with or without ``--timeout``.
     """
     path = Path(path)
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            kind = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(kind):
+                raise BenchbaseError(
+                    f"config file {path} is {_kind_of(kind)}, not a regular file",
+                    "name a YAML file of 'key: value' lines",
+                )
             data = handle.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise BenchbaseError(

@@ -38,6 +38,11 @@ class PluginHang(BenchbaseError):
     """A plugin call did not return within its limit."""
 
 
+class PluginFailed(BenchbaseError):
+    """A plugin call raised something other than a :class:`BenchbaseError` (a ``KeyError``, a ``SystemExit``): a
+    fault of the plugin, told as one line naming it rather than as a traceback or an exit the plugin chose."""
+
+
 class RunStopped(BaseException):
     """A run stopped by a signal or by its ``--timeout`` before it had a record (or before its ranks started).
 
@@ -98,10 +103,19 @@ def timeout_stop(doing: str, fix: str = "raise --timeout") -> RunStopped:
     return RunStopped(f"the run exceeded {what} while {doing}; nothing was recorded; {fix}", TIMEOUT_EXIT, "timeout")
 
 
+def exception_text(exc: BaseException) -> str:
+    """``KeyError: 'x'``: a plugin's exception as one line, even one whose ``__str__`` itself raises."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a plugin's exception class may break its own message
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def name_of(owner: Any) -> str:
     """``vendor 'x' (plugin 'p', distribution d 1.0)``: a case or vendor as a hang message names it."""
     from benchbase.contract import Case
-    from benchbase.registry.plugins import origin_of
+    from benchbase.registry.origins import origin_of
 
     if owner is None:
         return "a plugin"
@@ -113,7 +127,9 @@ def name_of(owner: Any) -> str:
 
 def call(owner: Any, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``function(*args, **kwargs)``, a call into ``owner``'s plugin described as ``what`` (``discover()``), run
-    under the plugin limit and the run's deadline. Its exceptions are raised here as they are."""
+    under the plugin limit and the run's deadline. A :class:`BenchbaseError` (the plugin's own one-line refusal) or
+    a :class:`RunStopped` is raised here as it is; anything else it raises, ``SystemExit`` and ``KeyboardInterrupt``
+    included (a signal reaches the main thread, never this call's), is :class:`PluginFailed` naming the plugin."""
     limit = plugin_limit_s()
     by_deadline = False
     if _deadline is not None:
@@ -140,5 +156,11 @@ def call(owner: Any, what: str, function: Callable[..., T], *args: Any, **kwargs
             f"fix or uninstall that plugin's distribution, or allow it longer with {LIMIT_ENV}=SECONDS",
         )
     if "error" in outcome:
-        raise outcome["error"]
+        error = outcome["error"]
+        if isinstance(error, (BenchbaseError, RunStopped)):
+            raise error
+        raise PluginFailed(
+            f"{name_of(owner)}: {what} raised {exception_text(error)}",
+            "fix or uninstall that plugin's distribution (BENCHBASE_DEBUG=1 shows where it raised)",
+        ) from error
     return outcome["value"]

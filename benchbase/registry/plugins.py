@@ -34,6 +34,8 @@ from benchbase.contract import hookspecs
 from benchbase import __version__
 from benchbase.contract import Case, DatasetSpec, Launcher, Metric, ModelSpec, Recipe, Vendor
 from benchbase.errors import BenchbaseError
+from benchbase.registry import bounded
+from benchbase.registry.origins import origin_of, remember
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 #: Entry-point group of modules declaring hooks beyond the contract's (the MLPerf exporter's, say): added to the
@@ -215,26 +217,26 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _guarded(what: str, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
+    """``(value, None)``, or ``(None, why)`` (``raised: ...`` or ``did not return ...``) when a plugin's import or registration hook raised anything at all
+    (``SystemExit`` and ``KeyboardInterrupt`` included: a plugin must not end or interrupt every command) or did not
+    return within the plugin limit. Only the run's own stop (its ``--timeout``, a signal) goes on up."""
+    try:
+        return bounded.call(None, what, function, *args, **kwargs), None
+    except bounded.PluginHang:
+        return None, f"did not return within {bounded.plugin_limit_s():g} s (a hang)"
+    except bounded.PluginFailed as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        return None, f"raised: {_one_line(cause)}"
+    except BenchbaseError as exc:
+        return None, f"raised: {_one_line(exc)}"
+
+
 def _entry_point_info(ep: EntryPoint) -> tuple[str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
         return "unknown", ""
     return dist.metadata["Name"] or "unknown", dist.version or ""
-
-
-#: Which plugin supplied each case and vendor object loaded in this process: ``id(obj) -> (obj, plugin)``. The
-#: object is held so its id is never reused; there are a handful per :func:`load_registry` call.
-_ORIGINS: dict[int, tuple[object, PluginInfo]] = {}
-
-
-def origin_of(obj: Case | Vendor) -> PluginInfo | None:
-    """The plugin that registered this very case or vendor object, when it came through :func:`load_registry`.
-
-    This lets code holding only the object (the supervisor writing ``env.json``) name its distribution without the
-    registry being passed along.
-    """
-    entry = _ORIGINS.get(id(obj))
-    return entry[1] if entry is not None and entry[0] is obj else None
 
 
 def provenance(kind: str, obj: Case | Vendor) -> dict[str, Any]:
@@ -292,11 +294,15 @@ class _Loader:
         plugin, and plugins implementing its hooks are then refused by name."""
         for ep in sorted(eps, key=lambda e: e.name):
             dist, dist_version = _entry_point_info(ep)
-            try:
-                self.manager.add_hookspecs(ep.load())
-            except Exception as exc:  # noqa: BLE001 - a broken hookspec module is reported, never fatal
+            module, error = _guarded(f"importing {ep.value}", ep.load)
+            if error is None:
+                try:
+                    self.manager.add_hookspecs(module)
+                except Exception as exc:  # noqa: BLE001 - a broken hookspec module is reported, never fatal
+                    error = f"raised: {_one_line(exc)}"
+            if error is not None:
                 self.plugins.append(PluginInfo(name=ep.name, distribution=dist, version=dist_version, module=ep.value,
-                                               error=f"failed to declare hooks: {_one_line(exc)}"))
+                                               error=f"failed to declare hooks: {error.removeprefix('raised: ')}"))
 
     def add_entry_points(self, eps: Iterable[EntryPoint]) -> None:
         """Add every entry point, first refusing entry-point names declared by more than one distribution."""
@@ -316,10 +322,9 @@ class _Loader:
                     f"entry point name '{name}' is declared by {len(claimants)} distributions: {others}", *claimants
                 )
         for ep, info in infos:
-            try:
-                module = ep.load()
-            except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, never fatal
-                info.error = f"failed to import: {_one_line(exc)}"
+            module, error = _guarded(f"importing {ep.value}", ep.load)
+            if error is not None:
+                info.error = f"failed to import: {error.removeprefix('raised: ')}"
                 continue
             self._register(module, info)
 
@@ -397,16 +402,19 @@ class _Loader:
                     f"{hook_name} registered a {type(obj).__name__}; register an instance of "
                     f"benchbase.contract.{expected.__name__}"
                 )
-            if not getattr(obj, "name", ""):
-                raise TypeError(f"{hook_name} registered a {kind} without a name")
+            name = getattr(obj, "name", "")
+            if not isinstance(name, str) or not name.isprintable() or not 0 < len(name) <= _MAX_NAME_CHARS:
+                raise TypeError(f"{hook_name} registered a {kind} whose name is not a line of text of at most "
+                                f"{_MAX_NAME_CHARS} characters")
+            if not isinstance(getattr(obj, "description", ""), str):
+                raise TypeError(f"{hook_name} registered {kind} '{name}' whose description is not text")
             if isinstance(obj, Case):
                 _check_composition(obj)
             found.append(obj)
 
-        try:
-            impl.function(register=register)
-        except Exception as exc:  # noqa: BLE001 - a plugin raising in its hook is reported and skipped
-            info.error = f"{hook_name} raised: {_one_line(exc)}"
+        _, error = _guarded(hook_name, impl.function, register=register)
+        if error is not None:
+            info.error = f"{hook_name} {error}"
             return
         for obj in found:
             key = (kind, obj.name)
@@ -420,8 +428,11 @@ class _Loader:
             self.owner[key] = info
             table[obj.name] = obj
             names.append(obj.name)
-            _ORIGINS[id(obj)] = (obj, info)
+            remember(obj, info)
 
+
+#: Characters of a case, vendor or launcher name: it is typed on command lines and names run folders.
+_MAX_NAME_CHARS = 100
 
 #: The parts a case composes, and the contract class each must be an instance of.
 _CASE_PARTS = {"model": ModelSpec, "dataset": DatasetSpec, "recipe": Recipe, "metric": Metric}

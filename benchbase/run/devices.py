@@ -9,13 +9,13 @@ from pathlib import Path
 from benchbase.contract import Binding, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hardware import topology
-from benchbase.registry import bounded
+from benchbase.registry import checked
 
 
 def bindings_for(vendor: Vendor, nproc: int, device_indices: list[int], sysfs_root: Path) -> list[Binding | None]:
     """Per local rank, the CPUs local to its device, from the vendor's reading of real topology."""
     return [
-        bounded.call(vendor, "binding()", vendor.binding, rank, device_indices[rank], sysfs_root,
+        checked.call(vendor, "binding()", checked.BINDING, vendor.binding, rank, device_indices[rank], sysfs_root,
                      local_world_size=nproc)
         for rank in range(nproc)
     ]
@@ -29,7 +29,7 @@ def fitted_bindings(planned: list[Binding | None], sysfs_root: Path) -> tuple[li
 
 def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:
     """Discover devices (fail fast with the vendor's one-line reason) and map local ranks onto them."""
-    devices = bounded.call(vendor, "discover()", vendor.discover)
+    devices = checked.call(vendor, "discover()", checked.DEVICES, vendor.discover)
     if not devices:
         raise BenchbaseError(f"vendor '{vendor.name}' found no devices", "check the driver, or pick another --vendor")
     if vendor.ranks_share_devices:

@@ -6,7 +6,7 @@ from typing import Any
 
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
-from benchbase.registry import bounded
+from benchbase.registry import checked
 from benchbase.run.request import RunRequest
 
 
@@ -17,11 +17,11 @@ def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: li
 
     vendor = request.vendor
     requested = request.resolved.core.precision
-    precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy, requested)
-    devices = bounded.call(vendor, "discover()", vendor.discover)
+    precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy, requested)
+    devices = checked.call(vendor, "discover()", checked.DEVICES, vendor.discover)
     return {
         "host": host_facts(),
-        "vendor": {"name": vendor.name, **bounded.call(vendor, "environment()", vendor.environment)},
+        "vendor": {"name": vendor.name, **checked.call(vendor, "environment()", checked.FACTS, vendor.environment)},
         "plugins": {"case": provenance("case", request.case), "vendor": provenance("vendor", vendor)},
         "device_model": devices[0].model if devices else vendor.default_device_model,
         "devices": [
@@ -31,6 +31,7 @@ def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: li
         ],
         "local_devices": device_indices,
         "precision": precision.describe(),
-        "peak_flops_per_device": bounded.call(vendor, "peak_flops()", vendor.peak_flops, precision.flops_dtype),
+        "peak_flops_per_device": checked.call(vendor, "peak_flops()", checked.PEAK_FLOPS, vendor.peak_flops,
+                                              precision.flops_dtype),
         "launch": plan.describe(),
     }

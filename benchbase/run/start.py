@@ -17,6 +17,7 @@ from benchbase.registry.plugins import load_checked_registry
 from benchbase.run.prepare import check_data_dir
 from benchbase.run.request import RunRequest, default_cache_dir
 from benchbase.run.resume import recorded_topology, refuse_ignored_on_resume, resolved_from_record
+from benchbase.run.watchdog import Watchdog
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ def plan_run(options: RunOptions) -> PlannedRun:
     if resume_dir is not None:
         refuse_ignored_on_resume(resume_dir, options.sets, options.set_file, options.preset, options.variant,
                                  options.unofficial, options.out_given, options.repeat, options.timeout)
-    registry = load_checked_registry()
+    # A plugin hanging while it imports, or stuck in C in device_model() below, is held to --timeout too.
+    with bounded.deadline_within(options.timeout), Watchdog.start(options.timeout):
+        registry = load_checked_registry()
     case = registry.case(options.case_name)
     vendor = registry.vendor(options.vendor_name)
     launcher = registry.launcher(options.launcher)
@@ -81,7 +84,7 @@ def plan_run(options: RunOptions) -> PlannedRun:
     else:
         overrides = collect_overrides(options.set_file, options.sets, options.timeout)
         # The run's own clock starts in execute(); the vendor's device_model() asked for here is held to it too.
-        with bounded.deadline_within(options.timeout):
+        with bounded.deadline_within(options.timeout), Watchdog.start(options.timeout):
             resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, options.unofficial, options.variant)
     if not options.dry_run:
         check_data_dir(case, preset, options.data_dir)

@@ -33,7 +33,7 @@ from benchbase.record.events import EventLog, read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import NODE_FILE, STATUS_EXIT_CODES
 from benchbase.record.summary import base_summary, build_summary
-from benchbase.registry import bounded
+from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
 from benchbase.run.devices import bindings_for, fitted_bindings, local_device_indices
 from benchbase.run.environment import environment_record
@@ -45,6 +45,7 @@ from benchbase.run.signals import Signals, signal_name
 from benchbase.run.status import decide_status
 from benchbase.run.telemetry import Sampler
 from benchbase.run.watch import RunProcesses, launcher_log, signal_group, start_launcher, watch
+from benchbase.run.watchdog import Watchdog
 
 
 def _utc_now() -> str:
@@ -114,6 +115,7 @@ def execute(
     process_start = time.perf_counter()
     deadline = bounded.set_deadline(_timeout_s(request), process_start)
     with Signals(deadline) as signals, contextlib.ExitStack() as held:
+        watchdog = held.enter_context(Watchdog.start(None if deadline is None else deadline - time.perf_counter()))
         signals.phase(f"calling {request.vendor.name}'s discover()")
         device_indices = local_device_indices(request.vendor, request.nproc_per_node)
         bindings = fitted_bindings(
@@ -149,6 +151,7 @@ def execute(
             held.enter_context(RunLock.acquire(run_dir.path, "run"))
             started_at = _utc_now()
             previous_e2e = 0.0
+        watchdog.watch(run_dir.path)
         reserve = _reserve(run_dir, fresh=request.resume_dir is None)
         held.callback(reserve.release)
         signals.phase("starting the ranks")
@@ -336,7 +339,7 @@ def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int]) ->
     return Sampler(
         Path(run_dir.telemetry_path),
         request.node_rank,
-        bounded.call(request.vendor, "open_sensors()", request.vendor.open_sensors, devices),
+        checked.call(request.vendor, "open_sensors()", checked.SENSORS, request.vendor.open_sensors, devices),
         request.resolved.core.telemetry_interval_s,
         devices,
         root_pid=os.getpid(),
@@ -359,7 +362,7 @@ def dry_run_plan(request: RunRequest) -> dict[str, Any]:
     _, binding_note = fitted_bindings(bindings, request.sysfs_root)
     plan = plan_for(request, None, bindings, binding_note)
     vendor = request.vendor
-    precision = bounded.call(vendor, "precision_policy()", vendor.precision_policy,
+    precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy,
                              request.resolved.core.precision)
     return {
         "devices_detected": detected,

@@ -13,12 +13,13 @@ from pathlib import Path
 import psutil
 
 from benchbase.contract import SensorReading, Sensors
+from benchbase.errors import MAX_PROBLEM_CHARS, one_line
 from benchbase.launch.plan import WORKER_MODULE
 from benchbase.record.cpu_load_file import HEADER, cpu_load_row
 from benchbase.record.disk_space import RecordUnwritable
 from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
-from benchbase.registry import bounded
+from benchbase.registry import bounded, checked
 
 #: How often the list of the run's processes is refreshed; walking the process tree at 10 Hz would cost more than
 #: the reading itself.
@@ -204,7 +205,12 @@ class Sampler(threading.Thread):
     def sample_once(self) -> None:
         rss = self._memory.gib() if self._memory else None
         # A vendor without sensors still gets one row per device, so the run's own memory (rss) is recorded.
-        readings = self._sensors.read() if self._sensors else [SensorReading(device=d) for d in self._devices]
+        if self._sensors:
+            # Checked before it is written: a vendor's wrong value is a recorded telemetry error, not a bad row.
+            readings = self._sensors.read()
+            checked.check(self._owner, "sensors.read()", checked.READINGS, readings)
+        else:
+            readings = [SensorReading(device=d) for d in self._devices]
         time_ms = time.time() * 1000
         self._writer.write(readings, rss, time_ms)
         self.rows_written += len(readings)
@@ -219,9 +225,10 @@ class Sampler(threading.Thread):
             except RecordUnwritable as exc:
                 self.write_failure = str(exc)
                 return
-            except Exception as exc:  # noqa: BLE001 - a flaky sensor must not end the run; the error is recorded
+            except BaseException as exc:  # noqa: BLE001 - a flaky sensor (even one calling sys.exit) must not end
+                # the run, nor this thread, silently: the error is recorded
                 if len(self.errors) < 10:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    self.errors.append(one_line(bounded.exception_text(exc), MAX_PROBLEM_CHARS))
             next_tick += self._interval
             self._halt.wait(max(0.0, next_tick - time.monotonic()))
 
@@ -250,4 +257,4 @@ class Sampler(threading.Thread):
             try:
                 bounded.call(self._owner, "sensors.close()", sensors.close)
             except Exception as exc:  # noqa: BLE001 - the record must still be finished; the error is recorded
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self.errors.append(one_line(bounded.exception_text(exc), MAX_PROBLEM_CHARS))

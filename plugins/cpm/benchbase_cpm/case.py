@@ -37,19 +37,39 @@ CORE_DEFAULTS: dict[str, Any] = {
     "seed": 23333,
 }
 
+#: Upper bounds of the case's own keys, so a value no run could train with is one line at resolution, before a run
+#: folder exists, instead of an allocation or a library's range check failing inside a rank.
+#: Every CPM size has 1024 positions (benchbase_cpm.model.CPMConfig.n_positions, as the released CPM checkpoints).
+MAX_SEQ_LENGTH = 1024
+#: Dropout is a probability; at 1 every activation is dropped and nothing is learnt (GPT-2 and CPM use 0.1; the
+#: benchmark recipe's 0.5 is already high).
+MAX_DROPOUT = 0.9
+#: A peak learning rate of 1 makes AdamW diverge on any transformer in a few steps (the reference uses 5e-4).
+MAX_LR = 1.0
+#: AdamW shrinks each weight by ``lr * weight_decay`` per step; a decay above 1 is no regulariser any recipe uses.
+MAX_WEIGHT_DECAY = 1.0
+#: ``warmup`` is a fraction of max_steps: more than all of them is not a schedule.
+MAX_WARMUP = 1.0
+#: Tokenizing processes: the largest hosts have a few hundred cores; more processes than that only cost memory.
+MAX_PREPARE_WORKERS = 1024
+
 PARAMETERS: dict[str, Param] = {
     "model_size": Param("medium", "GPT-2 size of the CPM model", mutable=False, choices=tuple(SIZES)),
     "dataset": Param("stc", "stc: the user's STC.json; demo: the generated corpus", mutable=False,
                      choices=("stc", "demo")),
-    "seq_length": Param(200, "tokens per sample (windows of seq_length + 1)", mutable=False, minimum=8),
-    "dropout": Param(0.5, "hidden and attention dropout of the benchmark recipe", mutable=False, minimum=0.0),
-    "lr": Param(5e-4, "peak learning rate", minimum=0.0),
-    "weight_decay": Param(0.05, "AdamW weight decay on weights and embeddings", minimum=0.0),
-    "warmup": Param(0.2, "fraction of max_steps with linear warmup", minimum=0.0),
+    "seq_length": Param(200, "tokens per sample (windows of seq_length + 1)", mutable=False, minimum=8,
+                        maximum=MAX_SEQ_LENGTH),
+    "dropout": Param(0.5, "hidden and attention dropout of the benchmark recipe", mutable=False, minimum=0.0,
+                     maximum=MAX_DROPOUT),
+    "lr": Param(5e-4, "peak learning rate", minimum=0.0, maximum=MAX_LR),
+    "weight_decay": Param(0.05, "AdamW weight decay on weights and embeddings", minimum=0.0,
+                          maximum=MAX_WEIGHT_DECAY),
+    "warmup": Param(0.2, "fraction of max_steps with linear warmup", minimum=0.0, maximum=MAX_WARMUP),
     "activation_checkpointing": Param(True, "recompute each layer's activations in backward (saves memory)"),
     "init_checkpoint": Param("", "starting weights (cpm_model_states_medium.pt); empty = look in --data-dir"),
     "tokenizer_dir": Param("", "folder with chinese_vocab.model and vocab.json; empty = --data-dir"),
-    "prepare_workers": Param(0, "processes for tokenization (0 = all cores)", minimum=0),
+    "prepare_workers": Param(0, "processes for tokenization (0 = all cores)", minimum=0,
+                             maximum=MAX_PREPARE_WORKERS),
 }
 
 PRESETS: dict[str, Preset] = {
