@@ -144,7 +144,7 @@ def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     try:
         text = read_record_text(path, strict=False)
     except RecordMissing:
-        raise RecordError(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
+        raise RecordMissing(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
     lines, tail = split_lines(text, path)
     numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
     events: list[dict[str, Any]] = []

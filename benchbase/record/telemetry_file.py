@@ -144,7 +144,7 @@ def read_telemetry_checked(path: Path) -> tuple[list[dict[str, Any]], int]:
     try:
         text = read_record_text(path, strict=False)
     except RecordMissing:
-        raise RecordError(f"{path} is missing", "the run recorded no telemetry") from None
+        raise RecordMissing(f"{path} is missing", "the run recorded no telemetry") from None
     lines, _ = split_lines(text, path)  # the unterminated tail is a row the writer had not finished
     if not lines:
         return [], 0
