@@ -43,6 +43,9 @@ def export_mlperf_command(
     if output is None:
         click.echo(text, nl=False)
         return
+    from benchbase.report.output import refuse_output_in_records
+
+    refuse_output_in_records(output, [run_dir])
     try:
         atomic_write_text(output, text)
     except OSError as exc:

@@ -30,6 +30,9 @@ from benchbase.contract import Binding, compact_cpu_list
 from benchbase.errors import BenchbaseError
 
 DEFAULT_SYSFS_ROOT = Path("/sys")
+#: The largest CPU id a CPU list may name. Linux builds for at most 8192 CPUs (``CONFIG_NR_CPUS``); this leaves
+#: room for any machine to come while a list of every id stays a small set.
+MAX_CPU_ID = (1 << 16) - 1
 
 _PCI_BUS_ID = re.compile(
     r"^(?:(?P<domain>[0-9a-fA-F]{1,8}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])$"
@@ -37,20 +40,39 @@ _PCI_BUS_ID = re.compile(
 
 
 def parse_cpulist(text: str) -> tuple[int, ...]:
-    """Parse the kernel's list format (``0-3,8-11``; also ``0-7:2`` strides) into sorted CPU ids."""
+    """Parse the kernel's list format (``0-3,8-11``; also ``0-7:2`` strides) into sorted CPU ids.
+
+    The list may come from a record someone sent (``env.json``'s bindings), so a CPU id beyond
+    :data:`MAX_CPU_ID` is refused before any range is expanded: ``0-99999999999`` would otherwise fill memory."""
     cpus: set[int] = set()
+    expanded = 0
     for part in text.strip().split(","):
         part = part.strip()
         if not part:
             continue
         match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part)
         if match is None:
-            raise BenchbaseError(f"malformed CPU list '{text.strip()}' (part '{part}')", "write CPU lists as 0-3,8-11")
+            raise BenchbaseError(f"malformed CPU list '{text.strip()[:80]}' (part '{part[:40]}')",
+                                 "write CPU lists as 0-3,8-11")
+        if max(len(group or "") for group in match.groups()) > len(str(MAX_CPU_ID)):
+            raise BenchbaseError(
+                f"CPU list '{text.strip()[:80]}' names a CPU beyond any host's {MAX_CPU_ID + 1} CPUs",
+                "write the CPU ids this host has (see /sys/devices/system/cpu/online)",
+            )
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) is not None else first
         stride = int(match.group(3)) if match.group(3) is not None else 1
         if last < first or stride < 1:
-            raise BenchbaseError(f"malformed CPU list '{text.strip()}' (range '{part}')", "write ranges low-high")
+            raise BenchbaseError(f"malformed CPU list '{text.strip()[:80]}' (range '{part}')", "write ranges low-high")
+        if last > MAX_CPU_ID:
+            raise BenchbaseError(
+                f"CPU list '{text.strip()[:80]}' names CPU {last}, beyond any host's {MAX_CPU_ID + 1} CPUs",
+                "write the CPU ids this host has (see /sys/devices/system/cpu/online)",
+            )
+        expanded += len(range(first, last + 1, stride))
+        if expanded > MAX_CPU_ID + 1:
+            raise BenchbaseError(f"CPU list '{text.strip()[:80]}' names more CPUs than any host has",
+                                 "write each CPU of this host once, as ranges (0-3,8-11)")
         cpus.update(range(first, last + 1, stride))
     return tuple(sorted(cpus))
 

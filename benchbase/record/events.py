@@ -18,8 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.record import disk_space
+from benchbase.record.files import (
+    JsonTooDeep,
+    RecordError,
+    RecordMissing,
+    loads_bounded,
+    open_record_for_append,
+    read_record_text,
+    split_lines,
+)
 from benchbase.record.nonfinite import decode_nonfinite, encode_nonfinite
-from benchbase.record.rundir import RecordError
 from benchbase.record.schema import EVAL_EXTRAS_KEY, EVAL_OWN_KEYS, NONFINITE_KEY
 
 _TORN = "torn last line ignored (the writer stopped mid-line)"
@@ -32,21 +40,21 @@ class EventLog:
         self.path = Path(path)
         self.rank = rank
         self._clock = clock
+        self._fd: int | None = None
         try:
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # Never through a symlink nor into a file with other names (see benchbase.record.files): settling a
+            # record someone sent appends here, and that line must land in the record and nowhere else.
+            self._fd = open_record_for_append(self.path)
             self._end_torn_line()
         except OSError as exc:
+            self.close()
             raise disk_space.unwritable(exc, self.path) from None
 
     def _end_torn_line(self) -> None:
         """After a crash the file may end mid-line; close that line so the next event is not glued onto it."""
-        with open(self.path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() == 0:
-                return
-            handle.seek(-1, os.SEEK_END)
-            last = handle.read(1)
-        if last != b"\n":
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
             self._write(b"\n")
 
     def emit(self, key: str, value: Any = None, *, step: int | None = None, samples: int | None = None,
@@ -126,45 +134,35 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Events plus one line per problem (a torn last line, a line that is not an event object).
+    """Events plus one line per problem (a torn last line, a line that is not an event object, one nested too deep).
 
-    The usual file is clean, so it is parsed in a single ``json.loads`` of all lines joined; only a damaged file
-    pays for the line-by-line pass that finds which lines are bad.
+    The file is read through :mod:`benchbase.record.files` (no symlink, no FIFO, bounded in size and lines, numbers
+    bounded). The usual file is clean, so it is parsed in a single ``json.loads`` of all lines joined; only a damaged
+    file pays for the line-by-line pass that finds which lines are bad.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RecordError(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
-    except OSError as exc:
-        raise RecordError(f"cannot read {path}: {exc.strerror}", "check the permissions") from None
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    tail = lines.pop()  # "" when the file ends with a newline; otherwise a line the writer may not have finished
+        text = read_record_text(path, strict=False)
+    except RecordMissing:
+        raise RecordMissing(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
+    lines, tail = split_lines(text, path)
     numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
     events: list[dict[str, Any]] = []
     problems: list[str] = []
-    try:
-        parsed = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-    except json.JSONDecodeError:
-        parsed = None
-    if parsed is not None and all(_is_event(item) for item in parsed):
+    parsed = _parse_or_none("[" + ",".join(line for _, line in numbered) + "]")
+    if isinstance(parsed, list) and all(_is_event(item) for item in parsed):
         events = parsed
     else:
         for number, line in numbered:
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                problems.append(f"{path} line {number}: not JSON, skipped")
-                continue
-            if not _is_event(item):
+            item = _parse_or_none(line)
+            if item is None:
+                problems.append(f"{path} line {number}: not JSON (or nested too deeply), skipped")
+            elif not _is_event(item):
                 problems.append(f"{path} line {number}: not an event object with a 'key', skipped")
-                continue
-            events.append(item)
+            else:
+                events.append(item)
     if tail.strip():
-        try:
-            item = json.loads(tail)
-        except json.JSONDecodeError:
-            item = None
+        item = _parse_or_none(tail)
         if _is_event(item):
             events.append(item)
         else:
@@ -176,6 +174,14 @@ def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             except ValueError as exc:
                 problems.append(f"{path}: event {event['key']!r} at {event.get('time_ms')}: {exc}")
     return events, problems
+
+
+def _parse_or_none(text: str) -> Any:
+    """The JSON value of ``text``, or ``None`` when it is not JSON or is nested too deeply to be an event."""
+    try:
+        return loads_bounded(text)
+    except (json.JSONDecodeError, JsonTooDeep):
+        return None
 
 
 def _is_event(item: Any) -> bool:

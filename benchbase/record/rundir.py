@@ -8,7 +8,6 @@ output folder, and a summary is validated before it is written, so no record the
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -16,11 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchbase.errors import BenchbaseError
 from benchbase.record import disk_space, schema
 from benchbase.record.atomic import atomic_write_json, atomic_write_yaml
+from benchbase.record.files import RecordError, read_json_record, read_yaml_record
 from benchbase.record.nonfinite import decode_nonfinite
 from benchbase.record.schema import Field, Kind
 
@@ -29,8 +27,7 @@ _MAX_NAME = 128
 _DAMAGED = "the record is damaged; delete it or run again"
 
 
-class RecordError(BenchbaseError):
-    """A run record that is missing, truncated or of the wrong shape; the message names the file and what is wrong."""
+__all__ = ["RecordError", "RunDir", "check_name", "new_run_id", "utc_timestamp", "validate_summary"]
 
 
 def check_name(name: str, what: str) -> str:
@@ -200,23 +197,15 @@ class RunDir:
         return self._read_json(self.env_path)
 
     def read_config(self) -> dict[str, Any]:
-        path = self.config_path
-        text = _read_text(path)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise RecordError(f"{path} is not valid YAML (truncated or edited?)", _DAMAGED) from None
+        """``config.yaml`` through the record layer's bounded YAML reader (:mod:`benchbase.record.files`)."""
+        data = read_yaml_record(self.config_path)
         if not isinstance(data, dict):
-            raise RecordError(f"{path} does not hold a mapping", _DAMAGED)
+            raise RecordError(f"{self.config_path} does not hold a mapping", _DAMAGED)
         return data
 
     @staticmethod
     def _read_json(path: Path) -> dict[str, Any]:
-        text = _read_text(path)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path} is not valid JSON at line {exc.lineno} (truncated?)", _DAMAGED) from None
+        data = read_json_record(path)
         if not isinstance(data, dict):
             raise RecordError(f"{path} does not hold a JSON object", _DAMAGED)
         try:
@@ -232,15 +221,6 @@ def _make_root(root: Path) -> None:
         raise BenchbaseError(
             f"cannot create output folder {root}: {exc.strerror}", "choose a writable folder with --out"
         ) from None
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecordError(f"{path} is missing", _DAMAGED) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordError(f"cannot read {path}: {exc}", _DAMAGED) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def build_summary(
     if clashes:
         raise ValueError(f"build_summary extras {', '.join(clashes)} are schema fields; pass them in base")
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
-    events = read_events(run_dir.events_path) if run_dir.events_path.is_file() else []
+    events = _events(run_dir)
 
     run_start = _last(events, "run_start")
     start_meta = _metadata(run_start)
@@ -185,6 +185,15 @@ def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]
         if _int(event.get("samples")) is not None:
             samples = _int(event.get("samples"))
     return steps, samples
+
+
+def _events(run_dir: RunDir) -> list[dict[str, Any]]:
+    """The record's events; a missing or unreadable log (a FIFO, a symlink, one too large: see
+    :mod:`benchbase.record.files`) has none, and the summary says what was never measured."""
+    try:
+        return read_events(run_dir.events_path)
+    except RecordError:
+        return []
 
 
 def _telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:

@@ -24,7 +24,15 @@ from typing import Any
 
 from benchbase.contract import SensorReading
 from benchbase.record import disk_space
-from benchbase.record.rundir import RecordError
+from benchbase.record.files import (
+    RecordError,
+    RecordMissing,
+    bounded_float,
+    csv_cells,
+    open_record_for_append,
+    read_record_text,
+    split_lines,
+)
 from benchbase.record.schema import SENSOR_COLUMNS, TELEMETRY_COLUMNS
 
 _INT_COLUMNS = frozenset({"node", "device"})
@@ -37,16 +45,22 @@ class TelemetryWriter:
     def __init__(self, path: Path, node: int) -> None:
         self.path = Path(path)
         self.node = int(node)
-        first_line, ends_with_newline = _first_line_and_end(self.path)
-        if first_line is not None and first_line != _HEADER:
-            raise RecordError(
-                f"{self.path} is not a benchbase telemetry file (unexpected header)",
-                "move it away or choose another run folder",
-            )
         try:
-            self._handle: io.FileIO | None = open(self.path, "ab", buffering=0)  # noqa: SIM115
+            # Never through a symlink nor into a file with other names: a resumed record may come from elsewhere.
+            fd = open_record_for_append(self.path)
         except OSError as exc:
             raise disk_space.unwritable(exc, self.path) from None
+        try:
+            first_line, ends_with_newline = _first_line_and_end(fd)
+            if first_line is not None and first_line != _HEADER:
+                raise RecordError(
+                    f"{self.path} is not a benchbase telemetry file (unexpected header)",
+                    "move it away or choose another run folder",
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        self._handle: io.FileIO | None = io.FileIO(fd, "a", closefd=True)
         if first_line is None:
             self._write_all(_HEADER + "\n")
         elif not ends_with_newline:
@@ -94,14 +108,14 @@ class TelemetryWriter:
         self.close()
 
 
-def _first_line_and_end(path: Path) -> tuple[str | None, bool]:
+def _first_line_and_end(fd: int) -> tuple[str | None, bool]:
     """The header of an existing file (``None`` if there is none yet) and whether its last row is complete."""
-    if not path.is_file() or path.stat().st_size == 0:
+    size = os.fstat(fd).st_size
+    if size == 0:
         return None, True
-    with open(path, "rb") as handle:
-        first = handle.readline().decode("utf-8", errors="replace").strip()
-        handle.seek(-1, io.SEEK_END)
-        return first, handle.read(1) == b"\n"
+    head = os.pread(fd, len(_HEADER) + 2, 0)
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+    return first, os.pread(fd, 1, size - 1) == b"\n"
 
 
 def _cell(value: float | None) -> str:
@@ -116,32 +130,37 @@ def read_telemetry(path: Path) -> list[dict[str, Any]]:
     """Rows as dicts keyed by the schema's ``TELEMETRY_COLUMNS``: ``node`` and ``device`` ints, the rest floats or
     ``None``.
 
-    A torn last row and malformed rows are dropped; columns are found by the header, so a file with extra or
-    reordered columns still reads, and a column it lacks reads as ``None``.
+    A torn last row and malformed rows are dropped (:func:`read_telemetry_checked` counts them); columns are found
+    by the header, so a file with extra or reordered columns still reads, and a column it lacks reads as ``None``.
     """
+    return read_telemetry_checked(path)[0]
+
+
+def read_telemetry_checked(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The rows of :func:`read_telemetry` and how many rows were dropped as malformed (a torn last row is not
+    counted: a killed run leaves one, and it is no damage). The file is read through :mod:`benchbase.record.files`:
+    no symlink, no FIFO, bounded in size, rows and line length, every cell's number bounded."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise RecordError(f"{path} is missing", "the run recorded no telemetry") from None
-    except OSError as exc:
-        raise RecordError(f"cannot read {path}: {exc.strerror}", "check the permissions") from None
-    lines = text.split("\n")
-    lines.pop()  # "" after a final newline, otherwise a row the writer had not finished
-    rows = list(csv.reader(lines))
-    if not rows:
-        return []
-    header = [name.strip() for name in rows[0]]
+        text = read_record_text(path, strict=False)
+    except RecordMissing:
+        raise RecordMissing(f"{path} is missing", "the run recorded no telemetry") from None
+    lines, _ = split_lines(text, path)  # the unterminated tail is a row the writer had not finished
+    if not lines:
+        return [], 0
+    cells = csv_cells(lines)
+    header = [name.strip() for name in next(cells) or []]
     if not {"time_ms", "node", "device"} <= set(header):
         raise RecordError(f"{path} has no time_ms/node/device columns", "it is not a benchbase telemetry file")
     result: list[dict[str, Any]] = []
-    for cells in rows[1:]:
-        if len(cells) != len(header):
-            continue
-        row = _parse_row(dict(zip(header, cells)))
+    bad = 0
+    for row_cells in cells:
+        row = _parse_row(dict(zip(header, row_cells))) if row_cells and len(row_cells) == len(header) else None
         if row is not None:
             result.append(row)
-    return result
+        elif row_cells != [] and row_cells != [""]:
+            bad += 1
+    return result, bad
 
 
 def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
@@ -150,9 +169,9 @@ def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
         for column in TELEMETRY_COLUMNS:
             text = cells.get(column, "").strip()
             if column in _INT_COLUMNS:
-                row[column] = int(text)
+                row[column] = _small_int(text)
             elif text:
-                number = float(text)
+                number = bounded_float(text)
                 row[column] = number if math.isfinite(number) else None
             else:
                 row[column] = None
@@ -161,6 +180,13 @@ def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
     if row["time_ms"] is None:
         return None
     return row
+
+
+def _small_int(text: str) -> int:
+    """A node or device index: a few digits; anything longer is no index (and Python refuses 4300 digits)."""
+    if len(text) > 9:
+        raise ValueError(f"index {text[:12]}... too long")
+    return int(text)
 
 
 def counter_energy_j(

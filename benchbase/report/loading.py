@@ -10,7 +10,6 @@ A path the user typed that does not exist is different: that is a mistake to fix
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,20 +17,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from benchbase.errors import BenchbaseError
+from benchbase.record.files import JsonTooDeep, RecordError, RecordMissing, loads_bounded, max_bytes, read_record_bytes
 from benchbase.record.schema import RECORD_FILES, RUNNING, SUMMARY_FILE
 from benchbase.report.multinode import merge_parts
 from benchbase.report.run import Run, SummaryError, parse_summary
 
 STILL_RUNNING = "still running (or the supervisor was killed)"
-#: A summary is a few kilobytes; a file beyond this is not one, and reading it whole could stall the report.
-MAX_SUMMARY_BYTES = 1 << 20
-#: Numbers beyond this magnitude are read as infinite, which the schema treats as no measurement (like a NaN):
-#: the largest real value, a device's peak FLOP/s, is near 1e16, and arithmetic on a 1e308 (the mean of two,
-#: in ``fsum``) raises instead of giving a number.
-LARGEST_NUMBER = 1e30
-#: Integers of more digits than an int64 holds are read as such floats: Python refuses to convert more than 4300
-#: digits (a ValueError mid-parse), and no count in a summary comes near 18 digits.
-_INT_DIGITS = 18
+#: A summary is a few kilobytes; a file beyond this is not one (the record layer's bound, benchbase.record.files).
+MAX_SUMMARY_BYTES = max_bytes(Path(SUMMARY_FILE))
 
 
 class Skipped(NamedTuple):
@@ -108,26 +101,26 @@ def _is_run_dir(path: Path) -> bool:
 
 
 def _read_record(directory: Path) -> Run | Skipped:
+    """The run of one folder, read through the record layer (:mod:`benchbase.record.files`: no symlink, no FIFO or
+    device, bounded in size, depth and numbers), or why it is left out."""
     summary = directory / SUMMARY_FILE
     try:
-        with summary.open("rb") as handle:
-            raw = handle.read(MAX_SUMMARY_BYTES + 1)
-        if len(raw) > MAX_SUMMARY_BYTES:
-            return Skipped(directory, f"{SUMMARY_FILE} is larger than {MAX_SUMMARY_BYTES >> 20} MiB, not a summary")
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
+        text = read_record_bytes(summary).decode("utf-8")
+    except RecordMissing:
         return Skipped(directory, f"no {SUMMARY_FILE} (not a run directory, or the run never started)")
-    except (OSError, UnicodeDecodeError) as err:
-        return Skipped(directory, f"cannot read {SUMMARY_FILE} ({getattr(err, 'strerror', None) or err})")
+    except RecordError as err:
+        return Skipped(directory, str(err).replace(str(summary), SUMMARY_FILE))
+    except UnicodeDecodeError as err:
+        return Skipped(directory, f"cannot read {SUMMARY_FILE} ({err})")
     try:
-        data = json.loads(text, parse_int=_read_int, parse_float=_read_float)
+        data = loads_bounded(text)
     except json.JSONDecodeError as err:
         return Skipped(
             directory,
             f"{SUMMARY_FILE} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}): "
             "truncated or hand-edited",
         )
-    except RecursionError:
+    except JsonTooDeep:
         return Skipped(directory, f"{SUMMARY_FILE} is nested too deeply to be a summary: damaged or hand-edited")
     if isinstance(data, dict) and data.get("status") == RUNNING:
         return Skipped(directory, STILL_RUNNING)
@@ -135,15 +128,6 @@ def _read_record(directory: Path) -> Run | Skipped:
         return parse_summary(data, directory)
     except SummaryError as err:
         return Skipped(directory, str(err))
-
-
-def _read_int(text: str) -> int | float:
-    return int(text) if len(text.lstrip("-")) <= _INT_DIGITS else _read_float(text)
-
-
-def _read_float(text: str) -> float:
-    value = float(text)
-    return value if abs(value) < LARGEST_NUMBER else math.copysign(math.inf, value)
 
 
 def _assemble(records: list[Run], skipped: list[Skipped]) -> list[Run]:

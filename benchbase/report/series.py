@@ -1,7 +1,8 @@
 """The time series behind the HTML plots, read from ``events.jsonl`` and ``telemetry.csv`` (docs/records.md).
 
 Both files are append-only and may end in a torn line (a run killed mid-write), and people edit them; a line that
-does not parse is skipped and counted, never fatal. Times become seconds since the record's clock starts: its first
+does not parse is skipped and counted, never fatal. They are read by the record layer (:mod:`benchbase.record.files`),
+like every record file: a FIFO, a symlink or a file too large to be a record is one line under the plots. Times become seconds since the record's clock starts: its first
 entry, the supervisor's ``launch`` event (telemetry starts just after it), so events and telemetry of every node
 share one axis that begins at 0. Measuring from the worker's ``run_start`` instead put the rank's set-up, and the
 memory it took, at negative times.
@@ -9,16 +10,16 @@ memory it took, at negative times.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbase.record.events import eval_extras
+from benchbase.record.events import eval_extras, read_events_checked
+from benchbase.record.files import RecordError, RecordMissing
 from benchbase.record.schema import EVENTS_FILE, TELEMETRY_FILE
+from benchbase.record.telemetry_file import read_telemetry_checked
 from benchbase.report.run import Run
 
 Points = list[tuple[float, float]]
@@ -93,25 +94,17 @@ def _fill_events(series: RunSeries, events: list[Mapping[str, Any]], t0: float) 
 
 def _events(path: Path, series: RunSeries) -> Iterator[dict[str, Any]]:
     try:
-        handle = path.open(encoding="utf-8", errors="replace")
-    except OSError:
+        events, problems = read_events_checked(path)
+    except RecordMissing:
         series.problems.append("no events.jsonl: no loss, metric or throughput curves")
         return
+    except RecordError as err:
+        series.problems.append(f"events.jsonl not read ({_reason(err, path)}): no loss, metric or throughput curves")
+        return
     series.has_events = True
-    bad = 0
-    with handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(event, dict) and _number(event.get("time_ms")):
-                yield event
-            else:
-                bad += 1
+    timed = [event for event in events if _number(event.get("time_ms"))]
+    bad = len(problems) + len(events) - len(timed)
+    yield from timed
     if bad:
         series.problems.append(f"{bad} unreadable line(s) in events.jsonl skipped")
 
@@ -121,33 +114,26 @@ TelemetryRow = tuple[float, str, str, float | None, float | None, float | None]
 
 def _telemetry(path: Path, series: RunSeries) -> Iterator[TelemetryRow]:
     """(time_ms, node, device, power W, memory used GiB, utilisation %) per row."""
+    where = f"{path.parent.name}/{TELEMETRY_FILE}"
     try:
-        handle = path.open(encoding="utf-8", errors="replace", newline="")
-    except OSError:
+        rows, bad = read_telemetry_checked(path)
+    except RecordMissing:
         series.problems.append(f"no telemetry.csv in {path.parent.name}: no power, memory or utilisation curves")
         return
+    except RecordError as err:
+        series.problems.append(f"{where} not read ({_reason(err, path)}): no power, memory or utilisation curves")
+        return
     series.has_telemetry = True
-    bad = 0
-    with handle:
-        for row in csv.DictReader(handle):
-            try:
-                time_ms = float(row["time_ms"])
-                readings = (_cell(row["power_w"]), _cell(row["memory_used_gib"]), _cell(row["utilization_pct"]))
-                yield (time_ms, row["node"] or "0", row["device"], *readings)
-            except (KeyError, TypeError, ValueError):
-                bad += 1
+    for row in rows:
+        yield (row["time_ms"], str(row["node"]), str(row["device"]),
+               row["power_w"], row["memory_used_gib"], row["utilization_pct"])
     if bad:
-        series.problems.append(f"{bad} unreadable row(s) in {path.parent.name}/telemetry.csv skipped")
+        series.problems.append(f"{bad} unreadable row(s) in {where} skipped")
 
 
-def _cell(text: str | None) -> float | None:
-    """Empty cell = sensor unavailable (docs/records.md), never zero."""
-    if text is None:
-        raise ValueError("short row")
-    if not text.strip():
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
+def _reason(err: RecordError, path: Path) -> str:
+    """The record layer's one line, without the folder the plot already names."""
+    return str(err).replace(str(path), path.name)
 
 
 def _number(value: Any) -> bool:

@@ -31,10 +31,18 @@ import psutil
 from benchbase.errors import BenchbaseError
 from benchbase.record import disk_space, schema
 from benchbase.record.events import EventLog, read_events
+from benchbase.record.files import RecordMissing, open_lock_file, read_json_record
 from benchbase.record.rundir import RecordError, RunDir, utc_timestamp
 from benchbase.record.schema import FAILED, LOCK_FILE, RUNNING, STATUS_EXIT_CODES
 from benchbase.record.summary import build_summary
 
+#: The most characters of a holder's host and command kept from ``run.lock``: they are text a record supplies, and
+#: end up in a reason (as data, never as a path or a command).
+MAX_HOLDER_TEXT = 200
+#: The largest pid Linux hands out (``/proc/sys/kernel/pid_max`` is at most 2**22).
+MAX_PID = 1 << 22
+#: A start time beyond this (the year 5138) is no clock's reading; converting it to a date would overflow.
+LATEST_START_S = 1e11
 #: Status and reason of a record whose supervisor died; ``{holder}`` names it.
 DIED = FAILED
 DIED_REASON = "the supervisor died ({holder}) before it recorded an end: it was killed, or its machine stopped"
@@ -75,16 +83,21 @@ def _utc(epoch_s: float) -> str:
 def read_holder(run_dir: Path) -> Holder | None:
     """The holder ``run.lock`` names, or ``None`` when there is no lock file or it names nobody readable."""
     try:
-        data = json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8"))
-        return Holder(int(data["pid"]), float(data["started"]), str(data["host"]), str(data["command"]),
-                      bool(data.get("ended", False)))
-    except (OSError, ValueError, KeyError, TypeError):
+        data = read_json_record(Path(run_dir) / LOCK_FILE)
+        holder = Holder(int(data["pid"]), float(data["started"]), str(data["host"])[:MAX_HOLDER_TEXT],
+                        str(data["command"])[:MAX_HOLDER_TEXT], bool(data.get("ended", False)))
+    except (RecordError, ValueError, KeyError, TypeError, OverflowError):
         return None
+    # A pid Linux can give (at most 2**22) and a start time a clock can read; anything else names nobody.
+    if not (0 < holder.pid <= MAX_PID and 0 <= holder.started < LATEST_START_S):
+        return None
+    return holder
 
 
 def _locked_fd(path: Path, writable: bool) -> int | None:
-    """An fd of ``path`` holding its exclusive lock, or ``None`` when another process holds it."""
-    fd = os.open(path, (os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY) | os.O_CLOEXEC, 0o644)
+    """An fd of ``path`` holding its exclusive lock, or ``None`` when another process holds it. The file is opened by
+    the record layer: never through a symlink, only a regular file, and a writable one with no other name."""
+    fd = open_lock_file(path, writable)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -162,7 +175,10 @@ def _settle(run_dir: RunDir, holder: Holder | None) -> str | None:
     if summary["status"] != RUNNING or (holder is not None and (holder.ended or holder.alive())):
         return None
     reason = DIED_REASON.format(holder=holder.describe() if holder else "unknown process")
-    events = read_events(run_dir.events_path) if run_dir.events_path.is_file() else []
+    try:
+        events = read_events(run_dir.events_path)
+    except RecordMissing:
+        events = []
     last_s = max((float(e["time_ms"]) for e in events if isinstance(e.get("time_ms"), (int, float))), default=None)
     ended_at = _utc(last_s / 1000) if last_s is not None else None
     code = STATUS_EXIT_CODES[DIED]
@@ -178,14 +194,21 @@ def _settle(run_dir: RunDir, holder: Holder | None) -> str | None:
 
 
 def _candidates(paths: Iterable[Path]) -> Iterator[Path]:
-    """Run folders with a lock file under ``paths`` (run folders, or folders of them one level deep)."""
+    """Run folders with a lock file under ``paths`` (run folders, or folders of them one level deep).
+
+    A run folder that is itself a symlink is never settled: settling writes into it, and a link can point anywhere.
+    (A folder of runs given as a link is the user's own layout and is looked into.)"""
     for given in paths:
         given = Path(given)
-        if (given / LOCK_FILE).is_file():
+        if _settleable(given):
             yield given
         elif given.is_dir():
             with contextlib.suppress(OSError):
-                yield from (child for child in sorted(given.iterdir()) if (child / LOCK_FILE).is_file())
+                yield from (child for child in sorted(given.iterdir()) if _settleable(child))
+
+
+def _settleable(folder: Path) -> bool:
+    return not folder.is_symlink() and (folder / LOCK_FILE).is_file()
 
 
 def settle_orphans(paths: Iterable[Path]) -> list[tuple[Path, str]]:
@@ -198,7 +221,7 @@ def settle_orphans(paths: Iterable[Path]) -> list[tuple[Path, str]]:
     for run_dir in _candidates(paths):
         try:
             fd = _locked_fd(run_dir / LOCK_FILE, writable=False)
-        except OSError:
+        except (OSError, RecordError):
             continue
         if fd is None:
             continue

@@ -11,7 +11,6 @@ live beside it: signals (:mod:`benchbase.run.signals`), the watch loop and the p
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -30,6 +29,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.launch.plan import LaunchPlan, plan_launch
 from benchbase.record import disk_space
 from benchbase.record.events import EventLog, read_events
+from benchbase.record.files import read_json_record
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import NODE_FILE, STATUS_EXIT_CODES
 from benchbase.record.summary import base_summary, build_summary
@@ -302,7 +302,8 @@ def _record_and_watch(
     )
     node_file = Path(run_dir.path) / NODE_FILE
     if node_file.exists():
-        base["main_run_id"] = json.loads(node_file.read_text()).get("main_run_id")
+        node = read_json_record(node_file)
+        base["main_run_id"] = node.get("main_run_id") if isinstance(node, dict) else None
     return attempt.finish(
         status, reason, base, extras={"telemetry_errors": sampler.errors, "rendezvous": processes.rendezvous}
     )

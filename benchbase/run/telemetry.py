@@ -6,6 +6,7 @@ training step for the GIL. Each row is flushed as it is written: telemetry up to
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from benchbase.errors import MAX_PROBLEM_CHARS, one_line
 from benchbase.launch.plan import WORKER_MODULE
 from benchbase.record.cpu_load_file import HEADER, cpu_load_row
 from benchbase.record.disk_space import RecordUnwritable
+from benchbase.record.files import open_record_for_append
 from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
 from benchbase.registry import bounded, checked
@@ -139,8 +141,9 @@ class CpuLoad:
         self._processes: dict[int, psutil.Process] = {}
         self._spent: dict[int, float] = {}
         self._refreshed = float("-inf")
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        fd = open_record_for_append(path)  # the record layer's open: no symlink, no other names
+        fresh = os.fstat(fd).st_size == 0
+        self._handle = os.fdopen(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         if fresh:
             self._handle.write(HEADER)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from benchbase.errors import BenchbaseError
 from benchbase.export.mlperf.profile import STATED, CaseProfile
+from benchbase.record.files import JsonTooDeep, RecordMissing, loads_bounded, read_record_text, split_lines
 from benchbase.record.nonfinite import decode_nonfinite
 from benchbase.record.rundir import RecordError, RunDir
 from benchbase.record.schema import CONFIG_FILE, ENV_FILE, EVENTS_FILE, NONFINITE_KEY, SUMMARY_FILE
@@ -104,18 +105,17 @@ def _numbered_events(path: Path) -> list[Numbered]:
     """``(line number, event)`` of every readable event (1-based, as an editor counts); damaged lines are skipped,
     as :func:`benchbase.record.events.read_events` skips them, but the numbers stay those of the file."""
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
+        text = read_record_text(path, strict=False)
+    except RecordMissing:
         raise RecordError(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
-    except OSError as exc:
-        raise RecordError(f"cannot read {path}: {exc.strerror}", "check the permissions") from None
+    lines, tail = split_lines(text, path)
     events: list[Numbered] = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate([*lines, tail], 1):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
+            item = loads_bounded(line)
+        except (json.JSONDecodeError, JsonTooDeep):
             continue
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
             continue
