@@ -24,7 +24,8 @@ import yaml
 
 from benchbase.config.coerce import coerce_value, quote_value
 from benchbase.config.parameters import CORE_PARAMETERS, CoreConfig
-from benchbase.config.safe_yaml import ConfigTooLarge, UnreadableValue, load_yaml_file, safe_load
+from benchbase.config.safe_yaml import load_yaml_file
+from benchbase.record.bounded_yaml import UnreadableValue, YamlTooLarge, safe_load
 from benchbase.contract import Case, Param, Preset, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.record.rundir import RecordError, check_name
@@ -145,7 +146,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             raise BenchbaseError(f"bad --set {item!r}", "write it as key=value, e.g. --set batch_size=16")
         try:
             result[key] = safe_load(raw)
-        except ConfigTooLarge as exc:
+        except YamlTooLarge as exc:
             raise BenchbaseError(f"bad --set {key}=...: the value {exc.problem}", "give a single value") from None
         except UnreadableValue as exc:
             raise BenchbaseError(

@@ -15,10 +15,7 @@ from typing import Any
 import yaml
 
 from benchbase.errors import BenchbaseError
-from benchbase.record.bounded_yaml import UnreadableValue, safe_load
-from benchbase.record.bounded_yaml import YamlTooLarge as ConfigTooLarge
-
-__all__ = ["ConfigTooLarge", "UnreadableValue", "load_yaml_file", "safe_load"]
+from benchbase.record.bounded_yaml import YamlTooLarge, safe_load
 
 #: A config is a few dozen ``key: value`` lines (the largest shipped one is under 2 KB); a file beyond this is the
 #: wrong file (``/dev/zero``, a dataset), and reading it whole would exhaust memory first.
@@ -72,7 +69,7 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        if isinstance(exc, ConfigTooLarge):
+        if isinstance(exc, YamlTooLarge):
             raise BenchbaseError(
                 f"config file {path}{where} {problem}", "write the config as 'key: value' lines of single values"
             ) from None
