@@ -155,6 +155,13 @@ class DatasetSpec(ABC):
         """Lines for ``--dry-run`` saying which files the run would read."""
         return iter(())
 
+    def sizes(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> tuple[int, int] | None:
+        """How many training and evaluation samples the prepared data holds, when :meth:`prepare`'s facts say so
+        without opening the data. The core then refuses, before anything is recorded, a run whose data cannot fill
+        one global batch or one evaluation batch per rank (a small subset of a small corpus, say), instead of
+        starting ranks that fail. ``None`` (the default): unknown, and the ranks find out."""
+        return None
+
 
 class Recipe(ABC):
     """How a case trains: its optimizer, its learning-rate schedule and its rule for an overflowed step."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchbase.config.parameters import CoreConfig
 from benchbase.config.resolve import Overrides, choose_preset, merge_parameters, resolve_config
 from benchbase.contract import Case
 from benchbase.errors import BenchbaseError
@@ -22,6 +23,31 @@ def check_data_dir(case: Case, preset_name: str | None, data_dir: Path | None) -
         )
     if data_dir is not None and not data_dir.is_dir():
         raise BenchbaseError(f"--data-dir {data_dir} is not a directory", "pass the folder that holds the data files")
+
+
+def check_data_suffices(
+    case: Case, config: dict[str, Any], core: CoreConfig, prepared: dict[str, Any], world_size: int
+) -> None:
+    """Data too small for one global batch, or for one evaluation batch on every rank, is refused right after
+    preparation, before a record exists: the ranks would otherwise start, fail, and leave a failed run behind."""
+    sizes = case.dataset.sizes(config, prepared)
+    if sizes is None:
+        return
+    train, evaluation = sizes
+    global_batch = core.batch_size * core.grad_accum * world_size
+    if train < global_batch:
+        raise BenchbaseError(
+            f"case {case.name}'s prepared training data holds {train} samples, fewer than one global batch "
+            f"({core.batch_size} x {core.grad_accum} accumulation x {world_size} ranks = {global_batch})",
+            "give it more data (a larger STC.json or train fraction), or lower batch_size or grad_accum",
+        )
+    per_round = core.eval_batch_size * world_size
+    if evaluation < per_round:
+        raise BenchbaseError(
+            f"case {case.name}'s prepared evaluation data holds {evaluation} samples, fewer than one evaluation "
+            f"batch on every rank ({core.eval_batch_size} x {world_size} ranks = {per_round})",
+            "give it more evaluation data, or lower eval_batch_size",
+        )
 
 
 def convert_starting_checkpoint(case: Case, from_large: Path, data_dir: Path | None, cache_dir: Path) -> Path:

@@ -39,6 +39,7 @@ from benchbase.run.devices import bindings_for, fitted_bindings, local_device_in
 from benchbase.run.environment import environment_record
 from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
+from benchbase.run.prepare import check_data_suffices
 from benchbase.run.request import RunOutcome, RunRequest
 from benchbase.run.resume import check_resumable
 from benchbase.run.signals import Signals, signal_name
@@ -144,6 +145,8 @@ def execute(
             "raise --timeout, or prepare the data first with `benchbase prepare` so the run only reads it",
         )
         prepared = _prepare(prepare, request.cache_dir)
+        check_data_suffices(request.case, request.values, request.resolved.core, prepared,
+                            request.nnodes * request.nproc_per_node)
         if request.resume_dir is None:
             run_dir = RunDir.create_unique(
                 request.out_root, request.case.name, request.vendor.name, request.nnodes, request.nproc_per_node

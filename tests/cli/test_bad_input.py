@@ -122,3 +122,23 @@ def test_from_large_without_shards_names_the_files_it_looked_for(bench: Bench, t
     empty = tmp_path / "cpm-large"
     empty.mkdir()
     assert_one_line_error(bench("prepare", "cpm", "--from-large", str(empty)), "mp_rank")
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        (["batch_size=4096", "grad_accum=8"], "holds 20000 samples, fewer than one global batch"),
+        (["eval_batch_size=1000"], "holds 500 samples, fewer than one evaluation batch on every rank"),
+    ],
+)
+def test_data_too_small_for_one_batch_is_refused_before_a_record_exists(
+    bench: Bench, tmp_path: Path, sets: list[str], expected: str
+) -> None:
+    """The demo corpus has 20,000 training and 500 evaluation windows: a run that cannot fill one global batch or
+    one evaluation batch per rank is refused right after preparation, not started to fail in its ranks."""
+    runs = tmp_path / "runs"
+    args = [item for value in sets for item in ("--set", value)]
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", *args, "--out", str(runs))
+    assert_one_line_error(result, expected)
+    assert result.returncode == 2
+    assert not runs.exists() or not any(runs.iterdir()), "nothing was recorded"

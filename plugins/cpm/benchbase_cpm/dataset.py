@@ -73,6 +73,14 @@ class STCDataset(DatasetSpec):
     def open(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> Samples:
         return WindowSamples(prepared)
 
+    def sizes(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> tuple[int, int] | None:
+        """The windows preparation counted (one sample is one window), read from its facts."""
+        facts = prepared.get("facts")
+        try:
+            return int(facts["train"]["windows"]), int(facts["valid"]["windows"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def describe(self, config: Mapping[str, Any], data_dir: Path | None) -> Iterator[str]:
         if config["dataset"] == "demo":
             yield "generated demo corpus and tokenizer (cached)"
