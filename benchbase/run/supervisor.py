@@ -45,6 +45,7 @@ from benchbase.run.signals import Signals, signal_name
 from benchbase.run.status import decide_status
 from benchbase.run.telemetry import Sampler
 from benchbase.run.watch import RunProcesses, launcher_log, signal_group, start_launcher, watch
+from benchbase.train.observers import OBSERVER_ERROR_EVENT
 
 
 def _utc_now() -> str:
@@ -300,9 +301,19 @@ def _record_and_watch(
     node_file = Path(run_dir.path) / NODE_FILE
     if node_file.exists():
         base["main_run_id"] = json.loads(node_file.read_text()).get("main_run_id")
-    return attempt.finish(
-        status, reason, base, extras={"telemetry_errors": sampler.errors, "rendezvous": processes.rendezvous}
-    )
+    extras = {"telemetry_errors": sampler.errors, "rendezvous": processes.rendezvous,
+              "observer_errors": observer_errors(recorded)}
+    return attempt.finish(status, reason, base, extras=extras)
+
+
+def observer_errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every lifecycle hook that raised (:mod:`benchbase.train.observers`): noted in the summary beside the status,
+    which they never change, so a reader of the summary alone still learns that a monitor missed part of the run."""
+    return [
+        {"plugin": e.get("value"), "hook": (e.get("metadata") or {}).get("hook"),
+         "error": (e.get("metadata") or {}).get("error")}
+        for e in events if e.get("key") == OBSERVER_ERROR_EVENT
+    ]
 
 
 def _write_record_start(

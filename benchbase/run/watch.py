@@ -17,6 +17,7 @@ from benchbase.launch import lifeline
 from benchbase.launch.plan import LaunchPlan
 from benchbase.record import disk_space
 from benchbase.record.rundir import RunDir
+from benchbase.run.console_guard import GuardedView
 from benchbase.run.launcher_wait import LauncherWait
 from benchbase.run.live import EventTail, RunView
 from benchbase.run.signals import Signals
@@ -142,11 +143,12 @@ def watch(
     write_failure: str | None = None
     return_code: int | None = None
     tail = EventTail(Path(run_dir.events_path))
+    shown = GuardedView(view)  # the view is a courtesy: one that raises is dropped, the ranks are still watched
     with LauncherWait(proc) as launcher_wait:
         stop_deadline: float | None = None
         while True:
             return_code = proc.poll()
-            view.consume(tail.read_new())
+            shown.consume(tail.read_new())
             if return_code is not None:
                 break
             now = time.perf_counter()
@@ -175,5 +177,5 @@ def watch(
                 deadlines.append(process_start + timeout_s - now)
             launcher_wait.wait(min(deadlines))
         processes.kill()
-        view.consume(tail.read_new())
+        shown.consume(tail.read_new())
     return Watched(return_code, timed_out, write_failure)
