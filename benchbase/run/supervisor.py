@@ -263,7 +263,11 @@ class _Attempt:
             self.run_dir.write_summary(summary)
         except (BenchbaseError, OSError) as exc:
             problem = str(exc) if isinstance(exc, BenchbaseError) else disk_space.describe(exc)
-            self.console.print(f"[red]error:[/] the record could not be finished: {escape(problem)}", soft_wrap=True)
+            self.console.print(
+                f"[red]error:[/] the record could not be finished: {escape(problem)}. The run ended {status}: "
+                f"{escape(reason)}. Its summary still says running: once its disk is writable again, "
+                f"`benchbase report {escape(str(self.run_dir.path.parent))}` records it as failed "
+                "(its supervisor gone)", soft_wrap=True, highlight=False)
         return RunOutcome(Path(self.run_dir.path), status, exit_code, summary)
 
 

@@ -160,10 +160,11 @@ def watch(
                 timed_out = True
                 signal_group(proc, signal.SIGTERM)
                 stop_deadline = now + GRACE_S
-            if write_failure is None and (sampler.write_failure or disk_space.is_full(run_dir.path)):
+            if write_failure is None:
+                write_failure = sampler.write_failure or record_disk_problem(run_dir)
+            if write_failure is not None and stop_deadline is None:
                 # The record cannot take more: training on would measure what can never be recorded. (Appends
                 # fill the free end of a file's last block first, so a full disk is seen before a write fails.)
-                write_failure = sampler.write_failure or disk_space.full_disk_reason(run_dir.path)
                 signal_group(proc, signal.SIGTERM)
                 stop_deadline = now + GRACE_S
             if stop_deadline is not None and now > stop_deadline:
@@ -178,4 +179,21 @@ def watch(
             launcher_wait.wait(min(deadlines))
         processes.kill()
         shown.consume(tail.read_new())
+    if write_failure is None and return_code != 0:
+        # A rank that met the disk's refusal first exits before the loop looks again: the disk is the cause.
+        write_failure = record_disk_problem(run_dir)
     return Watched(return_code, timed_out, write_failure)
+
+
+def record_disk_problem(run_dir: RunDir) -> str | None:
+    """Why the disk holding the run folder can take no more of its record (it turned read-only, or filled), as the
+    run's reason; ``None`` while it can."""
+    try:
+        read_only = bool(os.statvfs(run_dir.path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return f"the disk holding {run_dir.path} became read-only; the ranks were stopped"
+    if disk_space.is_full(run_dir.path):
+        return disk_space.full_disk_reason(run_dir.path)
+    return None
