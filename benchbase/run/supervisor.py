@@ -40,11 +40,12 @@ from benchbase.run.environment import environment_record
 from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
 from benchbase.run.request import RunOutcome, RunRequest
-from benchbase.run.resume import check_resumable
+from benchbase.run.resume import check_checkpoint_fits, check_resumable
 from benchbase.run.signals import Signals, signal_name
 from benchbase.run.status import decide_status
 from benchbase.run.telemetry import Sampler
 from benchbase.run.watch import RunProcesses, launcher_log, signal_group, start_launcher, watch
+from benchbase.train import prepared_facts
 from benchbase.train.observers import OBSERVER_ERROR_EVENT
 
 
@@ -143,6 +144,8 @@ def execute(
             "raise --timeout, or prepare the data first with `benchbase prepare` so the run only reads it",
         )
         prepared = _prepare(prepare, request.cache_dir)
+        if request.resume_dir is not None:
+            check_checkpoint_fits(run_dir, request.case, request.vendor, request.resolved.values, prepared)
         if request.resume_dir is None:
             run_dir = RunDir.create_unique(
                 request.out_root, request.case.name, request.vendor.name, request.nnodes, request.nproc_per_node
@@ -289,7 +292,8 @@ def _record_and_watch(
         sampler.begin()
         signals.to_flags()
         attempt.cpu_at_launch = time.process_time()
-        attempt.launcher = proc = start_launcher(plan, log)
+        # Ranks train on what this attempt prepared on this node, never on a resumed record's older facts.
+        attempt.launcher = proc = start_launcher(plan, log, prepared_facts.handover(prepared))
         attempt.processes = processes = RunProcesses(proc)
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         core = request.resolved.core

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -104,12 +105,13 @@ def launcher_log(run_dir: RunDir) -> IO[bytes]:
     return open(Path(run_dir.logs_dir) / "launcher.log", "ab")
 
 
-def start_launcher(plan: LaunchPlan, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start_launcher(plan: LaunchPlan, log: IO[bytes], handover: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start the plan's command in a session of its own (Ctrl-C reaches only the supervisor, which forwards it), tied
-    to this process by its lifeline so that it never outlives it."""
+    to this process by its lifeline so that it never outlives it. ``handover`` is added to the ranks' environment
+    (this node's prepared-data facts, :mod:`benchbase.train.prepared_facts`)."""
     return subprocess.Popen(
         lifeline.launcher_command(plan.command, os.getpid()),
-        env={**os.environ, **plan.environment(), lifeline.SUPERVISOR_ENV: str(os.getpid())},
+        env={**os.environ, **plan.environment(), **handover, lifeline.SUPERVISOR_ENV: str(os.getpid())},
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

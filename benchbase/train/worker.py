@@ -35,6 +35,7 @@ from benchbase.record.rundir import RunDir
 from benchbase.record.schema import NODE_FILE
 from benchbase.registry.plugins import load_registry
 from benchbase.train.engine import Engine
+from benchbase.train import prepared_facts
 from benchbase.train.loop import TrainingLoop
 from benchbase.train.parallel import RankPlace, shutdown_process_group
 
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 events.emit(key, value, **metadata)
 
         engine = Engine(
-            case, vendor, device, precision, config, core, run_dir.read_env().get("prepare", {}),
+            case, vendor, device, precision, config, core, prepared_facts.received(),
             RankPlace(rank, world_size), emit,
         )
         loop = TrainingLoop(engine, vendor, device, core, run_dir, events, registry, rank, world_size)
