@@ -129,6 +129,16 @@ def execute(
             # under it: another resume may have finished the run meanwhile.
             check_resumable(run_dir, world_size)
             disk_space.check_room(run_dir.path, "the run to resume", "move it to a disk with room")
+        else:
+            disk_space.check_room(request.out_root, "--out", "choose another --out")
+        signals.phase(
+            f"preparing the data of case {request.case.name}",
+            "raise --timeout, or prepare the data first with `benchbase prepare` so the run only reads it",
+        )
+        prepared = _prepare(prepare, request.cache_dir)
+        if request.resume_dir is not None:
+            # The checkpoint against the model this node's data gives, before the lock: a refusal touches nothing.
+            check_checkpoint_fits(run_dir, request.case, request.vendor, request.resolved.values, prepared)
             lock = held.enter_context(RunLock.acquire(run_dir.path, "resume"))
             died = lock.settle_orphan()
             if died:
@@ -138,15 +148,6 @@ def execute(
             started_at = previous.get("started_at") or _utc_now()
             previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
         else:
-            disk_space.check_room(request.out_root, "--out", "choose another --out")
-        signals.phase(
-            f"preparing the data of case {request.case.name}",
-            "raise --timeout, or prepare the data first with `benchbase prepare` so the run only reads it",
-        )
-        prepared = _prepare(prepare, request.cache_dir)
-        if request.resume_dir is not None:
-            check_checkpoint_fits(run_dir, request.case, request.vendor, request.resolved.values, prepared)
-        if request.resume_dir is None:
             run_dir = RunDir.create_unique(
                 request.out_root, request.case.name, request.vendor.name, request.nnodes, request.nproc_per_node
             )
