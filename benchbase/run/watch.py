@@ -3,9 +3,11 @@ the ranks when the record can no longer take what they measure."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -190,12 +192,21 @@ def watch(
 def record_disk_problem(run_dir: RunDir) -> str | None:
     """Why the disk holding the run folder can take no more of its record (it turned read-only, or filled), as the
     run's reason; ``None`` while it can."""
-    try:
-        read_only = bool(os.statvfs(run_dir.path).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only = False
-    if read_only:
+    if _refuses_writes(run_dir.path):
         return f"the disk holding {run_dir.path} became read-only; the ranks were stopped"
     if disk_space.is_full(run_dir.path):
         return disk_space.full_disk_reason(run_dir.path)
     return None
+
+
+def _refuses_writes(folder: Path) -> bool:
+    """Whether the filesystem holding ``folder`` has turned read-only. Asked by opening a nameless file there, not
+    by the mount flags alone: a filesystem that meets an error and protects itself (ext4's ``errors=remount-ro``)
+    may refuse every write while still mounted read-write."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+        with tempfile.TemporaryFile(dir=folder):
+            return False
+    except OSError as exc:
+        return exc.errno == errno.EROFS

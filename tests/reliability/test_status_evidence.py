@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import signal
 import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pluggy
@@ -26,7 +29,6 @@ from reliability_support import (
     benchbase_command,
     fill_disk,
     outcome_line,
-    remount_read_only,
     tmpfs,
     tree_digest,
     wait_until_gone,
@@ -186,25 +188,57 @@ def test_sighup_ends_the_run_interrupted_with_its_record_complete(bench: Bench, 
 
 
 # -- disks ----------------------------------------------------------------------------------------------------------
+@contextmanager
+def ext4_disk(path: Path, size_mib: int) -> Iterator[Callable[[], None]]:
+    """A small ext4 filesystem mounted at ``path`` with ``errors=remount-ro``; yields a function that makes the kernel
+    meet an error on it, after which it refuses every write, as a failing disk does (a plain ``mount -o remount,ro``
+    is refused while a run holds files open for writing). Skipped, with the reason, where it cannot be made."""
+    if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+        pytest.skip("a loop-mounted ext4 disk needs root and mkfs.ext4 (CI has both)")
+    image = path.with_suffix(".img")
+    with open(image, "wb") as handle:
+        handle.truncate(size_mib * 2**20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(path)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot loop-mount an ext4 disk here: {mounted.stderr.strip()}")
+    device = Path(subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(path)], capture_output=True, text=True,
+                                 check=True).stdout.strip()).name
+
+    def fail() -> None:
+        Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("1")
+
+    try:
+        yield fail
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
 def test_a_disk_turning_read_only_mid_run_is_the_reason_told(bench: Bench, tmp_path: Path) -> None:
     """The record cannot take the end any more: the console says why the run ended and what the next report will
-    settle; once the disk is writable, the report settles it as failed."""
-    with tmpfs(tmp_path / "disk", f"{MIN_FREE_BYTES // 2**20 + 8}m") as disk:
+    settle, and once the disk is mounted again the report settles it as failed."""
+    disk = tmp_path / "disk"
+    with ext4_disk(disk, MIN_FREE_BYTES // 2**20 + 32) as fail:
         live = bench.start("run", "cpm", "--vendor", "cpu", *ENDLESS, out=disk / "runs")
         live.wait_for("step", count=2)
         run = live.run_dir()
-        remount_read_only(disk)
+        fail()
         code, output, _ = live.finish(timeout=120)
         assert code == 4, output
         assert "Traceback" not in output
         assert f"the disk holding {run} became read-only" in outcome_line(output)
         told = [line for line in output.splitlines() if "the record could not be finished" in line]
-        assert len(told) == 1 and "benchbase report" in told[0] and "records it as failed" in told[0]
+        assert len(told) == 1 and "benchbase report" in told[0] and "records it as failed" in told[0], output
         assert not wait_until_gone(str(run), within_s=10)
-        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(disk.with_suffix(".img")), str(disk)], check=True)
+    try:
         report = bench.run("report", str(disk / "runs"))
         assert "Traceback" not in report.stdout + report.stderr
         assert RunDir(run).read_summary()["status"] == "failed"
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=False)
 
 
 def test_a_full_disk_at_a_checkpoint_names_the_checkpoint(bench: Bench, tmp_path: Path) -> None:
