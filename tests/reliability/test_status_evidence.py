@@ -228,7 +228,8 @@ def test_a_disk_turning_read_only_mid_run_is_the_reason_told(bench: Bench, tmp_p
         code, output, _ = live.finish(timeout=120)
         assert code == 4, output
         assert "Traceback" not in output
-        assert f"the disk holding {run} became read-only" in outcome_line(output)
+        line = outcome_line(output)  # the supervisor's check, or the telemetry write that met it first
+        assert line.startswith("failed: ") and "read-only" in line and str(run) in line.split(" -> ")[0], line
         told = [line for line in output.splitlines() if "the record could not be finished" in line]
         assert len(told) == 1 and "benchbase report" in told[0] and "records it as failed" in told[0], output
         assert not wait_until_gone(str(run), within_s=10)
