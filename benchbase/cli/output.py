@@ -15,11 +15,16 @@ from rich.table import Table
 
 from benchbase.contract import Submission
 from benchbase.registry.plugins import PluginInfo, Registry
+from benchbase.run.console_guard import GuardedStream
 from benchbase.run.request import RunRequest
 
 # Tables are wide; when output is a file or a pipe (CI logs), do not squeeze them into 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS", "200")))
-err_console = Console(stderr=True)
+# Both write through a GuardedStream: a closed pipe (`| head`) or a full disk under stdout never fails a command.
+_stdout = GuardedStream(lambda: sys.stdout, "stdout")
+console = (
+    Console(file=_stdout) if sys.stdout.isatty() else Console(file=_stdout, width=int(os.environ.get("COLUMNS", "200")))
+)
+err_console = Console(file=GuardedStream(lambda: sys.stderr, "stderr"))
 
 
 def progress_printer() -> Callable[[str, int, int | None], None]:

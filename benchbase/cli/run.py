@@ -57,5 +57,9 @@ def run_command(**options: Any) -> None:
         output.print_dry_run(planned.request, dry_run_plan(planned.request), planned.submission)
         return
     outcomes = run_repeats(planned.request, options["repeat"], output.console, output.progress_printer())
-    output.print_standard_table([o.run_dir for o in outcomes])
+    try:
+        output.print_standard_table([o.run_dir for o in outcomes])
+    except Exception as exc:  # noqa: BLE001 - the table only repeats the records; it cannot change their outcome
+        output.err_console.print(f"note: the results table could not be shown ({type(exc).__name__}: {exc})",
+                                 markup=False, highlight=False, soft_wrap=True)
     sys.exit(max(o.exit_code for o in outcomes))

@@ -32,8 +32,11 @@ Two kinds of hooks:
 * Registration hooks hand typed objects to a ``register`` callback. Every implementation is called; names must be
   unique across all plugins (a duplicate is an error naming both plugins' distributions).
 * Lifecycle hooks observe a run without touching the training loop. They are called in rank 0 of a run (the process
-  that writes the event log), in registration order; return values are ignored. An exception in an observer fails the
-  run, because a monitor that silently stops observing would let a record claim more than it saw.
+  that writes the event log), in registration order; return values are ignored. An exception in an observer
+  never fails the run: a run's status is decided from evidence about training, and a monitor that raises is evidence
+  that the monitor broke, not the training. The failure is recorded instead (an ``observer_error`` event naming the
+  plugin, the hook and the error, and the summary's ``observer_errors``), so the record never claims that a broken
+  monitor saw the whole run; that observer is not called again in the run, the others go on.
 """
 
 from __future__ import annotations

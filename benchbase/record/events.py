@@ -20,7 +20,6 @@ from typing import Any
 from benchbase.record import disk_space
 from benchbase.record.files import (
     JsonTooDeep,
-    RecordError,
     RecordMissing,
     loads_bounded,
     open_record_for_append,
@@ -154,9 +153,9 @@ def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         events = parsed
     else:
         for number, line in numbered:
-            item = _parse_or_none(line)
-            if item is None:
-                problems.append(f"{path} line {number}: not JSON (or nested too deeply), skipped")
+            item, unreadable = _parse_line(line)
+            if unreadable:
+                problems.append(f"{path} line {number}: {unreadable}, skipped")
             elif not _is_event(item):
                 problems.append(f"{path} line {number}: not an event object with a 'key', skipped")
             else:
@@ -182,6 +181,16 @@ def _parse_or_none(text: str) -> Any:
         return loads_bounded(text)
     except (json.JSONDecodeError, JsonTooDeep):
         return None
+
+
+def _parse_line(text: str) -> tuple[Any, str | None]:
+    """One line's JSON value, or why it has none (the line's problem as the reader is told it)."""
+    try:
+        return loads_bounded(text), None
+    except json.JSONDecodeError:
+        return None, "not JSON"
+    except JsonTooDeep:
+        return None, "nested too deeply to be an event"
 
 
 def _is_event(item: Any) -> bool:

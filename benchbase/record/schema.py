@@ -267,6 +267,12 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
 )
 
 
+#: Keys the supervisor adds after the schema's fields, about the attempt rather than the measurement: the sensor
+#: errors the sampler met, the rendezvous the ranks actually used, the lifecycle hooks (observers) that raised.
+TELEMETRY_ERRORS, RENDEZVOUS, OBSERVER_ERRORS = "telemetry_errors", "rendezvous", "observer_errors"
+SUMMARY_EXTRAS: tuple[str, ...] = (TELEMETRY_ERRORS, RENDEZVOUS, OBSERVER_ERRORS)
+
+
 def field_names() -> tuple[str, ...]:
     """The summary's top-level keys; any other key of a summary is an extra (``telemetry_errors``...)."""
     return tuple(field.name for field in SUMMARY_FIELDS)

@@ -7,14 +7,15 @@ proves it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from benchbase.config.resolve import ResolvedConfig
 from benchbase.contract import Case, Vendor
 from benchbase.errors import BenchbaseError
-from benchbase.record.rundir import RunDir
-from benchbase.record.schema import CHECKPOINT_FILE
+from benchbase.record.rundir import RecordError, RunDir
+from benchbase.record.schema import CHECKPOINT_FILE, READABLE_SUMMARY_SCHEMAS, SUMMARY_SCHEMA
 
 
 def resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> ResolvedConfig:
@@ -63,12 +64,38 @@ def refuse_ignored_on_resume(
         raise BenchbaseError(f"bad value {timeout:g} for --timeout", "expected a number of seconds >= 0 (0 = no limit)")
 
 
+def _previous_summary(run_dir: RunDir) -> dict[str, Any]:
+    """The record's summary; one that an earlier benchbase wrote (schema 1, which ``benchbase report`` still reads)
+    is refused as such, never called damaged."""
+    try:
+        return run_dir.read_summary()
+    except RecordError:
+        refuse_older_schema(run_dir)
+        raise
+
+
+def refuse_older_schema(run_dir: RunDir) -> None:
+    """A resume continues a record in the schema this benchbase writes: a run stopped by an earlier version (summary
+    schema 1) would end as a record of two schemas, which no reader could take for either. Refused with that reason;
+    the record, intact, stays readable by ``benchbase report``."""
+    try:
+        version = RunDir._read_json(Path(run_dir.summary_path)).get("schema")
+    except RecordError:
+        return
+    if version in READABLE_SUMMARY_SCHEMAS and version != SUMMARY_SCHEMA and not isinstance(version, bool):
+        raise BenchbaseError(
+            f"{run_dir.path} was recorded by an earlier benchbase (summary schema {version}); --resume continues only "
+            f"runs recorded in schema {SUMMARY_SCHEMA}",
+            "keep it as it is (benchbase report reads it), and start the run again to continue it",
+        )
+
+
 def check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
     """Everything a resume needs, checked before the record is touched: a failed check leaves it as it was.
 
     The checkpoint is read memory-mapped (and with ``weights_only``), so vetting a large one costs little.
     """
-    previous = run_dir.read_summary()
+    previous = _previous_summary(run_dir)
     if previous["status"] in ("converged", "not_converged"):
         raise BenchbaseError(
             f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
@@ -93,3 +120,16 @@ def check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
             f"resume with the --config the run started with ({run_dir.read_config().get('topology', '?')})",
         )
     return previous
+
+
+def check_checkpoint_fits(
+    run_dir: RunDir, case: Case, vendor: Vendor, config: Mapping[str, Any], prepared: Mapping[str, Any]
+) -> None:
+    """The run's checkpoint against the model it will be loaded into (:mod:`benchbase.train.checkpoint_vet`), once
+    this node's data is prepared (the model's shapes may depend on it) and before the record is reopened: a
+    checkpoint that does not fit is refused in one line and the record stays as it was."""
+    from benchbase.train.checkpoint import read_checkpoint
+    from benchbase.train.checkpoint_vet import vet_checkpoint
+
+    checkpoint = Path(run_dir.checkpoint_dir) / CHECKPOINT_FILE
+    vet_checkpoint(checkpoint, read_checkpoint(checkpoint, mmap=True)["workload"], case, vendor, config, prepared)

@@ -11,8 +11,14 @@ from benchbase.registry import bounded
 from benchbase.registry.bounded import RunStopped
 
 
+#: The signals that stop a run as ``interrupted``, its record finished. SIGHUP is one of them: a closed terminal or
+#: a dropped ssh session is a user's stop like Ctrl-C, and left at its default it would kill the supervisor with the
+#: record still saying ``running``.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Signals:
-    """SIGINT, SIGTERM and the run's deadline (SIGALRM), from the first plugin call to the end of the run.
+    """SIGINT, SIGTERM, SIGHUP and the run's deadline (SIGALRM), from the first plugin call to the end of the run.
 
     Until the launcher starts, a signal raises :class:`benchbase.registry.bounded.RunStopped` in the main thread, and so does
     the deadline: discovery and preparation (CPM's tokenizer pool included) unwind through every ``with`` and
@@ -30,7 +36,7 @@ class Signals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Signals:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+        for sig in (*STOP_SIGNALS, signal.SIGALRM):
             self._previous[sig] = signal.signal(sig, self._handle)
         if self._deadline is not None and math.isfinite(self._deadline):
             signal.setitimer(signal.ITIMER_REAL, max(self._deadline - time.perf_counter(), 0.001))

@@ -45,6 +45,20 @@ def last_error_line(run_dir: RunDir, names: list[str] | None = None) -> str | No
     return None
 
 
+#: What a rank's own error line says when the disk refused a write (see :mod:`benchbase.record.disk_space`).
+_DISK_REFUSALS = ("no space left on device", "read-only file system", "disk quota exceeded")
+
+
+def told_disk_error(run_dir: RunDir) -> str | None:
+    """A rank's own line saying which write the disk refused (``no space left on device writing checkpoint
+    <path>``): more precise than the supervisor's "the disk is full", which only says where."""
+    for log in sorted(Path(run_dir.logs_dir).glob("rank*.log")):
+        told = told_error(log)
+        if told is not None and any(refusal in told for refusal in _DISK_REFUSALS):
+            return told
+    return None
+
+
 #: One entry of torchrun's failure report: ``rank : 1 (local_rank: 1)`` then ``exitcode : -9 (pid: 23692)  (SIGKILL)``.
 _FAILURE_ENTRY = re.compile(
     r"^\s*rank\s*:\s*(\d+)[^\n]*\n\s*exitcode\s*:\s*(-?\d+)[^\n]*?(?:\((SIG[A-Z0-9]+)\))?[ \t]*$", re.M
@@ -99,7 +113,7 @@ def decide_status(
     if signalled is not None:
         return "interrupted", f"stopped by {signal.Signals(signalled).name}"
     if write_failure is not None:
-        return "failed", write_failure
+        return "failed", told_disk_error(run_dir) or write_failure
     if return_code == STATUS_EXIT_CODES[INTERRUPTED]:
         return "interrupted", "the worker was stopped by a signal sent to it directly"
     if return_code == 0 and reason == "converged":

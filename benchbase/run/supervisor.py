@@ -31,7 +31,13 @@ from benchbase.record import disk_space
 from benchbase.record.events import EventLog, read_events
 from benchbase.record.files import read_json_record
 from benchbase.record.rundir import RunDir
-from benchbase.record.schema import NODE_FILE, STATUS_EXIT_CODES
+from benchbase.record.schema import (
+    NODE_FILE,
+    OBSERVER_ERRORS,
+    RENDEZVOUS,
+    STATUS_EXIT_CODES,
+    TELEMETRY_ERRORS,
+)
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
@@ -41,12 +47,14 @@ from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
 from benchbase.run.prepare import check_data_suffices
 from benchbase.run.request import RunOutcome, RunRequest
-from benchbase.run.resume import check_resumable
+from benchbase.run.resume import check_checkpoint_fits, check_resumable
 from benchbase.run.signals import Signals, signal_name
 from benchbase.run.status import decide_status
 from benchbase.run.telemetry import Sampler
 from benchbase.run.watch import RunProcesses, launcher_log, signal_group, start_launcher, watch
 from benchbase.run.watchdog import Watchdog
+from benchbase.train import prepared_facts
+from benchbase.train.observers import OBSERVER_ERROR_EVENT
 
 
 def _utc_now() -> str:
@@ -130,14 +138,6 @@ def execute(
             # under it: another resume may have finished the run meanwhile.
             check_resumable(run_dir, world_size)
             disk_space.check_room(run_dir.path, "the run to resume", "move it to a disk with room")
-            lock = held.enter_context(RunLock.acquire(run_dir.path, "resume"))
-            died = lock.settle_orphan()
-            if died:
-                console.print(f"the last attempt of {run_dir.run_id} was recorded as failed: {escape(died)}",
-                              soft_wrap=True, highlight=False)
-            previous = check_resumable(run_dir, world_size)
-            started_at = previous.get("started_at") or _utc_now()
-            previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
         else:
             disk_space.check_room(request.out_root, "--out", "choose another --out")
         signals.phase(
@@ -147,7 +147,18 @@ def execute(
         prepared = _prepare(prepare, request.cache_dir)
         check_data_suffices(request.case, request.values, request.resolved.core, prepared,
                             request.nnodes * request.nproc_per_node)
-        if request.resume_dir is None:
+        if request.resume_dir is not None:
+            # The checkpoint against the model this node's data gives, before the lock: a refusal touches nothing.
+            check_checkpoint_fits(run_dir, request.case, request.vendor, request.resolved.values, prepared)
+            lock = held.enter_context(RunLock.acquire(run_dir.path, "resume"))
+            died = lock.settle_orphan()
+            if died:
+                console.print(f"the last attempt of {run_dir.run_id} was recorded as failed: {escape(died)}",
+                              soft_wrap=True, highlight=False)
+            previous = check_resumable(run_dir, world_size)
+            started_at = previous.get("started_at") or _utc_now()
+            previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
+        else:
             run_dir = RunDir.create_unique(
                 request.out_root, request.case.name, request.vendor.name, request.nnodes, request.nproc_per_node
             )
@@ -268,7 +279,11 @@ class _Attempt:
             self.run_dir.write_summary(summary)
         except (BenchbaseError, OSError) as exc:
             problem = str(exc) if isinstance(exc, BenchbaseError) else disk_space.describe(exc)
-            self.console.print(f"[red]error:[/] the record could not be finished: {escape(problem)}", soft_wrap=True)
+            self.console.print(
+                f"[red]error:[/] the record could not be finished: {escape(problem)}. The run ended {status}: "
+                f"{escape(reason)}. Its summary still says running: once its disk is writable again, "
+                f"`benchbase report {escape(str(self.run_dir.path.parent))}` records it as failed "
+                "(its supervisor gone)", soft_wrap=True, highlight=False)
         return RunOutcome(Path(self.run_dir.path), status, exit_code, summary)
 
 
@@ -290,7 +305,8 @@ def _record_and_watch(
         sampler.begin()
         signals.to_flags()
         attempt.cpu_at_launch = time.process_time()
-        attempt.launcher = proc = start_launcher(plan, log)
+        # Ranks train on what this attempt prepared on this node, never on a resumed record's older facts.
+        attempt.launcher = proc = start_launcher(plan, log, prepared_facts.handover(prepared))
         attempt.processes = processes = RunProcesses(proc)
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         core = request.resolved.core
@@ -307,9 +323,19 @@ def _record_and_watch(
     if node_file.exists():
         node = read_json_record(node_file)
         base["main_run_id"] = node.get("main_run_id") if isinstance(node, dict) else None
-    return attempt.finish(
-        status, reason, base, extras={"telemetry_errors": sampler.errors, "rendezvous": processes.rendezvous}
-    )
+    extras = {TELEMETRY_ERRORS: sampler.errors, RENDEZVOUS: processes.rendezvous,
+              OBSERVER_ERRORS: observer_errors(recorded)}
+    return attempt.finish(status, reason, base, extras=extras)
+
+
+def observer_errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every lifecycle hook that raised (:mod:`benchbase.train.observers`): noted in the summary beside the status,
+    which they never change, so a reader of the summary alone still learns that a monitor missed part of the run."""
+    return [
+        {"plugin": e.get("value"), "hook": (e.get("metadata") or {}).get("hook"),
+         "error": (e.get("metadata") or {}).get("error")}
+        for e in events if e.get("key") == OBSERVER_ERROR_EVENT
+    ]
 
 
 def _write_record_start(

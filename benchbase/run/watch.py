@@ -3,10 +3,13 @@ the ranks when the record can no longer take what they measure."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +20,7 @@ from benchbase.launch import lifeline
 from benchbase.launch.plan import LaunchPlan
 from benchbase.record import disk_space
 from benchbase.record.rundir import RunDir
+from benchbase.run.console_guard import GuardedView
 from benchbase.run.launcher_wait import LauncherWait
 from benchbase.run.live import EventTail, RunView
 from benchbase.run.signals import Signals
@@ -103,12 +107,13 @@ def launcher_log(run_dir: RunDir) -> IO[bytes]:
     return open(Path(run_dir.logs_dir) / "launcher.log", "ab")
 
 
-def start_launcher(plan: LaunchPlan, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start_launcher(plan: LaunchPlan, log: IO[bytes], handover: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start the plan's command in a session of its own (Ctrl-C reaches only the supervisor, which forwards it), tied
-    to this process by its lifeline so that it never outlives it."""
+    to this process by its lifeline so that it never outlives it. ``handover`` is added to the ranks' environment
+    (this node's prepared-data facts, :mod:`benchbase.train.prepared_facts`)."""
     return subprocess.Popen(
         lifeline.launcher_command(plan.command, os.getpid()),
-        env={**os.environ, **plan.environment(), lifeline.SUPERVISOR_ENV: str(os.getpid())},
+        env={**os.environ, **plan.environment(), **handover, lifeline.SUPERVISOR_ENV: str(os.getpid())},
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -142,11 +147,12 @@ def watch(
     write_failure: str | None = None
     return_code: int | None = None
     tail = EventTail(Path(run_dir.events_path))
+    shown = GuardedView(view)  # the view is a courtesy: one that raises is dropped, the ranks are still watched
     with LauncherWait(proc) as launcher_wait:
         stop_deadline: float | None = None
         while True:
             return_code = proc.poll()
-            view.consume(tail.read_new())
+            shown.consume(tail.read_new())
             if return_code is not None:
                 break
             now = time.perf_counter()
@@ -158,10 +164,11 @@ def watch(
                 timed_out = True
                 signal_group(proc, signal.SIGTERM)
                 stop_deadline = now + GRACE_S
-            if write_failure is None and (sampler.write_failure or disk_space.is_full(run_dir.path)):
+            if write_failure is None:
+                write_failure = sampler.write_failure or record_disk_problem(run_dir)
+            if write_failure is not None and stop_deadline is None:
                 # The record cannot take more: training on would measure what can never be recorded. (Appends
                 # fill the free end of a file's last block first, so a full disk is seen before a write fails.)
-                write_failure = sampler.write_failure or disk_space.full_disk_reason(run_dir.path)
                 signal_group(proc, signal.SIGTERM)
                 stop_deadline = now + GRACE_S
             if stop_deadline is not None and now > stop_deadline:
@@ -175,5 +182,31 @@ def watch(
                 deadlines.append(process_start + timeout_s - now)
             launcher_wait.wait(min(deadlines))
         processes.kill()
-        view.consume(tail.read_new())
+        shown.consume(tail.read_new())
+    if write_failure is None and return_code != 0:
+        # A rank that met the disk's refusal first exits before the loop looks again: the disk is the cause.
+        write_failure = record_disk_problem(run_dir)
     return Watched(return_code, timed_out, write_failure)
+
+
+def record_disk_problem(run_dir: RunDir) -> str | None:
+    """Why the disk holding the run folder can take no more of its record (it turned read-only, or filled), as the
+    run's reason; ``None`` while it can."""
+    if _refuses_writes(run_dir.path):
+        return f"the disk holding {run_dir.path} became read-only; the ranks were stopped"
+    if disk_space.is_full(run_dir.path):
+        return disk_space.full_disk_reason(run_dir.path)
+    return None
+
+
+def _refuses_writes(folder: Path) -> bool:
+    """Whether the filesystem holding ``folder`` has turned read-only. Asked by opening a nameless file there, not
+    by the mount flags alone: a filesystem that meets an error and protects itself (ext4's ``errors=remount-ro``)
+    may refuse every write while still mounted read-write."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+        with tempfile.TemporaryFile(dir=folder):
+            return False
+    except OSError as exc:
+        return exc.errno == errno.EROFS

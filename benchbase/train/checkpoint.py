@@ -9,17 +9,64 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from benchbase.contract import Vendor
 from benchbase.errors import BenchbaseError
+from benchbase.record import disk_space
 from benchbase.record.atomic import atomic_write
 from benchbase.record.safe_load import Fixes, load_torch_file
 from benchbase.record.schema import CHECKPOINT_FILE
 from benchbase.train.parallel import barrier
 
+#: What to do when a checkpoint cannot be written.
+_UNWRITABLE_FIX = "free space on the run's disk (or make it writable), then --resume the run from its last checkpoint"
+
+
+class _WriteWatch:
+    """The file torch writes a checkpoint into, remembering the first error the disk gave: torch's zip writer reports
+    a refused write as ``unexpected pos N vs M``, which names neither the disk nor the file."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.refused: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.refused = self.refused or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            self.refused = self.refused or exc
+            raise
+
+
+def save_file(path: Path, state: Any) -> None:
+    """``torch.save`` of ``state`` into ``path``, atomically; a disk that refuses it (full, read-only, over quota) is a
+    :class:`benchbase.record.disk_space.RecordUnwritable` saying so and naming the checkpoint, the earlier checkpoint
+    intact. A run's status must say why it stopped, and "unexpected pos 704 vs 598" does not."""
+    watched: list[_WriteWatch] = []
+
+    def fill(handle: BinaryIO) -> None:
+        watched.append(_WriteWatch(handle))
+        try:
+            torch.save(state, watched[0])
+        except Exception:
+            if watched[0].refused is not None:
+                raise watched[0].refused from None
+            raise
+
+    try:
+        atomic_write(path, fill)
+    except OSError as exc:
+        raise disk_space.unwritable(exc, f"checkpoint {path}", _UNWRITABLE_FIX) from None
 
 
 def read_checkpoint(
@@ -80,14 +127,17 @@ class Checkpoints:
         every rank's RNG of the same step exists too, even if the run is killed between any two writes. ``state`` is
         called only on rank 0, after every rank's RNG is on disk.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise disk_space.unwritable(exc, f"checkpoint folder {self.folder}", _UNWRITABLE_FIX) from None
         rng_file = self.folder / _rng_file_name(self.rank, step)
         rng = _rng_state(self.vendor, self.device)
-        atomic_write(rng_file, lambda handle: torch.save(rng, handle))
+        save_file(rng_file, rng)
         barrier(self.world_size)
         if self.rank == 0:
             snapshot = state()
-            atomic_write(self.state_path, lambda handle: torch.save(snapshot, handle))
+            save_file(self.state_path, snapshot)
         barrier(self.world_size)
         for old in self.folder.glob(f"rng-rank{self.rank}-step*.pt"):
             if old != rng_file:

@@ -21,6 +21,7 @@ from benchbase.record.rundir import RunDir
 from benchbase.registry.plugins import Registry
 from benchbase.train.checkpoint import Checkpoints
 from benchbase.train.engine import Engine
+from benchbase.train.observers import Observers
 from benchbase.train.parallel import gather_floats, global_mean
 from benchbase.train.timing import Stopwatch, Windows
 
@@ -45,7 +46,6 @@ class TrainingLoop:
         self.device = device
         self.core = core
         self.events = events
-        self.hook = registry.hook if rank == 0 else None
         self.world_size = world_size
         self.checkpoints = Checkpoints(Path(run_dir.checkpoint_dir), rank, world_size, vendor, device)
         #: Evaluate every ``ceil(eval_interval_samples / global batch)`` steps, so the cadence is in samples.
@@ -53,6 +53,8 @@ class TrainingLoop:
         self.watch = Stopwatch(lambda: vendor.synchronize(device))
         self.step_timer = vendor.step_timer(device)
         self.windows = Windows()
+        #: The lifecycle hooks, called on rank 0 only; one that raises is recorded and never fails the run.
+        self.observers = Observers(registry.hook if rank == 0 else None, self.emit)
         self.step = 0
         self.samples = 0
         self.last_eval_step: int | None = None
@@ -118,8 +120,7 @@ class TrainingLoop:
         loss_value = global_mean(loss.detach().float(), self.world_size)
         lr = self.engine.learning_rate()
         self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
-        if self.hook is not None:
-            self.hook.benchbase_step(step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
+        self.observers.call("benchbase_step", step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
         # Nothing is queued on the device after the log point's own sync, so the clock alone is exact here.
         self._restart_rate(self.watch.clock())
 
@@ -144,8 +145,7 @@ class TrainingLoop:
             return
         started = time.thread_time()
         event = self.events.emit(key, value, step=self.step, samples=self.samples, **metadata)
-        if self.hook is not None:
-            self.hook.benchbase_event(event=event)
+        self.observers.call("benchbase_event", event=event)
         self.windows.events_cpu_s += time.thread_time() - started
 
     # -- timing -------------------------------------------------------------------------------------------------------
@@ -192,8 +192,7 @@ class TrainingLoop:
         self.last_eval_step = self.step
         extras = {k: float(v) for k, v in result.extras.items()}
         self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, extras=extras)
-        if self.hook is not None:
-            self.hook.benchbase_eval(step=self.step, samples=self.samples, metric=self.metric, extras=extras)
+        self.observers.call("benchbase_eval", step=self.step, samples=self.samples, metric=self.metric, extras=extras)
         reached = self.metric >= self.core.target
         if reached and self.converged_step is None:
             self.converged_step, self.converged_samples = self.step, self.samples

@@ -35,6 +35,7 @@ from benchbase.record.rundir import RunDir
 from benchbase.record.schema import NODE_FILE
 from benchbase.registry.plugins import load_registry
 from benchbase.train.engine import Engine
+from benchbase.train import prepared_facts
 from benchbase.train.loop import TrainingLoop
 from benchbase.train.parallel import RankPlace, shutdown_process_group
 
@@ -42,8 +43,10 @@ from benchbase.train.parallel import RankPlace, shutdown_process_group
 EXIT_INTERRUPTED = 130
 
 
-class Interrupted(Exception):
-    """Raised from the signal handler so the loop unwinds through ``finally`` and the record stays honest."""
+class Interrupted(BaseException):
+    """Raised from the signal handler so the loop unwinds through ``finally`` and the record stays honest. A
+    ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` on its way (an observer's guard,
+    a plugin's own) swallows the stop."""
 
 
 def _on_signal(signum: int, _frame: Any) -> None:
@@ -112,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     run_dir = RunDir.open(args.run_dir)
     _redirect_output(Path(run_dir.log_path(rank)))
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    # SIGHUP (the terminal or the ssh session went away) stops the run like SIGTERM: it ends interrupted, recorded.
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _on_signal)
     lifeline.guard_rank(EXIT_INTERRUPTED)
     record = run_dir.read_config()
     config: dict[str, Any] = dict(record["values"])
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 events.emit(key, value, **metadata)
 
         engine = Engine(
-            case, vendor, device, precision, config, core, run_dir.read_env().get("prepare", {}),
+            case, vendor, device, precision, config, core, prepared_facts.received(),
             RankPlace(rank, world_size), emit,
         )
         loop = TrainingLoop(engine, vendor, device, core, run_dir, events, registry, rank, world_size)
@@ -167,14 +171,13 @@ def main(argv: list[str] | None = None) -> int:
                 cpus=cpus,
             )
             loop.emit("init_stop", round(loop.windows.init_s, 6))
-        if rank == 0:
-            registry.hook.benchbase_run_start(
-                run={"run_id": record["run_id"], "case": record["case"], "preset": record.get("preset"),
-                     "vendor": record["vendor"], "world_size": world_size, "config": config}
-            )
+        loop.observers.call(
+            "benchbase_run_start",
+            run={"run_id": record["run_id"], "case": record["case"], "preset": record.get("preset"),
+                 "vendor": record["vendor"], "world_size": world_size, "config": config},
+        )
         reason = loop.run()
-        if rank == 0:
-            registry.hook.benchbase_run_end(status=reason, summary={"windows": vars(loop.windows)})
+        loop.observers.call("benchbase_run_end", status=reason, summary={"windows": vars(loop.windows)})
         completed = True
         return 0
     except Interrupted as exc:
