@@ -97,7 +97,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     first = math.floor(low / step + 1e-9)
     last = math.ceil(high / step - 1e-9)
     # Multiples of the step, not a running sum: at large magnitudes an added step is lost to rounding.
-    return [index * step for index in range(first, max(last, first + 1) + 1)]
+    # Twelve significant figures drop the binary noise of the product (6 * 0.1 is 0.6000000000000001).
+    return [float(f"{index * step:.12g}") for index in range(first, max(last, first + 1) + 1)]
 
 
 def _clamp(value: float) -> float:

@@ -54,7 +54,7 @@ def test_csv_prefixes_formula_text_and_keeps_numbers():
 
 
 def test_markdown_escapes_html_and_pipes_and_fences_backticks():
-    assert markdown_text("a|b <script>&amp;\nc") == "a\\|b &lt;script&gt;&amp;amp;\\x0ac"
+    assert markdown_text("a|b <script>&amp;\nc") == "a\\|b &lt;script&gt;&amp;amp;\\\\x0ac"
     assert _code("/runs/a``b") == "``` /runs/a``b ```"
     assert _code("/runs/plain") == "`/runs/plain`"
 
