@@ -20,7 +20,7 @@ from benchbase import __version__
 from benchbase.cli.env import env_command
 from benchbase.cli.export import export_group
 from benchbase.cli.list import list_command
-from benchbase.cli.output import err_console
+from benchbase.cli.output import err_console, print_text
 from benchbase.cli.plugins import plugins_command
 from benchbase.cli.prepare import prepare_command
 from benchbase.cli.report import report_command
@@ -62,10 +62,10 @@ def main() -> None:
     except BaseException as exc:  # noqa: BLE001 - the last line of defence: nothing reaches the user as a traceback
         _debug_traceback()
         name = bounded.exception_text(exc)
-        err_console.print(
+        print_text(
             f"error: benchbase failed unexpectedly ({one_line(name, MAX_PROBLEM_CHARS)}); this is a bug in "
             f"benchbase or a plugin: please report it with the output of the same command run with {DEBUG_ENV}=1",
-            highlight=False, markup=False, soft_wrap=True,
+            err_console,
         )
         sys.exit(INTERNAL_ERROR_EXIT)
 
@@ -86,24 +86,23 @@ def _main() -> None:
         _debug_traceback()
         # Click quotes the value it refused, which may be a megabyte long; BenchbaseError bounds its own.
         message = one_line(exc.format_message(), MAX_PROBLEM_CHARS)
-        err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+        print_text(f"error: {message}", err_console)
         sys.exit(exc.exit_code)
     except BenchbaseError as exc:
         _debug_traceback()
-        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        print_text(f"error: {exc}", err_console)
         sys.exit(exc.exit_code)
     except yaml.YAMLError as exc:
-        err_console.print(f"error: {one_line(str(exc), MAX_PROBLEM_CHARS)}", highlight=False, markup=False,
-                          soft_wrap=True)
+        print_text(f"error: {one_line(str(exc), MAX_PROBLEM_CHARS)}", err_console)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("error: interrupted")
         sys.exit(130)
     except bounded.RunStopped as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        print_text(f"error: {exc}", err_console)
         sys.exit(exc.exit_code)
     except OSError as exc:
         _debug_traceback()
         # A disk that is full, read-only or not ours, met outside a run's record (a cache, an output file).
-        err_console.print(f"error: {disk_space.describe(exc)}", highlight=False, markup=False, soft_wrap=True)
+        print_text(f"error: {disk_space.describe(exc)}", err_console)
         sys.exit(2)

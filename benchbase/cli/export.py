@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from benchbase.cli.output import console
+from benchbase.cli.output import print_text
 from benchbase.errors import BenchbaseError
 from benchbase.record.rundir import RunDir
 
@@ -52,5 +52,5 @@ def export_mlperf_command(
         raise BenchbaseError(f"cannot write {output}: {exc.strerror}", "choose a writable --output path") from None
     case = str(RunDir.open(run_dir).read_summary()["case"])
     status = next(line["metadata"]["status"] for line in lines if line["key"] == "run_stop")
-    console.print(f"wrote {output} ({len(lines)} lines, run_stop status {status})", highlight=False, soft_wrap=True)
-    console.print(f"check it with: {shlex.join(checker_command(output, case))}", highlight=False, soft_wrap=True)
+    print_text(f"wrote {output} ({len(lines)} lines, run_stop status {status})")
+    print_text(f"check it with: {shlex.join(checker_command(output, case))}")

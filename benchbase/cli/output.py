@@ -12,8 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from benchbase.contract import Submission
+from benchbase.foreign import visible
 from benchbase.registry.plugins import PluginInfo, Registry
 from benchbase.run.console_guard import GuardedStream
 from benchbase.run.request import RunRequest
@@ -27,6 +29,22 @@ console = (
 err_console = Console(file=GuardedStream(lambda: sys.stderr, "stderr"))
 
 
+def text(value: object) -> Text:
+    """A foreign string (a name, path, model, reason) as a table cell or line: never rich markup, and its control
+    characters spelled out (:func:`benchbase.foreign.visible`), so it prints as the characters it holds."""
+    return Text(visible(value))
+
+
+def markup_safe(value: object) -> str:
+    """A foreign string to place inside benchbase's own rich markup: escaped, with its controls spelled out."""
+    return escape(visible(value))
+
+
+def print_text(line: object, target: Console | None = None) -> None:
+    """One foreign line (``wrote PATH``, an error) printed exactly as text, wrapped but never interpreted."""
+    (target or console).print(text(line), highlight=False, soft_wrap=True)
+
+
 def progress_printer() -> Callable[[str, int, int | None], None]:
     """Preparation's progress on stderr, about ten lines a stage, so a long tokenization shows it is alive."""
     last: dict[str, int] = {}
@@ -36,7 +54,7 @@ def progress_printer() -> Callable[[str, int, int | None], None]:
         if done == total or done - last.get(stage, -step) >= step:
             last[stage] = done
             of = f"/{total}" if total else ""
-            err_console.print(f"[dim]{stage}: {done}{of}[/dim]")
+            err_console.print(f"[dim]{markup_safe(stage)}: {done}{of}[/dim]", highlight=False)
 
     return progress
 
@@ -45,43 +63,49 @@ def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submiss
     """``--dry-run``: the resolved config with where each value came from, the ranks' bindings, the launch command,
     and the job a launcher would write for submission."""
     resolved = request.resolved
-    console.print(f"[bold]case[/bold] {request.case.name}  [bold]preset[/bold] {resolved.preset}  "
-                  f"[bold]vendor[/bold] {request.vendor.name}  "
+    console.print(f"[bold]case[/bold] {markup_safe(request.case.name)}  [bold]preset[/bold] "
+                  f"{markup_safe(resolved.preset)}  [bold]vendor[/bold] {markup_safe(request.vendor.name)}  "
                   f"[bold]topology[/bold] {request.nnodes}x{request.nproc_per_node}  "
-                  f"[bold]official[/bold] {resolved.official}")
-    console.print(f"[bold]vendor config[/bold] {resolved.vendor_file or 'none (case defaults)'}")
+                  f"[bold]official[/bold] {resolved.official}", highlight=False)
+    console.print(f"[bold]vendor config[/bold] {markup_safe(resolved.vendor_file or 'none (case defaults)')}",
+                  highlight=False, soft_wrap=True)
     for line in request.case.describe_data(resolved.values, request.data_dir):
-        console.print(f"[bold]data[/bold] {line}")
+        console.print(f"[bold]data[/bold] {markup_safe(line)}", highlight=False, soft_wrap=True)
     table = Table(title="Resolved config")
     for column in ("key", "value", "from"):
         table.add_column(column)
     for key in sorted(resolved.values):
-        table.add_row(key, str(resolved.values[key]), resolved.sources.get(key, ""))
+        table.add_row(text(key), text(resolved.values[key]), text(resolved.sources.get(key, "")))
     console.print(table)
-    console.print(f"[bold]precision[/bold] {plan['precision']}")
+    console.print(f"[bold]precision[/bold] {markup_safe(plan['precision'])}", highlight=False)
     if not plan["devices_detected"]:
-        console.print(f"[yellow]no {request.vendor.name} devices detected here; showing the plan as it would run[/]")
+        console.print(f"[yellow]no {markup_safe(request.vendor.name)} devices detected here; showing the plan as it "
+                      "would run[/]", highlight=False)
     table = Table(title="Ranks on this node")
     for column in ("local rank", "device", "CPUs", "NUMA node", "source"):
         table.add_column(column)
     for binding in plan["launch"]["bindings"]:
         if binding:
-            table.add_row(str(binding["local_rank"]), str(binding["device"]), binding["cpus"],
-                          str(binding["numa_node"]), binding["source"])
+            table.add_row(*(text(binding[field]) for field in ("local_rank", "device", "cpus", "numa_node", "source")))
     console.print(table)
-    console.print(f"[bold]CPU binding[/bold] {plan['launch']['binding_method']}")
+    console.print(f"[bold]CPU binding[/bold] {markup_safe(plan['launch']['binding_method'])}", highlight=False)
     if plan["launch"]["binding_note"]:
-        console.print(f"[yellow]{escape(plan['launch']['binding_note'])}[/]", soft_wrap=True)
-    console.print(f"[bold]launch ({plan['launch']['kind']})[/bold] {plan['launch']['command']}", soft_wrap=True)
+        console.print(f"[yellow]{markup_safe(plan['launch']['binding_note'])}[/]", soft_wrap=True, highlight=False)
+    console.print(f"[bold]launch ({markup_safe(plan['launch']['kind'])})[/bold] "
+                  f"{markup_safe(plan['launch']['command'])}", soft_wrap=True, highlight=False)
     if submission is not None:
-        console.print(f"[bold]{submission.title}[/bold] ({submission.dry_run_note()}):", soft_wrap=True)
-        console.print(submission.text(), markup=False, highlight=False, soft_wrap=True, end="")
+        console.print(f"[bold]{markup_safe(submission.title)}[/bold] ({markup_safe(submission.dry_run_note())}):",
+                      soft_wrap=True, highlight=False)
+        # The script itself: the launcher refuses control characters in what it writes, and spelling them out here
+        # too keeps a plugin's launcher from steering the terminal.
+        for line in submission.text().splitlines():
+            console.print(text(line), highlight=False, soft_wrap=True)
 
 
 def announce_submission(submission: Submission, path: Path) -> None:
     """Say where the job's file is and how to submit it."""
-    console.print(f"wrote {path}", soft_wrap=True, markup=False, highlight=False)
-    console.print(submission.how_to_submit(path), soft_wrap=True, markup=False, highlight=False)
+    print_text(f"wrote {path}")
+    print_text(submission.how_to_submit(path))
 
 
 def print_standard_table(run_dirs: list[Path]) -> None:
@@ -101,13 +125,14 @@ def print_catalogue(registry: Registry) -> None:
         table.add_column(column)
     for name, case in sorted(registry.cases.items()):
         presets = ", ".join(f"{p}{' (default)' if p == case.default_preset else ''}" for p in case.presets())
-        table.add_row(name, presets, case.metric_name, case.description)
+        table.add_row(text(name), text(presets), text(case.metric_name), text(case.description))
     console.print(table)
     table = Table(title="Vendors")
     for column in ("vendor", "default device", "backend", "description"):
         table.add_column(column)
     for name, vendor in sorted(registry.vendors.items()):
-        table.add_row(name, vendor.default_device_model, vendor.distributed_backend, vendor.description)
+        table.add_row(*(text(cell) for cell in (name, vendor.default_device_model, vendor.distributed_backend,
+                                               vendor.description)))
     console.print(table)
 
 
@@ -120,23 +145,23 @@ def print_plugins(registry: Registry) -> None:
     for info in registry.plugins:
         provides = ", ".join([f"case:{c}" for c in info.cases] + [f"vendor:{v}" for v in info.vendors]
                              + [f"launcher:{name}" for name in info.launchers])
-        table.add_row(info.name, info.distribution, info.version, provides, ", ".join(info.hooks),
-                      plugin_status(info))
+        table.add_row(*(text(cell) for cell in (info.name, info.distribution, info.version, provides,
+                                               ", ".join(info.hooks))), plugin_status(info))
     console.print(table)
     table = Table(title="Cases, vendors and launchers, by the distribution that provides them")
     for column in ("kind", "name", "plugin", "distribution", "version"):
         table.add_column(column)
     for (kind, name), info in sorted(registry.origins.items()):
-        table.add_row(kind, name, info.name, info.distribution, info.version)
+        table.add_row(*(text(cell) for cell in (kind, name, info.name, info.distribution, info.version)))
     console.print(table)
     for conflict in registry.conflicts:
-        console.print(f"[red]conflict:[/red] {escape(conflict)}", highlight=False, soft_wrap=True)
+        console.print(f"[red]conflict:[/red] {markup_safe(conflict)}", highlight=False, soft_wrap=True)
 
 
 def plugin_status(info: PluginInfo) -> str:
     """``ok``, ``conflict`` or the plugin's error, for the status column of ``benchbase plugins``."""
     if info.error:
-        return f"[red]error: {escape(info.error)}[/red]"
+        return f"[red]error: {markup_safe(info.error)}[/red]"
     if info.conflicts:
         return "[red]conflict (see below)[/red]"
     return "[green]ok[/green]"

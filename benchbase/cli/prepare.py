@@ -9,7 +9,7 @@ import click
 
 from benchbase.config.resolve import collect_overrides
 from benchbase.cli.options import set_options
-from benchbase.cli.output import console, progress_printer
+from benchbase.cli.output import console, print_text, progress_printer
 from benchbase.registry.plugins import load_checked_registry
 from benchbase.run.request import default_cache_dir
 
@@ -37,7 +37,7 @@ def prepare_command(
     case = load_checked_registry().case(case_name)
     cache = cache_dir or default_cache_dir()
     if from_large is not None:
-        console.print(f"wrote {convert_starting_checkpoint(case, from_large, data_dir, cache)}")
+        print_text(f"wrote {convert_starting_checkpoint(case, from_large, data_dir, cache)}")
         if data_dir is None:
             return
     facts = prepare_data(case, preset, data_dir, cache, collect_overrides(set_file, sets), progress_printer())

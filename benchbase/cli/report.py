@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from benchbase.cli.output import console, err_console
+from benchbase.cli.output import console, err_console, print_text
 from benchbase.run.lock import settle_orphans
 from benchbase.run.request import DEFAULT_OUT
 
@@ -36,8 +36,7 @@ def report_command(
         refuse_output_in_records(output, read)
     # A record whose supervisor died says "running" forever; whoever reads it next records what happened.
     for run_dir, reason in settle_orphans(read):
-        err_console.print(f"{run_dir.name}: recorded as failed: {reason}", highlight=False, markup=False,
-                          soft_wrap=True)
+        print_text(f"{run_dir.name}: recorded as failed: {reason}", err_console)
     if compare:
         text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
     else:
@@ -51,4 +50,4 @@ def report_command(
         click.echo(text)
     else:
         write_output(output, text)
-        console.print(f"wrote {output}")
+        print_text(f"wrote {output}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchbase.contract import JobShape, Launcher, Submission
 from benchbase.errors import BenchbaseError
+from benchbase.foreign import has_control, visible
 from benchbase.launch.plan import DEFAULT_MASTER_PORT
 
 #: ``benchbase run`` options the script sets itself for every task, dropped from the user's command line.
@@ -72,6 +73,20 @@ class BatchJob(Submission):
     #: Where the job runs, so relative paths on the command line mean what they meant when the script was written.
     workdir: Path
     script_path: Path
+
+    def __post_init__(self) -> None:
+        """Refuse what no quoting can carry: sbatch reads each ``#SBATCH`` line up to its end, so a newline in the
+        working directory or the log's path would end the directive and start a shell line of the path's choosing,
+        and any other control character would reach the job's shell or the terminal that shows the script."""
+        named = [("the working directory", str(self.workdir)), ("the batch script's path", str(self.script_path)),
+                 ("the job name", self.name)]
+        named += [("an argument of the run", arg) for arg in self.run_command]
+        for what, text in named:
+            if has_control(text):
+                raise BenchbaseError(
+                    f"cannot write a Slurm batch script: {what} holds a control character ({visible(text)})",
+                    "run from, and name, paths and values without newlines or other control characters",
+                )
 
     @property
     def output_path(self) -> Path:
@@ -152,7 +167,9 @@ def batch_job(
 ) -> BatchJob:
     """The job for ``run_argv`` (the user's ``run ...`` arguments); the script goes beside the runs folder, in
     ``slurm/``, because the report reads every entry of the runs folder as a run."""
-    name = f"benchbase-{case}-{vendor}-{nnodes}x{nproc_per_node}"
+    # A job name is a label: the plugins' names keep their letters, digits, dots and dashes, so the unquoted
+    # ``#SBATCH --job-name=`` line and the script's file name can hold nothing else.
+    name = re.sub(r"[^\w.-]", "_", f"benchbase-{case}-{vendor}-{nnodes}x{nproc_per_node}", flags=re.ASCII)
     return BatchJob(
         name=name,
         nnodes=nnodes,

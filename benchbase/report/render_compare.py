@@ -12,24 +12,28 @@ from rich.table import Table
 from rich.text import Text
 
 from benchbase.errors import BenchbaseError
+from benchbase.foreign import visible
 from benchbase.report import formatting
 from benchbase.report.compare import Comparison
-from benchbase.report.render_markdown import table_lines
+from benchbase.report.render_csv import inert_row
+from benchbase.report.render_markdown import markdown_text, table_lines
 
 COMPARISON_SCHEMA = "benchbase.comparison/1"
 _HEADER = ("Metric", "A", "B", "B/A", "Better")
 
 
 def comparison_rich(comparison: Comparison) -> RenderableType:
+    # Labels and run ids come from the records: text, never markup, with their control characters spelled out.
     table = Table(
-        title=f"A: {comparison.a_label}   vs   B: {comparison.b_label}",
-        caption=f"A = {', '.join(comparison.a_run_ids)}; B = {', '.join(comparison.b_run_ids)}",
+        title=Text(visible(f"A: {comparison.a_label}   vs   B: {comparison.b_label}")),
+        caption=Text(visible(f"A = {', '.join(comparison.a_run_ids)}; B = {', '.join(comparison.b_run_ids)}")),
         box=box.SIMPLE_HEAVY,
     )
     for name in _HEADER:
         table.add_column(name, justify="right" if name == "B/A" else "left", overflow="fold")
     for line in comparison.lines:
-        table.add_row(Text(line.label, style="cyan"), Text(line.a), Text(line.b), _ratio(line.ratio), line.better)
+        table.add_row(Text(visible(line.label), style="cyan"), Text(visible(line.a)), Text(visible(line.b)),
+                      Text(_ratio(line.ratio)), Text(visible(line.better)))
     return table
 
 
@@ -40,8 +44,8 @@ def render_comparison(comparison: Comparison, fmt: str) -> str:
         console.print(comparison_rich(comparison))
         return console.export_text()
     if fmt == "md":
-        lines = [f"A: {comparison.a_label} ({', '.join(comparison.a_run_ids)})  ",
-                 f"B: {comparison.b_label} ({', '.join(comparison.b_run_ids)})", ""]
+        lines = [markdown_text(f"A: {comparison.a_label} ({', '.join(comparison.a_run_ids)})") + "  ",
+                 markdown_text(f"B: {comparison.b_label} ({', '.join(comparison.b_run_ids)})"), ""]
         lines += table_lines(_HEADER, [(l.label, l.a, l.b, _ratio(l.ratio), l.better) for l in comparison.lines])
         return "\n".join(lines) + "\n"
     if fmt == "json":
@@ -54,12 +58,12 @@ def render_comparison(comparison: Comparison, fmt: str) -> str:
                 for l in comparison.lines
             ],
         }
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(document, indent=2, ensure_ascii=True) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(("metric", "a", "b", "ratio_b_over_a", "better"))
-        writer.writerows((l.label, l.a, l.b, "" if l.ratio is None else repr(l.ratio), l.better)
+        writer.writerows(inert_row((l.label, l.a, l.b, "" if l.ratio is None else repr(l.ratio), l.better))
                          for l in comparison.lines)
         return out.getvalue()
     raise BenchbaseError(f"--compare cannot be written as {fmt!r}", "use --format table, md, json or csv")

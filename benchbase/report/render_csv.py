@@ -13,8 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from typing import Any
 
+from benchbase.foreign import visible
 from benchbase.report.columns import STANDARD_COLUMNS
 from benchbase.report.grouping import GroupKey
 from benchbase.report.table import EXTRAS_VALUE, VALUE_NAMES, Report, published_cells
@@ -39,20 +41,23 @@ def csv_columns(report: Report) -> tuple[str, ...]:
 
 def render_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=csv_columns(report), lineterminator="\n")
-    writer.writeheader()
+    columns = csv_columns(report)
+    writer = csv.writer(out, lineterminator="\n")
+    # The header too: an extra's name is a case's word, and ``final_extras.=cmd`` starts with our prefix but a
+    # spreadsheet shows headers where a reader clicks.
+    writer.writerow(inert_row(columns))
     for row in report.rows:
         line: dict[str, Any] = dict(row.cells)
         line.update(kind="measured", source="benchbase", run_ids=" ".join(run.run_id for run in row.runs))
         line.update({name: _plain(value) for name, value in row.key.as_dict().items()})
         line.update({name: _plain(row.values[name]) for name in VALUE_NAMES})
         line.update({f"{EXTRAS_VALUE}.{name}": _plain(value) for name, value in row.values[EXTRAS_VALUE].items()})
-        writer.writerow(_inert(line))
+        writer.writerow(inert_row(line.get(column, "") for column in columns))
     for ref in report.references:
         line = dict(published_cells(ref))
         line.update(kind="published", source=f"{ref.source} ({ref.source_location})", case=ref.case,
                     preset=ref.preset, vendor=ref.vendor, device_model=ref.device_model)
-        writer.writerow(_inert(line))
+        writer.writerow(inert_row(line.get(column, "") for column in columns))
     return out.getvalue()
 
 
@@ -60,12 +65,14 @@ def render_csv(report: Report) -> str:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _inert(line: dict[str, Any]) -> dict[str, Any]:
-    """``line`` with every text cell a spreadsheet would run as a formula prefixed with ``'`` (OWASP's advice): a
+def inert_row(cells: Iterable[Any]) -> list[Any]:
+    """``cells`` with every text cell a spreadsheet would run as a formula prefixed with ``'`` (OWASP's advice): a
     device model, SDK or reason in a record is whatever a plugin or a hand edit wrote, and ``=HYPERLINK(...)`` must
     arrive as text. A cell that is a number (``-1.5``, ``+3``) stays as it is: a spreadsheet reads it as a number,
-    not a formula, and a program reading the file needs it unchanged."""
-    return {name: "'" + value if _formula_like(value) else value for name, value in line.items()}
+    not a formula, and a program reading the file needs it unchanged. Control characters in text are spelled out
+    (:func:`benchbase.foreign.visible`): the file is also printed to terminals, and no record has a use for them."""
+    shown = [visible(cell) if isinstance(cell, str) else cell for cell in cells]
+    return ["'" + cell if _formula_like(cell) else cell for cell in shown]
 
 
 def _formula_like(value: Any) -> bool:

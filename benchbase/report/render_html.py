@@ -13,10 +13,10 @@ metric's curve.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from html import escape
 
 from benchbase.record import schema
 from benchbase.report import formatting, svg
+from benchbase.report.svg import escape
 from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS, UNOFFICIAL
 from benchbase.report.grouping import GroupKey
 from benchbase.report.run import Run
@@ -189,13 +189,13 @@ def _row_runs(number: int, row: Row) -> str:
     key, group = row.key, row.stats.repeat_group
     repeats = f"repeat group {group}, {len(row.runs)} run(s)" if group else "a run made alone"
     title = (f'<div class="group-title" id="row-{number}">{number}. {_marked(row.cells[CONFIGURATION])} '
-             f"<small>{key.topology} · {escape(repeats)}</small></div>")
+             f"<small>{escape(key.topology)} · {escape(repeats)}</small></div>")
     return title + "".join(_run_article(run) for run in row.runs)
 
 
 def _run_article(run: Run) -> str:
     series = read_series(run)
-    status = f'<span class="badge {_STATUS_CLASS[run.status]}">{escape(run.status)}</span>'
+    status = f'<span class="badge {_STATUS_CLASS.get(run.status, "muted")}">{escape(run.status)}</span>'
     facts = [f"{run.topology} ({run.world_size} device(s))", batch(GroupKey.of(run)), run.precision]
     if run.seed is not None:
         facts.append(f"seed {run.seed}")

@@ -34,7 +34,7 @@ def report_document(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_document(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(report_document(report), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
 
 
 def _row(row: Row) -> dict[str, Any]:

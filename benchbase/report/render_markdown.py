@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from benchbase.foreign import visible
 from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS
 from benchbase.report.table import Report, published_cells
 
 
 def table_lines(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """A pipe table: header line, ``|---|`` separator, rows."""
+    """A pipe table: header line, ``|---|`` separator, rows; every cell is :func:`markdown_text`."""
     lines = [_line(header), "|" + "---|" * len(header)]
     lines.extend(_line(row) for row in rows)
     return lines
@@ -25,40 +26,48 @@ def render_markdown(report: Report) -> str:
     lines = table_lines(STANDARD_COLUMNS, rows)
     if report.legend:
         lines.append("")
-        lines.extend(f"- {_escape(line)}" for line in report.legend)
+        lines.extend(f"- {markdown_text(line)}" for line in report.legend)
     if report.detail:
         for number, row in enumerate(report.rows, start=1):
-            lines += ["", f"### {number}. {_escape(row.cells[CONFIGURATION])}", ""]
+            lines += ["", f"### {number}. {markdown_text(row.cells[CONFIGURATION])}", ""]
             lines += table_lines(("Detail", "Value"), row.detail)
         for ref in report.references:
             if ref.detail:
-                lines += ["", f"### {PUBLISHED} {_escape(ref.label)} ({_escape(ref.source)})", ""]
+                lines += ["", f"### {PUBLISHED} {markdown_text(ref.label)} ({markdown_text(ref.source)})", ""]
                 lines += table_lines(("Detail", "Value"), ref.detail)
     if report.skipped:
         lines += ["", f"Skipped {len(report.skipped)} record(s):", ""]
-        lines.extend(f"- {_code(str(skip.path))}: {_escape(skip.reason)}" for skip in report.skipped)
+        lines.extend(f"- {_code(str(skip.path))}: {markdown_text(skip.reason)}" for skip in report.skipped)
     return "\n".join(lines) + "\n"
 
 
 def _line(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(_escape(cell) for cell in cells) + " |"
+    return "| " + " | ".join(markdown_text(cell) for cell in cells) + " |"
 
 
 #: HTML-significant characters as entities: Markdown passes raw HTML through, so a device model, SDK or reason
 #: holding ``<script>`` would reach every page the table is pasted into; the entities render as the characters.
-_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+#: A backslash is escaped first (it would otherwise escape the pipe that ends the cell), a pipe would split the row,
+#: and brackets are what every link, image and footnote starts with (``![x](https://...)`` would fetch an image from
+#: whoever wrote the record); their backslash escapes render as the characters themselves.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "|": "\\|", "[": "\\[",
+                          "]": "\\]"})
+#: What GitHub's Markdown turns into a link with no brackets at all: a URL's ``scheme://``, ``www.`` and an e-mail
+#: address's ``@``; a backslash before its ``:``, ``.`` or ``@`` keeps it text.
+_BARE_LINK = re.compile(r"(?i)(?=://)|(?<=\bwww)(?=\.)|(?=@)")
 
 
-def _escape(text: str) -> str:
-    """Keep a cell one cell and its text text: line breaks and pipes would end or split the row, and ``<``/``>``/``&``
-    would be HTML."""
-    return " ".join(str(text).split()).translate(_ENTITIES).replace("|", "\\|")
+def markdown_text(text: object) -> str:
+    """Foreign text as Markdown that renders as exactly its characters, on one line: a cell stays one cell (no line
+    break or pipe ends it), and no HTML, link, image or autolink comes out of it."""
+    line = " ".join(visible(text).split()).translate(_ESCAPES)
+    return _BARE_LINK.sub(lambda _: "\\", line)
 
 
 def _code(text: str) -> str:
     """``text`` as an inline code span (a path): fenced by one more backtick than its longest run of backticks, as
     CommonMark allows, so a folder named with backticks cannot close the span early and carry HTML out of it."""
-    line = " ".join(text.split())
+    line = " ".join(visible(text).split())
     longest = max((len(run) for run in re.findall(r"`+", line)), default=0)
     fence = "`" * (longest + 1)
     return f"{fence} {line} {fence}" if longest else f"{fence}{line}{fence}"

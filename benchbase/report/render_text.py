@@ -9,6 +9,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from benchbase.foreign import visible
 from benchbase.report.columns import CONFIGURATION, CRITERIA, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS
 from benchbase.report.table import Report, published_cells
 
@@ -33,7 +34,7 @@ def render_rich(report: Report) -> RenderableType:
     if not report.rows and not report.references:
         table.caption = "no usable run records"
     parts: list[RenderableType] = [table]
-    parts.extend(Text(line, style="dim") for line in report.legend)
+    parts.extend(_cell(line, style="dim") for line in report.legend)
     if report.detail:
         parts.extend(_detail_table(f"{number}. {row.cells[CONFIGURATION]}", row.detail)
                      for number, row in enumerate(report.rows, start=1))
@@ -45,7 +46,7 @@ def render_rich(report: Report) -> RenderableType:
         skipped.add_column("path", style="red", overflow="fold")
         skipped.add_column("reason", overflow="fold")
         for skip in report.skipped:
-            skipped.add_row(str(skip.path), skip.reason)
+            skipped.add_row(_cell(skip.path), _cell(skip.reason))
         parts.append(skipped)
     return Group(*parts)
 
@@ -62,10 +63,12 @@ def _detail_table(title: str, items: tuple[tuple[str, str], ...]) -> Group:
     table.add_column("detail", style="cyan", no_wrap=True)
     table.add_column("value", overflow="fold")
     for label, text in items:
-        table.add_row(label, _cell(text))
-    return Group(Text(title, style="bold"), table)
+        table.add_row(_cell(label), _cell(text))
+    return Group(_cell(title, style="bold"), table)
 
 
-def _cell(text: str) -> Text:
-    """Cells are data, never rich markup (a ``[published]`` marker must print as written)."""
-    return Text(text, style="dim" if text.startswith("n/a") else "")
+def _cell(text: object, style: str | None = None) -> Text:
+    """Cells are data, never rich markup (a ``[published]`` marker must print as written), and a record's text prints
+    as the characters it holds: its control characters are spelled out, so no ESC sequence reaches the terminal."""
+    shown = visible(text)
+    return Text(shown, style=style if style is not None else "dim" if shown.startswith("n/a") else "")

@@ -7,16 +7,23 @@ minimum and maximum, so spikes survive and a 10,000-step run still draws quickly
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
+
+from benchbase.foreign import visible
 
 # Okabe & Ito, "Color Universal Design" (2008): distinguishable with the common colour-vision deficiencies.
 # Their yellow is left out: it is unreadable as a thin line on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, sans-serif"
 _CHAR_W = 6.4  # average width of an 11px sans-serif character, for legend layout
+#: The largest magnitude an axis spans: a record may hold any double (``1e308``), and the span between two such
+#: values, or the pixels scaled from it, would overflow to ``inf``. Values beyond it are drawn at the edge.
+AXIS_LIMIT = 1e300
+#: The narrowest axis: a span below it (one value, or denormals like ``5e-324``) is widened around the values.
+_NARROWEST = 1e-200
 
 
 @dataclass(frozen=True)
@@ -63,35 +70,54 @@ class Chart:
     max_points: int = 600
 
 
+def escape(text: object) -> str:
+    """Text for HTML and SVG, in element content and in quoted attribute values alike: ``<``, ``>``, ``&`` and both
+    quotes as entities, so a label from a record (an extra's name, a run id, a reason) can open no tag and close no
+    attribute; its control characters are spelled out, since the page is also printed to terminals."""
+    return html.escape(visible(text), quote=True)
+
+
 def color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``."""
+    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``: at least two
+    distinct ones whatever the bounds (non-finite ones give ``[0, 1]``; huge ones are clamped to
+    :data:`AXIS_LIMIT`; equal or denormal ones are widened), so the axis never divides by zero or overflows."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0, 1.0]
-    if high == low:
-        pad = abs(low) * 0.1 or 1.0
+    low, high = _clamp(min(low, high)), _clamp(max(low, high))
+    if high - low < max(abs(low), abs(high)) * 1e-9 or high - low < _NARROWEST:
+        pad = abs(low) * 0.1 if abs(low) * 0.1 >= _NARROWEST else 1.0
         low, high = low - pad, high + pad
     raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
+    magnitude = 10.0 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step + 1e-9) * step
-    last = math.ceil(high / step - 1e-9) * step
-    ticks = []
-    value = first
-    while value <= last + step * 1e-6:
-        ticks.append(round(value, 12))
-        value += step
-    return ticks
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    # Multiples of the step, not a running sum: at large magnitudes an added step is lost to rounding.
+    # Twelve significant figures drop the binary noise of the product (6 * 0.1 is 0.6000000000000001).
+    return [float(f"{index * step:.12g}") for index in range(first, max(last, first + 1) + 1)]
+
+
+def _clamp(value: float) -> float:
+    return min(max(value, -AXIS_LIMIT), AXIS_LIMIT)
+
+
+def plottable(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points a chart can draw: a non-finite coordinate (a diverged loss, a damaged record) is skipped, and a
+    huge one is drawn at :data:`AXIS_LIMIT`."""
+    return [(_clamp(x), _clamp(y)) for x, y in points if math.isfinite(x) and math.isfinite(y)]
 
 
 def tick_label(value: float, step: float) -> str:
     """As many decimals as the tick step needs (``0.25`` steps get two), thousands separated."""
-    decimals = next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * max(1.0, abs(step))), 6)
     if abs(value) <= abs(step) * 1e-9:
         value = 0.0
+    if abs(value) >= 1e15 or abs(step) < 1e-6:
+        return f"{value:.3g}"  # a 301-digit or all-zero label says nothing
+    decimals = next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * max(1.0, abs(step))), 6)
     return f"{value:,.{decimals}f}"
 
 
@@ -113,10 +139,13 @@ def thin(points: Sequence[tuple[float, float]], buckets: int) -> list[tuple[floa
 
 def render(chart: Chart) -> str:
     """The chart as an ``<svg>`` element."""
-    lines = [line for line in chart.lines if line.points]
+    drawn = (Line(line.label, plottable(line.points), line.color, line.markers, line.dashed) for line in chart.lines)
+    lines = [line for line in drawn if line.points]
+    bands = [band for band in chart.bands if math.isfinite(band.start) and math.isfinite(band.end)]
+    rules = [rule for rule in chart.rules if math.isfinite(rule.at)]
     legend = [(line.label, line.color, "dash" if line.dashed else "line") for line in lines]
-    legend += [(band.label, band.color, "band") for band in chart.bands if band.label]
-    legend += [(rule.label, rule.color, "rule") for rule in chart.rules if rule.label]
+    legend += [(band.label, band.color, "band") for band in bands if band.label]
+    legend += [(rule.label, rule.color, "rule") for rule in rules if rule.label]
     legend = list(dict.fromkeys(legend))  # one entry per label/colour, e.g. many eval bands
     width, height = chart.width, chart.height
     legend_svg, legend_height = _legend(legend, width)
@@ -138,7 +167,7 @@ def render(chart: Chart) -> str:
         return "".join(parts)
     xs = [x for line in lines for x, _ in line.points]
     ys = [y for line in lines for _, y in line.points]
-    ys += [rule.at for rule in chart.rules if rule.axis == "y"]
+    ys += [_clamp(rule.at) for rule in rules if rule.axis == "y"]
     x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
 
@@ -148,14 +177,14 @@ def render(chart: Chart) -> str:
     def sy(y: float) -> float:
         return bottom - (y - y0) / (y1 - y0) * (bottom - top)
 
-    for band in chart.bands:
+    for band in bands:
         start, end = max(band.start, x0), min(band.end, x1)
         if end > start:
             parts.append(f'<rect x="{sx(start):.1f}" y="{top}" width="{sx(end) - sx(start):.1f}" '
                          f'height="{bottom - top}" fill="{band.color}" fill-opacity="{band.opacity}">'
                          f"<title>{escape(band.label)}: {band.start:,.1f} to {band.end:,.1f}</title></rect>")
     parts.append(_grid(x_ticks, y_ticks, sx, sy, left, right, top, bottom))
-    for rule in chart.rules:
+    for rule in rules:
         if rule.axis == "y":
             parts.append(f'<line x1="{left}" x2="{right}" y1="{sy(rule.at):.1f}" y2="{sy(rule.at):.1f}" '
                          f'stroke="{rule.color}" stroke-width="1.2" stroke-dasharray="6 4"/>')
@@ -172,7 +201,7 @@ def render(chart: Chart) -> str:
         if line.markers:
             parts.extend(
                 f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{line.color}" stroke="#ffffff" '
-                f'stroke-width="1"><title>{escape(line.label)}: {y:.4g} at {chart.x_label.split(" (")[0]} '
+                f'stroke-width="1"><title>{escape(line.label)}: {y:.4g} at {escape(chart.x_label.split(" (")[0])} '
                 f"{x:,.6g}</title></circle>"
                 for x, y in points
             )

@@ -17,7 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from benchbase.foreign import visible
 from benchbase.record.events import eval_extras
 
 #: Seconds at least between two progress lines when the output is not a terminal.
@@ -117,7 +119,7 @@ class RunView:
                 self.metric = event.get("value")
                 self.extras = eval_extras(meta)
                 if not self.console.is_terminal:
-                    self.console.print(self._eval_line())
+                    self.console.print(Text(self._eval_line()), highlight=False, soft_wrap=True)
                     self._last_line, self._news = self._clock(), False
             elif key == "train_stop":
                 self.phase = f"stopped: {event.get('value')}"
@@ -130,17 +132,17 @@ class RunView:
         now = self._clock()
         quiet = now - self._last_line
         if (self._news and quiet >= PIPE_INTERVAL_S) or quiet >= PIPE_HEARTBEAT_S:
-            self.console.print(self.progress_line(), highlight=False, markup=False)
+            self.console.print(Text(self.progress_line()), highlight=False, soft_wrap=True)
             self._last_line, self._news = now, False
 
     def progress_line(self) -> str:
         """``training: step 120/600 (1920 samples), 47.9 samples/s, loss 2.1034, 40 s elapsed, 160 s to ...``."""
         budget = f"/{self.max_steps}" if self.max_steps else ""
-        parts = [f"{self.phase}: step {self.step}{budget} ({self.samples} samples)"]
+        parts = [f"{visible(self.phase)}: step {visible(self.step)}{budget} ({visible(self.samples)} samples)"]
         if self.rate is not None:
-            parts.append(f"{self.rate:.1f} samples/s")
+            parts.append(f"{_number(self.rate, '.1f')} samples/s")
         if self.loss is not None:
-            parts.append(f"loss {self.loss:.4f}")
+            parts.append(f"loss {_number(self.loss, '.4f')}")
         parts.append(f"{self._clock() - self.started:.0f} s elapsed")
         if self._eta() != "-":
             parts.append(self._eta())
@@ -153,37 +155,50 @@ class RunView:
     def _extras_text(self) -> str:
         """``token accuracy 0.729, loss 2.104``: every extra, named as the case names it with spaces for
         underscores. All are shown, none picked by name: the core cannot know which of a case's numbers matter."""
-        return ", ".join(f"{name.replace('_', ' ')} {value:.3f}" for name, value in self.extras.items())
+        return ", ".join(f"{visible(name).replace('_', ' ')} {_number(value, '.3f')}"
+                         for name, value in self.extras.items())
 
     def _eval_line(self) -> str:
-        target = f" (target {self.target})" if self.target is not None else ""
+        target = f" (target {_number(self.target, '')})" if self.target is not None else ""
         extras = f", {self._extras_text()}" if self.extras else ""
-        return f"step {self.step}: metric {self.metric:.4f}{target}{extras}"
+        return f"step {visible(self.step)}: metric {_number(self.metric, '.4f')}{target}{extras}"
 
     def _eta(self) -> str:
-        if not self.max_steps or not self.step or self.phase != "training":
+        if not self.max_steps or not isinstance(self.step, int) or self.step <= 0 or self.phase != "training":
             return "-"
         elapsed = self._clock() - self.started
         remaining = elapsed / self.step * max(self.max_steps - self.step, 0)
         return f"{remaining:.0f} s to the step budget"
 
     def render(self) -> Table:
-        table = Table(title=self.title, show_header=False, expand=False)
+        table = Table(title=Text(visible(self.title)), show_header=False, expand=False)
         table.add_column(style="bold")
         table.add_column()
         budget = f"/{self.max_steps}" if self.max_steps else ""
-        table.add_row("phase", self.phase)
-        table.add_row("step", f"{self.step}{budget}  ({self.samples} samples)")
-        table.add_row("samples/s", f"{self.rate:.1f}" if self.rate is not None else "-")
-        table.add_row("loss", f"{self.loss:.4f}" if self.loss is not None else "-")
-        metric = f"{self.metric:.4f}" if self.metric is not None else "-"
+        metric = _number(self.metric, ".4f") if self.metric is not None else "-"
         if self.target is not None:
-            metric += f"  (target {self.target})"
-        table.add_row("metric", metric)
+            metric += f"  (target {_number(self.target, '')})"
+        rows = [
+            ("phase", visible(self.phase)),
+            ("step", f"{visible(self.step)}{budget}  ({visible(self.samples)} samples)"),
+            ("samples/s", _number(self.rate, ".1f") if self.rate is not None else "-"),
+            ("loss", _number(self.loss, ".4f") if self.loss is not None else "-"),
+            ("metric", metric),
+        ]
         if self.extras:
             # One row, not one per extra: an extra may share a name with a row above (an eval "loss" is not the
             # training loss shown under "loss").
-            table.add_row("eval extras", self._extras_text())
-        table.add_row("ETA", self._eta())
-        table.add_row("elapsed", f"{self._clock() - self.started:.0f} s")
+            rows.append(("eval extras", self._extras_text()))
+        rows += [("ETA", self._eta()), ("elapsed", f"{self._clock() - self.started:.0f} s")]
+        for label, value in rows:
+            # Text, not markup: the phase quotes the record (a stop reason), the title and extras name plugins' words.
+            table.add_row(label, Text(value))
         return table
+
+
+def _number(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec`` when it is a number, else spelled out as text: the view shows what the
+    event log holds and must never be what ends a run."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, spec)
+    return visible(value)

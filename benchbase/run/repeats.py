@@ -6,7 +6,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from rich.markup import escape
+
 from benchbase.config.resolve import repeat_config
+from benchbase.foreign import visible
 from benchbase.run.request import RunOutcome, RunRequest
 from benchbase.run.supervisor import execute
 
@@ -33,7 +36,8 @@ def run_repeats(
         outcome = execute(request, console, prepare)
         outcomes.append(outcome)
         console.print(
-            f"[bold]{outcome.status}[/bold]: {outcome.summary.get('reason')} -> {outcome.run_dir}", soft_wrap=True
+            f"[bold]{outcome.status}[/bold]: {escape(visible(outcome.summary.get('reason')))} -> "
+            f"{escape(visible(outcome.run_dir))}", soft_wrap=True, highlight=False
         )
         if outcome.status == "interrupted":
             break

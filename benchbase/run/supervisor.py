@@ -26,6 +26,7 @@ from rich.markup import escape
 
 from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
+from benchbase.foreign import visible
 from benchbase.launch.plan import LaunchPlan, plan_launch
 from benchbase.record import disk_space
 from benchbase.record.events import EventLog, read_events
@@ -153,8 +154,8 @@ def execute(
             lock = held.enter_context(RunLock.acquire(run_dir.path, "resume"))
             died = lock.settle_orphan()
             if died:
-                console.print(f"the last attempt of {run_dir.run_id} was recorded as failed: {escape(died)}",
-                              soft_wrap=True, highlight=False)
+                console.print(f"the last attempt of {escape(visible(run_dir.run_id))} was recorded as failed: "
+                              f"{escape(visible(died))}", soft_wrap=True, highlight=False)
             previous = check_resumable(run_dir, world_size)
             started_at = previous.get("started_at") or _utc_now()
             previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
@@ -280,9 +281,9 @@ class _Attempt:
         except (BenchbaseError, OSError) as exc:
             problem = str(exc) if isinstance(exc, BenchbaseError) else disk_space.describe(exc)
             self.console.print(
-                f"[red]error:[/] the record could not be finished: {escape(problem)}. The run ended {status}: "
-                f"{escape(reason)}. Its summary still says running: once its disk is writable again, "
-                f"`benchbase report {escape(str(self.run_dir.path.parent))}` records it as failed "
+                f"[red]error:[/] the record could not be finished: {escape(visible(problem))}. The run ended "
+                f"{status}: {escape(visible(reason))}. Its summary still says running: once its disk is writable "
+                f"again, `benchbase report {escape(visible(str(self.run_dir.path.parent)))}` records it as failed "
                 "(its supervisor gone)", soft_wrap=True, highlight=False)
         return RunOutcome(Path(self.run_dir.path), status, exit_code, summary)
 
@@ -300,7 +301,7 @@ def _record_and_watch(
     base = _write_record_start(attempt, plan, device_indices, prepared)
     attempt.sampler = sampler = _sampler(request, run_dir, device_indices)
     if bindings[1]:
-        console.print(f"[yellow]{bindings[1]}[/]", soft_wrap=True, highlight=False)
+        console.print(f"[yellow]{escape(visible(bindings[1]))}[/]", soft_wrap=True, highlight=False)
     with launcher_log(run_dir) as log:
         sampler.begin()
         signals.to_flags()

@@ -14,8 +14,8 @@ from benchbase.errors import BenchbaseError
 from benchbase.report import formatting
 from benchbase.report.loading import load_runs
 from benchbase.report.output import write_output
-from benchbase.report.render_csv import _inert
-from benchbase.report.render_markdown import _code, _escape
+from benchbase.report.render_csv import inert_row
+from benchbase.report.render_markdown import _code, markdown_text
 
 
 @pytest.mark.parametrize(
@@ -49,13 +49,12 @@ def test_numbers_beyond_the_summary_range_are_read_as_no_measurement(tmp_path: P
 
 
 def test_csv_prefixes_formula_text_and_keeps_numbers():
-    line = {"a": "=1+1", "b": "@SUM(A1)", "c": "+cmd", "d": "-2+3", "e": "\tx", "f": "-1.5", "g": "+3", "h": -4.0,
-            "i": "plain", "j": ""}
-    assert _inert(line) == {**line, "a": "'=1+1", "b": "'@SUM(A1)", "c": "'+cmd", "d": "'-2+3", "e": "'\tx"}
+    cells = ["=1+1", "@SUM(A1)", "+cmd", "-2+3", "\tx", "-1.5", "+3", -4.0, "plain", ""]
+    assert inert_row(cells) == ["'=1+1", "'@SUM(A1)", "'+cmd", "'-2+3", "\\x09x", "-1.5", "+3", -4.0, "plain", ""]
 
 
 def test_markdown_escapes_html_and_pipes_and_fences_backticks():
-    assert _escape("a|b <script>&amp;\nc") == "a\\|b &lt;script&gt;&amp;amp; c"
+    assert markdown_text("a|b <script>&amp;\nc") == "a\\|b &lt;script&gt;&amp;amp;\\\\x0ac"
     assert _code("/runs/a``b") == "``` /runs/a``b ```"
     assert _code("/runs/plain") == "`/runs/plain`"
 
