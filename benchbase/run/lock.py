@@ -166,28 +166,29 @@ def _name(fd: int, holder: Holder) -> None:
             os.ftruncate(fd, len(payload))
 
 
-def _settle(run_dir: RunDir, holder: Holder | None) -> str | None:
-    """Rewrite a ``running`` record whose writer is gone as failed. The caller holds the lock."""
+def _settle(run_dir: RunDir, holder: Holder | None, ending: tuple[str, str] | None = None) -> str | None:
+    """Rewrite a ``running`` record whose writer is gone as failed, or as ``ending`` (status, reason) when whoever
+    settles knows how it ended (the watchdog that killed it). The caller holds the lock."""
     try:
         summary = run_dir.read_summary()
     except RecordError:
         return None
     if summary["status"] != RUNNING or (holder is not None and (holder.ended or holder.alive())):
         return None
-    reason = DIED_REASON.format(holder=holder.describe() if holder else "unknown process")
+    status, reason = ending or (DIED, DIED_REASON.format(holder=holder.describe() if holder else "unknown process"))
     try:
         events = read_events(run_dir.events_path)
     except RecordMissing:
         events = []
     last_s = max((float(e["time_ms"]) for e in events if isinstance(e.get("time_ms"), (int, float))), default=None)
     ended_at = _utc(last_s / 1000) if last_s is not None else None
-    code = STATUS_EXIT_CODES[DIED]
+    code = STATUS_EXIT_CODES[status]
     # Stamped at the last sign of life, not now: the run ended when its supervisor died, not when it was noticed.
     with EventLog(run_dir.events_path, rank=None, clock=lambda: (last_s or 0.0) / 1000) as log:
-        log.emit("run_stop", DIED, exit_code=code, reason=reason, settled_at=utc_timestamp())
+        log.emit("run_stop", status, exit_code=code, reason=reason, settled_at=utc_timestamp())
     base: dict[str, Any] = {key: summary[key] for key in schema.base_field_names() if key in summary}
     extras = {key: value for key, value in summary.items() if key not in schema.field_names()}
-    base.update(status=DIED, exit_code=code, reason=reason, ended_at=ended_at,
+    base.update(status=status, exit_code=code, reason=reason, ended_at=ended_at,
                 e2e_s=(summary.get("windows") or {}).get("e2e_s"))
     run_dir.write_summary(build_summary(run_dir, base, extras=extras))
     return reason
@@ -211,11 +212,12 @@ def _settleable(folder: Path) -> bool:
     return not folder.is_symlink() and (folder / LOCK_FILE).is_file()
 
 
-def settle_orphans(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+def settle_orphans(paths: Iterable[Path], ending: tuple[str, str] | None = None) -> list[tuple[Path, str]]:
     """Settle every orphaned record under ``paths`` that this process may write; returns (folder, reason) pairs.
 
-    A record that cannot be settled (a read-only archive, a damaged summary) is left as it is: the report then lists
-    it as still running, as before.
+    ``ending`` is the (status, reason) to record when the caller knows how the run ended: the watchdog that killed a
+    supervisor stuck past its ``--timeout`` records ``timeout``. A record that cannot be settled (a read-only
+    archive, a damaged summary) is left as it is: the report then lists it as still running, as before.
     """
     settled = []
     for run_dir in _candidates(paths):
@@ -226,7 +228,7 @@ def settle_orphans(paths: Iterable[Path]) -> list[tuple[Path, str]]:
         if fd is None:
             continue
         try:
-            reason = _settle(RunDir(run_dir), read_holder(run_dir))
+            reason = _settle(RunDir(run_dir), read_holder(run_dir), ending)
         except (OSError, BenchbaseError):
             reason = None
         finally:

@@ -10,12 +10,13 @@ pipe to it and tells it the run folder once there is one; closing the pipe (the 
 ends the watchdog. The watchdog acts only when the supervisor outlives, by :func:`grace_s`, either the run's
 deadline or a SIGINT/SIGTERM/SIGHUP sent to its process group (a terminal's Ctrl-C is): then it SIGKILLs
 the supervisor and every process below it, and settles the run folder through the record layer's orphan settling
-(:func:`benchbase.run.lock.settle_orphans`), so the record says ``failed`` with the supervisor's death instead of
-``running``, and says on stderr why it killed it.
+(:func:`benchbase.run.lock.settle_orphans`), so the record says how the run ended instead of ``running``, and says
+on stderr why it killed it.
 
-Limit: the record's reason is the settled orphan's ("the supervisor died ..., it was killed"), not ``timeout``:
-nothing else may write a record whose writer may still hold its lock. Without ``--timeout`` a call stuck in C is
-ended only by a signal to the process group; a signal sent to the supervisor's pid alone is not seen.
+Once the supervisor is dead its lock is free, so the watchdog settles the record with how the run ended:
+``timeout`` past the deadline, ``interrupted`` after a signal, the reason naming the watchdog. Limit: without
+``--timeout`` a call stuck in C is ended only by a signal to the process group; a signal sent to the supervisor's
+pid alone is not seen.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pathlib import Path
 from types import FrameType
 
 import psutil
+
+from benchbase.record.schema import INTERRUPTED, TIMEOUT
 
 #: Seconds the supervisor has, past its deadline or a signal, to end in order (stopping its ranks and recording the
 #: end takes seconds; the launcher's own grace for its ranks is shorter) before the watchdog kills it.
@@ -109,13 +112,13 @@ def _kill_tree(pid: int) -> bool:
 def _watch(pid: int, seconds_left: float | None, grace: float) -> int:
     """The watchdog's loop: wait on the pipe until it closes (exit quietly) or the supervisor is overdue."""
     due = None if seconds_left is None else time.monotonic() + seconds_left + grace
-    why = "it outlived its --timeout"
+    why, status = "it outlived its --timeout", TIMEOUT
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal due, why
+        nonlocal due, why, status
         candidate = time.monotonic() + grace
         if due is None or candidate < due:
-            due, why = candidate, f"it did not stop after {signal.Signals(signum).name}"
+            due, why, status = candidate, f"it did not stop after {signal.Signals(signum).name}", INTERRUPTED
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
@@ -139,13 +142,14 @@ def _watch(pid: int, seconds_left: float | None, grace: float) -> int:
                         record = Path(text[len("record "):])
     if not _kill_tree(pid):
         return 0
-    print(f"benchbase: the supervisor (pid {pid}) was killed: {why} by {grace:g} s, stuck where Python cannot run "
-          "(a plugin call inside C code holding the interpreter lock)", file=sys.stderr, flush=True)
+    reason = (f"the supervisor (pid {pid}) was killed by its watchdog: {why} by {grace:g} s, stuck where Python "
+              "cannot run (a plugin call inside C code holding the interpreter lock)")
+    print(f"benchbase: {reason}", file=sys.stderr, flush=True)
     if record is not None:
         from benchbase.run.lock import settle_orphans
 
         with contextlib.suppress(Exception):
-            settle_orphans([record])
+            settle_orphans([record], ending=(status, reason))
     return 0
 
 

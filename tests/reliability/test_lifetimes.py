@@ -37,7 +37,7 @@ from benchbase.record.atomic import atomic_write_json
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import LOCK_FILE
-from benchbase.run.lock import Holder, RunLock
+from benchbase.run.lock import Holder, RunLock, settle_orphans
 
 #: A process of the run may outlive the signal that ended its supervisor by at most this long.
 GONE_WITHIN_S = 10.0
@@ -189,3 +189,16 @@ def test_a_resume_records_the_death_of_the_last_attempt_before_it_continues(
     stops = [e for e in read_events(run / "events.jsonl") if e["key"] == "run_stop"]
     assert stops[-1]["value"] == "failed" and stops[-1]["metadata"]["reason"] == reason
     assert RunDir(run).read_summary()["status"] == "failed"
+
+
+def test_whoever_killed_the_supervisor_records_how_the_run_ended(
+    interrupted_run: Path, copy_run: Callable[[Path], Path]
+) -> None:
+    """The watchdog that killed a supervisor stuck past its --timeout settles the record as ``timeout``, with its own
+    reason, not as an unexplained death (benchbase/run/watchdog.py)."""
+    run = orphan(interrupted_run, copy_run, dead_holder())
+    reason = "the supervisor was killed by its watchdog: it outlived its --timeout"
+    assert settle_orphans([run], ending=("timeout", reason)) == [(run, reason)]
+    summary = RunDir(run).read_summary()
+    assert (summary["status"], summary["exit_code"], summary["reason"]) == ("timeout", 5, reason)
+    assert read_events(run / "events.jsonl")[-1]["value"] == "timeout"

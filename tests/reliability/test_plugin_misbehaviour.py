@@ -188,7 +188,7 @@ def test_a_plugin_stuck_in_c_cannot_outlive_the_timeout(bench: Bench, stuck_site
     assert time.monotonic() - started < 110, "the watchdog, not the test's own timeout, ended it"
     assert result.returncode == -9, result.stderr
     assert "Traceback" not in result.stderr
-    assert "was killed: it outlived its --timeout" in result.stderr
+    assert "was killed by its watchdog: it outlived its --timeout" in result.stderr
     assert wait_until_gone(str(tmp_path), within_s=10) == [], "the watchdog and everything below it are gone"
 
 
