@@ -9,12 +9,13 @@ import re
 from collections.abc import Iterable, Sequence
 
 from benchbase.foreign import visible
-from benchbase.report.columns import CONFIGURATION, PUBLISHED, STANDARD_COLUMNS
+from benchbase.report.columns import CONFIGURATION, LEGEND, PUBLISHED, STANDARD_COLUMNS
 from benchbase.report.table import Report, published_cells
 
 
 def table_lines(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """A pipe table: header line, ``|---|`` separator, rows; every cell is :func:`markdown_text`."""
+    """A pipe table: header line, ``|---|`` separator, rows; every cell is :func:`markdown_text` (after the report's
+    own row marker, if it starts with one)."""
     lines = [_line(header), "|" + "---|" * len(header)]
     lines.extend(_line(row) for row in rows)
     return lines
@@ -26,10 +27,10 @@ def render_markdown(report: Report) -> str:
     lines = table_lines(STANDARD_COLUMNS, rows)
     if report.legend:
         lines.append("")
-        lines.extend(f"- {markdown_text(line)}" for line in report.legend)
+        lines.extend(f"- {_marked(line)}" for line in report.legend)
     if report.detail:
         for number, row in enumerate(report.rows, start=1):
-            lines += ["", f"### {number}. {markdown_text(row.cells[CONFIGURATION])}", ""]
+            lines += ["", f"### {number}. {_marked(row.cells[CONFIGURATION])}", ""]
             lines += table_lines(("Detail", "Value"), row.detail)
         for ref in report.references:
             if ref.detail:
@@ -42,7 +43,18 @@ def render_markdown(report: Report) -> str:
 
 
 def _line(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(markdown_text(cell) for cell in cells) + " |"
+    return "| " + " | ".join(_marked(cell) for cell in cells) + " |"
+
+
+def _marked(text: str) -> str:
+    """A cell or legend line whose leading ``[published]``/``[unofficial]`` marker is the report's own, kept as the
+    seed table writes it (brackets without a link target are text); the rest is foreign and escaped."""
+    for marker in LEGEND:
+        rest = text[len(marker):]
+        if text.startswith(marker) and rest[:1] in (" ", ":"):
+            separator = ": " if rest[0] == ":" else " "
+            return f"{marker}{separator}{markdown_text(rest[1:])}"
+    return markdown_text(text)
 
 
 #: HTML-significant characters as entities: Markdown passes raw HTML through, so a device model, SDK or reason
