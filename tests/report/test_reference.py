@@ -87,8 +87,7 @@ def test_references_appear_beside_our_rows_marked_published_with_their_source(ru
     report = build_report(load_runs([runs_dir]), reference=True)
     lines = render(report, "md").splitlines()
     assert lines[2].startswith("| 0.91 | cpm official, cpu Intel Xeon Gold 6330: torch 2.13.0")
-    # Markdown escapes the brackets of every cell (no cell can open a link or an image); they render as typed.
-    assert ("| 0.91 | \\[published\\] cpm official, iluvatar BI-V100: SDK V2.2, bs:128, 8x, AMP | 357 | 0.91 | 156*8 "
+    assert ("| 0.91 | [published] cpm official, iluvatar BI-V100: SDK V2.2, bs:128, 8x, AMP | 357 | 0.91 | 156*8 "
             "| 0.93 | 20.6*8 | 1 |") in lines
     assert any("DeepSparkHub CPM README" in line for line in lines)
     assert any("FlagPerf CPM case README" in line for line in lines)
