@@ -244,7 +244,8 @@ class _Attempt:
         if isinstance(exc, BenchbaseError):
             return self.finish("failed", str(exc))
         if isinstance(exc, OSError):
-            return self.finish("failed", disk_space.describe(exc))
+            # An OS error that names no file met a write of this attempt's record: the run folder is where to look.
+            return self.finish("failed", disk_space.describe(exc, exc.filename or self.run_dir.path))
         return self.finish("failed", f"benchbase failed: {type(exc).__name__}: {exc}")
 
     def finish(

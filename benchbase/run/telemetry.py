@@ -17,7 +17,7 @@ from benchbase.contract import SensorReading, Sensors
 from benchbase.errors import MAX_PROBLEM_CHARS, one_line
 from benchbase.launch.plan import WORKER_MODULE
 from benchbase.record.cpu_load_file import HEADER, cpu_load_row
-from benchbase.record.disk_space import RecordUnwritable
+from benchbase.record.disk_space import RecordUnwritable, unwritable
 from benchbase.record.files import open_record_for_append
 from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
@@ -141,11 +141,12 @@ class CpuLoad:
         self._processes: dict[int, psutil.Process] = {}
         self._spent: dict[int, float] = {}
         self._refreshed = float("-inf")
+        self._path = path
         fd = open_record_for_append(path)  # the record layer's open: no symlink, no other names
         fresh = os.fstat(fd).st_size == 0
         self._handle = os.fdopen(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         if fresh:
-            self._handle.write(HEADER)
+            self._write(HEADER)
 
     def sample(self, time_ms: float) -> None:
         now = time.monotonic()
@@ -164,11 +165,25 @@ class CpuLoad:
                 del self._processes[pid]
         host = psutil.cpu_times()
         busy = sum(getattr(host, name, 0.0) for name in _BUSY_FIELDS)
-        self._handle.write(cpu_load_row(time_ms, busy, sum(self._spent.values())))
-        self._handle.flush()
+        self._write(cpu_load_row(time_ms, busy, sum(self._spent.values())))
+
+    def _write(self, text: str) -> None:
+        """A line, flushed; a disk that refuses it is named with this file, as the telemetry writer names its own, so
+        the run ends with a reason that says which record could not be written."""
+        try:
+            self._handle.write(text)
+            self._handle.flush()
+        except OSError as exc:
+            raise unwritable(exc, self._path) from None
 
     def close(self) -> None:
-        self._handle.close()
+        """Never raises, like the telemetry writer's: every row that could be written was flushed as it came, and a
+        disk that refused one already ended the run with its reason (:attr:`Sampler.write_failure`); what close
+        would flush again is only that refused row."""
+        try:
+            self._handle.close()
+        except OSError:
+            pass
 
 
 class Sampler(threading.Thread):
