@@ -127,6 +127,7 @@ def build_summary(
         "mfu": mfu,
         "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
         "harness": _harness(base, window_values, windows["train_s"]),
+        "threads": _threads(start_meta.get("threads")),
         "memory": _memory(rows, window_meta),
         "device_memory_total_gib": _memory_total(rows),
         "host": _host(environment, run_dir, window_meta),
@@ -266,6 +267,16 @@ def _power(
         energy_source = "mean_power" if energy is not None else None
     return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
             "energy_source": energy_source}
+
+
+def _threads(recorded: Any) -> dict[str, dict[str, int]] | None:
+    """``run_start``'s per-rank thread lists as objects keyed by global rank; ``None`` when not recorded."""
+    if not isinstance(recorded, Mapping):
+        return None
+    lists = {key: recorded.get(key) for key in ("policy", "used")}
+    if not all(isinstance(counts, list) and all(_int(n) is not None for n in counts) for counts in lists.values()):
+        return None
+    return {key: {str(rank): int(n) for rank, n in enumerate(counts)} for key, counts in lists.items()}
 
 
 def _harness(base: Mapping[str, Any], window_values: Mapping[str, Any], train_s: float | None) -> dict[str, Any]:
