@@ -118,3 +118,17 @@ def test_compare_marks_the_loaded_side_only(loaded_run, quiet_copy, cache_dir, f
     else:
         performance = next(line for line in result.stdout.splitlines() if "Performance" in line)
         assert performance.count(CONTENDED) == 1, performance
+
+
+def test_tflops_per_device_recomputed_from_the_raw_files_matches_the_report(loaded_run, cache_dir):
+    """``p_train x flops_per_sample / devices`` from events.jsonl and env.json alone, never through the summary."""
+    (run_start,), windows, (train_stop,) = (_events(loaded_run, key) for key in ("run_start", "windows", "train_stop"))
+    last = windows[-1]
+    steady_samples = train_stop["samples"] - last["metadata"].get("warmup_samples", 0)
+    p_train = steady_samples / last["value"]["train_s"]
+    launch = json.loads((loaded_run / "env.json").read_text(encoding="utf-8"))["launch"]
+    devices = len({binding["device"] for binding in launch["bindings"]})
+    expected = p_train * run_start["metadata"]["flops_per_sample"] / devices
+    result = run_benchbase(["report", str(loaded_run.parent), "--format", "json"], cache_dir, loaded_run.parent)
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["values"]["achieved_flops_per_device"] == pytest.approx(expected, rel=1e-5)
