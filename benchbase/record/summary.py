@@ -316,8 +316,8 @@ def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[
 
     A scale point is only comparable with its one-device baseline when neither fought for CPUs. ``oversubscribed``
     is true when this node started more ranks, or its ranks more threads, than the CPUs the run may use: a rank
-    uses one thread per CPU it is bound to (the ranks pin themselves and size their thread pools to the binding);
-    a rank without a binding counts as one thread, since its pool size is the vendor's business. ``contended`` is
+    uses the threads the launch plan's policy gave it (``launch.threads``: one per CPU it is bound to); in records
+    made before that policy, one per CPU of its binding and one for a rank without a binding. ``contended`` is
     true when processes outside the run took more than :data:`CONTENDED_SHARE` of the host's CPU time during the
     train window (``others_cpu_share``); null when that was not sampled (telemetry off).
     """
@@ -330,6 +330,9 @@ def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[
     if cpus is None or ranks is None:
         return None
     threads = max(ranks, sum(_cpu_count(bound.get("cpus")) if isinstance(bound, Mapping) else 1 for bound in bindings))
+    policy = launch.get("threads")
+    if isinstance(policy, list) and policy and all(_int(n) is not None for n in policy):
+        threads = max(ranks, sum(int(n) for n in policy))
     others = _others_cpu_share(run_dir, window_meta, _int(host.get("cpu_count_logical")) or cpus)
     return {
         "hostname": host.get("hostname") if isinstance(host.get("hostname"), str) else None,

@@ -96,7 +96,7 @@ def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_
     """Records written before ``seed``, ``host``, ``software`` and the device's memory capacity existed stay valid."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["seed", "device_memory_total_gib", "host", "software"]
+    assert later == ["seed", "threads", "device_memory_total_gib", "host", "software"]
     older = {key: value for key, value in run_dir.read_summary().items() if key not in later}
     validate_summary(older)
     (run,) = load_runs([run_dir.path]).runs
