@@ -75,7 +75,7 @@ def _apply_binding(local_rank: int) -> list[int] | None:
     return list(apply_binding(Binding(local_rank, local_rank, tuple(cpus), None, "supervisor")))
 
 
-def _size_threads(cpus: list[int] | None, vendor: Vendor, local_rank: int) -> tuple[torch.device, list[int]]:
+def size_threads(cpus: list[int] | None, vendor: Vendor, local_rank: int) -> tuple[torch.device, list[int]]:
     """Size torch's pool by the core's policy (:mod:`benchbase.launch.threads`), then let the vendor set up its
     device: a vendor may lower the count (a GPU rank wants few host threads), so ``[policy, used]`` is returned and
     both are recorded; ``used`` is what the rank ran with."""
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
         # Inside the try: a binding this process may not use is the rank's own error, quoted as the run's reason.
         cpus = _apply_binding(local_rank)
-        device, threads = _size_threads(cpus, vendor, local_rank)
+        device, threads = size_threads(cpus, vendor, local_rank)
         if world_size > 1:
             dist.init_process_group(backend=vendor.distributed_backend)
         all_threads = _all_threads(threads, world_size)

@@ -3,9 +3,12 @@ an unbound rank an equal share of the usable CPUs, and the launch environment te
 
 from __future__ import annotations
 
+import torch
+
 from benchbase.contract import Binding
 from benchbase.launch.plan import plan_launch
 from benchbase.launch.threads import rank_threads, thread_environment, usable_cpus
+from benchbase.train.worker import size_threads
 
 
 def _binding(rank: int, cpus: tuple[int, ...]) -> Binding:
@@ -37,3 +40,21 @@ def test_unbound_ranks_of_a_launch_share_the_cpus_this_process_may_use():
 
 def test_ranks_of_unequal_bindings_share_the_smallest_count_in_their_one_environment():
     assert thread_environment([3, 2]) == {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+class _FewHostThreads:
+    """Stands in for a GPU vendor (no GPU here) whose ranks want one host thread."""
+
+    def setup_device(self, local_rank: int) -> torch.device:
+        torch.set_num_threads(1)
+        return torch.device("cpu")
+
+
+def test_a_vendor_may_lower_the_count_and_the_rank_records_what_it_ran(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    before = torch.get_num_threads()
+    try:
+        device, (policy, used) = size_threads([0, 1], _FewHostThreads(), 0)  # type: ignore[arg-type]
+    finally:
+        torch.set_num_threads(before)
+    assert device == torch.device("cpu") and (policy, used) == (2, 1)
