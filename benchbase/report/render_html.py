@@ -278,7 +278,7 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
             lines=[svg.Line(_extra_name(name), points, svg.color(1), markers=True)],
         ) for name, points in others.items()),
         svg.Chart(
-            title="Training throughput",
+            title=Marks.of([run]).apply("p_train", "Training throughput"),
             x_label="step",
             y_label="samples/s (all devices)",
             lines=[svg.Line("samples/s", series.samples_per_s, svg.color(2))],
