@@ -26,6 +26,8 @@ STARTUP_S = 25
 
 PLUGIN = '''
 import time
+
+pytestmark = pytest.mark.slow
 ''' + HOST_VENDOR + '''
 class HangingDiscovery(HostVendor):
     """A driver that never answers."""
