@@ -10,6 +10,7 @@ folder.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from benchbase.config.resolve import ResolvedConfig, merge_parameters, resolve_config
@@ -119,6 +120,7 @@ def against_events(summary: Mapping[str, Any], events: list[dict[str, Any]]) -> 
                         ("reason", metadata.get("reason"))):
         if summary.get(name) != value:
             findings.append(Finding(name, f"the summary says {summary.get(name)!r}, the log's run_stop {value!r}"))
+    findings += _times(summary, events, stop)
     starts = [event for event in events if event["key"] == "run_start"]
     start_meta = starts[-1].get("metadata") if starts and isinstance(starts[-1].get("metadata"), Mapping) else {}
     ranks = start_meta.get("world_size")
@@ -129,3 +131,47 @@ def against_events(summary: Mapping[str, Any], events: list[dict[str, Any]]) -> 
     if isinstance(nodes, int) and isinstance(per_node, int) and summary.get("world_size") != nodes * per_node:
         findings.append(Finding("world_size", f"{summary.get('world_size')!r} is not {nodes} nodes x {per_node}"))
     return findings
+
+
+#: How far ``ended_at`` (whole seconds, read just before ``run_stop`` is written) may be from that event's stamp.
+ENDED_SLACK_S = 2.0
+
+
+def _times(summary: Mapping[str, Any], events: list[dict[str, Any]], stop: Mapping[str, Any]) -> list[Finding]:
+    """``started_at`` is before the attempt's first event (its ``launch``), ``ended_at`` at the ``run_stop``, and
+    ``e2e_s`` (the supervisor's clock from its process start, before preparation and so before ``started_at``, to
+    its end, earlier attempts added) at least that span."""
+    findings = []
+    started, ended = _epoch_s(summary.get("started_at")), _epoch_s(summary.get("ended_at"))
+    for name, value in (("started_at", started), ("ended_at", ended)):
+        if value is None and summary.get(name) is not None:
+            findings.append(Finding(name, f"{summary.get(name)!r} is not a UTC time as records write them"))
+    launches = [event["time_ms"] for event in events if event["key"] == "launch" and _number(event.get("time_ms"))]
+    if started is not None and launches and started > launches[-1] / 1000 + 1:
+        findings.append(Finding("started_at", f"{summary.get('started_at')!r} is after the attempt's launch event"))
+    stop_s = stop["time_ms"] / 1000 if _number(stop.get("time_ms")) else None
+    if ended is not None and stop_s is not None and abs(ended - stop_s) > ENDED_SLACK_S:
+        findings.append(Finding("ended_at", f"{summary.get('ended_at')!r} is {ended - stop_s:+.0f} s from the log's "
+                                            "run_stop"))
+    windows = summary.get("windows") if isinstance(summary.get("windows"), Mapping) else {}
+    e2e_s = windows.get("e2e_s")
+    if started is not None and ended is not None and _number(e2e_s):
+        span = ended - started
+        if e2e_s < span - ENDED_SLACK_S:
+            findings.append(Finding("windows.e2e_s", f"{e2e_s:.6g} s, but the run went from started_at to ended_at "
+                                                     f"in {span:.0f} s"))
+    return findings
+
+
+def _epoch_s(stamp: Any) -> float | None:
+    """Seconds since the epoch of an ISO-8601 UTC stamp as records write them (``2026-12-07T08:00:00Z``)."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

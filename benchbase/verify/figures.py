@@ -14,8 +14,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from benchbase.record import schema
+from benchbase.record.events import read_events
+from benchbase.record.files import RecordError
 from benchbase.record.rundir import RunDir
 from benchbase.record.summary import build_summary
+from benchbase.run.supervisor import observer_errors
 from benchbase.verify.findings import Finding
 
 #: Relative tolerance of a number's comparison: the summary holds what the builder computed, written and read
@@ -48,7 +51,19 @@ def recompute(run_dir: RunDir, summary: Mapping[str, Any]) -> tuple[list[Finding
             else:
                 findings.append(Finding(place, f"the summary says {_show(recorded)}, the raw files give "
                                                f"{_show(computed)}"))
+    recorded_errors = summary.get(schema.OBSERVER_ERRORS, ABSENT)
+    logged_errors = observer_errors(read_events_or_none(run_dir))
+    if recorded_errors is not ABSENT and recorded_errors != logged_errors:
+        findings.append(Finding(schema.OBSERVER_ERRORS, f"the summary lists {_show(recorded_errors)}, the log's "
+                                                        f"observer_error events {_show(logged_errors)}"))
     return findings, absent
+
+
+def read_events_or_none(run_dir: RunDir) -> list[dict[str, Any]]:
+    try:
+        return read_events(run_dir.events_path)
+    except RecordError:
+        return []
 
 
 #: A key the recorded summary does not have at all (as opposed to one recorded as null).
