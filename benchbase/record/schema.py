@@ -61,6 +61,8 @@ NODE_FILE = "node.json"
 LOCK_FILE = "run.lock"
 #: Space set aside so a full disk cannot stop the record being finished; gone once the run ends.
 RESERVE_FILE = ".reserve"
+#: Written when a run ends: the size and sha256 of every other file of the record (:mod:`benchbase.record.manifest`).
+MANIFEST_FILE = "manifest.json"
 LOGS_DIR = "logs"
 #: A rank's log in :data:`LOGS_DIR`; ``{rank}`` is its global rank.
 RANK_LOG = "rank{rank}.log"
