@@ -16,8 +16,8 @@ from typing import Any
 from benchbase.errors import BenchbaseError
 from benchbase.hardware.topology import parse_cpulist
 from benchbase.record import schema
-from benchbase.record.cpu_load_file import read_cpu_load
 from benchbase.record import spans as counted
+from benchbase.record.cpu_load_file import read_cpu_load
 from benchbase.record.events import eval_extras, read_events
 from benchbase.record.power import power_summary, telemetry_summary
 from benchbase.record.rundir import RecordError, RunDir
@@ -107,7 +107,7 @@ def build_summary(
 
     rows = _telemetry_rows(run_dir)
     telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir))
-    steady_samples = None if samples is None else samples - (_int(window_meta.get("warmup_samples")) or 0)
+    steady_samples = None if samples is None else max(0, samples - (_int(window_meta.get("warmup_samples")) or 0))
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
     derived: dict[str, Any] = {
         "schema": schema.SUMMARY_SCHEMA,
