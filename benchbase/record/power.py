@@ -53,7 +53,9 @@ def power_summary(
         return unavailable
     mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
     fewest = min(len(values) for values in per_device.values())
-    stalled = achieved_hz is not None and bool(interval_s) and achieved_hz < MIN_RATE_SHARE / interval_s
+    stalled = achieved_hz is not None and interval_s is not None and interval_s > 0 and (
+        achieved_hz < MIN_RATE_SHARE / interval_s
+    )
     energy, energy_source = _energy_per_sample(rows, steady, mean_w, devices or len(per_device), samples)
     return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
             "energy_source": energy_source, "samples_per_device": fewest,

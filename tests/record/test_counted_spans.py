@@ -19,6 +19,7 @@ the host the other job's work in the gap (a share of 0.315, contended, where the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def others_per_s(ms: float) -> float:
     return 3.0 if 20_000 <= ms < 40_000 else 0.1
 
 
-def cumulative(rate, ms: int) -> float:
+def cumulative(rate: Callable[[float], float], ms: int) -> float:
     return sum(rate(t) for t in range(0, ms, 100)) / 10.0
 
 
@@ -106,7 +107,9 @@ def write_record(tmp_path: Path, with_counter: bool = True, attempts: bool = Tru
 
 
 @pytest.mark.parametrize("with_counter, source", [(True, "counter"), (False, "mean_power")])
-def test_power_and_energy_of_a_resumed_run_count_each_attempts_steady_spans_only(tmp_path, with_counter, source):
+def test_power_and_energy_of_a_resumed_run_count_each_attempts_steady_spans_only(
+    tmp_path: Path, with_counter: bool, source: str
+) -> None:
     summary = build_summary(write_record(tmp_path, with_counter), BASE)
     validate_summary(summary)
     assert summary["power"] == {
@@ -119,20 +122,20 @@ def test_power_and_energy_of_a_resumed_run_count_each_attempts_steady_spans_only
     }
 
 
-def test_a_quiet_resumed_run_is_not_contended_by_what_ran_while_it_was_down(tmp_path):
+def test_a_quiet_resumed_run_is_not_contended_by_what_ran_while_it_was_down(tmp_path: Path) -> None:
     host = build_summary(write_record(tmp_path), BASE)["host"]
     assert host["others_cpu_share"] == pytest.approx(0.1 / HOST_CPUS)  # 1 + 1 CPU s over 2 x 10 s x 4 CPUs
     assert host["others_cpu_share"] < CONTENDED_SHARE and host["contended"] is False
 
 
-def test_a_record_without_attempts_counts_its_last_train_window(tmp_path):
+def test_a_record_without_attempts_counts_its_last_train_window(tmp_path: Path) -> None:
     # An older record: one window, [train_start_ms, train_end_ms], here attempt 2's: 7 s at 100 W.
     power = build_summary(write_record(tmp_path, attempts=False), BASE)["power"]
     assert power["mean_w_per_device"] == pytest.approx(100.0)
     assert power["energy_per_sample_j"] == pytest.approx(100.0 * 7 / 150)
 
 
-def test_the_telemetry_object_states_the_configured_and_the_achieved_rate(tmp_path):
+def test_the_telemetry_object_states_the_configured_and_the_achieved_rate(tmp_path: Path) -> None:
     telemetry = build_summary(write_record(tmp_path), BASE)["telemetry"]
     assert telemetry == {
         "interval_s": 0.5,
@@ -142,7 +145,7 @@ def test_the_telemetry_object_states_the_configured_and_the_achieved_rate(tmp_pa
     }
 
 
-def test_a_sensor_that_takes_seconds_per_read_shows_and_marks_the_power_figure(tmp_path):
+def test_a_sensor_that_takes_seconds_per_read_shows_and_marks_the_power_figure(tmp_path: Path) -> None:
     run_dir = write_record(tmp_path)
     # The same run with a sensor that returns every 4 s although the sampler was asked for 2 Hz.
     slow = [ms for ms in SAMPLED_MS if ms % 4_000 == 0]
@@ -156,7 +159,7 @@ def test_a_sensor_that_takes_seconds_per_read_shows_and_marks_the_power_figure(t
     assert summary["power"]["too_few_samples"] is True
 
 
-def test_ranks_sharing_one_device_count_it_once_in_energy_and_mfu(tmp_path):
+def test_ranks_sharing_one_device_count_it_once_in_energy_and_mfu(tmp_path: Path) -> None:
     run_dir = write_record(tmp_path)
     env = json.loads(run_dir.env_path.read_text())
     shared = build_summary(run_dir, {**BASE, "nproc_per_node": 2, "world_size": 2})
