@@ -23,8 +23,7 @@ NO_COMPLETED_RUN = formatting.not_available("no completed run")
 
 def devices(run: Run) -> int:
     """The physical devices a run's per-device figures divide by: ``devices`` when recorded, else the world size."""
-    recorded = run.values.get("devices")
-    return recorded if isinstance(recorded, int) and recorded >= 1 else run.world_size
+    return run.devices if run.devices is not None and run.devices >= 1 else run.world_size
 
 
 def achieved_flops_per_device(run: Run) -> float | None:

@@ -48,7 +48,7 @@ def contended(run: Run) -> bool:
 
 def few_samples(run: Run) -> bool:
     """Whether the run's power mean rests on too few samples (``power.too_few_samples``); unknown counts as not."""
-    return bool(run.values.get("power_too_few_samples"))
+    return bool(run.too_few_samples)
 
 
 @dataclass(frozen=True)

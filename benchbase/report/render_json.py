@@ -61,7 +61,7 @@ def _row(row: Row) -> dict[str, Any]:
                 "hostname": run.hostname,
                 "oversubscribed": run.oversubscribed,
                 "contended": run.contended,
-                "power_too_few_samples": run.values.get("power_too_few_samples"),
+                "power_too_few_samples": run.too_few_samples,
                 "excluded": run.status == INTERRUPTED,
                 "notes": list(run.notes),
             }

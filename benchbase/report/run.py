@@ -60,13 +60,6 @@ class Run:
         return self.status in schema.COMPLETED_STATUSES
 
 
-#: Fields of issue 21's summary the report reads whether or not this benchbase's schema declares them yet (the
-#: physical devices per-device figures divide by, and whether the power mean rests on too few samples), so records
-#: written by either version read alike; absent, they are ``None``.
-TOLERATED_FIELDS: dict[tuple[str, ...], tuple[str, Kind]] = {
-    ("devices",): ("devices", Kind.INTEGER),
-    ("power", "too_few_samples"): ("power_too_few_samples", Kind.BOOLEAN),
-}
 #: Configuration's SDK part when the vendor's environment() gave no ``sdk``.
 SDK_NOT_REPORTED = "SDK not reported"
 #: How a message names a kind, where a person editing the file reads it better than the schema's word.
@@ -97,8 +90,6 @@ def parse_summary(data: Any, path: Path) -> Run:
     for name in ("nnodes", "nproc_per_node", "world_size", "per_device_batch", "global_batch"):
         if values[name] < 1:
             raise SummaryError(f"summary.json field '{name}' is {values[name]}, expected at least 1")
-    for location, (name, kind) in TOLERATED_FIELDS.items():
-        values.setdefault(name, _read(data, location, kind, False))
     values["node_rank"] = values["node_rank"] or 0
     values["final_extras"] = values["final_extras"] or {}
     # environment() is optional for a vendor; a row without the key says so instead of being dropped.

@@ -13,7 +13,6 @@ import pytest
 from benchbase.errors import BenchbaseError
 from benchbase.record.schema import reported_fields
 from benchbase.report import build_report, load_runs, render
-from benchbase.report.run import TOLERATED_FIELDS
 
 
 def _reasons(result):
@@ -106,8 +105,7 @@ def test_every_field_the_schema_reports_is_an_attribute_of_a_loaded_run(runs_dir
     write_run(runs_dir, "one")
     (run,) = load_runs([runs_dir]).runs
     names = {spec.report_name for _, spec in reported_fields()}
-    tolerated = {name for name, _ in TOLERATED_FIELDS.values()}
-    assert set(run.values) == names | tolerated
+    assert set(run.values) == names
     assert run.power_w_per_device == run.values["power_w_per_device"] and run.topology == "1x1"
 
 
