@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from benchbase.record.summary import CONTENDED_SHARE
 from benchbase.report.columns import EFFICIENCY_COLUMNS, MFU, PERFORMANCE, POWER, SAMPLES_PER_JOULE
 from benchbase.report.run import Run
 
@@ -27,8 +28,9 @@ CONTENDED = "†"
 FEW_SAMPLES = "‡"
 #: What each symbol means, printed once under any table where it appears.
 LEGEND = {
-    CONTENDED: "measured on a contended or oversubscribed host (other processes took more than 10% of the host's "
-    "CPU time while training, or the ranks ran more threads than CPUs): not a clean figure; rerun on a quiet host",
+    CONTENDED: "measured on a contended or oversubscribed host (other processes took more than "
+    f"{CONTENDED_SHARE:.0%} of the host's CPU time while training, or the ranks ran more threads than CPUs): not a "
+    "clean figure; rerun on a quiet host",
     FEW_SAMPLES: "the power mean rests on too few telemetry samples per device (power.too_few_samples): a rough figure",
 }
 
