@@ -275,6 +275,8 @@ def _validate_keys(nested: Any, field: Field, where: str) -> None:
     if not field.keys or nested is None:
         return
     for key in field.keys:
+        if key.name not in nested and not key.always_present:
+            continue
         if key.name not in nested:
             raise RecordError(f"{where} has no {field.name}.{key.name}", _DAMAGED)
         value = nested[key.name]

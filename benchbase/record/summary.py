@@ -90,9 +90,10 @@ def build_summary(
     worker_windows = schema.WINDOW_KEYS[:-1]
     windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in worker_windows}
     windows["e2e_s"] = _number(base.get("e2e_s"))
+    steady = _steady_samples(samples, window_meta)
     throughput = {
-        "p_train": _ratio(samples, windows["train_s"]),
-        "p_core": _ratio(samples, windows["core_s"]),
+        "p_train": _ratio(steady, windows["train_s"]),
+        "p_core": _ratio(steady, windows["core_s"]),
         "p_whole": _ratio(samples, windows["whole_s"]),
         "fps_e2e": _ratio(samples, windows["e2e_s"]),
     }
@@ -172,6 +173,17 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or denominator is None or not math.isfinite(denominator) or denominator == 0:
         return None
     return numerator / denominator
+
+
+def _steady_samples(samples: int | None, window_meta: Mapping[str, Any]) -> int | None:
+    """The samples trained after the warm-ups, which ``p_train`` and ``p_core`` divide; ``None`` when none were (a
+    budget spent inside the warm-up has no steady window, and a rate over it would be a wrong number, not a small
+    one). A record written before warm-ups were recorded has ``warmup_samples`` absent: all its samples count."""
+    if samples is None:
+        return None
+    warmup = _int(window_meta.get("warmup_samples"))
+    steady = samples - (warmup or 0)
+    return steady if steady > 0 else None
 
 
 def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]) -> tuple[int | None, int | None]:
