@@ -253,3 +253,49 @@ def test_an_update_the_loss_scaler_skips_for_overflowing_gradients_is_not_a_dive
     assert trainer.engine.scaler.get_scale() < 2.0**16, "the scaler saw the overflow and skipped that update"
     assert reason == "max_steps"
     assert only(read_events(Path(run_dir.events_path)), "train_stop")["metadata"]["diverged_step"] is None
+
+
+def _train_one_rank_of_two(rank: int, folder: str, poisoned_step: int, queue: Any) -> None:
+    """One of two gloo ranks training the line case through the real loop; only rank 1's loss is poisoned."""
+    import torch.distributed as dist
+
+    from benchbase.train.engine import Engine
+    from benchbase.train.parallel import RankPlace
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=2)
+    try:
+        values = {"max_steps": 40, "log_interval": 5, "eval_interval_samples": 10**6, "target": 0.9}
+        case = LineCase(points(64), ScoreByBatch([0.0] * 64))
+        case.model = PoisonedLine({poisoned_step} if rank == 1 else set(), math.inf)
+        settled = config(**values)
+        vendor, device = CPUVendor(), torch.device("cpu")
+        torch.manual_seed(0)
+        core = CoreConfig.from_values(settled)
+        trainer_engine = Engine(case, vendor, device, FP32, settled, core, {}, RankPlace(rank, 2),
+                                lambda *args, **kwargs: None)
+        run_dir = RunDir(Path(folder) / "run")
+        events = EventLog(Path(run_dir.events_path), rank) if rank == 0 else None
+        trainer = TrainingLoop(trainer_engine, vendor, device, core, run_dir, events, SimpleNamespace(hook=None), rank, 2)
+        reason = trainer.run()
+        if events is not None:
+            events.close()
+        queue.put((rank, reason, trainer.step, trainer.divergence.first_step))
+        trainer.engine.close()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_rank_stops_at_the_same_step_when_only_one_rank_saw_the_nan(tmp_path: Path) -> None:
+    RunDir.create(tmp_path, "run")
+    context = torch.multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_train_one_rank_of_two, args=(rank, str(tmp_path), 6, queue)) for rank in (0, 1)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    results = sorted(queue.get(timeout=5) for _ in workers)
+    assert results == [(0, "diverged", 10, 6), (1, "diverged", 10, 6)], "both ranks agree on the first NaN step"
+    stop = only(read_events(tmp_path / "run" / "events.jsonl"), "train_stop")
+    assert stop["metadata"]["diverged_step"] == 6
