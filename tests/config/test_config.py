@@ -272,6 +272,15 @@ def test_a_config_record_missing_a_field_names_it():
         ResolvedConfig.from_record(record)
 
 
+def test_a_config_record_written_before_a_core_key_existed_is_refused_on_resume_naming_the_key():
+    """Its run trained without the key (warmup_steps came later): resuming would change how it is measured."""
+    record = resolve().to_record()
+    del record["values"]["warmup_steps"]
+    record["config_hash"] = config_hash(record["values"])
+    with pytest.raises(RecordError, match="config.yaml has no core key warmup_steps: an earlier benchbase wrote it"):
+        ResolvedConfig.from_record(record)
+
+
 # -- YAML files ------------------------------------------------------------------------------------------------
 
 
