@@ -127,7 +127,7 @@ class TrainingLoop:
         self.samples += self.engine.global_batch
         self.divergence.track(loss, self.step)
         if self.attempt is not None and self.attempt.warming_up and self.step >= self._warmup_until:
-            self._end_warmup()
+            self._end_warmup(self.attempt)
         if self.step % self.core.log_interval == 0 and self._log_step(loss):
             return DIVERGED
         if self.step % self.eval_every == 0:
@@ -141,11 +141,9 @@ class TrainingLoop:
             self.save_checkpoint()
         return None
 
-    def _end_warmup(self) -> None:
+    def _end_warmup(self, attempt: Attempt) -> None:
         """Close the warm-up at a sync point of its own, so its last step's queued work is inside it."""
-        now = self.sync_point()
-        if self.attempt is not None:
-            self.attempt.end_warmup(now, time.time() * 1000, self.samples)
+        attempt.end_warmup(self.sync_point(), time.time() * 1000, self.samples)
 
     def _diverged(self) -> bool:
         """Whether any rank's loss was not finite at any step so far; read once per step at most, and by every
@@ -201,8 +199,8 @@ class TrainingLoop:
     def sync_point(self) -> float:
         """Synchronise the device and read the clock; fold in the core time and data waits since the last point.
 
-        The loop synchronises only here (log points, evaluations, checkpoints, the ends of the train window), never
-        per step, so a device's launch queue keeps running ahead of the host between log points.
+        The loop synchronises only here (log points, evaluations, checkpoints, the end of the warm-up, the ends of the
+        train window), never per step, so a device's launch queue keeps running ahead of the host between log points.
         """
         now = self.watch.now()
         core_s, data_wait_s = self.step_timer.collect(), self.engine.feed.take_wait_s()
