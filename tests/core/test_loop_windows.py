@@ -195,8 +195,8 @@ def test_no_warm_up_when_the_key_is_zero(tmp_path: Path) -> None:
 # -- step rates ---------------------------------------------------------------------------------------------------
 
 def test_a_step_rate_after_an_evaluation_leaves_the_evaluation_out(tmp_path: Path) -> None:
-    """Evaluations of 0.3 s between logs of five 0.02 s steps: a rate that held them would drop to a quarter."""
-    _, run_dir, _ = train(tmp_path, "rates", SleepyLine(STEP_S, STEP_S), SlowScore(0.0, 0.3),
+    """Evaluations of 0.5 s between logs of five 0.02 s steps: a rate that held them would drop to a sixth."""
+    _, run_dir, _ = train(tmp_path, "rates", SleepyLine(STEP_S, STEP_S), SlowScore(0.0, 0.5),
                           **{**WARMUP_RUN, "max_steps": 40})
     events = raw_events(run_dir)
     evals = [e["metadata"] for e in events if e["key"] == "eval"]
@@ -207,10 +207,10 @@ def test_a_step_rate_after_an_evaluation_leaves_the_evaluation_out(tmp_path: Pat
         evaluating = sum(e["end_ms"] - e["start_ms"] for e in evals if begin <= e["start_ms"] and e["end_ms"] <= end)
         trained = (end - begin - evaluating) / 1000
         expected = (after["samples"] - before["samples"]) / trained
-        assert after["metadata"]["samples_per_s"] == pytest.approx(expected, rel=0.15), after["step"]
+        assert after["metadata"]["samples_per_s"] == pytest.approx(expected, rel=0.3), after["step"]
         rates[after["step"]] = after["metadata"]["samples_per_s"]
     after_an_evaluation = [rates[step] for step in (15, 25, 35)]
-    assert min(after_an_evaluation) > 0.75 * statistics.median(rates.values()), rates
+    assert min(after_an_evaluation) > 0.6 * statistics.median(rates.values()), rates
 
 
 # -- divergence ---------------------------------------------------------------------------------------------------
