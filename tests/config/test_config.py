@@ -149,6 +149,15 @@ def test_setting_an_immutable_key_needs_unofficial():
     )
 
 
+def test_the_warm_up_is_the_same_for_every_official_result_and_never_negative():
+    """A vendor file widening the warm-up would leave its slow steps out of p_train: only --unofficial may change it."""
+    with pytest.raises(BenchbaseError, match="'warmup_steps' is immutable"):
+        resolve(overrides={"warmup_steps": 10})
+    assert resolve(overrides={"warmup_steps": 0}, unofficial=True).core.warmup_steps == 0
+    with pytest.raises(BenchbaseError, match="bad value -1 for 'warmup_steps'.*expected a number >= 0"):
+        resolve(overrides={"warmup_steps": -1}, unofficial=True)
+
+
 def test_with_unofficial_an_immutable_change_is_allowed_and_marks_the_result_unofficial():
     resolved = resolve(overrides={"model_size": "large", "seq_length": 512}, unofficial=True)
     assert resolved.values["model_size"] == "large"
