@@ -4,7 +4,8 @@ out, and a non-finite loss at any step ends the run as ``diverged``.
 The case is the two-weight line of :mod:`line_case` trained for real on the CPU; where a test needs a step or an
 evaluation of known cost, the model or the metric sleeps (a stand-in for a compiled first step or a long
 evaluation: sleeping is the one cost that a busy host can lengthen but never shorten). Every expected number is
-recomputed here from the run's own ``events.jsonl``, never through :mod:`benchbase.record.summary`.
+recomputed here from the run's own ``events.jsonl``, never through :mod:`benchbase.record.summary`. The last tests
+check the arithmetic of an attempt's windows on a clock the test sets.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from benchbase.record.events import EventLog, read_events
 from benchbase.record.rundir import RunDir
 from benchbase.record.summary import build_summary
 from benchbase.train.loop import TrainingLoop
+from benchbase.train.timing import Attempt, Windows
 from benchbase_cpu.vendor import CPUVendor
 from line_case import FP32, SCALED, Line, LineCase, ScoreByBatch, config, engine, points
 
@@ -299,3 +301,32 @@ def test_every_rank_stops_at_the_same_step_when_only_one_rank_saw_the_nan(tmp_pa
     assert results == [(0, "diverged", 10, 6), (1, "diverged", 10, 6)], "both ranks agree on the first NaN step"
     stop = only(read_events(tmp_path / "run" / "events.jsonl"), "train_stop")
     assert stop["metadata"]["diverged_step"] == 6
+
+
+# -- the arithmetic of an attempt, on a clock the test sets --------------------------------------------------------
+
+def test_an_attempt_splits_its_window_into_warm_up_steady_training_evaluation_and_checkpoints() -> None:
+    """Seconds and wall-clock ms on one made-up clock: 0 s is 1000 ms."""
+    windows = Windows(warmup_steps=2)
+    attempt = Attempt(windows, 0.0, 1000.0, samples=0)
+    windows.eval_s += 1.0  # the evaluation before training, inside the warm-up's span
+    attempt.end_warmup(3.0, 4000.0, samples=8)
+    windows.checkpoint_s += 0.5  # a checkpoint in the steady part
+    saved = attempt.snapshot(5.0, 6000.0, samples=16)
+    attempt.close(10.0, 11000.0, samples=40)
+
+    assert (windows.warmup_s, windows.train_s, windows.whole_s) == (2.0, 6.5, 10.0)
+    assert windows.warmup_samples == 8 and windows.warmup_intervals_ms == [[1000.0, 4000.0]]
+    assert windows.to_event()[1]["attempts_ms"] == [[1000.0, 11000.0]]
+    # The checkpoint's copy is the attempt cut at 5 s: the next attempt continues from there.
+    assert (saved.warmup_s, saved.train_s, saved.whole_s) == (2.0, 1.5, 5.0)
+    assert saved.previous_attempts_ms == [[1000.0, 6000.0]] and saved.train_start_ms is None
+
+
+def test_a_checkpoint_written_before_warm_ups_were_recorded_resumes_with_its_training_as_steady() -> None:
+    """Such a checkpoint kept no steady time (it was derived at the end); its samples count as steady in p_train."""
+    older = {"init_s": 1.0, "train_s": 0.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 9.0, "checkpoint_s": 0.5,
+             "data_wait_s": 0.0, "events_cpu_s": 0.0, "train_start_ms": 1000.0, "train_end_ms": None,
+             "eval_intervals_ms": [[1000.0, 3000.0]]}
+    windows = Windows.from_state(older)
+    assert windows.train_s == 6.5 and windows.warmup_samples == 0 and windows.previous_attempts_ms == []
