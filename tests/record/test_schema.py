@@ -93,14 +93,15 @@ def test_base_summary_keeps_the_schema_order_whatever_order_the_supervisor_names
 
 
 def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_path):
-    """Records written before ``seed``, ``host``, ``software`` and the device's memory capacity existed stay valid."""
+    """Records written before ``seed``, ``host``, ``software``, the device's memory capacity and the count of
+    evaluated samples existed stay valid."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["seed", "device_memory_total_gib", "host", "software"]
+    assert later == ["seed", "final_eval_samples", "device_memory_total_gib", "host", "software"]
     older = {key: value for key, value in run_dir.read_summary().items() if key not in later}
     validate_summary(older)
     (run,) = load_runs([run_dir.path]).runs
-    assert run.seed is None and run.hostname is None and run.software is None
+    assert run.seed is None and run.hostname is None and run.software is None and run.final_eval_samples is None
 
 
 def test_every_status_but_running_is_final_and_has_its_own_exit_code():
