@@ -4,7 +4,7 @@ The example case's 1024 validation points in eval batches of 100 divide neither 
 x 3 ranks, so any topology that dropped a tail (the reference's ``drop_last``) would score fewer. The evaluation
 before training runs on identical weights at every topology (the same seed builds them, DDP broadcasts rank 0's), so
 its metric and extras must agree to fp rounding of the summation order. The count is read back from the raw
-events and from ``summary.json``, which must say the same.
+events, ``summary.json`` and the size the case's ``prepare`` recorded in ``env.json``, which must all say the same.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def test_every_topology_scores_the_whole_validation_split_to_the_same_metric(
             assert event["metadata"]["eval_batches"] == 11  # ten of 100, one of 24
         summary = json.loads((record / "summary.json").read_text())
         assert summary["final_eval_samples"] == last["metadata"]["eval_samples"]
+        prepared = json.loads((record / "env.json").read_text())["prepare"]
+        assert summary["final_eval_samples"] == prepared["eval_points"], "the split the case prepared, all of it"
         before_training[topology] = first
     single = before_training["1x1"]
     for topology in ("1x2", "1x3"):
