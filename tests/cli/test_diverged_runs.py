@@ -110,6 +110,13 @@ def test_the_mlperf_export_ends_a_diverged_run_aborted(records: Records, tmp_pat
     assert run_stop["key"] == "run_stop" and run_stop["metadata"]["status"] == "aborted"
 
 
+def test_a_diverged_run_is_not_resumed_it_would_diverge_again_from_its_checkpoint(records: Records) -> None:
+    result = run_benchbase(["run", "cpm", "--vendor", "cpu", "--resume", str(records.diverged)], records.folder,
+                           records.folder)
+    assert result.returncode == 2
+    assert "already finished (diverged)" in result.stderr and "start a new run instead" in result.stderr
+
+
 @pytest.mark.xfail(strict=True, reason="needs the loop to stop at a non-finite loss with a 'diverged' train_stop "
                                        "(the WINDOWS part of issue 21, not yet on main)")
 def test_a_real_run_whose_loss_stops_being_finite_ends_diverged_at_that_step(
