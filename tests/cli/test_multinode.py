@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import benchbase_env
+
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:

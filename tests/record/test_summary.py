@@ -140,9 +140,11 @@ def test_power_is_the_mean_over_devices_of_each_devices_mean_inside_the_train_wi
     # node 1 device 0: rows at 3000, 7000 ms (4000 has no reading) -> (150 + 170) / 2 = 160 W
     # mean over devices: 135 W (a plain mean over rows would give 130 W)
     # energy per sample: 135 W x 2 devices x 6.0 s / 320 samples = 5.0625 J
+    # node 1's two samples are the fewest, too few for a mean (benchbase.record.power.MIN_POWER_SAMPLES)
     power = build_summary(finished_run, BASE)["power"]
     assert power == {"mean_w_per_device": pytest.approx(135.0), "energy_per_sample_j": pytest.approx(5.0625),
-                     "source": "telemetry", "energy_source": "mean_power"}
+                     "source": "telemetry", "energy_source": "mean_power", "samples_per_device": 2,
+                     "too_few_samples": True}
 
 
 def test_memory_is_the_highest_peak_any_rank_measured(finished_run):
@@ -178,7 +180,7 @@ def test_a_run_that_failed_after_run_start_gets_a_valid_summary_of_nulls(tmp_pat
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None and summary["time_to_target_s"] is None
     assert summary["power"] == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
-                                "energy_source": None}
+                                "energy_source": None, "samples_per_device": None, "too_few_samples": None}
     assert summary["memory"] == {"peak_gib_per_device": 4.25, "source": "telemetry"}
 
 
@@ -248,7 +250,7 @@ def test_zero_samples_and_zero_windows_give_null_not_a_division_error(tmp_path):
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None
     assert summary["power"] == {"mean_w_per_device": 100.0, "energy_per_sample_j": None, "source": "telemetry",
-                                "energy_source": None}
+                                "energy_source": None, "samples_per_device": 1, "too_few_samples": True}
     assert summary["memory"]["source"] == "unavailable"
 
 
@@ -258,7 +260,7 @@ def test_without_power_readings_power_is_unavailable_not_zero(tmp_path):
     write_telemetry(run_dir.telemetry_path, ["3000.0,0,0,,,2.0,,,,,1.0", "7000.0,0,0,,,2.5,,,,,1.0"])
     power = build_summary(run_dir, BASE)["power"]
     assert power == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
-                     "energy_source": None}
+                     "energy_source": None, "samples_per_device": None, "too_few_samples": None}
 
 
 def test_after_a_resume_the_last_attempts_windows_count_and_the_first_eval_stays_initial(tmp_path):

@@ -22,6 +22,8 @@ from benchbase.record.schema import STATUS_EXIT_CODES
 from benchbase.run.watch import GRACE_S
 from benchbase.record.telemetry_file import read_telemetry
 
+pytestmark = pytest.mark.slow
+
 TWO_RANKS = ["run", "cpm", "--vendor", "cpu", "--config", "1x2", *ENDLESS, "--set", "telemetry_interval_s=0.5"]
 
 
