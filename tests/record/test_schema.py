@@ -103,7 +103,6 @@ def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_
     later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
                   for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
     assert later_keys == {"power": ["samples_per_device", "too_few_samples"]}
->>>>>>> main
     older = {key: value for key, value in run_dir.read_summary().items() if key not in later}
     older["power"] = {key: value for key, value in older["power"].items() if key not in later_keys["power"]}
     validate_summary(older)
