@@ -63,41 +63,51 @@ class Closeness(Metric):
         return {self.name: torch.where(undefined, torch.tensor(float("nan")), -error), "max_error": error.max()}
 
 
-def evaluate_as_rank(out: str, rendezvous: str, rank: int, world_size: int, size: int, eval_batch: int) -> None:
-    """One rank of a real process group: build the engine (the data-parallel wrapper included), evaluate once."""
+#: (validation samples, eval batch): 23 in batches of 5 divides by neither; 7 in batches of 4 leaves a third rank
+#: without a batch.
+SPLITS = ((23, 5), (7, 4))
+
+
+def evaluate_as_rank(out: str, rendezvous: str, rank: int, world_size: int) -> None:
+    """One rank of a real process group: for each split, build the engine (the data-parallel wrapper included) and
+    evaluate once."""
     if world_size > 1:
         dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size)
     try:
-        samples, spec = IndexedPoints(size), RecordingLine()
-        case = LineCase(samples, Closeness())
-        case.model = spec
-        torch.manual_seed(0)
-        settled = config(batch_size=1, eval_batch_size=eval_batch)
-        trainer = Engine(case, CPUVendor(), torch.device("cpu"), FP32, settled, CoreConfig.from_values(settled), {},
-                         RankPlace(rank, world_size), lambda *args, **kwargs: None)
-        result = trainer.evaluate()
-        Path(out, f"rank{rank}.json").write_text(json.dumps({
-            "scored": samples.scored, "forwarded": spec.forwarded, "trained_on": type(trainer.net).__name__,
-            "metric": result.metric, "extras": dict(result.extras), "samples": result.samples,
-            "batches": result.batches,
-        }))
+        for size, eval_batch in SPLITS:
+            samples, spec = IndexedPoints(size), RecordingLine()
+            case = LineCase(samples, Closeness())
+            case.model = spec
+            torch.manual_seed(0)
+            settled = config(batch_size=1, eval_batch_size=eval_batch)
+            trainer = Engine(case, CPUVendor(), torch.device("cpu"), FP32, settled, CoreConfig.from_values(settled),
+                             {}, RankPlace(rank, world_size), lambda *args, **kwargs: None)
+            result = trainer.evaluate()
+            Path(out, f"{size}-rank{rank}.json").write_text(json.dumps({
+                "scored": samples.scored, "forwarded": spec.forwarded, "trained_on": type(trainer.net).__name__,
+                "metric": result.metric, "extras": dict(result.extras), "samples": result.samples,
+                "batches": result.batches,
+            }))
     finally:
         if world_size > 1:
             dist.destroy_process_group()
 
 
-def evaluate_on(world_size: int, folder: Path, size: int = 23, eval_batch: int = 5) -> list[dict]:
-    """Every rank's file after one evaluation by ``world_size`` processes (one rank runs in this one)."""
+def evaluate_on(world_size: int, folder: Path) -> dict[int, list[dict]]:
+    """Every rank's result for each split (by its size), from ``world_size`` processes (one rank runs in this one)."""
     folder.mkdir()
     if world_size == 1:
-        evaluate_as_rank(str(folder), "", 0, 1, size, eval_batch)
-        return [json.loads((folder / "rank0.json").read_text())]
+        evaluate_as_rank(str(folder), "", 0, 1)
+    else:
+        run_ranks(world_size, folder)
+    return {size: [json.loads((folder / f"{size}-rank{rank}.json").read_text()) for rank in range(world_size)]
+            for size, _ in SPLITS}
+
+
+def run_ranks(world_size: int, folder: Path) -> None:
     context = multiprocessing.get_context("spawn")
-    ranks = [
-        context.Process(target=evaluate_as_rank,
-                        args=(str(folder), str(folder / "rendezvous"), rank, world_size, size, eval_batch))
-        for rank in range(world_size)
-    ]
+    ranks = [context.Process(target=evaluate_as_rank, args=(str(folder), str(folder / "rendezvous"), rank, world_size))
+             for rank in range(world_size)]
     for process in ranks:
         process.start()
     try:
@@ -109,7 +119,13 @@ def evaluate_on(world_size: int, folder: Path, size: int = 23, eval_batch: int =
             if process.is_alive():
                 process.kill()
                 process.join()
-    return [json.loads((folder / f"rank{rank}.json").read_text()) for rank in range(world_size)]
+
+
+@pytest.fixture(scope="module")
+def evaluations(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[int, list[dict]]]:
+    """World size -> split size -> each rank's result."""
+    folder = tmp_path_factory.mktemp("eval-over-ranks")
+    return {world_size: evaluate_on(world_size, folder / f"1x{world_size}") for world_size in (1, 2, 3)}
 
 
 def same_numbers(left: dict, right: dict) -> bool:
@@ -117,12 +133,12 @@ def same_numbers(left: dict, right: dict) -> bool:
         math.isclose(left[name], right[name], rel_tol=1e-9, abs_tol=1e-12) for name in left)
 
 
-def test_one_two_and_three_ranks_score_the_same_samples_to_the_same_metric(tmp_path: Path) -> None:
-    (single,) = evaluate_on(1, tmp_path / "1x1")
+def test_one_two_and_three_ranks_score_the_same_samples_to_the_same_metric(evaluations: dict) -> None:
+    (single,) = evaluations[1][23]
     assert single["scored"] == list(range(23)) and single["samples"] == 23 and single["batches"] == 5
     assert list(single["extras"]) == ["max_error", "loss"]
     for world_size in (2, 3):
-        ranks = evaluate_on(world_size, tmp_path / f"1x{world_size}")
+        ranks = evaluations[world_size][23]
         scored = [index for rank in ranks for index in rank["scored"]]
         assert sorted(scored) == list(range(23)), "every sample once, none dropped"
         assert [rank["scored"][:1] for rank in ranks] == [[batch * 5] for batch in range(world_size)]
@@ -132,10 +148,10 @@ def test_one_two_and_three_ranks_score_the_same_samples_to_the_same_metric(tmp_p
             assert same_numbers(rank["extras"], single["extras"])
 
 
-def test_a_rank_with_no_eval_batch_meets_the_others_only_in_the_final_reduction(tmp_path: Path) -> None:
+def test_a_rank_with_no_eval_batch_meets_the_others_only_in_the_final_reduction(evaluations: dict) -> None:
     """7 samples in batches of 4 over 3 ranks: rank 2 scores nothing, and the others run on the unwrapped model."""
-    (single,) = evaluate_on(1, tmp_path / "1x1", size=7, eval_batch=4)
-    ranks = evaluate_on(3, tmp_path / "1x3", size=7, eval_batch=4)
+    (single,) = evaluations[1][7]
+    ranks = evaluations[3][7]
     assert [rank["scored"] for rank in ranks] == [[0, 1, 2, 3], [4, 5, 6], []]
     assert {rank["trained_on"] for rank in ranks} == {"DistributedDataParallel"}
     assert [rank["forwarded"] for rank in ranks] == [["Linear"], ["Linear"], []]
