@@ -4,8 +4,9 @@ A case says what its model, data, recipe and metric are (:mod:`benchbase.contrac
 no case can do it differently or forget part of it: the vendor's swaps, autocast and loss scaling with the vendor's
 settings, gradient accumulation, optimizer and schedule stepping with the recipe's overflow rule, the evaluation over
 batches and ranks (its arithmetic is :mod:`benchbase.train.evaluation`), and the state a resume needs. The
-data-parallel wrapper, compiling and the collectives are :mod:`benchbase.train.parallel`; the input stream is :class:`benchbase.train.prefetch.TrainFeed`;
-the loop around it (timers, stop rules, events) is :class:`benchbase.train.loop.TrainingLoop`.
+data-parallel wrapper, compiling and the collectives are :mod:`benchbase.train.parallel`; the input stream is
+:class:`benchbase.train.prefetch.TrainFeed`; the loop around it (timers, stop rules, events) is
+:class:`benchbase.train.loop.TrainingLoop`.
 """
 
 from __future__ import annotations
