@@ -91,9 +91,10 @@ def build_summary(
     worker_windows = schema.WINDOW_KEYS[:-1]
     windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in worker_windows}
     windows["e2e_s"] = _number(base.get("e2e_s"))
+    steady = _steady_samples(samples, window_meta)
     throughput = {
-        "p_train": _ratio(samples, windows["train_s"]),
-        "p_core": _ratio(samples, windows["core_s"]),
+        "p_train": _ratio(steady, windows["train_s"]),
+        "p_core": _ratio(steady, windows["core_s"]),
         "p_whole": _ratio(samples, windows["whole_s"]),
         "fps_e2e": _ratio(samples, windows["e2e_s"]),
     }
@@ -105,9 +106,8 @@ def build_summary(
     if throughput["p_train"] is not None and flops_per_sample is not None and devices and peak_flops:
         mfu = throughput["p_train"] * flops_per_sample / (devices * peak_flops)
 
-    rows = _telemetry_rows(run_dir)
+    rows = telemetry_rows(run_dir)
     telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir))
-    steady_samples = None if samples is None else max(0, samples - (_int(window_meta.get("warmup_samples")) or 0))
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
     derived: dict[str, Any] = {
         "schema": schema.SUMMARY_SCHEMA,
@@ -132,7 +132,7 @@ def build_summary(
         "peak_flops_per_device": peak_flops,
         "mfu": mfu,
         "power": power_summary(
-            rows, window_meta, devices, steady_samples, telemetry["achieved_hz"], telemetry["interval_s"]
+            rows, window_meta, devices, steady, telemetry["achieved_hz"], telemetry["interval_s"]
         ),
         "telemetry": telemetry,
         "harness": _harness(base, window_values, windows["train_s"]),
@@ -183,6 +183,17 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def _steady_samples(samples: int | None, window_meta: Mapping[str, Any]) -> int | None:
+    """The samples trained after the warm-ups, which ``p_train`` and ``p_core`` divide; ``None`` when none were (a
+    budget spent inside the warm-up has no steady window, and a rate over it would be a wrong number, not a small
+    one). A record written before warm-ups were recorded has ``warmup_samples`` absent: all its samples count."""
+    if samples is None:
+        return None
+    warmup = _int(window_meta.get("warmup_samples"))
+    steady = samples - (warmup or 0)
+    return steady if steady > 0 else None
+
+
 def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]) -> tuple[int | None, int | None]:
     """Steps and samples at ``train_stop``; for a run that died before it, the last step/samples any event reported."""
     if train_stop is not None:
@@ -205,7 +216,7 @@ def _events(run_dir: RunDir) -> list[dict[str, Any]]:
         return []
 
 
-def _telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
+def telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
     """All nodes' rows; an unreadable file contributes none (the summary must still be written)."""
     rows: list[dict[str, Any]] = []
     for path in run_dir.telemetry_paths():

@@ -4,7 +4,8 @@ converged for stability, and the MLPerf export ends it ``aborted``, as every uns
 
 The records are real demo runs. The loop's side (stopping at a non-finite loss with a ``diverged`` ``train_stop``) is
 tested in tests/core/test_loop_windows.py; here one real record is doctored to end as that loop ends such a run, and
-the supervisor's decision, the summary and the report are checked on it. The last test makes a real run diverge.
+the supervisor's decision, the summary and the report are checked on it. The last test makes a real run diverge, end
+to end.
 """
 
 from __future__ import annotations
@@ -117,8 +118,6 @@ def test_a_diverged_run_is_not_resumed_it_would_diverge_again_from_its_checkpoin
     assert "already finished (diverged)" in result.stderr and "start a new run instead" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="needs the loop to stop at a non-finite loss with a 'diverged' train_stop "
-                                       "(the WINDOWS part of issue 21, not yet on main)")
 def test_a_real_run_whose_loss_stops_being_finite_ends_diverged_at_that_step(
     case_site: Path, cache_dir: Path, tmp_path: Path  # noqa: F811
 ) -> None:

@@ -123,8 +123,8 @@ def test_a_converged_run_gets_every_derived_field_as_docs_records_define_it(fini
     assert summary["time_to_target_s"] == 8.0
     assert summary["windows"] == {
         "init_s": 1.5, "train_s": 6.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 8.0, "data_wait_s": 0.25,
-        "e2e_s": 50.0
-    }
+        "warmup_s": None, "e2e_s": 50.0
+    }, "a record from before warm-ups were recorded: no warmup_s, and every sample counts as steady"
     assert summary["throughput"] == {
         "p_train": pytest.approx(320 / 6.0),
         "p_core": pytest.approx(64.0),
@@ -174,9 +174,8 @@ def test_a_run_that_failed_after_run_start_gets_a_valid_summary_of_nulls(tmp_pat
     assert summary["initial_metric"] is summary["final_metric"] is None
     assert summary["initial_extras"] is summary["final_extras"] is None
     assert summary["steps"] is summary["samples"] is summary["converged_step"] is None
-    assert summary["windows"] == dict.fromkeys(["init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s"], None) | {
-        "e2e_s": 12.0
-    }
+    worker_windows = ["init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s", "warmup_s"]
+    assert summary["windows"] == dict.fromkeys(worker_windows, None) | {"e2e_s": 12.0}
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None and summary["time_to_target_s"] is None
     assert summary["power"] == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",

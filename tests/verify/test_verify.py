@@ -162,14 +162,18 @@ def test_an_eval_cut_from_the_log_leaves_the_cadence_and_the_metric_unbacked(rec
     assert any("no evaluation at step 12" in line for line in found)
 
 
-def test_cpu_load_cut_short_is_named_even_without_a_manifest(record: Path) -> None:
-    """The host's contention is a share over the train window; rows that stop early would give one over less."""
+def test_cpu_load_that_misses_the_train_window_is_named_even_without_a_manifest(record: Path) -> None:
+    """The host's contention is a share over the train window; rows from before it would give a share of nothing
+    (here every row but two is cut, and those two are moved a minute before the window)."""
     (record / schema.MANIFEST_FILE).unlink()
     cpu_load = record / schema.CPU_LOAD_FILE
-    lines = cpu_load.read_text().splitlines(keepends=True)
-    cpu_load.write_text("".join(lines[: len(lines) // 3]))
+    header, *rows = cpu_load.read_text().splitlines()
+    start = next(json.loads(line) for line in (record / schema.EVENTS_FILE).read_text().splitlines()
+                 if json.loads(line)["key"] == "windows")["metadata"]["train_start_ms"]
+    early = [",".join([str(start - 60_000 + i), *row.split(",")[1:]]) for i, row in enumerate(rows[:2])]
+    cpu_load.write_text("\n".join([header, *early]) + "\n")
     found = findings(record)
-    assert any(line.startswith("cpu_load.csv: no rows near the end of the train span") for line in found)
+    assert any(line.startswith("cpu_load.csv: no rows near the start of the train span") for line in found), found
 
 
 def test_a_truncated_copy_an_added_file_and_a_missing_file_are_named_by_the_manifest(record: Path) -> None:
