@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from benchbase.record.schema import CONVERGED, DIVERGED, INTERRUPTED
+from benchbase.record.schema import CONVERGED, INTERRUPTED
 from benchbase.report.grouping import GroupKey
 from benchbase.report.run import Run
 
@@ -86,11 +86,6 @@ class GroupStats:
     @property
     def interrupted(self) -> tuple[Run, ...]:
         return tuple(run for run in self.runs if run.status == INTERRUPTED)
-
-    @property
-    def diverged(self) -> tuple[Run, ...]:
-        """Runs stopped by a non-finite training loss: counted for stability, never in a throughput figure."""
-        return tuple(run for run in self.runs if run.status == DIVERGED)
 
     @property
     def counted(self) -> tuple[Run, ...]:

@@ -182,14 +182,16 @@ def _steps_text(stats: GroupStats) -> str:
 
 def _run_counts(stats: GroupStats) -> str:
     statuses = Counter(run.status for run in stats.counted)
-    counted = ", ".join(f"{statuses[status]} {status}" for status in FINAL_STATUSES if statuses[status])
+    counted = ", ".join(f"{statuses[status]} {status}{_RUN_COUNT_NOTES.get(status, '')}"
+                        for status in FINAL_STATUSES if statuses[status])
     text = f"{len(stats.counted)} counted: {counted}" if stats.counted else "none counted"
     if stats.interrupted:
         text += f"; {len(stats.interrupted)} interrupted (excluded from stability and means)"
-    if stats.diverged:
-        text += (f"; {len(stats.diverged)} diverged (non-finite training loss: counted as not converged, "
-                 "no throughput figure)")
     return text
+
+
+#: Why a status's runs are counted as they are, where it is not plain.
+_RUN_COUNT_NOTES = {DIVERGED: " (non-finite training loss: counted as not converged, no throughput figure)"}
 
 
 def _exclusion(status: str) -> str:
