@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from benchbase.cli.output import console, err_console, print_text
+from benchbase.registry.plugins import load_checked_registry
+from benchbase.report.verification import first_findings
 from benchbase.run.lock import settle_orphans
 from benchbase.run.request import DEFAULT_OUT
 
@@ -19,6 +21,8 @@ from benchbase.run.request import DEFAULT_OUT
 @click.option("--detail", is_flag=True, help="Add FPS/E2E, p_whole/p_train/p_core, MFU, energy, time to target.")
 @click.option("--reference", is_flag=True, help="Show published reference results beside ours.")
 @click.option("--compare", nargs=2, type=click.Path(path_type=Path), help="Two runs side by side with ratios.")
+@click.option("--verify", "verify", is_flag=True,
+              help="Check each run's record first (benchbase verify); mark rows whose records do not verify.")
 def report_command(
     paths: tuple[Path, ...],
     fmt: str,
@@ -26,6 +30,7 @@ def report_command(
     detail: bool,
     reference: bool,
     compare: tuple[Path, Path] | None,
+    verify: bool,
 ) -> None:
     """Print the standard table for run directories (default: reports/runs)."""
     from benchbase import report
@@ -41,7 +46,8 @@ def report_command(
         text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
     else:
         result = report.load_runs(list(paths) or [DEFAULT_OUT])
-        built = report.build_report(result, reference=reference, detail=detail)
+        findings = first_findings(result.runs, load_checked_registry().case) if verify else None
+        built = report.build_report(result, reference=reference, detail=detail, findings=findings)
         if fmt == "table" and output is None:
             console.print(report.render_rich(built))
             return

@@ -48,11 +48,15 @@ UNOFFICIAL = "[unofficial]"
 PUBLISHED = "[published]"
 #: An official configuration whose runs fought for CPUs (:mod:`benchbase.report.marks`): refused a clean verdict.
 CONTENDED_ROW = "[contended]"
+#: A row holding a run whose record does not verify (``report --verify``; docs/records.md, "What verify guarantees").
+UNVERIFIED_ROW = "[unverified]"
 LEGEND = {
     UNOFFICIAL: "changed an immutable parameter (--unofficial); not comparable with official results",
     PUBLISHED: "quoted from a published source (named below), never recomputed",
     CONTENDED_ROW: "official configuration measured on a contended or oversubscribed host: not a clean official "
     "result; rerun on a quiet host (README, \"A clean figure\")",
+    UNVERIFIED_ROW: "a run of the row does not verify: its record does not prove its figures (benchbase verify); "
+    "its first finding:",
 }
 
 #: The efficiency table under the standard one: what a buyer compares across vendors (docs/report-format.md,

@@ -19,6 +19,7 @@ from benchbase.report import formatting, svg
 from benchbase.report.svg import escape
 from benchbase.report.columns import (
     CONFIGURATION, CONTENDED_ROW, EFFICIENCY_COLUMNS, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS, UNOFFICIAL,
+    UNVERIFIED_ROW,
 )
 from benchbase.report.marks import Marks
 from benchbase.report.grouping import GroupKey
@@ -68,6 +69,7 @@ table.std td.rowno a { color:var(--accent); text-decoration:none; font-weight:60
   font-style:normal; margin-right:6px; vertical-align:1px; }
 .badge.unofficial { background:#fff1d6; color:#8a5300; border:1px solid #f5c76b; }
 .badge.contended { background:#fde4e4; color:#9b1c1c; border:1px solid #f3a6a6; }
+.badge.unverified { background:#9b1c1c; color:#ffffff; border:1px solid #7a1414; }
 .badge.published { background:#eef2f7; color:#3e4c59; border:1px solid #cbd2d9; }
 .badge.ok { background:#e3f6ec; color:#11643a; } .badge.warn { background:#fff4d6; color:#7a5200; }
 .badge.bad { background:#fde4e4; color:#9b1c1c; } .badge.muted { background:#eceff3; color:#52606d; }
@@ -174,10 +176,14 @@ def _cells(cells: Mapping[str, str]) -> str:
 
 def _marked(text: str) -> str:
     """Row markers become badges; the rest of the cell stays text."""
-    for marker, css in ((UNOFFICIAL, "unofficial"), (PUBLISHED, "published"), (CONTENDED_ROW, "contended")):
+    badges = []
+    markers = ((UNVERIFIED_ROW, "unverified"), (UNOFFICIAL, "unofficial"), (PUBLISHED, "published"),
+               (CONTENDED_ROW, "contended"))
+    for marker, css in markers:
         if text.startswith(marker + " "):
-            return f'<span class="badge {css}">{escape(marker.strip("[]"))}</span>{escape(text[len(marker) + 1:])}'
-    return escape(text)
+            badges.append(f'<span class="badge {css}">{escape(marker.strip("[]"))}</span>')
+            text = text[len(marker) + 1:]
+    return "".join(badges) + escape(text)
 
 
 def _kv(items: Iterable[tuple[str, str]]) -> str:

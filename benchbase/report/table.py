@@ -7,7 +7,7 @@ JSON, CSV and HTML forms can never disagree.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ VALUE_NAMES: tuple[str, ...] = (
     "contended",
     "power_too_few_samples",
     "official_clean",
+    "verified",
+    "verify_finding",
 )
 #: Key of ``values`` that maps each case extra's name to its mean final value (``None`` where no basis run has it).
 EXTRAS_VALUE = "final_extras"
@@ -87,6 +89,8 @@ class Row:
     efficiency: Mapping[str, str]
     #: The conditions its figures are marked for.
     marks: Marks
+    #: With ``report --verify``: ``(run id, first finding)`` of the first run of the row that does not verify.
+    unverified: tuple[str, str] | None = None
 
     @property
     def key(self) -> GroupKey:
@@ -116,6 +120,8 @@ class Report:
         if any(row.key.official and row.marks.contended for row in self.rows):
             lines.append(f"{columns.CONTENDED_ROW} {columns.LEGEND[columns.CONTENDED_ROW]}")
         lines.extend(legend_lines(row.marks for row in self.rows))
+        lines.extend(f"{columns.UNVERIFIED_ROW} {columns.LEGEND[columns.UNVERIFIED_ROW]} {run_id}: {finding}"
+                     for row in self.rows if row.unverified for run_id, finding in [row.unverified])
         if self.references:
             lines.append(f"{columns.PUBLISHED} {columns.LEGEND[columns.PUBLISHED]}")
             sources = dict.fromkeys(
@@ -131,17 +137,21 @@ def build_report(
     detail: bool = False,
     reference_dir: Path | None = None,
     only_runs: Collection[str] | None = None,
+    findings: Mapping[str, str | None] | None = None,
 ) -> Report:
     """Group, aggregate and format ``result``; add the published references when asked.
 
     ``only_runs`` (run ids) keeps the rows holding those runs, still computed against everything loaded: ``benchbase
-    run`` prints its own rows with Scalability from the 1x1 runs recorded before it in the same folder.
+    run`` prints its own rows with Scalability from the 1x1 runs recorded before it in the same folder. ``findings``
+    (``report --verify``: run id -> its first finding, ``None`` when it verified) marks the rows it names.
     """
     groups = [GroupStats(key, runs, repeat_group) for key, repeat_group, runs in group_runs(result.runs)]
     if only_runs is not None:
         groups = [group for group in groups if any(run.run_id in only_runs for run in group.runs)]
     scaling = Scaling(result.runs)
     rows = tuple(build_row(group, scaling.cell(group)) for group in groups)
+    if findings is not None:
+        rows = tuple(mark_verification(row, findings) for row in rows)
     references: tuple[ReferenceRow, ...] = ()
     if reference:
         cases = {row.key.case for row in rows}
@@ -162,6 +172,17 @@ def build_row(group: GroupStats, scaling: Scalability, extra_names: Sequence[str
     marks = Marks.of(group.runs)
     return Row(stats=group, cells=standard_cells(group, scaling, marks), values=_values(group, scaling, names, marks),
                detail=detail_items(group, names, scaling), efficiency=efficiency_cells(group, marks), marks=marks)
+
+
+def mark_verification(row: Row, findings: Mapping[str, str | None]) -> Row:
+    """The row as ``report --verify`` shows it: ``verified`` true or false in its values and, when a run of it does
+    not verify, :data:`benchbase.report.columns.UNVERIFIED_ROW` before its Configuration."""
+    failed = next(((run.run_id, finding) for run in row.runs if (finding := findings.get(run.run_id))), None)
+    values = {**row.values, "verified": failed is None, "verify_finding": failed[1] if failed else None}
+    if failed is None:
+        return replace(row, values=values)
+    cells = {**row.cells, columns.CONFIGURATION: f"{columns.UNVERIFIED_ROW} {row.cells[columns.CONFIGURATION]}"}
+    return replace(row, cells=cells, values=values, unverified=failed)
 
 
 def identity(case: str, preset: str, vendor: str, device_model: str) -> str:
@@ -276,6 +297,8 @@ def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str],
         contended=marks.contended,
         power_too_few_samples=marks.few_samples,
         official_clean=group.key.official and not marks.contended,
+        verified=None,  # unchecked unless ``report --verify`` (:func:`mark_verification`)
+        verify_finding=None,
         **{name: stat.value if stat else None for name, stat in efficiency_stats(group).items() if name != "mfu"},
     )
     extras = {name: stat.value if (stat := group.mean_extra(name)) else None for name in extra_names}

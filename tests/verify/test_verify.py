@@ -7,6 +7,8 @@ directly, since there is one per field of the summary.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -150,7 +152,7 @@ def test_a_changed_learning_rate_in_the_config_is_named(record: Path) -> None:
     assert "  lr: 0.002\n" in text
     config.write_text(text.replace("  lr: 0.002\n", "  lr: 0.02\n"))
     found = findings(record)
-    assert any(line.startswith("config.yaml: values do not match config_hash") for line in found)
+    assert "config.yaml: its values do not match its config_hash (edited after the run started)" in found
 
 
 def test_an_eval_cut_from_the_log_leaves_the_cadence_and_the_metric_unbacked(record: Path) -> None:
@@ -252,3 +254,26 @@ def test_a_record_that_does_not_verify_exits_3_with_one_line_per_finding(record:
     lines = result.stdout.splitlines()
     assert any(line.startswith(f"{record.name}: throughput.p_train: the summary says 1e+06") for line in lines)
     assert lines[-1] == "0 of 1 record(s) verified"
+
+
+def test_report_verify_marks_a_row_whose_record_does_not_verify_in_every_format(record: Path) -> None:
+    edit_json(record / schema.SUMMARY_FILE, lambda s: s["throughput"].update(p_train=1e6))
+    runs = record.parent
+
+    def report(*args: str) -> str:
+        result = benchbase("report", str(runs), *args, cwd=runs, cache=runs / "cache")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    (row,) = json.loads(report("--format", "json", "--verify"))["rows"]
+    assert row["values"]["verified"] is False
+    assert row["values"]["verify_finding"].startswith("manifest.json: summary.json is")
+    assert row["cells"]["Configuration"].startswith("[unverified] ")
+    markdown = report("--format", "md", "--verify")
+    assert "[unverified] a run of the row does not verify" in markdown and record.name in markdown
+    (line,) = csv.DictReader(io.StringIO(report("--format", "csv", "--verify")))
+    assert line["verified"] == "false" and line["verify_finding"].startswith("manifest.json:")
+    report("--format", "html", "--verify", "--output", str(runs.parent / "report.html"))
+    assert '<span class="badge unverified">unverified</span>' in (runs.parent / "report.html").read_text()
+    unchecked = json.loads(report("--format", "json"))["rows"][0]
+    assert unchecked["values"]["verified"] is None and "[unverified]" not in unchecked["cells"]["Configuration"]
