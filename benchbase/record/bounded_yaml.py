@@ -127,22 +127,23 @@ class BoolWord(str):
         return made
 
 
-class _BoolWordLoader(_UniqueKeySafeLoader):
+class _BoolWordSafeLoader(_UniqueKeySafeLoader):
     """The bounded loader, reading YAML 1.1 booleans as :class:`BoolWord`."""
 
     def construct_yaml_bool(self, node: yaml.ScalarNode) -> BoolWord:
         return BoolWord(str(node.value), bool(super().construct_yaml_bool(node)))
 
 
-_BoolWordLoader.add_constructor("tag:yaml.org,2002:bool", _BoolWordLoader.construct_yaml_bool)
+_BoolWordSafeLoader.add_constructor("tag:yaml.org,2002:bool", _BoolWordSafeLoader.construct_yaml_bool)
 
 
 def safe_load(text: str, keep_bool_words: bool = False) -> Any:
     """One YAML document through the bounded, unique-key loader; a constructor's own refusal is a YAML error too, so
     every caller reports bad input the same way. ``keep_bool_words``: booleans arrive as :class:`BoolWord`."""
-    loader = _BoolWordLoader if keep_bool_words else _UniqueKeySafeLoader
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+        if keep_bool_words:
+            return yaml.load(text, Loader=_BoolWordSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 - a SafeLoader subclass
     except (ValueError, OverflowError) as exc:
         # A constructor's own error, e.g. an integer of 5000 digits (Python refuses to convert it) or 2001-13-01
         # read as a date: bad input like any YAML error, so it is raised as one.

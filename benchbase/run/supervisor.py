@@ -97,8 +97,9 @@ def execute(
     """Run one repeat on this node and return its recorded outcome.
 
     The run's ``--timeout`` counts from here and is kept from here: discovery and preparation are inside it. Nothing
-    is written before preparation has succeeded: a stop or a refusal until then leaves no record (and a resumed
-    record as it was). From the moment the record exists, every way the attempt can end, an exception included,
+    is written before every check of :func:`~benchbase.run.preflight.clear_to_launch` has passed and the vendor's
+    facts for ``env.json`` are in hand: a stop or a refusal until then leaves no record (and a resumed record as it
+    was). From the moment the record exists, every way the attempt can end, an exception included,
     ends in a summary that says how (:class:`_Attempt`).
     """
     process_start = time.perf_counter()
@@ -107,6 +108,7 @@ def execute(
         watchdog = held.enter_context(Watchdog.start(None if deadline is None else deadline - time.perf_counter()))
         cleared = clear_to_launch(request, lambda: _prepare(prepare, request.cache_dir), signals.phase)
         # The vendor's facts for env.json (its environment(), peak FLOP/s) are asked before the record exists too.
+        signals.phase(f"asking {request.vendor.name} for the facts of env.json")
         env = environment_record(request, plan_for(request, None, cleared.bindings, cleared.binding_note),
                                  cleared.device_indices, cleared.precision)
         if cleared.resumed is not None:
