@@ -64,10 +64,20 @@ class HangingEnvironment(HostVendor):
         time.sleep(3600)
 
 
+class HangingSensors(HostVendor):
+    """Finds its device and its facts, then never opens its sensors."""
+
+    name = "sensorhang"
+
+    def open_sensors(self, device_indices):
+        time.sleep(3600)
+
+
 @hookimpl
 def benchbase_register_vendors(register):
     register(HangingDiscovery())
     register(HangingEnvironment())
+    register(HangingSensors())
 '''
 PLUGIN_NAME = "plugin 'test-hang' (distribution benchbase-test-hang 0.0.1)"
 
@@ -147,17 +157,28 @@ def test_timeout_covers_a_hanging_discover(bench: Bench, tmp_path: Path, site: P
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_hanging_environment_is_refused_before_the_record_exists(bench: Bench, tmp_path: Path, site: Path) -> None:
+    """``environment()`` (the facts of ``env.json``) is asked for before the run folder is made
+    (benchbase/run/preflight.py): a hang there is one line and no record."""
+    result = bench.run("run", "cpm", "--vendor", "envhang", "--preset", "demo", "--out", str(tmp_path / "runs"),
+                       PYTHONPATH=str(site), **{LIMIT_ENV: str(LIMIT_S)})
+    assert_short_message(result, 2, f"vendor 'envhang' of {PLUGIN_NAME}: environment() did not return within "
+                                    f"{LIMIT_S} s")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_call_that_hangs_once_the_record_exists_ends_it_as_failed(
     bench: Bench, tmp_path: Path, site: Path
 ) -> None:
-    """``environment()`` is asked for when ``env.json`` is written, after the run folder exists: the record says why
-    the run failed."""
+    """``open_sensors()`` is called when telemetry starts, after the run folder exists: the record says why the run
+    failed."""
     out = tmp_path / "runs"
-    result = bench.run("run", "cpm", "--vendor", "envhang", "--preset", "demo", "--out", str(out),
+    result = bench.run("run", "cpm", "--vendor", "sensorhang", "--preset", "demo", "--out", str(out),
                        PYTHONPATH=str(site), **{LIMIT_ENV: str(LIMIT_S)})
     assert result.returncode == 4 and "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     (run,) = out.iterdir()
     summary = RunDir(run).read_summary()
     assert summary["status"] == "failed"
-    assert f"vendor 'envhang' of {PLUGIN_NAME}: environment() did not return within {LIMIT_S} s" in summary["reason"]
+    hang = f"vendor 'sensorhang' of {PLUGIN_NAME}: open_sensors() did not return within {LIMIT_S} s"
+    assert hang in summary["reason"]
     assert outcome_line(result.stdout).startswith(f"failed: {summary['reason']}")
