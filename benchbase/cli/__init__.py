@@ -25,6 +25,7 @@ from benchbase.cli.plugins import plugins_command
 from benchbase.cli.prepare import prepare_command
 from benchbase.cli.report import report_command
 from benchbase.cli.run import run_command
+from benchbase.cli.verify import verify_command
 from benchbase.errors import MAX_PROBLEM_CHARS, BenchbaseError, one_line
 from benchbase.record import disk_space
 from benchbase.registry import bounded
@@ -46,7 +47,7 @@ def cli() -> None:
 
 
 for command in (list_command, plugins_command, env_command, prepare_command, run_command, report_command,
-                export_group):
+                verify_command, export_group):
     cli.add_command(command)
 
 

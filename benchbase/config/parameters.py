@@ -52,6 +52,14 @@ CORE_PARAMETERS: dict[str, Param] = {
     "compile": Param(
         "vendor", "torch.compile the model for training: on, off, or the vendor's default", choices=("vendor", "on", "off")
     ),
+    # Immutable: the steady window is what every p_train is compared over, so a vendor file may not widen the
+    # warm-up to leave its slow steps out. Two steps by default: the first holds the one-time costs (compilation,
+    # lazy initialisation, the optimizer's state, allocator growth, kernel autotuning), and the second the first
+    # update with that state in place and DistributedDataParallel's rebuild of its gradient buckets, which it does
+    # at the start of its second forward.
+    "warmup_steps": Param(
+        2, "optimizer steps at the start of every attempt timed as warm-up, outside p_train", mutable=False, minimum=0
+    ),
 }
 
 
@@ -77,6 +85,7 @@ class CoreConfig:
     eval_interval_samples: int
     seed: int
     compile: str
+    warmup_steps: int
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> CoreConfig:

@@ -244,6 +244,12 @@ class ResolvedConfig:
                 f"{where}: values do not match config_hash (the file was edited after the run started)",
                 "restore the original file or start a new run",
             )
+        lacking = sorted(set(CORE_PARAMETERS) - set(resolved.values))
+        if lacking:
+            raise RecordError(
+                f"{where} has no core key {', '.join(lacking)}: an earlier benchbase wrote it",
+                "start a new run (a resumed run must train under the keys it started with)",
+            )
         return resolved
 
 

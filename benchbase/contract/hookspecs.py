@@ -94,7 +94,7 @@ def benchbase_run_start(run: Mapping[str, Any]) -> None:
 @hookspec
 def benchbase_step(step: int, samples: int, loss: float, samples_per_s: float) -> None:
     """A logged training step finished (every ``log_interval`` steps): cumulative step and samples, the step loss and
-    the throughput since the previous logged step."""
+    the training throughput since the previous logged step (evaluations and checkpoints in between left out)."""
 
 
 @hookspec

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import json
 import math
 import os
@@ -50,6 +51,7 @@ from benchbase.record.schema import (
     ENV_FILE,
     EVENTS_FILE,
     LOCK_FILE,
+    MANIFEST_FILE,
     NODE_FILE,
     SUMMARY_FILE,
     TELEMETRY_FILE,
@@ -64,6 +66,7 @@ MAX_BYTES: dict[str, int] = {
     ENV_FILE: 4 * _MIB,
     NODE_FILE: 64 * _KIB,
     LOCK_FILE: 64 * _KIB,
+    MANIFEST_FILE: 4 * _MIB,
     EVENTS_FILE: 256 * _MIB,
     TELEMETRY_FILE: 512 * _MIB,
     CPU_LOAD_FILE: 128 * _MIB,
@@ -147,6 +150,24 @@ def read_record_bytes(path: Path, limit: int | None = None) -> bytes:
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+def digest_record_file(path: Path) -> tuple[int, str]:
+    """The size and sha256 (hex) of a record file of any size, read a chunk at a time (a checkpoint may be
+    gigabytes): what a manifest says of it. Same opening rules as every read; one line on failure."""
+    path = Path(path)
+    fd = open_record(path)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        while chunk := os.read(fd, _MIB):
+            digest.update(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise RecordError(f"cannot read {path}: {exc.strerror or exc}", "check the file's permissions") from None
+    finally:
+        os.close(fd)
+    return size, digest.hexdigest()
 
 
 def read_record_text(path: Path, limit: int | None = None, *, strict: bool = True) -> str:

@@ -276,6 +276,8 @@ def _validate_keys(nested: Any, field: Field, where: str) -> None:
         return
     for key in field.keys:
         if key.name not in nested:
+            if not key.always_present:  # a key the object gained after records were written without it
+                continue
             raise RecordError(f"{where} has no {field.name}.{key.name}", _DAMAGED)
         value = nested[key.name]
         if value is not None and not _is(value, key.kind):

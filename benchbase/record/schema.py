@@ -61,6 +61,8 @@ NODE_FILE = "node.json"
 LOCK_FILE = "run.lock"
 #: Space set aside so a full disk cannot stop the record being finished; gone once the run ends.
 RESERVE_FILE = ".reserve"
+#: Written when a run ends: the size and sha256 of every other file of the record (:mod:`benchbase.record.manifest`).
+MANIFEST_FILE = "manifest.json"
 LOGS_DIR = "logs"
 #: A rank's log in :data:`LOGS_DIR`; ``{rank}`` is its global rank.
 RANK_LOG = "rank{rank}.log"
@@ -84,9 +86,15 @@ EVAL_EXTRAS_KEY = "extras"
 EVAL_OWN_KEYS = frozenset({"eval_s", "start_ms", "end_ms"})
 
 #: ``windows`` of the summary: seconds of each timing window (docs/records.md, "windows"); the last, ``e2e_s``, is
-#: the supervisor's, the others the worker's.
-WINDOW_KEYS: tuple[str, ...] = ("init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s", "e2e_s")
-#: ``throughput`` of the summary: samples per second over the train, core, whole and end-to-end windows.
+#: the supervisor's, the others the worker's. ``train_s`` and ``core_s`` are the steady window's, after the
+#: warm-up that ``warmup_s`` holds.
+WINDOW_KEYS: tuple[str, ...] = (
+    "init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s", "warmup_s", "e2e_s"
+)
+#: Window keys records gained after records were already written without them (the validator does not ask).
+WINDOW_KEYS_ADDED: tuple[str, ...] = ("warmup_s",)
+#: ``throughput`` of the summary: samples per second over the train, core, whole and end-to-end windows;
+#: ``p_train`` and ``p_core`` count the samples after the warm-up only.
 THROUGHPUT_KEYS: tuple[str, ...] = ("p_train", "p_core", "p_whole", "fps_e2e")
 POWER_SOURCES: tuple[str, ...] = ("telemetry", "unavailable")
 MEMORY_SOURCES: tuple[str, ...] = ("vendor", "telemetry", "unavailable")
@@ -179,6 +187,13 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     Field("nnodes", _INT, base=True, identifies=True),
     Field("nproc_per_node", _INT, base=True, identifies=True),
     Field("world_size", _INT, base=True, identifies=True),
+    Field(
+        "devices",
+        _INT,
+        "the physical devices the per-device figures (power, energy per sample, MFU) divide by: ranks sharing one "
+        "device count it once; ``world_size`` where the record cannot say",
+        always_present=False,
+    ),
     Field("node_rank", _INT, base=True),
     Field("main_run_id", _STR, "the run id of node 0's record, on the records of the other nodes", base=True),
     Field("repeat_group", _STR, "the ``--repeat`` group the run belongs to", base=True),
@@ -209,7 +224,11 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     _object(
         "windows",
         "seconds of each timing window; the supervisor measures ``e2e_s``, the worker the others",
-        *(Field(key, _NUMBER, base=key == "e2e_s", mean=key in ("data_wait_s", "e2e_s")) for key in WINDOW_KEYS),
+        *(
+            Field(key, _NUMBER, base=key == "e2e_s", mean=key in ("data_wait_s", "e2e_s"),
+                  always_present=key not in WINDOW_KEYS_ADDED)
+            for key in WINDOW_KEYS
+        ),
     ),
     _object(
         "throughput",
@@ -222,11 +241,35 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     Field("mfu", _NUMBER, "model FLOP/s utilisation over the train window", mean=True),
     _object(
         "power",
-        "power and energy over the train window, evaluations excluded",
+        "power and energy per physical device over the attempts, evaluations and warm-ups excluded",
         Field("mean_w_per_device", _NUMBER, report_as="power_w_per_device", mean=True),
         Field("energy_per_sample_j", _NUMBER, mean=True),
         Field("source", _STR, report_as="power_source", choices=POWER_SOURCES),
         Field("energy_source", _STR, "``counter`` or ``mean_power``", reported=False),
+        Field(
+            "samples_per_device",
+            _INT,
+            "the fewest telemetry samples any device contributed to the mean",
+            always_present=False,
+            reported=False,
+        ),
+        Field(
+            "too_few_samples",
+            _BOOL,
+            "whether the power figures rest on too few samples (benchbase.record.power.MIN_POWER_SAMPLES) or on a "
+            "sampler that fell below half its configured rate",
+            always_present=False,
+        ),
+    ),
+    _object(
+        "telemetry",
+        "how well the sampler kept its configured rate over the attempts",
+        Field("interval_s", _NUMBER, "the configured interval; 0 means telemetry was off", reported=False),
+        Field("achieved_hz", _NUMBER, "the lowest rate any device was sampled at", reported=False),
+        Field("longest_gap_s", _NUMBER, "the longest time any device went without a sample", reported=False),
+        Field("rows", _INT, "the rows of every node's telemetry.csv", reported=False),
+        required=False,
+        always_present=False,
     ),
     _object(
         "harness",
@@ -258,8 +301,8 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
         Field("ranks", _INT, reported=False),
         Field("threads", _INT, report_as="host_threads"),
         Field("oversubscribed", _BOOL, "more ranks or threads than the CPUs the run may use"),
-        Field("others_cpu_share", _NUMBER, "the share of the host's CPU time other processes took while training"),
-        Field("contended", _BOOL, "whether others took more than a tenth of the host's CPU time while training"),
+        Field("others_cpu_share", _NUMBER, "the share of the host's CPU time other processes took in the attempts"),
+        Field("contended", _BOOL, "whether others took more than a tenth of the host's CPU time in the attempts"),
         required=False,
         always_present=False,
     ),

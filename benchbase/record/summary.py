@@ -8,7 +8,6 @@ A run that died early still gets a valid summary: what was never measured is ``n
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,12 +16,14 @@ from typing import Any
 from benchbase.errors import BenchbaseError
 from benchbase.hardware.topology import parse_cpulist
 from benchbase.record import schema
+from benchbase.record import spans as counted
 from benchbase.record.cpu_load_file import read_cpu_load
 from benchbase.record.events import eval_extras, read_events
+from benchbase.record.power import power_summary, telemetry_summary
 from benchbase.record.rundir import RecordError, RunDir
-from benchbase.record.telemetry_file import counter_energy_j, read_telemetry
+from benchbase.record.telemetry_file import read_telemetry
 
-#: Above this share of the host's CPU time taken by other processes during the train window, a run was contended:
+#: Above this share of the host's CPU time taken by other processes during the attempts, a run was contended:
 #: a tenth of the CPUs busy with someone else's work is more than the run-to-run noise of a quiet machine.
 CONTENDED_SHARE = 0.10
 
@@ -90,25 +91,29 @@ def build_summary(
     worker_windows = schema.WINDOW_KEYS[:-1]
     windows: dict[str, float | None] = {key: _number(window_values.get(key)) for key in worker_windows}
     windows["e2e_s"] = _number(base.get("e2e_s"))
+    steady = _steady_samples(samples, window_meta)
     throughput = {
-        "p_train": _ratio(samples, windows["train_s"]),
-        "p_core": _ratio(samples, windows["core_s"]),
+        "p_train": _ratio(steady, windows["train_s"]),
+        "p_core": _ratio(steady, windows["core_s"]),
         "p_whole": _ratio(samples, windows["whole_s"]),
         "fps_e2e": _ratio(samples, windows["e2e_s"]),
     }
+    environment = _environment(run_dir)
+    devices = _physical_devices(environment, _int(base.get("nnodes")), world_size)
     flops_per_sample = _number(start_meta.get("flops_per_sample"))
     peak_flops = _number(base.get("peak_flops_per_device"))
     mfu = None
-    if throughput["p_train"] is not None and flops_per_sample is not None and world_size and peak_flops:
-        mfu = throughput["p_train"] * flops_per_sample / (world_size * peak_flops)
+    if throughput["p_train"] is not None and flops_per_sample is not None and devices and peak_flops:
+        mfu = throughput["p_train"] * flops_per_sample / (devices * peak_flops)
 
     rows = _telemetry_rows(run_dir)
-    environment = _environment(run_dir)
+    telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir))
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
     derived: dict[str, Any] = {
         "schema": schema.SUMMARY_SCHEMA,
         "exit_code": base.get("exit_code", schema.STATUS_EXIT_CODES.get(status) if status != schema.RUNNING else None),
         "world_size": world_size,
+        "devices": devices,
         "global_batch": _int(start_meta.get("global_batch")),
         "target": target,
         "final_metric": _number(last_eval.get("value")) if last_eval else None,
@@ -125,7 +130,10 @@ def build_summary(
         "flops_per_sample": flops_per_sample,
         "peak_flops_per_device": peak_flops,
         "mfu": mfu,
-        "power": _power(rows, window_meta, world_size, windows["train_s"], samples),
+        "power": power_summary(
+            rows, window_meta, devices, steady, telemetry["achieved_hz"], telemetry["interval_s"]
+        ),
+        "telemetry": telemetry,
         "harness": _harness(base, window_values, windows["train_s"]),
         "memory": _memory(rows, window_meta),
         "device_memory_total_gib": _memory_total(rows),
@@ -174,6 +182,17 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def _steady_samples(samples: int | None, window_meta: Mapping[str, Any]) -> int | None:
+    """The samples trained after the warm-ups, which ``p_train`` and ``p_core`` divide; ``None`` when none were (a
+    budget spent inside the warm-up has no steady window, and a rate over it would be a wrong number, not a small
+    one). A record written before warm-ups were recorded has ``warmup_samples`` absent: all its samples count."""
+    if samples is None:
+        return None
+    warmup = _int(window_meta.get("warmup_samples"))
+    steady = samples - (warmup or 0)
+    return steady if steady > 0 else None
+
+
 def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]) -> tuple[int | None, int | None]:
     """Steps and samples at ``train_stop``; for a run that died before it, the last step/samples any event reported."""
     if train_stop is not None:
@@ -205,67 +224,6 @@ def _telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
         except RecordError:
             continue
     return rows
-
-
-class _Intervals:
-    """Evaluation intervals, merged and sorted so each telemetry row is tested with one binary search (a long run
-    has tens of thousands of rows and hundreds of evaluations)."""
-
-    def __init__(self, pairs: Any) -> None:
-        spans = sorted(
-            (float(pair[0]), float(pair[1]))
-            for pair in (pairs if isinstance(pairs, list) else [])
-            if isinstance(pair, list) and len(pair) == 2 and all(_number(x) is not None for x in pair)
-        )
-        merged: list[list[float]] = []
-        for begin, end in spans:
-            if merged and begin <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([begin, end])
-        self._starts = [span[0] for span in merged]
-        self._ends = [span[1] for span in merged]
-
-    def contains(self, time_ms: float) -> bool:
-        """Whether ``time_ms`` falls inside an interval, both ends inclusive."""
-        index = bisect.bisect_right(self._starts, time_ms) - 1
-        return index >= 0 and time_ms <= self._ends[index]
-
-
-def _power(
-    rows: list[dict[str, Any]],
-    window_meta: Mapping[str, Any],
-    world_size: int | None,
-    train_s: float | None,
-    samples: int | None,
-) -> dict[str, Any]:
-    """Mean over devices of each device's mean power in the train window (evaluation excluded), and the energy per
-    sample that implies for all ``world_size`` devices over ``train_s``."""
-    unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
-                   "energy_source": None}
-    start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
-    if start is None or end is None:
-        return unavailable
-    evals = _Intervals(window_meta.get("eval_intervals_ms"))
-    per_device: dict[tuple[int, int], list[float]] = {}
-    for row in rows:
-        time_ms = row["time_ms"]
-        if row["power_w"] is not None and start <= time_ms <= end and not evals.contains(time_ms):
-            per_device.setdefault((row["node"], row["device"]), []).append(row["power_w"])
-    if not per_device:
-        return unavailable
-    mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
-    devices = world_size or len(per_device)
-    # The device's own energy counter where every device has one (NVML's total energy), else mean power x time.
-    counted = counter_energy_j(rows, start, end, window_meta.get("eval_intervals_ms") or [])
-    if counted:
-        energy = _ratio(sum(counted.values()) / len(counted) * devices, samples)
-        energy_source = "counter"
-    else:
-        energy = _ratio(mean_w * devices * train_s, samples) if train_s is not None else None
-        energy_source = "mean_power" if energy is not None else None
-    return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
-            "energy_source": energy_source}
 
 
 def _harness(base: Mapping[str, Any], window_values: Mapping[str, Any], train_s: float | None) -> dict[str, Any]:
@@ -308,7 +266,7 @@ def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[
     uses one thread per CPU it is bound to (the ranks pin themselves and size their thread pools to the binding);
     a rank without a binding counts as one thread, since its pool size is the vendor's business. ``contended`` is
     true when processes outside the run took more than :data:`CONTENDED_SHARE` of the host's CPU time during the
-    train window (``others_cpu_share``); null when that was not sampled (telemetry off).
+    attempts (``others_cpu_share``); null when that was not sampled (telemetry off).
     """
     host, launch = environment.get("host"), environment.get("launch")
     if not isinstance(host, Mapping) or not isinstance(launch, Mapping):
@@ -332,19 +290,44 @@ def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[
 
 
 def _others_cpu_share(run_dir: RunDir, window_meta: Mapping[str, Any], host_cpus: int) -> float | None:
-    """The share of the host's CPU capacity that processes outside the run used over the train window: the host's
-    busy CPU seconds less the run's own, between the first and the last ``cpu_load.csv`` sample inside the window,
-    over that time times the host's CPUs. ``None`` with fewer than two samples in the window."""
-    start, end = _number(window_meta.get("train_start_ms")), _number(window_meta.get("train_end_ms"))
-    if start is None or end is None:
-        return None
+    """The share of the host's CPU capacity that processes outside the run used while it trained.
+
+    Over each attempt (:func:`benchbase.record.spans.attempts`; an idle gap between two attempts is no one's
+    contention of this run): the host's busy CPU seconds less the run's own, between the attempt's first and last
+    ``cpu_load.csv`` sample inside it; the attempts combined weighted by their time, i.e. their others' CPU seconds
+    over their seconds times the host's CPUs. ``None`` when no attempt holds two samples.
+    """
     samples = read_cpu_load(run_dir.telemetry_path.with_name(schema.CPU_LOAD_FILE))
-    inside = [row for row in samples if start <= row[0] <= end]
-    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+    others = capacity = 0.0
+    for begin, end in counted.attempts(window_meta):
+        inside = [row for row in samples if begin <= row[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            continue
+        (t0, busy0, own0), (t1, busy1, own1) = inside[0], inside[-1]
+        others += (busy1 - busy0) - (own1 - own0)
+        capacity += (t1 - t0) / 1000 * host_cpus
+    return max(0.0, others / capacity) if capacity else None
+
+
+def _physical_devices(environment: Mapping[str, Any], nnodes: int | None, world_size: int | None) -> int | None:
+    """The physical devices the per-device figures divide by: the distinct devices this node's ranks used
+    (``env.json`` ``local_devices``, one index per local rank) times the nodes, each node running the same launch.
+    Ranks sharing one device (the CPU vendor's ranks share the host) count it once. A record that cannot say (no
+    ``env.json``, an older one without ``local_devices``) counts one device per rank, ``world_size``."""
+    local = environment.get("local_devices")
+    if isinstance(local, list) and local and all(_int(index) is not None for index in local):
+        return len({_int(index) for index in local}) * (nnodes or 1)
+    return world_size
+
+
+def _telemetry_interval_s(run_dir: RunDir) -> float | None:
+    """The configured sampling interval (``config.yaml`` ``values.telemetry_interval_s``; 0 means off), or
+    ``None`` where the record has no readable config."""
+    try:
+        values = run_dir.read_config().get("values")
+    except (RecordError, OSError):
         return None
-    (t0, busy0, own0), (t1, busy1, own1) = inside[0], inside[-1]
-    capacity = (t1 - t0) / 1000 * host_cpus
-    return max(0.0, ((busy1 - busy0) - (own1 - own0)) / capacity)
+    return _number(values.get("telemetry_interval_s")) if isinstance(values, Mapping) else None
 
 
 def _cpu_count(cpu_list: Any) -> int:

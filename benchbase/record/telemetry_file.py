@@ -34,6 +34,7 @@ from benchbase.record.files import (
     split_lines,
 )
 from benchbase.record.schema import SENSOR_COLUMNS, TELEMETRY_COLUMNS
+from benchbase.record.spans import Spans
 
 _INT_COLUMNS = frozenset({"node", "device"})
 _HEADER = ",".join(TELEMETRY_COLUMNS)
@@ -192,39 +193,51 @@ def _small_int(text: str) -> int:
 def counter_energy_j(
     rows: Sequence[dict[str, Any]], start_ms: float, end_ms: float, exclude_ms: Sequence[Sequence[float]] = ()
 ) -> dict[tuple[int, int], float] | None:
-    """Joules each device's energy counter advanced over ``[start_ms, end_ms]`` outside the ``exclude_ms`` spans.
+    """Joules each device's energy counter advanced over ``[start_ms, end_ms]`` outside the ``exclude_ms`` spans
+    (evaluations: ``[begin, end]`` pairs, clipped to the window and merged; a pair that is not two finite numbers is
+    ignored). :func:`span_counter_energy_j` over what is left."""
+    if not end_ms > start_ms:
+        return None
+    return span_counter_energy_j(rows, Spans([(start_ms, end_ms)]).minus(Spans.from_record(list(exclude_ms))))
+
+
+def span_counter_energy_j(rows: Sequence[dict[str, Any]], spans: Spans) -> dict[tuple[int, int], float] | None:
+    """Joules each device's energy counter advanced over ``spans`` (a resumed run's attempts, less evaluations and
+    warm-ups: :mod:`benchbase.record.spans`).
 
     ``rows`` are :func:`read_telemetry` rows, of one node or several; a device is a ``(node, device)`` pair. The
-    counter is read at sample times, so it is interpolated linearly to each boundary (an error of at most the energy
-    of one sampling interval per boundary, against the sampled-power mean's error of every interval). Spans in
-    ``exclude_ms`` (evaluations) are ``[begin, end]`` pairs; they are clipped to the window and merged, and a pair
-    that is not two finite numbers is ignored.
+    counter is read at sample times, so it is interpolated linearly to each span's ends (an error of at most the
+    energy of one sampling interval per end, against the sampled-power mean's error of every interval).
 
     All or nothing, so a record never mixes two kinds of energy: ``None`` unless every device in ``rows`` has counter
-    readings at or before ``start_ms`` and at or after ``end_ms`` and its counter never goes backwards (a driver
-    reload resets NVML's). The counter then covers every moment of the window, checkpoint writes included, where a
-    mean power x ``train_s`` leaves those out.
+    readings at or before and at or after each span, and its counter never goes backwards across a span (a driver
+    reload resets NVML's; one between two attempts, outside every span, does no harm). The counter then covers
+    every moment of the spans, checkpoint writes included.
     """
     readings: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for row in rows:
         counter = readings.setdefault((row["node"], row["device"]), [])
         if row.get("energy_j") is not None:
             counter.append((row["time_ms"], row["energy_j"]))
-    if not readings or not end_ms > start_ms:
+    counted = [(begin, end) for begin, end in spans if end > begin]
+    if not readings or not counted:
         return None
-    spans = _clipped_spans(exclude_ms, start_ms, end_ms)
     energies: dict[tuple[int, int], float] = {}
     for key, counter in readings.items():
         counter.sort()
         times = [time for time, _ in counter]
         values = [value for _, value in counter]
-        if not counter or times[0] > start_ms or times[-1] < end_ms:
+        if not counter or times[0] > counted[0][0] or times[-1] < counted[-1][1]:
             return None
-        if any(later < earlier for earlier, later in zip(values, values[1:])):
-            return None
-        window = _counter_at(times, values, end_ms) - _counter_at(times, values, start_ms)
-        excluded = sum(_counter_at(times, values, end) - _counter_at(times, values, begin) for begin, end in spans)
-        energies[key] = window - excluded
+        total = 0.0
+        for begin, end in counted:
+            first = bisect.bisect_right(times, begin) - 1
+            last = bisect.bisect_left(times, end)
+            bracket = values[first : last + 1]
+            if any(later < earlier for earlier, later in zip(bracket, bracket[1:])):
+                return None
+            total += _counter_at(times, values, end) - _counter_at(times, values, begin)
+        energies[key] = total
     return energies
 
 
@@ -235,22 +248,3 @@ def _counter_at(times: Sequence[float], values: Sequence[float], time_ms: float)
         return values[right]
     fraction = (time_ms - times[right - 1]) / (times[right] - times[right - 1])
     return values[right - 1] + fraction * (values[right] - values[right - 1])
-
-
-def _clipped_spans(pairs: Sequence[Sequence[float]], start_ms: float, end_ms: float) -> list[tuple[float, float]]:
-    """``pairs`` of finite numbers, clipped to ``[start_ms, end_ms]``, sorted and merged where they overlap."""
-    spans = sorted(
-        (max(float(pair[0]), start_ms), min(float(pair[1]), end_ms))
-        for pair in pairs
-        if isinstance(pair, (list, tuple)) and len(pair) == 2
-        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in pair)
-    )  # fmt: skip
-    merged: list[tuple[float, float]] = []
-    for begin, end in spans:
-        if begin >= end:
-            continue
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((begin, end))
-    return merged

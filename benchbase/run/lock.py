@@ -32,6 +32,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.record import disk_space, schema
 from benchbase.record.events import EventLog, read_events
 from benchbase.record.files import RecordMissing, open_lock_file, read_json_record
+from benchbase.record.manifest import write_manifest
 from benchbase.record.rundir import RecordError, RunDir, utc_timestamp
 from benchbase.record.schema import FAILED, LOCK_FILE, RUNNING, STATUS_EXIT_CODES
 from benchbase.record.summary import build_summary
@@ -191,6 +192,7 @@ def _settle(run_dir: RunDir, holder: Holder | None, ending: tuple[str, str] | No
     base.update(status=status, exit_code=code, reason=reason, ended_at=ended_at,
                 e2e_s=(summary.get("windows") or {}).get("e2e_s"))
     run_dir.write_summary(build_summary(run_dir, base, extras=extras))
+    write_manifest(run_dir.path)
     return reason
 
 

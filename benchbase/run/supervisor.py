@@ -30,6 +30,7 @@ from benchbase.launch.plan import LaunchPlan
 from benchbase.record import disk_space
 from benchbase.record.events import EventLog, read_events
 from benchbase.record.files import read_json_record
+from benchbase.record.manifest import remove_manifest, write_manifest
 from benchbase.record.rundir import RunDir
 from benchbase.record.schema import (
     NODE_FILE,
@@ -250,7 +251,19 @@ class _Attempt:
                 f"{status}: {escape(visible(reason))}. Its summary still says running: once its disk is writable "
                 f"again, `benchbase report {escape(visible(str(self.run_dir.path.parent)))}` records it as failed "
                 "(its supervisor gone)", soft_wrap=True, highlight=False)
+        else:
+            self._write_manifest()
         return RunOutcome(Path(self.run_dir.path), status, exit_code, summary)
+
+    def _write_manifest(self) -> None:
+        """The record's last file: what ``benchbase verify`` checks every other file against. Without it the
+        record is still whole; verify then says the manifest is missing."""
+        try:
+            write_manifest(self.run_dir.path)
+        except (BenchbaseError, OSError) as exc:
+            problem = str(exc) if isinstance(exc, BenchbaseError) else disk_space.describe(exc)
+            self.console.print(f"[yellow]warning:[/] the record's manifest could not be written: "
+                               f"{escape(visible(problem))}", soft_wrap=True, highlight=False)
 
 
 def _record_and_watch(attempt: _Attempt, cleared: Cleared, env: dict[str, Any]) -> RunOutcome:
@@ -309,6 +322,7 @@ def _write_record_start(
     env["prepare"] = prepared
     env.update(request.extra_record)
     attempt.base = base = _base_summary(request, run_dir, env, attempt.started_at)
+    remove_manifest(run_dir.path)  # a resumed record changes from here on
     if request.resume_dir is None:
         run_dir.write_config(
             request.resolved.to_record(),

@@ -6,6 +6,7 @@ training step for the GIL. Each row is flushed as it is written: telemetry up to
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -186,6 +187,17 @@ class CpuLoad:
             pass
 
 
+def _next_tick(previous: float, interval: float, now: float) -> float:
+    """The first tick of the ``interval`` grid after ``previous`` that is not already past. A read that overran its
+    ticks (a sensor taking seconds) skips them: catching up would take a burst of back-to-back samples, all stamped
+    within milliseconds, which would weigh the moment after the stall many times in every mean. The record shows
+    the stall as a gap between rows instead (the summary's ``telemetry.longest_gap_s``)."""
+    tick = previous + interval
+    if tick < now:
+        tick += math.ceil((now - tick) / interval) * interval
+    return tick
+
+
 class Sampler(threading.Thread):
     """Poll ``sensors`` every ``interval_s`` seconds into ``telemetry.csv`` until stopped.
 
@@ -247,7 +259,7 @@ class Sampler(threading.Thread):
                 # the run, nor this thread, silently: the error is recorded
                 if len(self.errors) < 10:
                     self.errors.append(one_line(bounded.exception_text(exc), MAX_PROBLEM_CHARS))
-            next_tick += self._interval
+            next_tick = _next_tick(next_tick, self._interval, time.monotonic())
             self._halt.wait(max(0.0, next_tick - time.monotonic()))
 
     @property

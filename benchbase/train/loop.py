@@ -20,10 +20,17 @@ from benchbase.record.events import EventLog
 from benchbase.record.rundir import RunDir
 from benchbase.registry.plugins import Registry
 from benchbase.train.checkpoint import Checkpoints
+from benchbase.train.divergence import DivergenceWatch
 from benchbase.train.engine import Engine
 from benchbase.train.observers import Observers
-from benchbase.train.parallel import gather_floats, global_mean
-from benchbase.train.timing import Stopwatch, Windows
+from benchbase.train.parallel import gather_floats, mean_and_min
+from benchbase.train.timing import Attempt, Stopwatch, Windows
+
+CONVERGED = "converged"
+#: A training loss that was not finite: the run ends at the next point the loop reads the flag.
+DIVERGED = "diverged"
+#: The stop reasons of a budget spent: the run evaluates once more unless it just did.
+BUDGETS = ("max_steps", "max_samples")
 
 
 class TrainingLoop:
@@ -52,7 +59,11 @@ class TrainingLoop:
         self.eval_every = max(1, math.ceil(core.eval_interval_samples / engine.global_batch))
         self.watch = Stopwatch(lambda: vendor.synchronize(device))
         self.step_timer = vendor.step_timer(device)
-        self.windows = Windows()
+        self.windows = Windows(warmup_steps=core.warmup_steps)
+        self.divergence = DivergenceWatch(device)
+        #: The attempt this process trains, from the train window's start; ``None`` before it.
+        self.attempt: Attempt | None = None
+        self._warmup_until = 0
         #: The lifecycle hooks, called on rank 0 only; one that raises is recorded and never fails the run.
         self.observers = Observers(registry.hook if rank == 0 else None, self.emit)
         self.step = 0
@@ -62,7 +73,6 @@ class TrainingLoop:
         self.converged_samples: int | None = None
         self.time_to_target_s: float | None = None
         self.metric: float | None = None
-        self.whole_start: float | None = None
         self.finished = False
         # Where the rate of the next step event is measured from: the clock and the samples at the last log point.
         self._log_time = 0.0
@@ -70,31 +80,33 @@ class TrainingLoop:
 
     # -- the loop -----------------------------------------------------------------------------------------------------
     def run(self) -> str:
-        """Train until the target or the budget; returns the stop reason."""
+        """Train until the target, the budget or a non-finite loss; returns the stop reason."""
         self._open_train_window()
         if self.last_eval_step is None and self.evaluate():
-            return self._finish("converged")
+            return self._finish(CONVERGED)
         self._restart_rate(self.sync_point())
-        while True:
-            reason = self._budget_spent()
-            if reason is not None:
-                break
-            loss = self._train_one_step()
-            if self.step % self.core.log_interval == 0:
-                self._log_step(loss)
-            if self.step % self.eval_every == 0 and self.evaluate():
-                reason = "converged"
-                break
-            if self.core.checkpoint_every and self.step % self.core.checkpoint_every == 0:
-                self.save_checkpoint()
-        if reason != "converged" and self.last_eval_step != self.step and self.evaluate():
-            reason = "converged"
+        reason: str | None = None
+        while reason is None:
+            reason = self._budget_spent() or self._train_one_step()
+        if reason in BUDGETS and self.last_eval_step != self.step:
+            if self._diverged():
+                reason = DIVERGED
+            elif self.evaluate():
+                reason = CONVERGED
         return self._finish(reason)
 
+    @property
+    def whole_start(self) -> float | None:
+        """The clock at this attempt's train window start; ``None`` before training began."""
+        return self.attempt.start if self.attempt is not None else None
+
     def _open_train_window(self) -> None:
-        self.whole_start = self.watch.now()
-        if self.windows.train_start_ms is None:
-            self.windows.train_start_ms = time.time() * 1000
+        """Start this attempt's train window, and with it its warm-up (every attempt warms up again: a resumed
+        process compiles, allocates and autotunes anew)."""
+        self.attempt = Attempt(self.windows, self.watch.now(), time.time() * 1000, self.samples)
+        self._warmup_until = self.step + self.core.warmup_steps
+        if self.core.warmup_steps == 0:
+            self.attempt.end_warmup(self.attempt.start, self.attempt.start_ms, self.samples)
 
     def _budget_spent(self) -> str | None:
         """``max_steps`` or ``max_samples`` when that budget is used up, else ``None``."""
@@ -104,28 +116,62 @@ class TrainingLoop:
             return "max_samples"
         return None
 
-    def _train_one_step(self) -> torch.Tensor:
+    def _train_one_step(self) -> str | None:
+        """One optimizer step and what follows it at this step (warm-up end, log, evaluation, checkpoint); returns
+        the stop reason it ends the run with, if any."""
         batch = self.engine.feed.next()
         self.step_timer.start()
         loss = self.engine.train_step(batch)
         self.step_timer.stop()
         self.step += 1
         self.samples += self.engine.global_batch
-        return loss
+        self.divergence.track(loss, self.step)
+        if self.attempt is not None and self.attempt.warming_up and self.step >= self._warmup_until:
+            self._end_warmup(self.attempt)
+        if self.step % self.core.log_interval == 0 and self._log_step(loss):
+            return DIVERGED
+        if self.step % self.eval_every == 0:
+            if self._diverged():
+                return DIVERGED
+            if self.evaluate():
+                return CONVERGED
+        if self.core.checkpoint_every and self.step % self.core.checkpoint_every == 0:
+            if self._diverged():
+                return DIVERGED
+            self.save_checkpoint()
+        return None
 
-    def _log_step(self, loss: torch.Tensor) -> None:
-        """The ``step`` event: the loss averaged over ranks, the rate since the last log point, the next lr."""
+    def _end_warmup(self, attempt: Attempt) -> None:
+        """Close the warm-up at a sync point of its own, so its last step's queued work is inside it."""
+        attempt.end_warmup(self.sync_point(), time.time() * 1000, self.samples)
+
+    def _diverged(self) -> bool:
+        """Whether any rank's loss was not finite at any step so far; read once per step at most, and by every
+        rank at the same steps (they share the cadence), so the collective always meets."""
+        if not self.divergence.read_at(self.step):
+            _, first = mean_and_min(torch.zeros((), device=self.device), self.divergence.flag, self.world_size)
+            self.divergence.settle(first, self.step)
+        return self.divergence.first_step is not None
+
+    def _log_step(self, loss: torch.Tensor) -> bool:
+        """The ``step`` event: the loss averaged over ranks, the rate of the training since the last log point, the
+        next lr. Returns True when a non-finite loss was seen (the divergence flag travels with the loss)."""
         now = self.sync_point()
         rate = (self.samples - self._log_samples) / max(now - self._log_time, 1e-9)
-        loss_value = global_mean(loss.detach().float(), self.world_size)
+        loss_value, first = mean_and_min(loss.float(), self.divergence.flag, self.world_size)
         lr = self.engine.learning_rate()
         self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
         self.observers.call("benchbase_step", step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
         # Nothing is queued on the device after the log point's own sync, so the clock alone is exact here.
         self._restart_rate(self.watch.clock())
+        return self.divergence.settle(first, self.step)
 
     def _restart_rate(self, now: float) -> None:
         self._log_time, self._log_samples = now, self.samples
+
+    def _pause_rate(self, seconds: float) -> None:
+        """Leave an evaluation or a checkpoint out of the next step event's rate: it measures training only."""
+        self._log_time += seconds
 
     def _finish(self, reason: str) -> str:
         self.close_windows()
@@ -135,6 +181,7 @@ class TrainingLoop:
             converged_step=self.converged_step,
             converged_samples=self.converged_samples,
             time_to_target_s=self.time_to_target_s,
+            diverged_step=self.divergence.first_step,
         )
         return reason
 
@@ -152,26 +199,26 @@ class TrainingLoop:
     def sync_point(self) -> float:
         """Synchronise the device and read the clock; fold in the core time and data waits since the last point.
 
-        The loop synchronises only here (log points, evaluations, checkpoints, the ends of the train window), never
-        per step, so a device's launch queue keeps running ahead of the host between log points.
+        The loop synchronises only here (log points, evaluations, checkpoints, the end of the warm-up, the ends of the
+        train window), never per step, so a device's launch queue keeps running ahead of the host between log points.
         """
         now = self.watch.now()
-        self.windows.core_s += self.step_timer.collect()
-        self.windows.data_wait_s += self.engine.feed.take_wait_s()
+        core_s, data_wait_s = self.step_timer.collect(), self.engine.feed.take_wait_s()
+        # The warm-up's steps are left out of the steady windows, as its samples are left out of p_train.
+        if self.attempt is None or not self.attempt.warming_up:
+            self.windows.core_s += core_s
+            self.windows.data_wait_s += data_wait_s
         return now
 
     def close_windows(self, gather: bool = True) -> None:
-        """Add this segment's whole/train time (cumulative across a resume) and emit the ``windows`` event.
+        """Add this attempt's windows (cumulative across a resume) and emit the ``windows`` event.
 
         ``gather=False`` on an interrupt: another rank may already be gone, and a collective would hang.
         """
-        if self.finished or self.whole_start is None:
+        if self.finished or self.attempt is None:
             return
         self.finished = True
-        elapsed = self.sync_point() - self.whole_start
-        self.windows.train_end_ms = time.time() * 1000
-        self.windows.whole_s += elapsed
-        self.windows.train_s = max(self.windows.whole_s - self.windows.eval_s - self.windows.checkpoint_s, 0.0)
+        self.attempt.close(self.sync_point(), time.time() * 1000, self.samples)
         peak = self.vendor.peak_memory_gib(self.device)
         local = peak if peak is not None else float("nan")
         peaks = gather_floats(local, self.world_size, self.device) if gather else [local]
@@ -188,6 +235,7 @@ class TrainingLoop:
         end_ms = time.time() * 1000
         self.windows.eval_s += end - start
         self.windows.eval_intervals_ms.append([start_ms, end_ms])
+        self._pause_rate(end - start)
         self.metric = float(result.metric)
         self.last_eval_step = self.step
         extras = {k: float(v) for k, v in result.extras.items()}
@@ -204,15 +252,17 @@ class TrainingLoop:
         """Save the workload, the loop's state and every rank's RNG (:class:`benchbase.train.checkpoint.Checkpoints`);
         the time it takes is the checkpoint window."""
         start = self.sync_point()
-        path = self.checkpoints.save(self.step, lambda: self._checkpoint_state(start))
-        self.windows.checkpoint_s += self.watch.now() - start
+        start_ms = time.time() * 1000
+        path = self.checkpoints.save(self.step, lambda: self._checkpoint_state(start, start_ms))
+        seconds = self.watch.now() - start
+        self.windows.checkpoint_s += seconds
+        self._pause_rate(seconds)
         self.emit("checkpoint", str(path))
 
-    def _checkpoint_state(self, start: float) -> dict[str, Any]:
-        windows = vars(self.windows).copy()
-        # The segment's whole time is added to whole_s only when the run ends; the copy that a resume continues
-        # from must already hold it, or the resumed run would report only the time after the resume.
-        windows["whole_s"] += self.watch.now() - (self.whole_start or start)
+    def _checkpoint_state(self, start: float, start_ms: float) -> dict[str, Any]:
+        # The attempt's windows are added only when it ends; the copy a resume continues from must already hold
+        # them up to this checkpoint, where the resumed attempt takes over (what this one trains after it is redone).
+        windows = vars(self.attempt.snapshot(start, start_ms, self.samples)) if self.attempt else vars(self.windows)
         return {
             "workload": self.engine.state_dict(),
             "loop": {
@@ -231,4 +281,5 @@ class TrainingLoop:
         self.step, self.samples = loop["step"], loop["samples"]
         self.last_eval_step, self.metric = loop["last_eval_step"], loop["metric"]
         self.windows = Windows.from_state(loop["windows"])
+        self.windows.warmup_steps = self.core.warmup_steps
         self.emit("resume", str(self.checkpoints.state_path))

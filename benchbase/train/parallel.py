@@ -70,13 +70,18 @@ def average_over_ranks(values: torch.Tensor, place: RankPlace) -> torch.Tensor:
     return values
 
 
-def global_mean(value: torch.Tensor, world_size: int) -> float:
-    """The loss logged is the mean over ranks, so it does not depend on how the global batch is split."""
+def mean_and_min(mean_of: torch.Tensor, min_of: torch.Tensor, world_size: int) -> tuple[float, float]:
+    """``mean_of`` averaged over ranks and the smallest ``min_of`` of any rank, from one collective. The loss logged
+    is the mean over ranks, so it does not depend on how the global batch is split; the step log's loss and the
+    divergence flag (:mod:`benchbase.train.divergence`) travel together, so every rank learns of a
+    non-finite loss at the same point without a collective of its own."""
+    local = torch.stack([mean_of.detach().to(torch.float64), min_of.detach().to(torch.float64)])
+    rows = [local]
     if world_size > 1:
-        value = value.clone()
-        dist.all_reduce(value)
-        value /= world_size
-    return float(value.item())
+        rows = [torch.zeros_like(local) for _ in range(world_size)]
+        dist.all_gather(rows, local)
+    pairs = torch.stack(rows).tolist()
+    return sum(pair[0] for pair in pairs) / world_size, min(pair[1] for pair in pairs)
 
 
 def gather_floats(value: float, world_size: int, device: torch.device) -> list[float]:

@@ -64,3 +64,5 @@ def test_accumulation_on_one_rank_matches_two_ranks_step_by_step(
     assert single == pytest.approx(double, rel=1e-5), "same global batches, same updates, same losses"
     assert single_evals == pytest.approx(double_evals, rel=1e-5), "and the same accuracy at every evaluation"
     assert single[-1] < single[0], "and it is training"
+    verified = run_benchbase(["verify", str(one), str(two)], cache_dir, tmp_path, **env)
+    assert verified.returncode == 0, "a third party's case's records prove their figures too: " + verified.stdout

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import benchbase_env
+
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
@@ -44,6 +47,9 @@ def test_two_nodes_on_loopback_train_together_and_report_one_run(cache_dir: Path
     assert set(summaries) == {0, 1}
     assert summaries[0]["world_size"] == 2 and summaries[0]["global_batch"] == 32 and summaries[0]["steps"] == 6
     assert summaries[1]["main_run_id"] == summaries[0]["run_id"], "node 1 knows which run it is part of"
+    verified = subprocess.run([sys.executable, "-c", "from benchbase.cli import main; main()", "verify", str(runs)],
+                              env=benchbase_env(cache_dir), capture_output=True, text=True, timeout=300)
+    assert verified.returncode == 0, "each node's part proves its own figures: " + verified.stdout
     seen = [summaries[rank]["rendezvous"] for rank in (0, 1)]
     assert [(r["master_addr"], r["master_port"]) for r in seen] == [("127.0.0.1", int(port))] * 2, seen
     report = subprocess.run(

@@ -24,6 +24,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 Bench = Callable[..., CompletedProcess[str]]
 README = REPO / "README.md"
 VENDOR_GUIDE, CASE_GUIDE = "Writing a vendor plugin", "Writing a case"

@@ -190,3 +190,10 @@ def test_the_cpu_memory_plot_is_the_runs_own_and_peaks_at_the_tables_figure(reco
     assert formatting.fixed(plotted, 1) == formatting.fixed(table, 1), (plotted, table)
     assert min(seconds for seconds, _ in points) >= 0, "the axis starts where the record does"
     assert series.train_window is not None and 0 < series.train_window[0] < series.train_window[1]
+
+
+def test_every_record_made_here_verifies(recorded: Recorded) -> None:
+    """A --repeat group, an interrupted run, a 1x1 and a 1x2 run: each proves its own figures."""
+    result = run_benchbase(["verify", str(recorded.runs)], recorded.runs, recorded.runs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "6 of 6 record(s) verified"

@@ -68,7 +68,10 @@ def test_every_run_leaves_a_complete_record(scale_runs: Path) -> None:
     else:
         assert share >= 0 and host["contended"] == (share > 0.10)
     assert len(read_cpu_load(run / "cpu_load.csv")) >= 2 and summary["software"] == env["host"]["packages"]
-    assert abs(summary["throughput"]["p_train"] - summary["samples"] / windows["train_s"]) < 1e-6 * summary["samples"]
+    warmup_samples = [e for e in read_events(run / "events.jsonl") if e["key"] == "windows"][-1]["metadata"][
+        "warmup_samples"]
+    steady = summary["samples"] - warmup_samples
+    assert abs(summary["throughput"]["p_train"] - steady / windows["train_s"]) < 1e-6 * summary["samples"]
 
 
 def test_telemetry_off_starts_no_sampler_and_the_record_says_there_are_no_readings(

@@ -32,6 +32,8 @@ import pytest
 
 from conftest import benchbase_env, run_benchbase
 
+pytestmark = pytest.mark.slow
+
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sinfo", "scancel")
 #: Where Debian puts the daemons, not on a user's PATH.
 SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 CORE = "benchbase-core"
 #: The core versions every plugin accepts (their pyproject.toml: ``benchbase-core>=0.1,<0.2``).

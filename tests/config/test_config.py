@@ -64,8 +64,10 @@ def test_every_case_gets_the_harness_keys_with_their_defaults():
         "eval_interval_samples": 1,
         "seed": 0,
         "compile": "vendor",
+        "warmup_steps": 2,
     }
-    assert {k for k, p in CORE_PARAMETERS.items() if not p.mutable} == {"target", "eval_interval_samples"}
+    immutable = {"target", "eval_interval_samples", "warmup_steps"}
+    assert {k for k, p in CORE_PARAMETERS.items() if not p.mutable} == immutable
     assert CORE_PARAMETERS["precision"].choices == ("auto", "fp32", "bf16", "fp16", "amp")
     assert CORE_PARAMETERS["telemetry_interval_s"].minimum == 0.05
 
@@ -145,6 +147,15 @@ def test_setting_an_immutable_key_needs_unofficial():
         "'model_size' is immutable for case cpm (it defines the workload); "
         "add --unofficial to change it (the result is then marked unofficial)"
     )
+
+
+def test_the_warm_up_is_the_same_for_every_official_result_and_never_negative():
+    """A vendor file widening the warm-up would leave its slow steps out of p_train: only --unofficial may change it."""
+    with pytest.raises(BenchbaseError, match="'warmup_steps' is immutable"):
+        resolve(overrides={"warmup_steps": 10})
+    assert resolve(overrides={"warmup_steps": 0}, unofficial=True).core.warmup_steps == 0
+    with pytest.raises(BenchbaseError, match="bad value -1 for 'warmup_steps'.*expected a number >= 0"):
+        resolve(overrides={"warmup_steps": -1}, unofficial=True)
 
 
 def test_with_unofficial_an_immutable_change_is_allowed_and_marks_the_result_unofficial():
@@ -267,6 +278,15 @@ def test_a_config_record_missing_a_field_names_it():
     record = resolve().to_record()
     del record["sources"]
     with pytest.raises(RecordError, match="config.yaml has no 'sources'"):
+        ResolvedConfig.from_record(record)
+
+
+def test_a_config_record_written_before_a_core_key_existed_is_refused_on_resume_naming_the_key():
+    """Its run trained without the key (warmup_steps came later): resuming would change how it is measured."""
+    record = resolve().to_record()
+    del record["values"]["warmup_steps"]
+    record["config_hash"] = config_hash(record["values"])
+    with pytest.raises(RecordError, match="config.yaml has no core key warmup_steps: an earlier benchbase wrote it"):
         ResolvedConfig.from_record(record)
 
 

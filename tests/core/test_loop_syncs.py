@@ -1,8 +1,9 @@
 """The training loop never makes the host wait for the device inside a log interval, yet still times the core.
 
 A device whose queue is drained every step loses the overlap of host and device work, so the loop synchronises only
-where a window opens or closes: log points, evaluations, checkpoints and the ends of the train window. The vendor
-here is the CPU vendor with a counter on ``synchronize`` (counting is all it adds; the device is the real CPU).
+where a window opens or closes: log points, evaluations, checkpoints, the end of the warm-up and the ends of the train
+window. The vendor here is the CPU vendor with a counter on ``synchronize`` (counting is all it adds; the device is the
+real CPU).
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def test_the_number_of_syncs_depends_on_the_log_points_not_on_the_steps_between_
     assert short == long, "two log intervals each: the same syncs whether they hold 10 or 200 steps"
     evaluations, log_points = 2, 2  # evaluations before training and at the end
     # The train window's start, each evaluation's two ends, the restart of the rate clock after the first
-    # evaluation, the log points, the train window's end: nothing per step.
-    assert long == 1 + 2 * evaluations + 1 + log_points + 1
+    # evaluation, the end of the warm-up, the log points, the train window's end: nothing per step.
+    assert long == 1 + 2 * evaluations + 1 + 1 + log_points + 1
     assert 0 < trainer.windows.core_s <= trainer.windows.train_s, "p_core is still measured"
     assert trainer.windows.data_wait_s >= 0.0
 

@@ -291,7 +291,7 @@ def test_nvml_style_enumeration_follows_cuda_visible_devices_and_reads_what_the_
     assert (session.physical_count, session.physical_indices, session.handles) == (2, [1, 0], [1, 0])
     second, first = session.devices()
     assert (second.index, second.model, second.extra["name"]) == (0, "UNKNOWN X DEVICE", "unknown X device")
-    assert second.extra == {"name": "unknown X device", "physical_index": 1}
+    assert second.extra == {"name": "unknown X device", "power_reading": "nvmlDeviceGetPowerUsage", "physical_index": 1}
     assert second.pci_bus_id is None  # the board left the field empty
     assert (first.index, first.model, first.pci_bus_id, first.memory_total_gib) == (1, "X X100", "0000:07:00.0", 32.0)
     assert session.driver_version() is None

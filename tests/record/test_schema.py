@@ -93,14 +93,22 @@ def test_base_summary_keeps_the_schema_order_whatever_order_the_supervisor_names
 
 
 def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_path):
-    """Records written before ``seed``, ``host``, ``software`` and the device's memory capacity existed stay valid."""
+    """Records written before ``seed``, ``host``, ``software``, the device's memory capacity, the physical device
+    count, the telemetry's quality, the power figure's sample count and the warm-up window existed stay valid."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["seed", "device_memory_total_gib", "host", "software"]
+    assert later == ["devices", "seed", "telemetry", "device_memory_total_gib", "host", "software"]
+    later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
+                  for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
+    assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"]}
     older = {key: value for key, value in run_dir.read_summary().items() if key not in later}
+    for name, keys in later_keys.items():
+        older[name] = {key: value for key, value in older[name].items() if key not in keys}
     validate_summary(older)
+    (run_dir.path / "summary.json").write_text(json.dumps(older))
     (run,) = load_runs([run_dir.path]).runs
     assert run.seed is None and run.hostname is None and run.software is None
+    assert run.devices is None and run.too_few_samples is None and run.warmup_s is None
 
 
 def test_every_status_but_running_is_final_and_has_its_own_exit_code():

@@ -123,8 +123,8 @@ def test_a_converged_run_gets_every_derived_field_as_docs_records_define_it(fini
     assert summary["time_to_target_s"] == 8.0
     assert summary["windows"] == {
         "init_s": 1.5, "train_s": 6.0, "eval_s": 2.0, "core_s": 5.0, "whole_s": 8.0, "data_wait_s": 0.25,
-        "e2e_s": 50.0
-    }
+        "warmup_s": None, "e2e_s": 50.0
+    }, "a record from before warm-ups were recorded: no warmup_s, and every sample counts as steady"
     assert summary["throughput"] == {
         "p_train": pytest.approx(320 / 6.0),
         "p_core": pytest.approx(64.0),
@@ -140,9 +140,11 @@ def test_power_is_the_mean_over_devices_of_each_devices_mean_inside_the_train_wi
     # node 1 device 0: rows at 3000, 7000 ms (4000 has no reading) -> (150 + 170) / 2 = 160 W
     # mean over devices: 135 W (a plain mean over rows would give 130 W)
     # energy per sample: 135 W x 2 devices x 6.0 s / 320 samples = 5.0625 J
+    # node 1's two samples are the fewest, too few for a mean (benchbase.record.power.MIN_POWER_SAMPLES)
     power = build_summary(finished_run, BASE)["power"]
     assert power == {"mean_w_per_device": pytest.approx(135.0), "energy_per_sample_j": pytest.approx(5.0625),
-                     "source": "telemetry", "energy_source": "mean_power"}
+                     "source": "telemetry", "energy_source": "mean_power", "samples_per_device": 2,
+                     "too_few_samples": True}
 
 
 def test_memory_is_the_highest_peak_any_rank_measured(finished_run):
@@ -172,13 +174,12 @@ def test_a_run_that_failed_after_run_start_gets_a_valid_summary_of_nulls(tmp_pat
     assert summary["initial_metric"] is summary["final_metric"] is None
     assert summary["initial_extras"] is summary["final_extras"] is None
     assert summary["steps"] is summary["samples"] is summary["converged_step"] is None
-    assert summary["windows"] == dict.fromkeys(["init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s"], None) | {
-        "e2e_s": 12.0
-    }
+    worker_windows = ["init_s", "train_s", "eval_s", "core_s", "whole_s", "data_wait_s", "warmup_s"]
+    assert summary["windows"] == dict.fromkeys(worker_windows, None) | {"e2e_s": 12.0}
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None and summary["time_to_target_s"] is None
     assert summary["power"] == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
-                                "energy_source": None}
+                                "energy_source": None, "samples_per_device": None, "too_few_samples": None}
     assert summary["memory"] == {"peak_gib_per_device": 4.25, "source": "telemetry"}
 
 
@@ -248,7 +249,7 @@ def test_zero_samples_and_zero_windows_give_null_not_a_division_error(tmp_path):
     assert summary["throughput"] == dict.fromkeys(["p_train", "p_core", "p_whole", "fps_e2e"], None)
     assert summary["mfu"] is None
     assert summary["power"] == {"mean_w_per_device": 100.0, "energy_per_sample_j": None, "source": "telemetry",
-                                "energy_source": None}
+                                "energy_source": None, "samples_per_device": 1, "too_few_samples": True}
     assert summary["memory"]["source"] == "unavailable"
 
 
@@ -258,7 +259,7 @@ def test_without_power_readings_power_is_unavailable_not_zero(tmp_path):
     write_telemetry(run_dir.telemetry_path, ["3000.0,0,0,,,2.0,,,,,1.0", "7000.0,0,0,,,2.5,,,,,1.0"])
     power = build_summary(run_dir, BASE)["power"]
     assert power == {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
-                     "energy_source": None}
+                     "energy_source": None, "samples_per_device": None, "too_few_samples": None}
 
 
 def test_after_a_resume_the_last_attempts_windows_count_and_the_first_eval_stays_initial(tmp_path):

@@ -36,6 +36,30 @@ ENDLESS = [
 ]
 
 
+#: The source of a throwaway vendor that works on the host, for the plugins of the reliability tests to
+#: subclass: each test writes it, then its own misbehaving subclasses, into an installed distribution.
+HOST_VENDOR = '''
+import torch
+from benchbase.contract import DeviceInfo, PrecisionPolicy, Vendor
+from benchbase.hookspecs import hookimpl
+
+
+class HostVendor(Vendor):
+    description = "throwaway test vendor"
+    ranks_share_devices = True
+
+    def discover(self):
+        return [DeviceInfo(index=0, model="host")]
+
+    def setup_device(self, local_rank):
+        return torch.device("cpu")
+
+    def precision_policy(self, requested):
+        return PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
+
+'''
+
+
 def benchbase_command(args: list[str]) -> list[str]:
     """The console entry point, run by this interpreter so the test venv's packages are the ones used."""
     return [sys.executable, "-c", "from benchbase.cli import main; main()", *args]

@@ -13,6 +13,8 @@ from benchbase.record import rundir as records
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 
+pytestmark = pytest.mark.slow
+
 SHORT = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3", "--set", "log_interval=1"]
 
 

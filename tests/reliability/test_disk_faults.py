@@ -31,6 +31,8 @@ from benchbase.record.rundir import RunDir
 from benchbase.record.schema import RESERVE_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
 
+pytestmark = pytest.mark.slow
+
 SHORT = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=3"]
 MIN_MIB = f"at least {MIN_FREE_BYTES // 2**20} MiB"
 

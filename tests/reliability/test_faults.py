@@ -21,6 +21,10 @@ from benchbase.record.rundir import RunDir
 from benchbase.record.schema import STATUS_EXIT_CODES
 from benchbase.run.watch import GRACE_S
 from benchbase.record.telemetry_file import read_telemetry
+from benchbase.registry.plugins import load_checked_registry
+from benchbase.verify.record import verify_run
+
+pytestmark = pytest.mark.slow
 
 TWO_RANKS = ["run", "cpm", "--vendor", "cpu", "--config", "1x2", *ENDLESS, "--set", "telemetry_interval_s=0.5"]
 
@@ -99,6 +103,7 @@ def test_run_past_its_timeout_is_stopped_and_recorded_as_timeout(bench: Bench, t
     assert code == STATUS_EXIT_CODES["timeout"] == 5, output
     run = live.run_dir()
     summary = assert_valid_record(run, "timeout")
+    assert verify_run(run, load_checked_registry().case).findings == (), "a timed-out record proves its figures"
     assert summary["steps"], "the run trained before its time ran out"
     assert summary["windows"]["e2e_s"] < 12 + GRACE_S, "the ranks left on their own, before they had to be killed"
     assert_all_gone(launcher_tree)

@@ -39,6 +39,8 @@ from benchbase.record.rundir import RunDir
 from benchbase.record.schema import LOCK_FILE
 from benchbase.run.lock import Holder, RunLock, settle_orphans
 
+pytestmark = pytest.mark.slow
+
 #: A process of the run may outlive the signal that ended its supervisor by at most this long.
 GONE_WITHIN_S = 10.0
 

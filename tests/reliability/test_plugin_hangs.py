@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_support import Bench, assert_short_message, outcome_line, tree_digest
+from reliability_support import HOST_VENDOR, Bench, assert_short_message, outcome_line, tree_digest
 
 from benchbase.registry.bounded import LIMIT_ENV
 from benchbase.record.rundir import RunDir
@@ -27,25 +27,8 @@ STARTUP_S = 25
 PLUGIN = '''
 import time
 
-import torch
-from benchbase.contract import DeviceInfo, PrecisionPolicy, Vendor
-from benchbase.hookspecs import hookimpl
-
-
-class HostVendor(Vendor):
-    description = "throwaway test vendor"
-    ranks_share_devices = True
-
-    def discover(self):
-        return [DeviceInfo(index=0, model="host")]
-
-    def setup_device(self, local_rank):
-        return torch.device("cpu")
-
-    def precision_policy(self, requested):
-        return PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
-
-
+pytestmark = pytest.mark.slow
+''' + HOST_VENDOR + '''
 class HangingDiscovery(HostVendor):
     """A driver that never answers."""
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_support import MARKER_ENV, Bench, assert_short_message, wait_until_gone
+from reliability_support import HOST_VENDOR, MARKER_ENV, Bench, assert_short_message, wait_until_gone
 
 from benchbase.contract import SensorReading, Sensors
 from benchbase.run.telemetry import Sampler
@@ -24,26 +24,7 @@ from benchbase.run.watchdog import GRACE_ENV
 
 VENDORS = '''
 import ctypes
-
-import torch
-from benchbase.contract import DeviceInfo, PrecisionPolicy, Vendor
-from benchbase.hookspecs import hookimpl
-
-
-class HostVendor(Vendor):
-    description = "throwaway test vendor"
-    ranks_share_devices = True
-
-    def discover(self):
-        return [DeviceInfo(index=0, model="host")]
-
-    def setup_device(self, local_rank):
-        return torch.device("cpu")
-
-    def precision_policy(self, requested):
-        return PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
-
-
+''' + HOST_VENDOR + '''
 class StringDevices(HostVendor):
     name = "strdevices"
 

@@ -10,6 +10,8 @@ from reliability_support import RESUMABLE, Bench
 
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
+from benchbase.registry.plugins import load_checked_registry
+from benchbase.verify.record import verify_run
 
 
 def test_resumed_run_ends_with_the_same_final_metric_as_an_uninterrupted_one(
@@ -36,6 +38,7 @@ def test_resumed_run_ends_with_the_same_final_metric_as_an_uninterrupted_one(
     assert 0 < windows["core_s"] <= windows["train_s"] <= windows["whole_s"] <= windows["e2e_s"], windows
     keys = [e["key"] for e in read_events(run / "events.jsonl")]
     assert keys.count("run_start") == 2 and keys.count("resume") == 1, "the log holds both attempts"
+    assert verify_run(run, load_checked_registry().case).findings == (), "a resumed record proves its figures"
 
 
 def test_checkpoint_folder_holds_the_rng_of_exactly_the_step_its_state_is_at(interrupted_run: Path) -> None:

@@ -18,7 +18,13 @@ from typing import Any
 from benchbase.contract import DeviceInfo, Sensors
 from benchbase.hardware.cuda_like.visible import visible_device_order
 from benchbase.errors import BenchbaseError
-from benchbase.hardware.cuda_like.nvml_like import NvmlSensors, milliwatts_to_watts, nvml_memory, nvml_value
+from benchbase.hardware.cuda_like.nvml_like import (
+    NvmlSensors,
+    milliwatts_to_watts,
+    nvml_memory,
+    nvml_value,
+    power_reading,
+)
 from benchbase.hardware.topology import normalise_pci_bus_id
 
 _GIB = float(2**30)
@@ -124,7 +130,8 @@ class NvmlStyleSession(ABC):
                     model=self._model(name),
                     memory_total_gib=memory.total / _GIB if memory is not None else None,
                     pci_bus_id=self.pci_bus_id(handle),
-                    extra={"name": name, **self._extra(physical, handle)},
+                    extra={"name": name, "power_reading": power_reading(self.nvml, handle),
+                           **self._extra(physical, handle)},
                 )
             )
         return found

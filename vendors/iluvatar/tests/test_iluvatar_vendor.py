@@ -272,6 +272,8 @@ def test_ixml_exporting_only_go_ixmls_versioned_symbols_initialises_through_nvml
     assert [d.model for d in devices] == ["BI-V100", "BI-V100"]
     assert [d.pci_bus_id for d in devices] == ["0000:13:00.0", "0000:88:00.0"]  # from nvmlDeviceGetPciInfo_v3
     assert devices[0].memory_total_gib == 32.0 and devices[0].extra["telemetry"] == "ixml"
+    # go-ixml declares no nvmlDeviceGetFieldValues: power is the only reading ixml has
+    assert devices[0].extra["power_reading"] == "nvmlDeviceGetPowerUsage"
     assert not still_initialised(library)
 
 
@@ -292,6 +294,7 @@ def test_ixml_sensors_convert_milliwatts_and_leave_missing_calls_as_none(tmp_pat
     assert busy.energy_j is None  # ixml exports no nvmlDeviceGetTotalEnergyConsumption
     # nvmlDeviceGetMemoryInfo_v2: the allocated bytes, without the 256 MiB v1 would add as the driver's reserve
     assert busy.memory_used_gib == pytest.approx(21.09375) and busy.memory_total_gib == 32.0
+    # the temperature through nvmlDeviceGetTemperature: ixml lacks nvmlDeviceGetTemperatureV (FunctionNotFound)
     assert (busy.utilization_pct, busy.temperature_c, busy.clock_mhz) == (98.0, 52.0, 1500.0)
     assert still_initialised(library)  # the sensors hold the session open until closed
     sensors.close()

@@ -5,6 +5,11 @@ the wording of failures, the refusal of an empty visible set and of MIG, CUDA's 
 (:mod:`benchbase_nvidia.device_order`), and the queries only NVML answers (compute capability, CPU affinity, the CUDA
 version the driver supports).
 
+The sensors are the kit's (:mod:`benchbase.hardware.cuda_like.nvml_like`, whose docstring gives the NVML facts with
+their sources): power from the instant field ``NVML_FI_DEV_POWER_INSTANT`` where the driver has it, since
+``nvmlDeviceGetPowerUsage`` is a 1-second average on Ampere (except GA100) and Hopper, and temperature through
+``nvmlDeviceGetTemperatureV``, with the deprecated ``nvmlDeviceGetTemperature`` (removed in CUDA 14) as fallback.
+
 MIG is refused in one line rather than measured: a MIG slice's power, energy counter, clocks and temperature are the
 whole board's (shared with every other slice), and NVML reports no utilisation in MIG mode, so a record of a slice
 would attribute other tenants' work to the run.

@@ -497,3 +497,81 @@ def test_tuned_cpm_configs_exist_for_each_model_and_scale_and_hold_only_mutable_
             assert "not vendor-tuned" in path.read_text()
     reference = yaml.safe_load((folder / "A100x1x8.yaml").read_text())
     assert (reference["batch_size"], reference["lr"], reference["max_steps"]) == (32, 0.0005, 4000)
+
+
+class NewerNvml(RecordedNvml):
+    """The recording behind a driver and pynvml that have the instant power field and ``nvmlDeviceGetTemperatureV``
+    (R530 and later; nvidia-ml-py 12.535+): a device's ``power_instant_mw`` answers the field (absent: the field's
+    own return code says not supported, as on boards without it), ``temperature_v_c`` the versioned call. The field
+    values come back as pynvml's own ``c_nvmlFieldValue_t`` array, the shape the real binding returns."""
+
+    NVML_FI_DEV_POWER_INSTANT = pynvml.NVML_FI_DEV_POWER_INSTANT
+    NVML_SUCCESS = pynvml.NVML_SUCCESS
+
+    def nvmlDeviceGetFieldValues(self, handle: int, field_ids: list[int]) -> Any:
+        if "fields" in self.failing:
+            raise self.failing["fields"]
+        values = (pynvml.c_nvmlFieldValue_t * len(field_ids))()
+        for value, field_id in zip(values, field_ids):
+            value.fieldId = field_id
+            instant = self.devices[handle].get("power_instant_mw")
+            if field_id != self.NVML_FI_DEV_POWER_INSTANT:
+                instant = None
+            if instant is None:
+                value.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
+            else:
+                value.nvmlReturn = pynvml.NVML_SUCCESS
+                value.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
+                value.value.uiVal = instant
+        return values
+
+    def nvmlDeviceGetTemperatureV(self, handle: int, sensor: int) -> int:
+        assert sensor == pynvml.NVML_TEMPERATURE_GPU
+        return self._field("temperature_v", handle, "temperature_v_c")
+
+
+def newer(recorded: RecordedNvml, **changes: dict[str, Any]) -> NewerNvml:
+    return NewerNvml(scripted(recorded, **changes).recording)
+
+
+def test_power_is_the_instant_field_where_the_driver_has_it_and_the_1s_average_where_not(
+    recorded: RecordedNvml,
+) -> None:
+    nvml = newer(recorded, d0={"power_instant_mw": 61_230})  # device 1's field answers "not supported"
+    vendor = NvidiaVendor(nvml=nvml)
+    instant, average = vendor.open_sensors([0, 1]).read()
+    assert instant.power_w == pytest.approx(61.23)  # not nvmlDeviceGetPowerUsage's 57.34
+    assert average.power_w == pytest.approx(312.486)
+    assert [device.extra["power_reading"] for device in vendor.discover()] == [
+        "nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)", "nvmlDeviceGetPowerUsage"
+    ]
+
+
+def test_a_driver_without_field_values_and_a_pynvml_without_the_field_read_the_average(
+    recorded: RecordedNvml,
+) -> None:
+    nvml = newer(recorded, d0={"power_instant_mw": 61_230})
+    nvml.failing["fields"] = pynvml.NVMLError_FunctionNotFound()
+    assert NvidiaVendor(nvml=nvml).open_sensors([0]).read()[0].power_w == pytest.approx(57.34)
+    (old,) = NvidiaVendor(nvml=recorded).open_sensors([0]).read()  # RecordedNvml: a pynvml with neither
+    assert old.power_w == pytest.approx(57.34)
+    assert NvidiaVendor(nvml=recorded).discover()[0].extra["power_reading"] == "nvmlDeviceGetPowerUsage"
+
+
+def test_the_source_chosen_at_open_is_kept_and_a_failed_instant_read_is_none_not_an_average(
+    recorded: RecordedNvml,
+) -> None:
+    nvml = newer(recorded, d0={"power_instant_mw": 61_230})
+    sensors = NvidiaVendor(nvml=nvml).open_sensors([0])
+    nvml.devices[0]["power_instant_mw"] = None
+    assert sensors.read()[0].power_w is None
+
+
+def test_temperature_is_read_through_temperature_v_where_present_else_the_deprecated_call(
+    recorded: RecordedNvml,
+) -> None:
+    nvml = newer(recorded, d0={"temperature_v_c": 33})
+    assert NvidiaVendor(nvml=nvml).open_sensors([0]).read()[0].temperature_c == 33.0
+    nvml.failing["temperature_v"] = pynvml.NVMLError_FunctionNotFound()  # a driver older than the pynvml
+    assert NvidiaVendor(nvml=nvml).open_sensors([0]).read()[0].temperature_c == 31.0
+    assert NvidiaVendor(nvml=recorded).open_sensors([0]).read()[0].temperature_c == 31.0  # a pynvml without it

@@ -1,0 +1,113 @@
+"""The summary's ``power`` and ``telemetry`` objects: power and energy per physical device over the steady spans of
+training, and how well the sampler kept its rate (docs/records.md, "power" and "telemetry").
+
+A power figure is only as good as the samples under it: a sensor that took seconds per read gave a 1 Hz
+configuration four samples for its mean and nothing said so. So the summary states how many samples each figure
+rests on and the rate the sampler achieved, and marks a figure that rests on too few
+(:data:`MIN_POWER_SAMPLES`, :data:`MIN_RATE_SHARE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from benchbase.record import spans as counted
+from benchbase.record.spans import Spans
+from benchbase.record.telemetry_file import span_counter_energy_j
+
+#: A device's mean power from fewer samples than this is marked ``too_few_samples``: power moves with every step,
+#: evaluation and clock change, and the mean of a handful of readings is one reading's noise away from another
+#: figure (the issue's sensor gave four samples in a run whose 1 Hz configuration promised a hundred).
+MIN_POWER_SAMPLES = 10
+#: A sampler that achieved less than this share of its configured rate was stalled by its sensor: each reading is
+#: stamped when a slow read returns, seconds after the moment it describes, so cutting evaluations out by time
+#: misplaces readings, and the mean is marked ``too_few_samples`` however long the run was.
+MIN_RATE_SHARE = 0.5
+
+
+def power_summary(
+    rows: Sequence[dict[str, Any]],
+    window_meta: Mapping[str, Any],
+    devices: int | None,
+    samples: int | None,
+    achieved_hz: float | None,
+    interval_s: float | None,
+) -> dict[str, Any]:
+    """Mean over telemetry devices of each device's mean power over the steady spans (:func:`counted.steady`), and
+    the energy per steady sample that implies for ``devices`` physical devices.
+
+    ``samples`` are the steady samples (trained outside the warm-ups). The energy is the devices' own counter where
+    every device has one over every span (NVML's total energy), else mean power x the spans' seconds.
+    """
+    unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
+                   "energy_source": None, "samples_per_device": None, "too_few_samples": None}
+    steady = counted.steady(window_meta)
+    if not steady:
+        return unavailable
+    per_device: dict[tuple[int, int], list[float]] = {}
+    for row in rows:
+        if row["power_w"] is not None and steady.contains(row["time_ms"]):
+            per_device.setdefault((row["node"], row["device"]), []).append(row["power_w"])
+    if not per_device:
+        return unavailable
+    mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
+    fewest = min(len(values) for values in per_device.values())
+    stalled = achieved_hz is not None and interval_s is not None and interval_s > 0 and (
+        achieved_hz < MIN_RATE_SHARE / interval_s
+    )
+    energy, energy_source = _energy_per_sample(rows, steady, mean_w, devices or len(per_device), samples)
+    return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
+            "energy_source": energy_source, "samples_per_device": fewest,
+            "too_few_samples": fewest < MIN_POWER_SAMPLES or stalled}
+
+
+def _energy_per_sample(
+    rows: Sequence[dict[str, Any]], steady: Spans, mean_w: float, devices: int, samples: int | None
+) -> tuple[float | None, str | None]:
+    if not samples:
+        return None, None
+    energies = span_counter_energy_j(rows, steady)
+    if energies:
+        return sum(energies.values()) / len(energies) * devices / samples, "counter"
+    return mean_w * devices * steady.seconds() / samples, "mean_power"
+
+
+def telemetry_summary(
+    rows: Sequence[dict[str, Any]], window_meta: Mapping[str, Any], interval_s: float | None
+) -> dict[str, Any]:
+    """What the sampler achieved: the configured interval, the lowest rate any device was sampled at over the
+    attempts (its rows inside them over their seconds), the longest time any device went without a row there (a
+    slow sensor read shows as a gap of its duration), and the record's telemetry rows.
+
+    A record without attempts (a run that died before training ended) is measured over each device's own first to
+    last row.
+    """
+    attempts = counted.attempts(window_meta)
+    times: dict[tuple[int, int], list[float]] = {}
+    for row in rows:
+        times.setdefault((row["node"], row["device"]), []).append(row["time_ms"])
+    rates, gaps = [], []
+    for stamps in times.values():
+        stamps.sort()
+        windows = attempts or Spans([(stamps[0], stamps[-1])])
+        inside = [time for time in stamps if windows.contains(time)]
+        if windows.seconds() > 0:
+            rates.append(len(inside) / windows.seconds())
+        gaps.append(_longest_gap_s(inside, windows))
+    return {
+        "interval_s": interval_s,
+        "achieved_hz": min(rates) if rates else None,
+        "longest_gap_s": max(gaps) if gaps else None,
+        "rows": len(rows),
+    }
+
+
+def _longest_gap_s(stamps: Sequence[float], windows: Spans) -> float:
+    """The longest stretch of ``windows`` without a stamp, its ends included (a window with no row at all is one
+    gap as long as itself)."""
+    longest = 0.0
+    for begin, end in windows:
+        marks = [begin, *(time for time in stamps if begin <= time <= end), end]
+        longest = max(longest, *(later - earlier for earlier, later in zip(marks, marks[1:])))
+    return longest / 1000
