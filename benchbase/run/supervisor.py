@@ -24,6 +24,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from benchbase.contract import Sensors, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.foreign import visible
 from benchbase.launch.plan import LaunchPlan
@@ -112,6 +113,9 @@ def execute(
         signals.phase(f"asking {request.vendor.name} for the facts of env.json")
         env = environment_record(request, plan_for(request, None, cleared.bindings, cleared.binding_note),
                                  cleared.device_indices, cleared.precision)
+        signals.phase(f"calling {request.vendor.name}'s open_sensors()")
+        sensors = _OpenedSensors.open(request.vendor, cleared.device_indices)
+        held.callback(sensors.close)
         if cleared.resumed is not None:
             run_dir = cleared.resumed
             lock = held.enter_context(RunLock.acquire(run_dir.path, "resume"))
@@ -137,7 +141,7 @@ def execute(
         signals.phase("starting the ranks")
         attempt = _Attempt(request, console, run_dir, signals, reserve, process_start, started_at, previous_e2e)
         try:
-            return _record_and_watch(attempt, cleared, env)
+            return _record_and_watch(attempt, cleared, env, sensors)
         except (RunStopped, BenchbaseError, OSError) as exc:
             return attempt.end_early(exc)
         except BaseException as exc:
@@ -266,14 +270,17 @@ class _Attempt:
                                f"{escape(visible(problem))}", soft_wrap=True, highlight=False)
 
 
-def _record_and_watch(attempt: _Attempt, cleared: Cleared, env: dict[str, Any]) -> RunOutcome:
+def _record_and_watch(
+    attempt: _Attempt, cleared: Cleared, env: dict[str, Any], sensors: _OpenedSensors
+) -> RunOutcome:
     """Write the record's start, launch the ranks, watch them, and decide and record how the run ended, with what
-    :func:`clear_to_launch` found and ``env`` (``env.json`` but its launch plan), both before the record existed."""
+    :func:`clear_to_launch` found, ``env`` (``env.json`` but its launch plan) and the vendor's sensors, all had
+    before the record existed."""
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
     plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
     prepared = cleared.prepared or {}
     base = _write_record_start(attempt, plan, {**env, "launch": plan.describe()}, prepared)
-    attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices)
+    attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
     if cleared.binding_note:
         console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)
     with launcher_log(run_dir) as log:
@@ -338,13 +345,40 @@ def _write_record_start(
     return base
 
 
-def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int]) -> Sampler:
-    """The telemetry sampler of this node's devices, not yet started."""
+@dataclass
+class _OpenedSensors:
+    """The vendor's sensors, opened before the record exists (a vendor that cannot open them is refused without a
+    record), held until the sampler claims them, which closes them when it stops; closed here if the attempt ends
+    before that."""
+
+    vendor: Vendor
+    sensors: Sensors | None
+
+    @classmethod
+    def open(cls, vendor: Vendor, device_indices: list[int]) -> _OpenedSensors:
+        devices = sorted(set(device_indices))
+        return cls(vendor, checked.call(vendor, "open_sensors()", checked.SENSORS, vendor.open_sensors, devices))
+
+    def claim(self) -> Sensors | None:
+        sensors, self.sensors = self.sensors, None
+        return sensors
+
+    def close(self) -> None:
+        sensors = self.claim()
+        if sensors is not None:
+            # The attempt already ended for its own reason, which is what it reports; a close that fails too adds
+            # nothing the user can act on.
+            with contextlib.suppress(Exception):
+                bounded.call(self.vendor, "sensors.close()", sensors.close)
+
+
+def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int], sensors: Sensors | None) -> Sampler:
+    """The telemetry sampler of this node's devices, not yet started; it closes ``sensors`` when it stops."""
     devices = sorted(set(device_indices))
     return Sampler(
         Path(run_dir.telemetry_path),
         request.node_rank,
-        checked.call(request.vendor, "open_sensors()", checked.SENSORS, request.vendor.open_sensors, devices),
+        sensors,
         request.resolved.core.telemetry_interval_s,
         devices,
         root_pid=os.getpid(),
