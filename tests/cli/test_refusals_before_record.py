@@ -123,3 +123,24 @@ def test_compile_on_as_the_docs_write_it_is_accepted(bench: Bench) -> None:
     result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "compile=on", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.split("│")[2].strip() for line in result.stdout.splitlines() if "│ compile " in line] == ["on"]
+
+
+def test_a_resume_the_record_refuses_is_refused_by_its_dry_run_too_and_the_record_is_untouched(
+    bench: Bench, tmp_path: Path
+) -> None:
+    out = tmp_path / "runs"
+    made = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--set", "max_steps=2", "--out", str(out))
+    assert made.returncode == 3, made.stdout + made.stderr  # the budget spent: a finished run, not resumable
+    (run,) = out.iterdir()
+    before = {path: path.read_bytes() for path in sorted(run.rglob("*")) if path.is_file()}
+    lines = []
+    for extra in ([], ["--dry-run"]):
+        result = bench("run", "cpm", "--vendor", "cpu", "--resume", str(run), *extra)
+        assert result.returncode == 2, result.stdout + result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "already finished (not_converged); only a stopped run can be resumed" in errors[0]
+        assert "Ranks on this node" not in result.stdout
+        lines.append(errors[0])
+    assert lines[0] == lines[1]
+    assert {path: path.read_bytes() for path in sorted(run.rglob("*")) if path.is_file()} == before
+    assert list(out.iterdir()) == [run]
