@@ -106,7 +106,7 @@ def build_summary(
     if throughput["p_train"] is not None and flops_per_sample is not None and devices and peak_flops:
         mfu = throughput["p_train"] * flops_per_sample / (devices * peak_flops)
 
-    rows = _telemetry_rows(run_dir)
+    rows = telemetry_rows(run_dir)
     telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir))
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
     derived: dict[str, Any] = {
@@ -215,7 +215,7 @@ def _events(run_dir: RunDir) -> list[dict[str, Any]]:
         return []
 
 
-def _telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
+def telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
     """All nodes' rows; an unreadable file contributes none (the summary must still be written)."""
     rows: list[dict[str, Any]] = []
     for path in run_dir.telemetry_paths():

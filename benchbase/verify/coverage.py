@@ -14,9 +14,8 @@ from typing import Any
 
 from benchbase.record import schema
 from benchbase.record.cpu_load_file import read_cpu_load
-from benchbase.record.files import RecordError
 from benchbase.record.rundir import RunDir
-from benchbase.record.telemetry_file import read_telemetry
+from benchbase.record.summary import telemetry_rows
 from benchbase.verify.findings import Finding
 
 #: How far the first and last rows may be from a span's ends, in sampling intervals: the sampler starts with the
@@ -37,14 +36,8 @@ def check_coverage(run_dir: RunDir, summary: Mapping[str, Any], windows_meta: Ma
     power = summary.get("power") if isinstance(summary.get("power"), Mapping) else {}
     memory = summary.get("memory") if isinstance(summary.get("memory"), Mapping) else {}
     if power.get("source") == "telemetry" or memory.get("source") == "telemetry":
-        rows: list[dict[str, Any]] = []
-        for path in run_dir.telemetry_paths():
-            try:
-                rows.extend(read_telemetry(path))
-            except RecordError:
-                continue
         devices: dict[tuple[int, int], list[float]] = {}
-        for row in rows:
+        for row in telemetry_rows(run_dir):
             devices.setdefault((row["node"], row["device"]), []).append(row["time_ms"])
         for (node, device), times in sorted(devices.items()):
             gap = _uncovered(sorted(times), spans, slack_ms)
