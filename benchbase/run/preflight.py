@@ -7,7 +7,8 @@ record exists, it would leave a failed record behind that every report then has 
 runs these same checks in the same order, so it refuses exactly what the run refuses, with the same line, and shows
 the plan only of a request that would start.
 
-The one difference: a dry run on a machine where the vendor finds no device at all (a login node, a laptop) plans
+The run alone then opens the vendor's sensors, also before its record exists (:mod:`benchbase.run.supervisor`): a
+dry run holds no device resources. The other difference: a dry run on a machine where the vendor finds no device at all (a login node, a laptop) plans
 for a machine that has them. It then checks everything that does not depend on the devices or data of this machine,
 and says which refusal a run here would give instead of hiding it.
 """
@@ -26,6 +27,7 @@ from benchbase.record import disk_space
 from benchbase.record.rundir import RunDir
 from benchbase.registry import checked
 from benchbase.run.devices import assign_devices, bindings_for, discovered_devices, fitted_bindings
+from benchbase.run.environment import environment_record
 from benchbase.run.prepare import check_data_dir, check_data_suffices
 from benchbase.run.request import RunRequest
 from benchbase.run.resume import check_checkpoint_fits, check_resumable
@@ -56,7 +58,7 @@ def plan_for(
 
 @dataclass(frozen=True)
 class Cleared:
-    """What the checks found, which the run then uses as it is: nothing is asked of a plugin twice."""
+    """What the checks found, which the run then uses as it is (the run asks no plugin for any of it again)."""
 
     device_indices: list[int]
     #: Per local rank, the binding as planned (the vendor's reading of the topology) and as fitted to the CPUs this
@@ -69,6 +71,9 @@ class Cleared:
     prepared: dict[str, Any] | None
     #: The record a ``--resume`` continues, opened and checked; ``None`` for a new run.
     resumed: RunDir | None
+    #: ``env.json`` but for ``prepare`` and the launch plan with the run folder in it (the vendor's ``environment()``
+    #: and ``peak_flops()`` asked here too); ``None`` for a dry run planning for another machine.
+    env: dict[str, Any] | None
     #: Why a run on this machine would refuse where a dry run plans for another one (no device here); else ``None``.
     not_here: str | None = None
 
@@ -93,11 +98,11 @@ def clear_to_launch(
     device_indices = assign_devices(vendor, nproc, devices) if devices else list(range(nproc))
     planned = bindings_for(vendor, nproc, device_indices, request.sysfs_root)
     bindings, binding_note = fitted_bindings(planned, request.sysfs_root)
-    plan_for(request, None, bindings, binding_note)  # a bad --node-rank or a missing master
+    plan = plan_for(request, None, bindings, binding_note)  # a bad --node-rank or a missing master
     precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy,
                              request.resolved.core.precision)
     if not_here is not None:
-        return Cleared(device_indices, planned, bindings, binding_note, precision, None, None, not_here)
+        return Cleared(device_indices, planned, bindings, binding_note, precision, None, None, None, not_here)
     resumed = None
     if request.resume_dir is not None:
         resumed = RunDir.open(request.resume_dir)
@@ -114,4 +119,6 @@ def clear_to_launch(
     if resumed is not None:
         # The checkpoint against the model this node's data gives: a refusal leaves the record as it was.
         check_checkpoint_fits(resumed, request.case, vendor, request.resolved.values, prepared)
-    return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed)
+    phase(f"asking {vendor.name} for the facts of env.json")
+    env = environment_record(request, plan, device_indices, precision)
+    return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env)

@@ -43,7 +43,6 @@ from benchbase.record.schema import (
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
-from benchbase.run.environment import environment_record
 from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
 from benchbase.run.preflight import Cleared, clear_to_launch, plan_for
@@ -109,10 +108,6 @@ def execute(
     with Signals(deadline) as signals, contextlib.ExitStack() as held:
         watchdog = held.enter_context(Watchdog.start(None if deadline is None else deadline - time.perf_counter()))
         cleared = clear_to_launch(request, lambda: _prepare(prepare, request.cache_dir), signals.phase)
-        # The vendor's facts for env.json (its environment(), peak FLOP/s) are asked before the record exists too.
-        signals.phase(f"asking {request.vendor.name} for the facts of env.json")
-        env = environment_record(request, plan_for(request, None, cleared.bindings, cleared.binding_note),
-                                 cleared.device_indices, cleared.precision)
         signals.phase(f"calling {request.vendor.name}'s open_sensors()")
         sensors = _OpenedSensors.open(request.vendor, cleared.device_indices)
         held.callback(sensors.close)
@@ -141,7 +136,7 @@ def execute(
         signals.phase("starting the ranks")
         attempt = _Attempt(request, console, run_dir, signals, reserve, process_start, started_at, previous_e2e)
         try:
-            return _record_and_watch(attempt, cleared, env, sensors)
+            return _record_and_watch(attempt, cleared, sensors)
         except (RunStopped, BenchbaseError, OSError) as exc:
             return attempt.end_early(exc)
         except BaseException as exc:
@@ -270,16 +265,13 @@ class _Attempt:
                                f"{escape(visible(problem))}", soft_wrap=True, highlight=False)
 
 
-def _record_and_watch(
-    attempt: _Attempt, cleared: Cleared, env: dict[str, Any], sensors: _OpenedSensors
-) -> RunOutcome:
+def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSensors) -> RunOutcome:
     """Write the record's start, launch the ranks, watch them, and decide and record how the run ended, with what
-    :func:`clear_to_launch` found, ``env`` (``env.json`` but its launch plan) and the vendor's sensors, all had
-    before the record existed."""
+    :func:`clear_to_launch` found and the vendor's sensors, both had before the record existed."""
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
     plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
     prepared = cleared.prepared or {}
-    base = _write_record_start(attempt, plan, {**env, "launch": plan.describe()}, prepared)
+    base = _write_record_start(attempt, plan, {**(cleared.env or {}), "launch": plan.describe()}, prepared)
     attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
     if cleared.binding_note:
         console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)

@@ -144,7 +144,7 @@ def test_a_vendor_call_that_hangs_before_the_ranks_start_is_refused_without_a_re
     bench: Bench, tmp_path: Path, site: Path, vendor: str, call: str
 ) -> None:
     """``environment()`` (the facts of ``env.json``) and ``open_sensors()`` are called before the run folder is made
-    (benchbase/run/supervisor.py, after benchbase/run/preflight.py): a hang there is one line and no record."""
+    (benchbase/run/preflight.py, then benchbase/run/supervisor.py): a hang there is one line and no record."""
     result = bench.run("run", "cpm", "--vendor", vendor, "--preset", "demo", "--out", str(tmp_path / "runs"),
                        PYTHONPATH=str(site), **{LIMIT_ENV: str(LIMIT_S)})
     assert_short_message(result, 2, f"vendor '{vendor}' of {PLUGIN_NAME}: {call} did not return within {LIMIT_S} s")
