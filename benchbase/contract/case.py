@@ -202,14 +202,6 @@ class Metric(ABC):
         on the device (no host sync); NaN where the batch has nothing to score. ``model`` is the unwrapped model."""
 
 
-@dataclass(frozen=True)
-class EvalResult:
-    """One evaluation; ``metric`` is compared with the case's target, ``extras`` are recorded beside it."""
-
-    metric: float
-    extras: Mapping[str, float] = field(default_factory=dict)
-
-
 class Case(ABC):
     """A benchmark: a named composition of one model spec, one dataset spec, a recipe, a metric and its parameters.
 

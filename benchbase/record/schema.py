@@ -32,16 +32,20 @@ NOT_CONVERGED = "not_converged"
 FAILED = "failed"
 TIMEOUT = "timeout"
 INTERRUPTED = "interrupted"
+#: The training loss stopped being a finite number: the run stopped, and its throughput measured no real training.
+DIVERGED = "diverged"
 #: Every final status and the exit code ``benchbase run`` ends with; 2 is left to bad input, as click uses it.
 STATUS_EXIT_CODES: dict[str, int] = {
     CONVERGED: 0,
     NOT_CONVERGED: 3,
     FAILED: 4,
     TIMEOUT: 5,
+    DIVERGED: 6,
     INTERRUPTED: 130,
 }
 FINAL_STATUSES: tuple[str, ...] = tuple(STATUS_EXIT_CODES)
-#: Statuses whose run finished its training loop, so its throughput is a full measurement.
+#: Statuses whose run finished its training loop, so its throughput is a full measurement (not ``diverged``: its
+#: steps after the loss went non-finite trained nothing, so its throughput is no figure of the hardware).
 COMPLETED_STATUSES: tuple[str, ...] = (CONVERGED, NOT_CONVERGED)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -217,6 +221,12 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     Field("final_extras", Kind.NUMBERS, "the case's extras of the last evaluation, by name in the case's order"),
     Field("initial_metric", _NUMBER, "the metric of the first evaluation", mean=True),
     Field("initial_extras", Kind.NUMBERS, "the case's extras of the first evaluation", reported=False),
+    Field(
+        "final_eval_samples",
+        _INT,
+        "samples the last evaluation scored, all ranks together: the whole validation split at every world size",
+        always_present=False,
+    ),
     Field("steps", _INT, mean=True),
     Field("samples", _INT, mean=True),
     Field("converged_step", _INT),

@@ -120,6 +120,7 @@ def build_summary(
         "final_extras": eval_extras(_metadata(last_eval)) if last_eval else None,
         "initial_metric": _number(first_eval.get("value")) if first_eval else None,
         "initial_extras": eval_extras(_metadata(first_eval)) if first_eval else None,
+        "final_eval_samples": _int(_metadata(last_eval).get("eval_samples")),
         "steps": steps,
         "samples": samples,
         "converged_step": _int(stop_meta.get("converged_step")),

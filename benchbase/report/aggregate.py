@@ -8,7 +8,10 @@ Decisions, each a reader's question answered honestly:
 * The row's numbers are means over the group's converged runs: a run that never reached the target did a different
   amount of work. When none converged, the means fall back to the completed runs (converged or not_converged: they
   finished their training loop, so their throughput is a full measurement) and the detail view says so.
-  Failed, timed-out and interrupted runs never feed a mean.
+  Failed, timed-out, interrupted and diverged runs never feed a mean. A ``diverged`` run (a non-finite training
+  loss) counts against stability like a failed one, but gives no Performance figure: the steps it timed after its
+  loss went non-finite trained nothing, and NaN arithmetic can run at another speed than real training. The
+  detail view lists it as such.
 * Throughput spread is the range and the coefficient of variation (sample standard deviation, n-1, over the mean)
   of ``p_train`` over the completed runs; time to target's, over the converged runs. The CV needs two runs.
 * The olympic time to target is MLPerf's aggregate of a result: of the counted runs, drop the fastest and the

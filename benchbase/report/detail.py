@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from benchbase.record.schema import FINAL_STATUSES, INTERRUPTED
+from benchbase.record.schema import DIVERGED, FINAL_STATUSES, INTERRUPTED
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Spread, Stat
 from benchbase.report.columns import STANDARD_COLUMNS
@@ -85,8 +85,7 @@ def detail_items(
         ("Steps / samples", _steps_text(stats)),
         ("Runs", _run_counts(stats)),
         ("Means over", _basis_text(stats)),
-        ("Run ids", ", ".join(
-            run.run_id + (" (interrupted, excluded)" if run.status == INTERRUPTED else "") for run in stats.runs)),
+        ("Run ids", ", ".join(run.run_id + _exclusion(run.status) for run in stats.runs)),
     ]
     notes = [f"{run.run_id}: {note}" for run in stats.runs for note in run.notes]
     if notes:
@@ -183,11 +182,25 @@ def _steps_text(stats: GroupStats) -> str:
 
 def _run_counts(stats: GroupStats) -> str:
     statuses = Counter(run.status for run in stats.counted)
-    counted = ", ".join(f"{statuses[status]} {status}" for status in FINAL_STATUSES if statuses[status])
+    counted = ", ".join(f"{statuses[status]} {status}{_RUN_COUNT_NOTES.get(status, '')}"
+                        for status in FINAL_STATUSES if statuses[status])
     text = f"{len(stats.counted)} counted: {counted}" if stats.counted else "none counted"
     if stats.interrupted:
         text += f"; {len(stats.interrupted)} interrupted (excluded from stability and means)"
     return text
+
+
+#: Why a status's runs are counted as they are, where it is not plain.
+_RUN_COUNT_NOTES = {DIVERGED: " (non-finite training loss: counted as not converged, no throughput figure)"}
+
+
+def _exclusion(status: str) -> str:
+    """What a run's status keeps it out of, beside its id."""
+    if status == INTERRUPTED:
+        return " (interrupted, excluded)"
+    if status == DIVERGED:
+        return " (diverged, no throughput figure)"
+    return ""
 
 
 def _basis_text(stats: GroupStats) -> str:

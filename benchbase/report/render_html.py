@@ -30,6 +30,7 @@ _STATUS_CLASS = {
     schema.NOT_CONVERGED: "warn",
     schema.FAILED: "bad",
     schema.TIMEOUT: "bad",
+    schema.DIVERGED: "bad",
     schema.INTERRUPTED: "muted",
 }
 

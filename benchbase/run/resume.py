@@ -15,7 +15,13 @@ from benchbase.config.resolve import ResolvedConfig
 from benchbase.contract import Case, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.record.rundir import RecordError, RunDir
-from benchbase.record.schema import CHECKPOINT_FILE, READABLE_SUMMARY_SCHEMAS, SUMMARY_SCHEMA
+from benchbase.record.schema import (
+    CHECKPOINT_FILE,
+    COMPLETED_STATUSES,
+    DIVERGED,
+    READABLE_SUMMARY_SCHEMAS,
+    SUMMARY_SCHEMA,
+)
 
 
 def resolved_from_record(run_dir: Path, case: Case, vendor: Vendor) -> ResolvedConfig:
@@ -96,7 +102,7 @@ def check_resumable(run_dir: RunDir, world_size: int) -> dict[str, Any]:
     The checkpoint is read memory-mapped (and with ``weights_only``), so vetting a large one costs little.
     """
     previous = _previous_summary(run_dir)
-    if previous["status"] in ("converged", "not_converged"):
+    if previous["status"] in (*COMPLETED_STATUSES, DIVERGED):  # a diverged run would diverge again from its checkpoint
         raise BenchbaseError(
             f"{run_dir.path} already finished ({previous['status']}); only a stopped run can be resumed",
             "start a new run instead",

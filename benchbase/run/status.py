@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.record.rundir import RunDir
-from benchbase.record.schema import INTERRUPTED, STATUS_EXIT_CODES
+from benchbase.record.schema import DIVERGED, INTERRUPTED, STATUS_EXIT_CODES
 from benchbase.run.signals import signal_name
 
 
@@ -94,6 +94,14 @@ def root_cause(run_dir: RunDir) -> str | None:
     return f"rank {rank} {how}" + (f" ({error})" if error else "")
 
 
+def diverged_step(stop: dict[str, Any]) -> Any:
+    """The first step whose training loss was not finite, as the loop's ``train_stop`` says; the stop's own step
+    where an older or hand-made record lacks it."""
+    metadata = stop.get("metadata")
+    step = metadata.get("diverged_step") if isinstance(metadata, dict) else None
+    return step if step is not None else stop.get("step")
+
+
 def decide_status(
     return_code: int | None,
     timed_out: bool,
@@ -105,7 +113,9 @@ def decide_status(
     """The status is the supervisor's own knowledge first (its timeout, a signal it received and forwarded, a record
     file it could not write and stopped the ranks for), then the launcher's exit code, then what rank 0 recorded. A
     rank's ``interrupted`` stop alone proves nothing: torchrun also sends SIGTERM to the surviving ranks when one rank
-    dies, and that run failed."""
+    dies, and that run failed. A ``diverged`` stop (the loop ended at a non-finite training loss) is its own status:
+    the run did not fail and did not spend its budget, and what it trained after the loss went non-finite is no
+    measurement."""
     stop = next((e for e in reversed(events) if e.get("key") == "train_stop"), None)
     reason = stop.get("value") if stop else None
     if timed_out:
@@ -121,6 +131,8 @@ def decide_status(
         return "converged", f"target reached at step {target_eval.get('step')}"
     if return_code == 0 and reason in ("max_steps", "max_samples"):
         return "not_converged", f"budget spent ({reason}) before the target was reached"
+    if return_code in (0, STATUS_EXIT_CODES[DIVERGED]) and reason == "diverged":
+        return DIVERGED, f"non-finite training loss at step {diverged_step(stop)}"
     if return_code is not None and return_code < 0:
         code = f"killed by {signal_name(-return_code)}"
     else:

@@ -11,9 +11,12 @@ accumulation 2 and 2 ranks without accumulation consume exactly the same samples
 * The ``G`` samples are cut into ``world_size * accum`` micro-batches of ``micro_batch`` in order; rank ``r`` takes
   micro-batches ``r*accum .. r*accum + accum - 1``, i.e. one contiguous slice of the global batch. Concatenating
   ranks in rank order, and each rank's micro-batches in accumulation order, gives back the global batch.
-* Evaluation visits the samples in their stored order: each global eval batch of ``batch * world_size`` consecutive
-  samples is split into contiguous per-rank slices, and the last, incomplete global batch is dropped, so every rank
-  runs the same number of batches.
+* Evaluation scores every sample of the validation split, cut in stored order into eval batches of ``batch``
+  consecutive samples (the last one short when the split does not divide), and batch ``i`` runs on rank
+  ``i mod world_size``. The partition into batches depends on the split and the eval batch size only, never on the
+  world size, so every topology scores the same samples in the same batches and the metric is the same (a rank may
+  get one batch fewer than another, or none). Dropping an incomplete global batch, as the CPM reference's
+  ``drop_last`` does, would make the scored set shrink as ranks are added.
 
 The position in the training stream is just the step number, so resuming needs nothing but the step.
 """
@@ -90,20 +93,15 @@ class TrainOrder:
 
 
 def eval_indices(size: int, *, batch: int, rank: int, world_size: int) -> list[np.ndarray]:
-    """This rank's evaluation batches as index arrays; raise if the split cannot fill one global eval batch."""
+    """This rank's evaluation batches as index arrays (see the module docstring); raise if the split is empty."""
     if batch <= 0:
         raise BenchbaseError(f"eval batch size must be positive, got {batch}", "set it to >= 1")
     _check_rank(rank, world_size)
-    count = size // (batch * world_size)
-    if count == 0:
-        raise BenchbaseError(
-            f"the validation split has {size} samples, fewer than one eval batch of {batch} x {world_size} ranks",
-            "lower the eval batch size",
-        )
-    return list(_eval_batches(count, batch, rank, world_size))
+    if size <= 0:
+        raise BenchbaseError("the validation split has no samples", "give the case a validation split to score")
+    return list(_eval_batches(size, batch, rank, world_size))
 
 
-def _eval_batches(count: int, batch: int, rank: int, world_size: int) -> Iterator[np.ndarray]:
-    for index in range(count):
-        start = (index * world_size + rank) * batch
-        yield np.arange(start, start + batch)
+def _eval_batches(size: int, batch: int, rank: int, world_size: int) -> Iterator[np.ndarray]:
+    for start in range(rank * batch, size, world_size * batch):
+        yield np.arange(start, min(start + batch, size))

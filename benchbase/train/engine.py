@@ -2,10 +2,11 @@
 
 A case says what its model, data, recipe and metric are (:mod:`benchbase.contract`); this module does the rest, so
 no case can do it differently or forget part of it: the vendor's swaps, autocast and loss scaling with the vendor's
-settings, gradient accumulation, optimizer and schedule stepping with the recipe's overflow rule, the evaluation's
-reduction over batches and ranks, and the state a resume needs. The data-parallel wrapper, compiling and the
-collectives are :mod:`benchbase.train.parallel`; the input stream is :class:`benchbase.train.prefetch.TrainFeed`;
-the loop around it (timers, stop rules, events) is :class:`benchbase.train.loop.TrainingLoop`.
+settings, gradient accumulation, optimizer and schedule stepping with the recipe's overflow rule, the evaluation over
+batches and ranks (its arithmetic is :mod:`benchbase.train.evaluation`), and the state a resume needs. The
+data-parallel wrapper, compiling and the collectives are :mod:`benchbase.train.parallel`; the input stream is
+:class:`benchbase.train.prefetch.TrainFeed`; the loop around it (timers, stop rules, events) is
+:class:`benchbase.train.loop.TrainingLoop`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from benchbase.config.parameters import CoreConfig
-from benchbase.contract import Case, EvalResult, PrecisionPolicy, Vendor
+from benchbase.contract import Case, PrecisionPolicy, Vendor
 from benchbase.train.batch_order import TrainOrder, eval_indices
-from benchbase.train.parallel import RankPlace, average_over_ranks, gradient_sync, wrap_for_training
+from benchbase.train.evaluation import Evaluation, Tally
+from benchbase.train.parallel import RankPlace, gradient_sync, wrap_for_training
 from benchbase.train.prefetch import TrainFeed, to_device
 
 #: The extra every evaluation records: the model spec's loss, averaged like the metric.
@@ -111,15 +113,15 @@ class Engine:
 
     # -- evaluation -----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self) -> EvalResult:
-        """The metric and its extras: each averaged over this rank's batches (NaN batches left out), then over ranks.
+    def evaluate(self) -> Evaluation:
+        """The metric and its extras over every sample of the validation split (see :mod:`.evaluation`).
 
-        Sums stay on the device until the end, so an evaluation syncs with the host once, not once per batch.
+        The forward runs on the unwrapped model, never the data-parallel wrapper, so no batch needs the other
+        ranks: a rank with fewer batches than another, or none, only meets them in the one reduction at the end.
         """
         spec, metric = self.case.model, self.case.metric
         self.model.eval()
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, torch.Tensor] = {}
+        tally = Tally(self.device)
         batches = eval_indices(
             self.samples.eval_size(), batch=self.eval_batch, rank=self.place.rank, world_size=self.place.world_size
         )
@@ -129,17 +131,10 @@ class Engine:
                 outputs = spec.forward(self.model, batch)
             values = dict(metric.score(outputs, batch, self.model))
             values.setdefault(LOSS, spec.loss(outputs, batch))
-            for name, value in values.items():
-                value = value.detach().double()
-                defined = ~torch.isnan(value)
-                zero = torch.zeros((), dtype=torch.float64, device=self.device)
-                sums[name] = sums.get(name, zero) + torch.where(defined, value, zero)
-                counts[name] = counts.get(name, zero) + defined.double()
-        names = [metric.name] + [name for name in sums if name != metric.name]
-        per_rank = torch.stack([sums[name] / counts[name].clamp_min(1.0) for name in names])
-        means = average_over_ranks(per_rank, self.place).tolist()
+            tally.add(values, len(indices))
+        result = tally.combine(metric.name, self.place)
         self.net.train()
-        return EvalResult(metric=means[0], extras=dict(zip(names[1:], means[1:])))
+        return result
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

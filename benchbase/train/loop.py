@@ -239,7 +239,8 @@ class TrainingLoop:
         self.metric = float(result.metric)
         self.last_eval_step = self.step
         extras = {k: float(v) for k, v in result.extras.items()}
-        self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, extras=extras)
+        self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, extras=extras,
+                  eval_samples=result.samples, eval_batches=result.batches)
         self.observers.call("benchbase_eval", step=self.step, samples=self.samples, metric=self.metric, extras=extras)
         reached = self.metric >= self.core.target
         if reached and self.converged_step is None:

@@ -62,12 +62,21 @@ def gradient_sync(net: nn.Module, last: bool, place: RankPlace) -> AbstractConte
     return net.no_sync()  # type: ignore[operator, no-any-return]
 
 
-def average_over_ranks(values: torch.Tensor, place: RankPlace) -> torch.Tensor:
-    """``values`` replaced, in place, by their mean over ranks (a result the same on every rank)."""
+def sum_over_ranks(values: torch.Tensor, place: RankPlace) -> torch.Tensor:
+    """``values`` replaced, in place, by their sum over ranks (a result the same on every rank)."""
     if place.distributed:
         dist.all_reduce(values)
-        values /= place.world_size
     return values
+
+
+def names_over_ranks(names: list[str], place: RankPlace) -> list[str]:
+    """Every name any rank holds, first by rank then in each rank's order: ranks that must reduce values by name
+    agree on the names and their order this way, even a rank that has none of its own."""
+    if not place.distributed:
+        return names
+    gathered: list[list[str] | None] = [None] * place.world_size
+    dist.all_gather_object(gathered, names)
+    return list(dict.fromkeys(name for held in gathered for name in held or ()))
 
 
 def mean_and_min(mean_of: torch.Tensor, min_of: torch.Tensor, world_size: int) -> tuple[float, float]:

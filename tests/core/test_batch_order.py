@@ -87,13 +87,31 @@ def test_fewer_samples_than_one_global_batch_is_a_user_error() -> None:
         stream(10, global_batch=16, micro_batch=16)
 
 
-def test_eval_batches_are_in_stored_order_sharded_per_global_batch_without_the_incomplete_tail() -> None:
+def eval_partition(size: int, batch: int, world_size: int) -> list[list[int]]:
+    """All ranks' eval batches, in batch order (batch ``i`` is on rank ``i mod world_size``)."""
+    per_rank = [eval_indices(size, batch=batch, rank=rank, world_size=world_size) for rank in range(world_size)]
+    return [per_rank[i % world_size][i // world_size].tolist() for i in range(sum(map(len, per_rank)))]
+
+
+def test_eval_batches_are_consecutive_stored_samples_the_last_one_short_dealt_to_ranks_in_turn() -> None:
     rank0 = eval_indices(23, batch=5, rank=0, world_size=2)
     rank1 = eval_indices(23, batch=5, rank=1, world_size=2)
-    assert [batch.tolist() for batch in rank0] == [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14]]
+    assert [batch.tolist() for batch in rank0] == [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14], [20, 21, 22]]
     assert [batch.tolist() for batch in rank1] == [[5, 6, 7, 8, 9], [15, 16, 17, 18, 19]]
 
 
-def test_a_validation_split_smaller_than_one_global_eval_batch_is_a_user_error() -> None:
-    with pytest.raises(BenchbaseError, match="has 7 samples, fewer than one eval batch of 4 x 2 ranks"):
-        eval_indices(7, batch=4, rank=0, world_size=2)
+@pytest.mark.parametrize("world_size", [2, 3, 4, 7])
+def test_every_world_size_scores_every_sample_in_the_same_batches_as_one_rank(world_size: int) -> None:
+    """23 samples in batches of 5 divide neither by 5 nor by 5 x ranks: nothing is dropped at any world size."""
+    single = eval_partition(23, batch=5, world_size=1)
+    assert single == [list(range(start, min(start + 5, 23))) for start in range(0, 23, 5)]
+    assert eval_partition(23, batch=5, world_size=world_size) == single
+
+
+def test_a_rank_may_get_no_eval_batch_when_there_are_fewer_batches_than_ranks() -> None:
+    assert [len(eval_indices(7, batch=4, rank=rank, world_size=3)) for rank in range(3)] == [1, 1, 0]
+
+
+def test_an_empty_validation_split_is_a_user_error() -> None:
+    with pytest.raises(BenchbaseError, match="the validation split has no samples"):
+        eval_indices(0, batch=4, rank=0, world_size=2)

@@ -81,6 +81,13 @@ def test_evaluation_is_the_mean_of_batch_means_leaving_out_batches_with_nothing_
     result = engine(LineCase(points(), ScoreByBatch(values))).evaluate()
     assert result.metric == pytest.approx(np.mean([0.9, 0.5, 0.7, 0.6, 0.8, 1.0]), abs=1e-12)
     assert set(result.extras) == {"loss"}
+    assert (result.samples, result.batches) == (64, 8)
+
+
+def test_an_evaluation_where_no_batch_had_anything_to_score_is_nan_never_zero() -> None:
+    result = engine(LineCase(points(), ScoreByBatch([float("nan")] * 8))).evaluate()
+    assert np.isnan(result.metric)
+    assert np.isfinite(result.extras["loss"]), "the loss was defined on every batch"
 
 
 def test_state_restores_model_optimizer_schedule_scaler_and_the_data_position() -> None:

@@ -246,7 +246,8 @@ def test_a_summary_that_fails_the_schema_is_never_written(tmp_path, minimal_summ
 
 
 def test_exit_codes_say_the_status():
-    assert STATUS_EXIT_CODES == {"converged": 0, "not_converged": 3, "failed": 4, "timeout": 5, "interrupted": 130}
+    assert STATUS_EXIT_CODES == {"converged": 0, "not_converged": 3, "failed": 4, "timeout": 5, "diverged": 6,
+                                 "interrupted": 130}
 
 
 def test_a_running_summary_with_nulls_is_valid(minimal_summary):

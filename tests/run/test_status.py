@@ -42,3 +42,22 @@ Root Cause (first observed failure):
         "a process failed (exit code 1): rank 1 exited with code 2 (rank1.log: CPU binding 1 of local rank 1 "
         "names no CPU this process may use)"
     )
+
+
+def diverged_stop(**metadata: object) -> list[dict]:
+    return [{"key": "step", "step": 8, "value": None},
+            {"key": "train_stop", "value": "diverged", "step": 8, "metadata": {"converged_step": None, **metadata}}]
+
+
+def test_a_diverged_stop_is_its_own_status_naming_the_first_non_finite_step(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    assert decide_status(0, False, None, diverged_stop(diverged_step=7), RunDir(tmp_path)) == (
+        "diverged", "non-finite training loss at step 7")
+    assert decide_status(0, False, None, diverged_stop(), RunDir(tmp_path)) == (
+        "diverged", "non-finite training loss at step 8"), "a record without diverged_step: the stop's own step"
+
+
+def test_a_diverged_stop_does_not_hide_a_process_that_failed_or_a_timeout(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    assert decide_status(1, False, None, diverged_stop(diverged_step=7), RunDir(tmp_path))[0] == "failed"
+    assert decide_status(0, True, None, diverged_stop(diverged_step=7), RunDir(tmp_path))[0] == "timeout"
