@@ -19,6 +19,7 @@ from typing import Any
 
 from benchbase.contract import Binding
 from benchbase.errors import BenchbaseError
+from benchbase.launch.threads import POLICY, rank_threads, thread_environment, usable_cpus
 
 WORKER_MODULE = "benchbase.train.worker"
 #: torchrun's own default rendezvous port on node 0, used when ``--master-port`` is not given.
@@ -47,9 +48,18 @@ class LaunchPlan:
     def world_size(self) -> int:
         return self.nnodes * self.nproc_per_node
 
+    @property
+    def threads(self) -> list[int]:
+        """Intra-op threads of each local rank under the one policy of :mod:`benchbase.launch.threads`."""
+        bindings = self.bindings or [None] * self.nproc_per_node
+        usable = usable_cpus()
+        return [rank_threads(b.cpus if b else None, self.nproc_per_node, usable) for b in bindings]
+
     def environment(self) -> dict[str, str]:
-        """Variables the launched processes need on top of the supervisor's environment."""
+        """Variables the launched processes need on top of the supervisor's environment: the bindings, the thread
+        pools' size (the same for the 1x1 worker as for torchrun's ranks) and, for 1x1, what torchrun would set."""
         env = {BINDINGS_ENV: json.dumps([list(b.cpus) if b else None for b in self.bindings])}
+        env.update(thread_environment(self.threads))
         if self.kind == "single":
             env.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"})
         return env
@@ -67,6 +77,9 @@ class LaunchPlan:
             "bindings": [b.describe() if b else None for b in self.bindings],
             "binding_method": binding_method() if any(self.bindings) else "none (no CPU binding)",
             "binding_note": self.binding_note,
+            "threads": self.threads,
+            "thread_policy": POLICY,
+            "thread_env": thread_environment(self.threads),
         }
 
 

@@ -290,6 +290,15 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
         Field("share_of_train", _NUMBER, report_as="harness_cpu_share", mean=True),
     ),
     _object(
+        "threads",
+        "intra-op threads of each rank by global rank: ``policy`` the core's (the CPUs of the rank's binding), "
+        "``used`` what the rank ran with after its vendor set up the device; null in records made before it",
+        Field("policy", Kind.NUMBERS, report_as="threads_policy"),
+        Field("used", Kind.NUMBERS, report_as="threads_used"),
+        required=False,
+        always_present=False,
+    ),
+    _object(
         "memory",
         "peak memory per device",
         Field("peak_gib_per_device", _NUMBER, report_as="peak_memory_gib_per_device", mean=True),

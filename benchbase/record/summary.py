@@ -136,6 +136,7 @@ def build_summary(
         ),
         "telemetry": telemetry,
         "harness": _harness(base, window_values, windows["train_s"]),
+        "threads": _threads(start_meta.get("threads")),
         "memory": _memory(rows, window_meta),
         "device_memory_total_gib": _memory_total(rows),
         "host": _host(environment, run_dir, window_meta),
@@ -227,6 +228,16 @@ def telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
     return rows
 
 
+def _threads(recorded: Any) -> dict[str, dict[str, int]] | None:
+    """``run_start``'s per-rank thread lists as objects keyed by global rank; ``None`` when not recorded."""
+    if not isinstance(recorded, Mapping):
+        return None
+    lists = {key: recorded.get(key) for key in ("policy", "used")}
+    if not all(isinstance(counts, list) and all(_int(n) is not None for n in counts) for counts in lists.values()):
+        return None
+    return {key: {str(rank): int(n) for rank, n in enumerate(counts)} for key, counts in lists.items()}
+
+
 def _harness(base: Mapping[str, Any], window_values: Mapping[str, Any], train_s: float | None) -> dict[str, Any]:
     """The harness's own CPU: the supervisor process (its telemetry sampler, event tail and live view included)
     while the ranks ran, plus rank 0's event writing, as a share of the train window. A measure of overhead that
@@ -264,8 +275,8 @@ def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[
 
     A scale point is only comparable with its one-device baseline when neither fought for CPUs. ``oversubscribed``
     is true when this node started more ranks, or its ranks more threads, than the CPUs the run may use: a rank
-    uses one thread per CPU it is bound to (the ranks pin themselves and size their thread pools to the binding);
-    a rank without a binding counts as one thread, since its pool size is the vendor's business. ``contended`` is
+    uses the threads the launch plan's policy gave it (``launch.threads``: one per CPU it is bound to); in records
+    made before that policy, one per CPU of its binding and one for a rank without a binding. ``contended`` is
     true when processes outside the run took more than :data:`CONTENDED_SHARE` of the host's CPU time during the
     attempts (``others_cpu_share``); null when that was not sampled (telemetry off).
     """
@@ -278,6 +289,9 @@ def _host(environment: Mapping[str, Any], run_dir: RunDir, window_meta: Mapping[
     if cpus is None or ranks is None:
         return None
     threads = max(ranks, sum(_cpu_count(bound.get("cpus")) if isinstance(bound, Mapping) else 1 for bound in bindings))
+    policy = launch.get("threads")
+    if isinstance(policy, list) and policy and all(_int(n) is not None for n in policy):
+        threads = max(ranks, sum(int(n) for n in policy))
     others = _others_cpu_share(run_dir, window_meta, _int(host.get("cpu_count_logical")) or cpus)
     return {
         "hostname": host.get("hostname") if isinstance(host.get("hostname"), str) else None,

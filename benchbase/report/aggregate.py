@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,6 +128,10 @@ class GroupStats:
     def mean_extra(self, name: str) -> Stat | None:
         """Mean of the final value of the case extra ``name``, over the basis runs, as :meth:`mean`."""
         return self._mean([run.final_extras.get(name) for run in self.basis_runs])
+
+    def mean_by(self, measure: Callable[[Run], float | None]) -> Stat | None:
+        """Mean of a figure computed from each basis run (``None`` where it cannot be), as :meth:`mean`."""
+        return self._mean([measure(run) for run in self.basis_runs])
 
     @staticmethod
     def _mean(per_run: list[float | None]) -> Stat | None:

@@ -46,7 +46,24 @@ READING = (
 #: Row prefixes in the Configuration cell, and what they mean (printed as a legend under the table).
 UNOFFICIAL = "[unofficial]"
 PUBLISHED = "[published]"
+#: An official configuration whose runs fought for CPUs (:mod:`benchbase.report.marks`): refused a clean verdict.
+CONTENDED_ROW = "[contended]"
 LEGEND = {
     UNOFFICIAL: "changed an immutable parameter (--unofficial); not comparable with official results",
     PUBLISHED: "quoted from a published source (named below), never recomputed",
+    CONTENDED_ROW: "official configuration measured on a contended or oversubscribed host: not a clean official "
+    "result; rerun on a quiet host (README, \"A clean figure\")",
 }
+
+#: The efficiency table under the standard one: what a buyer compares across vendors (docs/report-format.md,
+#: "The efficiency table"). Its first column repeats the standard table's Configuration, so each row is found again.
+MFU = "MFU"
+TFLOPS = "TFLOP/s per device"
+SAMPLES_PER_JOULE = "Samples per joule"
+EFFICIENCY_COLUMNS: tuple[str, ...] = (MFU, TFLOPS, SAMPLES_PER_JOULE)
+#: How to read the efficiency table, printed under it.
+EFFICIENCY_READING = (
+    "Efficiency: MFU = achieved model FLOP/s per device over the vendor's declared peak for the precision; "
+    "TFLOP/s per device = p_train x flops_per_sample / physical devices; Samples per joule = 1 / energy per sample; "
+    "each the mean over the row's basis runs, in three significant figures",
+)

@@ -17,6 +17,7 @@ from benchbase.report.aggregate import GroupStats
 from benchbase.report.detail import extra_label
 from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, load_runs
+from benchbase.report.marks import legend_lines
 from benchbase.report.run import Run
 from benchbase.report.scaling import Scaling
 from benchbase.report.table import EXTRAS_VALUE, Row, build_row
@@ -40,6 +41,8 @@ _RATIO_OF: dict[str, tuple[str, str]] = {
     "Energy per sample": ("energy_per_sample_j", "lower"),
     "Peak memory": ("peak_memory_gib_per_device", "lower"),
     "Throughput CV": ("throughput_cv", "lower"),
+    columns.TFLOPS: ("achieved_flops_per_device", "higher"),
+    columns.SAMPLES_PER_JOULE: ("samples_per_joule", "higher"),
 }
 
 
@@ -53,6 +56,9 @@ class ComparisonLine:
     #: "higher" or "lower" (is better); "" for lines that are descriptions, and for case extras, whose direction
     #: (a loss falls, an accuracy rises) the records do not say.
     better: str
+    #: The conditions each side's figure is marked for (:meth:`benchbase.report.marks.Marks.names`).
+    a_marks: tuple[str, ...] = ()
+    b_marks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class Comparison:
     a_run_ids: tuple[str, ...]
     b_run_ids: tuple[str, ...]
     lines: tuple[ComparisonLine, ...]
+    #: What the marks on the lines mean (one line per symbol used); empty when no figure is marked.
+    legend: tuple[str, ...] = ()
 
 
 def compare(a: Sequence[Run], b: Sequence[Run], context: Sequence[Run] = ()) -> Comparison:
@@ -83,6 +91,7 @@ def compare(a: Sequence[Run], b: Sequence[Run], context: Sequence[Run] = ()) -> 
         a_run_ids=tuple(run.run_id for run in a),
         b_run_ids=tuple(run.run_id for run in b),
         lines=tuple(lines),
+        legend=legend_lines((row_a.marks, row_b.marks)),
     )
 
 
@@ -150,4 +159,5 @@ def _line(
         name, better = _RATIO_OF.get(label, ("", ""))
         value_a, value_b = (row_a.values[name], row_b.values[name]) if name else (None, None)
     ratio = value_b / value_a if value_a is not None and value_b is not None and value_a != 0 else None
-    return ComparisonLine(label=label, a=a_text, b=b_text, ratio=ratio, better=better)
+    return ComparisonLine(label=label, a=a_text, b=b_text, ratio=ratio, better=better,
+                          a_marks=row_a.marks.names(label), b_marks=row_b.marks.names(label))

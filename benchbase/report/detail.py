@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from benchbase.record.schema import DIVERGED, FINAL_STATUSES, INTERRUPTED
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Spread, Stat
-from benchbase.report.columns import STANDARD_COLUMNS
+from benchbase.report.columns import EFFICIENCY_COLUMNS, SAMPLES_PER_JOULE, STANDARD_COLUMNS, TFLOPS
+from benchbase.report.efficiency import NO_COMPLETED_RUN, efficiency_cells
+from benchbase.report.marks import Marks
 from benchbase.report.scaling import Scalability
 
 DetailItems = tuple[tuple[str, str], ...]
@@ -36,13 +38,13 @@ _MEANS: tuple[tuple[str, str, Callable[[float], str], str], ...] = (
      "not measured"),
     ("Data wait", "data_wait_s", formatting.seconds, "not measured"),
 )
-NO_COMPLETED_RUN = formatting.not_available("no completed run")
 #: Labels a case extra's label must not take: the other detail lines and the standard columns, which a comparison
 #: lists beside them.
 _TAKEN_LABELS = frozenset(
     {"Criteria", "Hardware", "Case", *(label for label, *_ in _MEANS), "MFU", "Throughput CV", "Metric",
      "Steps / samples", "Runs", "Means over", "Run ids", "Notes", *STANDARD_COLUMNS, "Throughput range",
-     "Time to target range", "Time to target (olympic)", "Seeds", "Repeat group", "Host", "Scalability basis"}
+     "Time to target range", "Time to target (olympic)", "Seeds", "Repeat group", "Host", "Scalability basis",
+     "Threads", *EFFICIENCY_COLUMNS}
 )
 
 
@@ -61,19 +63,24 @@ def detail_items(
     a comparison passes both sides' so their lines pair up); ``scaling`` is the row's Scalability, whose basis
     is stated."""
     key = stats.key
+    marks = Marks.of(stats.runs)
     means = {label: _mean_text(stats, attribute, show, missing) for label, attribute, show, missing in _MEANS}
+    efficiency = efficiency_cells(stats, Marks())
     items: list[tuple[str, str]] = [
         ("Criteria", f"{key.metric_name} ≥ {formatting.metric(key.target)}"),
         ("Hardware", f"{key.device_model} ({key.vendor}), {key.topology} = {key.world_size} device(s)"),
-        ("Case", f"{key.case} / {key.preset}" + ("" if key.official else " (unofficial)")),
+        ("Case", f"{key.case} / {key.preset}" + _verdict(key.official, marks)),
         ("Repeat group", f"{stats.repeat_group} ({len(stats.runs)} run(s))" if stats.repeat_group
          else "none (a run made alone)"),
         ("Seeds", ", ".join("n/a" if run.seed is None else str(run.seed) for run in stats.runs)),
         ("Host", _host_text(stats)),
+        ("Threads", _threads_text(stats)),
         *((label, means[label]) for label in ("FPS", "E2E", "p_whole", "p_train", "p_core", "Time to target")),
         ("Time to target range", _range_text(stats.time_to_target_spread(), formatting.seconds, "converged")),
         ("Time to target (olympic)", _olympic_text(stats)),
         ("MFU", _mfu_text(stats)),
+        (TFLOPS, efficiency[TFLOPS]),
+        (SAMPLES_PER_JOULE, efficiency[SAMPLES_PER_JOULE]),
         *((label, means[label]) for label in ("Energy per sample", "Peak memory", "Harness CPU", "Data wait")),
         ("Throughput range", _range_text(stats.throughput_spread(),
                                          lambda value: f"{formatting.throughput(value)} samples/s", "completed")),
@@ -90,7 +97,30 @@ def detail_items(
     notes = [f"{run.run_id}: {note}" for run in stats.runs for note in run.notes]
     if notes:
         items.append(("Notes", "; ".join(notes)))
-    return tuple(items)
+    return tuple((label, marks.apply(label, text)) for label, text in items)
+
+
+def _verdict(official: bool, marks: Marks) -> str:
+    """An official configuration is a clean official result only when no run of it fought for CPUs."""
+    if not official:
+        return " (unofficial)"
+    return " (official configuration; contended, so not a clean official result)" if marks.contended else ""
+
+
+def _threads_text(stats: GroupStats) -> str:
+    """The intra-op threads each rank ran with under the core's policy (the CPUs of its binding), and what it
+    actually used where its vendor changed that: 1x1 and 1xN rows are comparable only under one policy."""
+    texts = []
+    for run in stats.runs:
+        policy, used = run.threads_policy, run.threads_used
+        if not policy or not used:
+            continue
+        counts = sorted(set(policy.values()))
+        text = "/".join(str(int(count)) for count in counts) + " per rank by the core's policy"
+        if used != policy:
+            text += "; used " + ", ".join(f"rank {rank}: {int(count)}" for rank, count in used.items())
+        texts.append(text)
+    return "; ".join(dict.fromkeys(texts)) if texts else formatting.not_available("not recorded")
 
 
 def _mean_text(stats: GroupStats, attribute: str, show: Callable[[float], str], missing: str) -> str:
@@ -120,7 +150,8 @@ def _mfu_text(stats: GroupStats) -> str:
     mfu, peak = stats.mean("mfu"), stats.mean("peak_flops_per_device")
     if mfu is None or peak is None:
         return formatting.not_available("the vendor declares no peak FLOP/s")
-    return f"{formatting.percent(mfu.value)} of {formatting.flops(peak.value)} per device{_coverage(mfu)}"
+    share = formatting.significant(mfu.value * 100)
+    return f"{share}% of {formatting.flops(peak.value)} per device{_coverage(mfu)}"
 
 
 def _range_text(found: Spread | None, show: Callable[[float], str], runs: str) -> str:

@@ -7,7 +7,7 @@ import io
 import json
 
 from rich import box
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -34,7 +34,9 @@ def comparison_rich(comparison: Comparison) -> RenderableType:
     for line in comparison.lines:
         table.add_row(Text(visible(line.label), style="cyan"), Text(visible(line.a)), Text(visible(line.b)),
                       Text(_ratio(line.ratio)), Text(visible(line.better)))
-    return table
+    if not comparison.legend:
+        return table
+    return Group(table, *(Text(line, style="dim") for line in comparison.legend))
 
 
 def render_comparison(comparison: Comparison, fmt: str) -> str:
@@ -47,6 +49,8 @@ def render_comparison(comparison: Comparison, fmt: str) -> str:
         lines = [markdown_text(f"A: {comparison.a_label} ({', '.join(comparison.a_run_ids)})") + "  ",
                  markdown_text(f"B: {comparison.b_label} ({', '.join(comparison.b_run_ids)})"), ""]
         lines += table_lines(_HEADER, [(l.label, l.a, l.b, _ratio(l.ratio), l.better) for l in comparison.lines])
+        if comparison.legend:
+            lines += ["", *(f"- {markdown_text(line)}" for line in comparison.legend)]
         return "\n".join(lines) + "\n"
     if fmt == "json":
         document = {
@@ -54,16 +58,19 @@ def render_comparison(comparison: Comparison, fmt: str) -> str:
             "a": {"label": comparison.a_label, "run_ids": list(comparison.a_run_ids)},
             "b": {"label": comparison.b_label, "run_ids": list(comparison.b_run_ids)},
             "lines": [
-                {"label": l.label, "a": l.a, "b": l.b, "ratio_b_over_a": l.ratio, "better": l.better or None}
+                {"label": l.label, "a": l.a, "b": l.b, "ratio_b_over_a": l.ratio, "better": l.better or None,
+                 "a_marks": list(l.a_marks), "b_marks": list(l.b_marks)}
                 for l in comparison.lines
             ],
+            "legend": list(comparison.legend),
         }
         return json.dumps(document, indent=2, ensure_ascii=True) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("metric", "a", "b", "ratio_b_over_a", "better"))
-        writer.writerows(inert_row((l.label, l.a, l.b, "" if l.ratio is None else repr(l.ratio), l.better))
+        writer.writerow(("metric", "a", "b", "ratio_b_over_a", "better", "a_marks", "b_marks"))
+        writer.writerows(inert_row((l.label, l.a, l.b, "" if l.ratio is None else repr(l.ratio), l.better,
+                                    " ".join(l.a_marks), " ".join(l.b_marks)))
                          for l in comparison.lines)
         return out.getvalue()
     raise BenchbaseError(f"--compare cannot be written as {fmt!r}", "use --format table, md, json or csv")

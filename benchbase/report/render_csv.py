@@ -1,11 +1,13 @@
-"""CSV: one line per row with the standard columns as displayed, then machine-readable columns.
+"""CSV: one line per row with the standard columns as displayed, the efficiency table's beside them (one
+rectangular table reads into any spreadsheet; a second section would not), then machine-readable columns.
 
 Display text comes first so a spreadsheet shows the table; the group fields and unrounded values follow so the same
 file can be computed with. The case's extras come last, one ``final_extras.<name>`` column per extra any row has:
 their names depend on the runs, so the fixed columns before them keep their places whatever the case. Published rows
 (``--reference``) carry ``kind=published``, their source and identity (case, preset, vendor, device model); their
 numeric columns stay empty, since a published row is quoted text, not a measurement. Skipped records are not rows
-and do not appear (JSON lists them). Empty cell = no value.
+and do not appear (JSON lists them). Empty cell = no value. The marks of :mod:`.marks` are fields too:
+``contended``, ``power_too_few_samples`` and ``official_clean`` (true or false).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from benchbase.foreign import visible
-from benchbase.report.columns import STANDARD_COLUMNS
+from benchbase.report.columns import EFFICIENCY_COLUMNS, STANDARD_COLUMNS
 from benchbase.report.grouping import GroupKey
 from benchbase.report.table import EXTRAS_VALUE, VALUE_NAMES, Report, published_cells
 
@@ -25,6 +27,7 @@ GROUP_FIELDS: tuple[str, ...] = tuple(GroupKey.__dataclass_fields__)
 #: The columns every CSV report has, in order; :func:`csv_columns` adds the case extras after them.
 CSV_COLUMNS: tuple[str, ...] = (
     *STANDARD_COLUMNS,
+    *EFFICIENCY_COLUMNS,
     "kind",
     "source",
     *GROUP_FIELDS,
@@ -47,7 +50,7 @@ def render_csv(report: Report) -> str:
     # spreadsheet shows headers where a reader clicks.
     writer.writerow(inert_row(columns))
     for row in report.rows:
-        line: dict[str, Any] = dict(row.cells)
+        line: dict[str, Any] = {**row.cells, **row.efficiency}
         line.update(kind="measured", source="benchbase", run_ids=" ".join(run.run_id for run in row.runs))
         line.update({name: _plain(value) for name, value in row.key.as_dict().items()})
         line.update({name: _plain(row.values[name]) for name in VALUE_NAMES})

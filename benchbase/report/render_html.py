@@ -17,7 +17,10 @@ from collections.abc import Iterable, Mapping
 from benchbase.record import schema
 from benchbase.report import formatting, svg
 from benchbase.report.svg import escape
-from benchbase.report.columns import CONFIGURATION, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS, UNOFFICIAL
+from benchbase.report.columns import (
+    CONFIGURATION, CONTENDED_ROW, EFFICIENCY_COLUMNS, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS, UNOFFICIAL,
+)
+from benchbase.report.marks import Marks
 from benchbase.report.grouping import GroupKey
 from benchbase.report.run import Run
 from benchbase.report.series import RunSeries, read_series
@@ -64,6 +67,7 @@ table.std td.rowno a { color:var(--accent); text-decoration:none; font-weight:60
 .badge { display:inline-block; border-radius:6px; padding:1px 7px; font-size:11.5px; font-weight:600;
   font-style:normal; margin-right:6px; vertical-align:1px; }
 .badge.unofficial { background:#fff1d6; color:#8a5300; border:1px solid #f5c76b; }
+.badge.contended { background:#fde4e4; color:#9b1c1c; border:1px solid #f3a6a6; }
 .badge.published { background:#eef2f7; color:#3e4c59; border:1px solid #cbd2d9; }
 .badge.ok { background:#e3f6ec; color:#11643a; } .badge.warn { background:#fff4d6; color:#7a5200; }
 .badge.bad { background:#fde4e4; color:#9b1c1c; } .badge.muted { background:#eceff3; color:#52606d; }
@@ -105,6 +109,8 @@ def render_html(report: Report) -> str:
         "</header><main>",
         _standard_table(report),
     ]
+    if report.rows:
+        body.append(_efficiency_table(report))
     if report.detail:
         body.append(_detail_section(report))
     if report.skipped:
@@ -140,6 +146,21 @@ def _standard_table(report: Report) -> str:
     return "".join(lines)
 
 
+def _efficiency_table(report: Report) -> str:
+    """The second table, under the standard one: each row's efficiency figures (its legend is the standard one's)."""
+    head = f"<th>{escape(CONFIGURATION)}</th>" + "".join(
+        f'<th class="num">{escape(column)}</th>' for column in EFFICIENCY_COLUMNS)
+    lines = [f'<section class="card"><h2>Efficiency</h2><table class="std"><thead><tr><th>#</th>{head}</tr>'
+             "</thead><tbody>"]
+    for number, row in enumerate(report.rows, start=1):
+        cells = "".join(
+            f'<td class="num{" na" if row.efficiency[column].startswith("n/a") else ""}">'
+            f"{escape(row.efficiency[column])}</td>" for column in EFFICIENCY_COLUMNS)
+        lines.append(f'<tr><td class="rowno">{number}</td><td class="config">{_marked(row.cells[CONFIGURATION])}</td>{cells}</tr>')
+    lines.append("</tbody></table></section>")
+    return "".join(lines)
+
+
 def _cells(cells: Mapping[str, str]) -> str:
     out = []
     for column in STANDARD_COLUMNS:
@@ -153,7 +174,7 @@ def _cells(cells: Mapping[str, str]) -> str:
 
 def _marked(text: str) -> str:
     """Row markers become badges; the rest of the cell stays text."""
-    for marker, css in ((UNOFFICIAL, "unofficial"), (PUBLISHED, "published")):
+    for marker, css in ((UNOFFICIAL, "unofficial"), (PUBLISHED, "published"), (CONTENDED_ROW, "contended")):
         if text.startswith(marker + " "):
             return f'<span class="badge {css}">{escape(marker.strip("[]"))}</span>{escape(text[len(marker) + 1:])}'
     return escape(text)
@@ -201,7 +222,7 @@ def _run_article(run: Run) -> str:
     if run.seed is not None:
         facts.append(f"seed {run.seed}")
     if run.p_train is not None:
-        facts.append(f"p_train {formatting.throughput(run.p_train)} samples/s")
+        facts.append(Marks.of([run]).apply("p_train", f"p_train {formatting.throughput(run.p_train)} samples/s"))
     if run.final_metric is not None:
         target = formatting.metric(run.target)
         facts.append(f"{run.metric_name} {formatting.metric(run.final_metric)} (target {target})")
@@ -258,7 +279,7 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
             lines=[svg.Line(_extra_name(name), points, svg.color(1), markers=True)],
         ) for name, points in others.items()),
         svg.Chart(
-            title="Training throughput",
+            title=Marks.of([run]).apply("p_train", "Training throughput"),
             x_label="step",
             y_label="samples/s (all devices)",
             lines=[svg.Line("samples/s", series.samples_per_s, svg.color(2))],

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from benchbase.record.schema import INTERRUPTED
-from benchbase.report.columns import STANDARD_COLUMNS, UNITS
+from benchbase.report.columns import CONFIGURATION, EFFICIENCY_COLUMNS, STANDARD_COLUMNS, UNITS
 from benchbase.report.reference import ReferenceRow
 from benchbase.report.table import Report, Row, published_cells
 
@@ -27,6 +27,10 @@ def report_document(report: Report) -> dict[str, Any]:
         "columns": list(STANDARD_COLUMNS),
         "units": dict(UNITS),
         "rows": [_row(row) for row in report.rows],
+        "efficiency": {
+            "columns": [CONFIGURATION, *EFFICIENCY_COLUMNS],
+            "rows": [{CONFIGURATION: row.cells[CONFIGURATION], **row.efficiency} for row in report.rows],
+        },
         "references": [_reference(ref) for ref in report.references],
         "skipped": [{"path": str(skip.path), "reason": skip.reason} for skip in report.skipped],
         "legend": list(report.legend),
@@ -42,6 +46,7 @@ def _row(row: Row) -> dict[str, Any]:
         "kind": "measured",
         "group": row.key.as_dict(),
         "cells": dict(row.cells),
+        "efficiency": dict(row.efficiency),
         "values": dict(row.values),
         "detail": [{"label": label, "text": text} for label, text in row.detail],
         "runs": [
@@ -55,6 +60,8 @@ def _row(row: Row) -> dict[str, Any]:
                 "seed": run.seed,
                 "hostname": run.hostname,
                 "oversubscribed": run.oversubscribed,
+                "contended": run.contended,
+                "power_too_few_samples": run.too_few_samples,
                 "excluded": run.status == INTERRUPTED,
                 "notes": list(run.notes),
             }

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from benchbase.foreign import visible
-from benchbase.report.columns import CONFIGURATION, LEGEND, PUBLISHED, STANDARD_COLUMNS
+from benchbase.report.columns import CONFIGURATION, EFFICIENCY_COLUMNS, LEGEND, PUBLISHED, STANDARD_COLUMNS
 from benchbase.report.table import Report, published_cells
 
 
@@ -25,6 +25,11 @@ def render_markdown(report: Report) -> str:
     rows = [[row.cells[column] for column in STANDARD_COLUMNS] for row in report.rows]
     rows += [[published_cells(ref)[column] for column in STANDARD_COLUMNS] for ref in report.references]
     lines = table_lines(STANDARD_COLUMNS, rows)
+    if report.rows:
+        # The efficiency table under the seed's, never inside it: the standard table stays as vendors publish it.
+        lines += ["", *table_lines((CONFIGURATION, *EFFICIENCY_COLUMNS), (
+            [row.cells[CONFIGURATION], *(row.efficiency[column] for column in EFFICIENCY_COLUMNS)]
+            for row in report.rows))]
     if report.legend:
         lines.append("")
         lines.extend(f"- {_marked(line)}" for line in report.legend)

@@ -10,7 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from benchbase.foreign import visible
-from benchbase.report.columns import CONFIGURATION, CRITERIA, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS
+from benchbase.report.columns import (
+    CONFIGURATION, CRITERIA, EFFICIENCY_COLUMNS, NUMERIC_COLUMNS, PUBLISHED, STANDARD_COLUMNS, UNITS,
+)
 from benchbase.report.table import Report, published_cells
 
 
@@ -34,6 +36,8 @@ def render_rich(report: Report) -> RenderableType:
     if not report.rows and not report.references:
         table.caption = "no usable run records"
     parts: list[RenderableType] = [table]
+    if report.rows:
+        parts.append(_efficiency_table(report))
     parts.extend(_cell(line, style="dim") for line in report.legend)
     if report.detail:
         parts.extend(_detail_table(f"{number}. {row.cells[CONFIGURATION]}", row.detail)
@@ -56,6 +60,18 @@ def render_text(report: Report, width: int = 240) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None, record=True, legacy_windows=False)
     console.print(render_rich(report))
     return console.export_text()
+
+
+def _efficiency_table(report: Report) -> Table:
+    """The second table: each row's efficiency figures, the row found again by its Configuration."""
+    table = Table(title="Efficiency", box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
+    table.add_column(CONFIGURATION, overflow="fold", no_wrap=True, min_width=24)
+    for column in EFFICIENCY_COLUMNS:
+        table.add_column(column, justify="right", overflow="fold")
+    for row in report.rows:
+        table.add_row(_cell(row.cells[CONFIGURATION]), *(_cell(row.efficiency[column]) for column in EFFICIENCY_COLUMNS),
+                      style=None if row.key.official else "yellow")
+    return table
 
 
 def _detail_table(title: str, items: tuple[tuple[str, str], ...]) -> Group:

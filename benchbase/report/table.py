@@ -16,8 +16,10 @@ from benchbase.record import schema
 from benchbase.report import columns, formatting
 from benchbase.report.aggregate import GroupStats, Stat
 from benchbase.report.detail import NO_COMPLETED_RUN, DetailItems, detail_items
+from benchbase.report.efficiency import devices, efficiency_cells, efficiency_stats, no_power_reason
 from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, Skipped
+from benchbase.report.marks import Marks, legend_lines
 from benchbase.report.reference import ReferenceRow, load_references
 from benchbase.report.run import Run
 from benchbase.report.scaling import Scalability, Scaling
@@ -62,6 +64,12 @@ VALUE_NAMES: tuple[str, ...] = (
     "time_to_target_cv",
     "time_to_target_olympic_s",
     "device_memory_total_gib",
+    "devices",
+    "achieved_flops_per_device",
+    "samples_per_joule",
+    "contended",
+    "power_too_few_samples",
+    "official_clean",
 )
 #: Key of ``values`` that maps each case extra's name to its mean final value (``None`` where no basis run has it).
 EXTRAS_VALUE = "final_extras"
@@ -75,6 +83,10 @@ class Row:
     cells: Mapping[str, str]
     values: Mapping[str, Any]
     detail: DetailItems
+    #: The efficiency table's cells (:data:`benchbase.report.columns.EFFICIENCY_COLUMNS`).
+    efficiency: Mapping[str, str]
+    #: The conditions its figures are marked for.
+    marks: Marks
 
     @property
     def key(self) -> GroupKey:
@@ -97,8 +109,13 @@ class Report:
     def legend(self) -> tuple[str, ...]:
         """How to read a row (its identity and the units), the row markers that appear, then the published sources."""
         lines = list(columns.READING) if self.rows or self.references else []
+        if self.rows:
+            lines.extend(columns.EFFICIENCY_READING)
         if any(not row.key.official for row in self.rows):
             lines.append(f"{columns.UNOFFICIAL} {columns.LEGEND[columns.UNOFFICIAL]}")
+        if any(row.key.official and row.marks.contended for row in self.rows):
+            lines.append(f"{columns.CONTENDED_ROW} {columns.LEGEND[columns.CONTENDED_ROW]}")
+        lines.extend(legend_lines(row.marks for row in self.rows))
         if self.references:
             lines.append(f"{columns.PUBLISHED} {columns.LEGEND[columns.PUBLISHED]}")
             sources = dict.fromkeys(
@@ -142,8 +159,9 @@ def build_row(group: GroupStats, scaling: Scalability, extra_names: Sequence[str
     """One row: standard cells, machine-readable values and detail of a group; ``extra_names`` are the case extras
     to show (default: those the group's runs recorded)."""
     names = group.extra_names if extra_names is None else tuple(extra_names)
-    return Row(stats=group, cells=standard_cells(group, scaling), values=_values(group, scaling, names),
-               detail=detail_items(group, names, scaling))
+    marks = Marks.of(group.runs)
+    return Row(stats=group, cells=standard_cells(group, scaling, marks), values=_values(group, scaling, names, marks),
+               detail=detail_items(group, names, scaling), efficiency=efficiency_cells(group, marks), marks=marks)
 
 
 def identity(case: str, preset: str, vendor: str, device_model: str) -> str:
@@ -159,12 +177,15 @@ def batch(key: GroupKey) -> str:
     return text if accumulation <= 1 else f"{text} ({key.per_device_batch}x{accumulation} per device)"
 
 
-def configuration(key: GroupKey) -> str:
+def configuration(key: GroupKey, contended: bool = False) -> str:
     """``cpm official, iluvatar BI-V100: SDK V2.2, bs:128, 8x, AMP``: the row's identity, then the seed's
-    configuration built from the record; unofficial rows carry the marker."""
+    configuration built from the record; unofficial rows carry the marker, and so do official rows measured on a
+    ``contended`` host, which are no clean official result."""
     text = (f"{identity(key.case, key.preset, key.vendor, key.device_model)}: "
             f"{key.sdk}, {batch(key)}, {key.world_size}x, {key.precision}")
-    return text if key.official else f"{columns.UNOFFICIAL} {text}"
+    if not key.official:
+        return f"{columns.UNOFFICIAL} {text}"
+    return f"{columns.CONTENDED_ROW} {text}" if contended else text
 
 
 def published_cells(ref: ReferenceRow) -> dict[str, str]:
@@ -176,9 +197,11 @@ def published_cells(ref: ReferenceRow) -> dict[str, str]:
     return cells
 
 
-def standard_cells(group: GroupStats, scaling: Scalability) -> dict[str, str]:
-    """The eight cells of the standard table."""
+def standard_cells(group: GroupStats, scaling: Scalability, marks: Marks | None = None) -> dict[str, str]:
+    """The eight cells of the standard table, their figures marked as :mod:`.marks` decides."""
     key = group.key
+    marks = marks or Marks.of(group.runs)
+    device_count = _devices(group)
 
     def cell(stat: Stat | None, show: Callable[[float], str], missing: str) -> str:
         if group.basis == "none":
@@ -186,15 +209,15 @@ def standard_cells(group: GroupStats, scaling: Scalability) -> dict[str, str]:
         return show(stat.value) if stat else formatting.not_available(missing)
 
     stability = group.stability
-    return {
+    cells = {
         columns.CRITERIA: formatting.metric(key.target),
-        columns.CONFIGURATION: configuration(key),
+        columns.CONFIGURATION: configuration(key, marks.contended),
         columns.PERFORMANCE: cell(group.mean("p_train"), formatting.throughput, "not measured"),
         columns.ACCURACY: cell(group.mean("final_metric"), formatting.metric, "no evaluation"),
         columns.POWER: cell(
             group.mean("power_w_per_device"),
-            lambda watts: formatting.per_device(watts, key.world_size, 0),
-            _no_power_reason(group),
+            lambda watts: formatting.per_device(watts, device_count, 0),
+            no_power_reason(group),
         ),
         columns.SCALABILITY: scaling.text,
         columns.MEMORY: cell(
@@ -205,6 +228,14 @@ def standard_cells(group: GroupStats, scaling: Scalability) -> dict[str, str]:
         columns.STABILITY: formatting.fraction(*stability) if stability else formatting.not_available(
             "every run interrupted"),
     }
+    return {column: marks.apply(column, text) for column, text in cells.items()}
+
+
+def _devices(group: GroupStats) -> int:
+    """The physical devices the row's per-device figures are per (:func:`.efficiency.devices`); its world size when
+    its runs disagree."""
+    counts = {devices(run) for run in group.runs}
+    return counts.pop() if len(counts) == 1 else group.key.world_size
 
 
 def _memory_text(gib: float, total: Stat | None, devices: int) -> str:
@@ -215,12 +246,7 @@ def _memory_text(gib: float, total: Stat | None, devices: int) -> str:
     return f"{formatting.fixed(gib, 1)}/{formatting.per_device(total.value, devices, 1)}"
 
 
-def _no_power_reason(group: GroupStats) -> str:
-    sources = {run.power_source for run in group.basis_runs}
-    return "no power sensor" if sources <= {None, "unavailable"} else "no power reading in the train window"
-
-
-def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str]) -> dict[str, Any]:
+def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str], marks: Marks) -> dict[str, Any]:
     means = schema.report_means()
     values: dict[str, Any] = {}
     for name in means:
@@ -246,6 +272,11 @@ def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str])
         runs_interrupted=len(group.interrupted),
         basis=group.basis,
         throughput_cv=group.throughput_cv(),
+        devices=_devices(group),
+        contended=marks.contended,
+        power_too_few_samples=marks.few_samples,
+        official_clean=group.key.official and not marks.contended,
+        **{name: stat.value if stat else None for name, stat in efficiency_stats(group).items() if name != "mfu"},
     )
     extras = {name: stat.value if (stat := group.mean_extra(name)) else None for name in extra_names}
     later = {name: values[name] for name in means if name not in VALUE_NAMES}

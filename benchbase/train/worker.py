@@ -24,11 +24,12 @@ import torch
 import torch.distributed as dist
 
 from benchbase.config.parameters import CoreConfig
-from benchbase.contract import Binding
+from benchbase.contract import Binding, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hardware.topology import apply_binding
 from benchbase.launch import lifeline
 from benchbase.launch.plan import BINDINGS_ENV
+from benchbase.launch.threads import rank_threads
 from benchbase.record.events import EventLog
 from benchbase.record.atomic import atomic_write_json
 from benchbase.record.rundir import RunDir
@@ -72,6 +73,25 @@ def _apply_binding(local_rank: int) -> list[int] | None:
     if not cpus:
         return None
     return list(apply_binding(Binding(local_rank, local_rank, tuple(cpus), None, "supervisor")))
+
+
+def size_threads(cpus: list[int] | None, vendor: Vendor, local_rank: int) -> tuple[torch.device, list[int]]:
+    """Size torch's pool by the core's policy (:mod:`benchbase.launch.threads`), then let the vendor set up its
+    device: a vendor may lower the count (a GPU rank wants few host threads), so ``[policy, used]`` is returned and
+    both are recorded; ``used`` is what the rank ran with."""
+    policy = rank_threads(cpus, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    torch.set_num_threads(policy)
+    device = vendor.setup_device(local_rank)
+    return device, [policy, torch.get_num_threads()]
+
+
+def _all_threads(mine: list[int], world_size: int) -> dict[str, list[int]]:
+    """Every rank's ``[policy, used]`` thread counts, by global rank, for rank 0's ``run_start``."""
+    everyone = [mine]
+    if world_size > 1:
+        everyone = [mine] * world_size
+        dist.all_gather_object(everyone, mine)
+    return {"policy": [pair[0] for pair in everyone], "used": [pair[1] for pair in everyone]}
 
 
 def _leave_now(exit_code: int | None) -> NoReturn:
@@ -133,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         events = EventLog(Path(run_dir.events_path), rank) if local_rank == 0 else None
         # Inside the try: a binding this process may not use is the rank's own error, quoted as the run's reason.
         cpus = _apply_binding(local_rank)
-        device = vendor.setup_device(local_rank)
+        device, threads = size_threads(cpus, vendor, local_rank)
         if world_size > 1:
             dist.init_process_group(backend=vendor.distributed_backend)
+        all_threads = _all_threads(threads, world_size)
         main_run_id = _share_main_run_id(record["run_id"], world_size)
         if local_rank == 0 and main_run_id != record["run_id"]:
             atomic_write_json(Path(run_dir.path) / NODE_FILE, {"main_run_id": main_run_id})
@@ -169,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 target=core.target,
                 precision=precision.label,
                 cpus=cpus,
+                threads=all_threads,
             )
             loop.emit("init_stop", round(loop.windows.init_s, 6))
         loop.observers.call(

@@ -170,6 +170,7 @@ def test_installed_from_wheels_the_demo_runs_and_the_report_shows_the_published_
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert report.returncode == 0, report.stdout + report.stderr
-    assert "| cpm demo, cpu " in report.stdout, report.stdout
+    # On a busy host the row is shown "[contended]": an official configuration, not a clean result.
+    assert "| cpm demo, cpu " in report.stdout or "| [contended] cpm demo, cpu " in report.stdout, report.stdout
     for published in PUBLISHED:
         assert published in report.stdout, report.stdout

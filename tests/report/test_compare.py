@@ -45,7 +45,7 @@ def test_comparison_renders_in_text_markdown_json_and_csv(result):
     document = json.loads(render_comparison(comparison, "json"))
     assert document["schema"] == "benchbase.comparison/1"
     assert document["b"]["run_ids"] == ["eight"]
-    assert render_comparison(comparison, "csv").startswith("metric,a,b,ratio_b_over_a,better\n")
+    assert render_comparison(comparison, "csv").startswith("metric,a,b,ratio_b_over_a,better,a_marks,b_marks\n")
     with pytest.raises(BenchbaseError, match="use --format table, md, json or csv"):
         render_comparison(comparison, "html")
 

@@ -60,6 +60,8 @@ def test_csv_has_the_standard_columns_then_machine_readable_ones_and_round_trips
             value = row.values[name]
             if value is None:
                 assert line[name] == ""
+            elif isinstance(value, bool):
+                assert line[name] == str(value).lower()
             elif isinstance(value, str):
                 assert line[name] == value
             else:

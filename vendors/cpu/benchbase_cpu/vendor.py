@@ -85,8 +85,9 @@ class CPUVendor(Vendor):
         return CPUSensors(self._sysfs_root)
 
     def setup_device(self, local_rank: int) -> torch.device:
-        """Use as many intra-op threads as CPUs this rank is bound to, so bound ranks do not oversubscribe cores."""
-        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        """The host itself. The thread count is left as the core set it (one thread per CPU of the rank's binding,
+        the same policy at every topology): a vendor choosing its own would make 1x1 and 1xN differ by more than
+        the hardware."""
         return torch.device("cpu")
 
     def precision_policy(self, requested: str) -> PrecisionPolicy:
