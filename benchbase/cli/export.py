@@ -22,7 +22,8 @@ def export_group() -> None:
 @click.option("--output", type=click.Path(path_type=Path), help="Write the result log to this file (default: stdout).")
 @click.option("--org", default="benchbase", show_default=True, help="submission_org: who ran it.")
 @click.option("--division", type=click.Choice(["closed", "open"]),
-              help="submission_division [default: closed for an official run, open otherwise].")
+              help="submission_division [default: closed for an official run of the case's official preset, "
+                   "open otherwise].")
 @click.option("--platform", help="submission_platform [default: <nodes>x<processes per node>x<device model>].")
 @click.option("--submission-status", type=click.Choice(["research", "onprem", "cloud"]), default="research",
               show_default=True, help="submission_status: how available the system is.")

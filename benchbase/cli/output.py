@@ -59,9 +59,9 @@ def progress_printer() -> Callable[[str, int, int | None], None]:
     return progress
 
 
-def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submission | None) -> None:
-    """``--dry-run``: the resolved config with where each value came from, the ranks' bindings, the launch command,
-    and the job a launcher would write for submission."""
+def print_dry_run_config(request: RunRequest) -> None:
+    """``--dry-run``, first: the resolved config with where each value came from, shown before the checks of the
+    run (:func:`print_dry_run`), so a refused request still shows what it resolved to."""
     resolved = request.resolved
     console.print(f"[bold]case[/bold] {markup_safe(request.case.name)}  [bold]preset[/bold] "
                   f"{markup_safe(resolved.preset)}  [bold]vendor[/bold] {markup_safe(request.vendor.name)}  "
@@ -77,10 +77,16 @@ def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submiss
     for key in sorted(resolved.values):
         table.add_row(text(key), text(resolved.values[key]), text(resolved.sources.get(key, "")))
     console.print(table)
+
+
+def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submission | None) -> None:
+    """``--dry-run`` of a request that passed every check of the run: the precision, the ranks' bindings, the launch
+    command, and the job a launcher would write for submission."""
     console.print(f"[bold]precision[/bold] {markup_safe(plan['precision'])}", highlight=False)
     if not plan["devices_detected"]:
-        console.print(f"[yellow]no {markup_safe(request.vendor.name)} devices detected here; showing the plan as it "
-                      "would run[/]", highlight=False)
+        console.print(f"[yellow]no {markup_safe(request.vendor.name)} devices detected here (a run here would refuse: "
+                      f"{markup_safe(plan['not_here'])}); showing the plan as it would run on a machine that has them, "
+                      "which checks its own devices, data and disk[/]", highlight=False, soft_wrap=True)
     table = Table(title="Ranks on this node")
     for column in ("local rank", "device", "CPUs", "NUMA node", "source"):
         table.add_column(column)

@@ -26,7 +26,9 @@ from benchbase.run.request import DEFAULT_OUT
 @set_options
 @click.option("--unofficial", is_flag=True, help="Allow changing immutable keys; the result is marked unofficial.")
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True, help="Runs folder.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved config, binding and launch plan; start nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Check what a run checks (its data prepared as a run would), print the resolved config, binding "
+                   "and launch plan; start nothing.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue an interrupted run.")
 @click.option("--timeout", type=float, callback=lambda _ctx, _param, value: check_timeout(value),
               help="Stop the run after this many seconds (status timeout).")
@@ -54,7 +56,14 @@ def run_command(**options: Any) -> None:
         output.announce_submission(planned.submission, planned.written)
         return
     if options["dry_run"]:
-        output.print_dry_run(planned.request, dry_run_plan(planned.request), planned.submission)
+        request = planned.request
+        progress = output.progress_printer()
+
+        def prepare() -> dict[str, Any]:
+            return request.case.prepare(dict(request.values), request.data_dir, request.cache_dir, progress)
+
+        output.print_dry_run_config(request)
+        output.print_dry_run(request, dry_run_plan(request, prepare), planned.submission)
         return
     outcomes = run_repeats(planned.request, options["repeat"], output.console, output.progress_printer())
     try:

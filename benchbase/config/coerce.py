@@ -13,6 +13,7 @@ from typing import Any
 
 from benchbase.contract import Param
 from benchbase.errors import BenchbaseError
+from benchbase.record.bounded_yaml import BoolWord
 
 #: Every integer key's range ends here unless it declares a lower ``maximum``: beyond 2**53 a JSON record (and any
 #: float arithmetic on steps or samples) no longer holds the value exactly.
@@ -42,6 +43,8 @@ def coerce_value(key: str, param: Param, raw: Any, origin: str) -> Any:
     """Convert ``raw`` to the parameter's type and check choices and range.
 
     Numbers are accepted as numeric strings too, because YAML 1.1 (PyYAML) reads ``5e-4`` and ``1.0e3`` as strings.
+    A YAML 1.1 boolean word read as a :class:`~benchbase.record.bounded_yaml.BoolWord` (``on``, ``no``) is the word
+    for a string key (``compile=on``; a choice is then checked against the word as typed) and the boolean otherwise.
     An int accepts an integral float (``1000.0``); a float accepts an int; a bool accepts only a bool (so ``1`` is
     not silently true); non-finite numbers are refused. A parameter whose default is ``None`` has no type to coerce
     to and accepts any YAML scalar.
@@ -51,6 +54,9 @@ def coerce_value(key: str, param: Param, raw: Any, origin: str) -> Any:
     characters. So a value that would fail only later, in a rank (a seed numpy refuses, a batch no allocator can
     serve), is refused here, before a run directory exists.
     """
+    if isinstance(raw, BoolWord):
+        # YAML 1.1 reads on/off/yes/no/true/false as booleans; a string key (compile: on|off|vendor) means the word.
+        raw = str(raw) if param.kind is str else raw.boolean
     if raw is None:
         if param.nullable or param.default is None:
             return None

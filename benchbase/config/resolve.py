@@ -137,7 +137,8 @@ def read_tuned_file(
 
 def parse_set(items: list[str]) -> dict[str, Any]:
     """``["batch_size=16", "lr=5.0e-4"]`` -> ``{"batch_size": 16, "lr": 0.0005}``; values are YAML scalars, so numbers
-    and booleans arrive typed. A key given twice keeps the last value, as in most command lines."""
+    arrive typed, and booleans as the word typed (:class:`~benchbase.record.bounded_yaml.BoolWord`: ``compile=on``
+    is the word ``on`` for a string key). A key given twice keeps the last value, as in most command lines."""
     result: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -145,7 +146,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise BenchbaseError(f"bad --set {item!r}", "write it as key=value, e.g. --set batch_size=16")
         try:
-            result[key] = safe_load(raw)
+            result[key] = safe_load(raw, keep_bool_words=True)
         except YamlTooLarge as exc:
             raise BenchbaseError(f"bad --set {key}=...: the value {exc.problem}", "give a single value") from None
         except UnreadableValue as exc:

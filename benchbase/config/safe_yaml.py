@@ -64,7 +64,7 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
             f"cannot read config file {path}: {exc.strerror}", "check the path and permissions"
         ) from None
     try:
-        data = safe_load(text)
+        data = safe_load(text, keep_bool_words=True)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -110,10 +110,39 @@ def _measure(node: yaml.Node, depth: int, seen: dict[int, tuple[int, int]]) -> t
     return known
 
 
-def safe_load(text: str) -> Any:
+class BoolWord(str):
+    """A YAML 1.1 boolean word (``on``, ``Off``, ``yes``, ``false``) kept as the user typed it, with the boolean YAML
+    reads it as in :attr:`boolean`.
+
+    YAML 1.1 reads ``compile: on`` as ``True``, and the word is then gone: a key whose values are words (``on``,
+    ``off``, ``vendor``) could only refuse it. The config layer reads config files and ``--set`` values keeping the
+    word, and each key's declared type decides: a string key takes the word, a boolean key the boolean.
+    """
+
+    boolean: bool
+
+    def __new__(cls, word: str, boolean: bool) -> BoolWord:
+        made = super().__new__(cls, word)
+        made.boolean = boolean
+        return made
+
+
+class _BoolWordSafeLoader(_UniqueKeySafeLoader):
+    """The bounded loader, reading YAML 1.1 booleans as :class:`BoolWord`."""
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> BoolWord:
+        return BoolWord(str(node.value), bool(super().construct_yaml_bool(node)))
+
+
+_BoolWordSafeLoader.add_constructor("tag:yaml.org,2002:bool", _BoolWordSafeLoader.construct_yaml_bool)
+
+
+def safe_load(text: str, keep_bool_words: bool = False) -> Any:
     """One YAML document through the bounded, unique-key loader; a constructor's own refusal is a YAML error too, so
-    every caller reports bad input the same way."""
+    every caller reports bad input the same way. ``keep_bool_words``: booleans arrive as :class:`BoolWord`."""
     try:
+        if keep_bool_words:
+            return yaml.load(text, Loader=_BoolWordSafeLoader)  # noqa: S506 - a SafeLoader subclass
         return yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 - a SafeLoader subclass
     except (ValueError, OverflowError) as exc:
         # A constructor's own error, e.g. an integer of 5000 digits (Python refuses to convert it) or 2001-13-01

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from benchbase.contract import Binding, Vendor
+from benchbase.contract import Binding, DeviceInfo, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.hardware import topology
 from benchbase.registry import checked
@@ -27,11 +27,17 @@ def fitted_bindings(planned: list[Binding | None], sysfs_root: Path) -> tuple[li
     return topology.fit_to_allowed(sysfs_root, planned, os.sched_getaffinity(0))
 
 
-def local_device_indices(vendor: Vendor, nproc: int) -> list[int]:
-    """Discover devices (fail fast with the vendor's one-line reason) and map local ranks onto them."""
+def discovered_devices(vendor: Vendor) -> list[DeviceInfo]:
+    """The vendor's devices on this machine; none is refused in one line."""
     devices = checked.call(vendor, "discover()", checked.DEVICES, vendor.discover)
     if not devices:
         raise BenchbaseError(f"vendor '{vendor.name}' found no devices", "check the driver, or pick another --vendor")
+    return list(devices)
+
+
+def assign_devices(vendor: Vendor, nproc: int, devices: list[DeviceInfo]) -> list[int]:
+    """The device of each local rank: the first one for every rank where ranks share it, else one each, refusing
+    more processes per node than there are devices."""
     if vendor.ranks_share_devices:
         return [devices[0].index] * nproc
     if len(devices) < nproc:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchbase.contract import PrecisionPolicy
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
 from benchbase.registry import checked
 from benchbase.run.request import RunRequest
 
 
-def environment_record(request: RunRequest, plan: LaunchPlan, device_indices: list[int]) -> dict[str, Any]:
+def environment_record(
+    request: RunRequest, plan: LaunchPlan, device_indices: list[int], precision: PrecisionPolicy
+) -> dict[str, Any]:
     """``env.json``: host, vendor facts, devices, precision, peak FLOP/s, binding and the launch plan, and which
-    distribution (and version) supplied the case and the vendor, so a record names the code that produced it."""
+    distribution (and version) supplied the case and the vendor, so a record names the code that produced it.
+    ``precision`` is the vendor's answer the run was cleared with (:mod:`benchbase.run.preflight`)."""
     from benchbase.registry.plugins import provenance
 
     vendor = request.vendor
-    requested = request.resolved.core.precision
-    precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy, requested)
     devices = checked.call(vendor, "discover()", checked.DEVICES, vendor.discover)
     return {
         "host": host_facts(),

@@ -24,10 +24,10 @@ from typing import Any
 
 from rich.markup import escape
 
-from benchbase.contract import Binding
+from benchbase.contract import Sensors, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.foreign import visible
-from benchbase.launch.plan import LaunchPlan, plan_launch
+from benchbase.launch.plan import LaunchPlan
 from benchbase.record import disk_space
 from benchbase.record.events import EventLog, read_events
 from benchbase.record.files import read_json_record
@@ -43,13 +43,11 @@ from benchbase.record.schema import (
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
-from benchbase.run.devices import bindings_for, fitted_bindings, local_device_indices
-from benchbase.run.environment import environment_record
 from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
-from benchbase.run.prepare import check_data_suffices
+from benchbase.run.preflight import Cleared, clear_to_launch, plan_for
 from benchbase.run.request import RunOutcome, RunRequest
-from benchbase.run.resume import check_checkpoint_fits, check_resumable
+from benchbase.run.resume import check_resumable
 from benchbase.run.signals import Signals, signal_name
 from benchbase.run.status import decide_status
 from benchbase.run.telemetry import Sampler
@@ -61,25 +59,6 @@ from benchbase.train.observers import OBSERVER_ERROR_EVENT
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def plan_for(
-    request: RunRequest, run_dir: Path | None, bindings: list[Binding | None], binding_note: str | None
-) -> LaunchPlan:
-    # A rank reads everything else from the record: its config, and what preparation found (env.json "prepare").
-    worker_args = ["--run-dir", str(run_dir or "<run-dir>")]
-    if request.resume_dir is not None:
-        worker_args += ["--resume"]
-    return plan_launch(
-        request.nnodes,
-        request.nproc_per_node,
-        worker_args,
-        node_rank=request.node_rank,
-        master_addr=request.master_addr,
-        master_port=request.master_port,
-        bindings=bindings,
-        binding_note=binding_note,
-    )
 
 
 def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], started_at: str) -> dict[str, Any]:
@@ -119,45 +98,29 @@ def execute(
     """Run one repeat on this node and return its recorded outcome.
 
     The run's ``--timeout`` counts from here and is kept from here: discovery and preparation are inside it. Nothing
-    is written before preparation has succeeded: a stop or a refusal until then leaves no record (and a resumed
-    record as it was). From the moment the record exists, every way the attempt can end, an exception included,
+    is written before every check of :func:`~benchbase.run.preflight.clear_to_launch` has passed and the vendor's
+    facts for ``env.json`` are in hand: a stop or a refusal until then leaves no record (and a resumed record as it
+    was). From the moment the record exists, every way the attempt can end, an exception included,
     ends in a summary that says how (:class:`_Attempt`).
     """
     process_start = time.perf_counter()
     deadline = bounded.set_deadline(_timeout_s(request), process_start)
     with Signals(deadline) as signals, contextlib.ExitStack() as held:
         watchdog = held.enter_context(Watchdog.start(None if deadline is None else deadline - time.perf_counter()))
-        signals.phase(f"calling {request.vendor.name}'s discover()")
-        device_indices = local_device_indices(request.vendor, request.nproc_per_node)
-        bindings = fitted_bindings(
-            bindings_for(request.vendor, request.nproc_per_node, device_indices, request.sysfs_root), request.sysfs_root
-        )
-        plan_for(request, None, *bindings)  # a bad --node-rank or a missing master is refused before anything exists
-        if request.resume_dir is not None:
-            run_dir = RunDir.open(request.resume_dir)
-            world_size = request.nnodes * request.nproc_per_node
-            # Checked once before the lock, so a refused resume does not even leave a lock file behind, and again
-            # under it: another resume may have finished the run meanwhile.
-            check_resumable(run_dir, world_size)
-            disk_space.check_room(run_dir.path, "the run to resume", "move it to a disk with room")
-        else:
-            disk_space.check_room(request.out_root, "--out", "choose another --out")
-        signals.phase(
-            f"preparing the data of case {request.case.name}",
-            "raise --timeout, or prepare the data first with `benchbase prepare` so the run only reads it",
-        )
-        prepared = _prepare(prepare, request.cache_dir)
-        check_data_suffices(request.case, request.values, request.resolved.core, prepared,
-                            request.nnodes * request.nproc_per_node)
-        if request.resume_dir is not None:
-            # The checkpoint against the model this node's data gives, before the lock: a refusal touches nothing.
-            check_checkpoint_fits(run_dir, request.case, request.vendor, request.resolved.values, prepared)
+        cleared = clear_to_launch(request, lambda: _prepare(prepare, request.cache_dir), signals.phase)
+        signals.phase(f"calling {request.vendor.name}'s open_sensors()")
+        sensors = _OpenedSensors.open(request.vendor, cleared.device_indices)
+        held.callback(sensors.close)
+        if cleared.resumed is not None:
+            run_dir = cleared.resumed
             lock = held.enter_context(RunLock.acquire(run_dir.path, "resume"))
             died = lock.settle_orphan()
             if died:
                 console.print(f"the last attempt of {escape(visible(run_dir.run_id))} was recorded as failed: "
                               f"{escape(visible(died))}", soft_wrap=True, highlight=False)
-            previous = check_resumable(run_dir, world_size)
+            # Checked before the lock (clear_to_launch), so a refused resume leaves not even a lock file, and again
+            # under it: another resume may have finished the run meanwhile.
+            previous = check_resumable(run_dir, request.nnodes * request.nproc_per_node)
             started_at = previous.get("started_at") or _utc_now()
             previous_e2e = float((previous.get("windows") or {}).get("e2e_s") or 0.0)
         else:
@@ -173,7 +136,7 @@ def execute(
         signals.phase("starting the ranks")
         attempt = _Attempt(request, console, run_dir, signals, reserve, process_start, started_at, previous_e2e)
         try:
-            return _record_and_watch(attempt, device_indices, bindings, prepared)
+            return _record_and_watch(attempt, cleared, sensors)
         except (RunStopped, BenchbaseError, OSError) as exc:
             return attempt.end_early(exc)
         except BaseException as exc:
@@ -302,20 +265,16 @@ class _Attempt:
                                f"{escape(visible(problem))}", soft_wrap=True, highlight=False)
 
 
-def _record_and_watch(
-    attempt: _Attempt,
-    device_indices: list[int],
-    bindings: tuple[list[Binding | None], str | None],
-    prepared: dict[str, Any],
-) -> RunOutcome:
-    """Write the record's start, launch the ranks, watch them, and decide and record how the run ended.
-    ``bindings`` are :func:`fitted_bindings`, checked before the record existed."""
+def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSensors) -> RunOutcome:
+    """Write the record's start, launch the ranks, watch them, and decide and record how the run ended, with what
+    :func:`clear_to_launch` found and the vendor's sensors, both had before the record existed."""
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
-    plan = plan_for(request, Path(run_dir.path), *bindings)
-    base = _write_record_start(attempt, plan, device_indices, prepared)
-    attempt.sampler = sampler = _sampler(request, run_dir, device_indices)
-    if bindings[1]:
-        console.print(f"[yellow]{escape(visible(bindings[1]))}[/]", soft_wrap=True, highlight=False)
+    plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
+    prepared = cleared.prepared or {}
+    base = _write_record_start(attempt, plan, {**(cleared.env or {}), "launch": plan.describe()}, prepared)
+    attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
+    if cleared.binding_note:
+        console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)
     with launcher_log(run_dir) as log:
         sampler.begin()
         signals.to_flags()
@@ -354,12 +313,11 @@ def observer_errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _write_record_start(
-    attempt: _Attempt, plan: LaunchPlan, device_indices: list[int], prepared: dict[str, Any]
+    attempt: _Attempt, plan: LaunchPlan, env: dict[str, Any], prepared: dict[str, Any]
 ) -> dict[str, Any]:
     """``config.yaml`` and ``env.json`` (a resumed run keeps its own), the ``running`` summary and the ``launch``
     event; returns the summary's base, which the end of the run completes."""
     request, run_dir = attempt.request, attempt.run_dir
-    env = environment_record(request, plan, device_indices)
     env["prepare"] = prepared
     env.update(request.extra_record)
     attempt.base = base = _base_summary(request, run_dir, env, attempt.started_at)
@@ -379,13 +337,40 @@ def _write_record_start(
     return base
 
 
-def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int]) -> Sampler:
-    """The telemetry sampler of this node's devices, not yet started."""
+@dataclass
+class _OpenedSensors:
+    """The vendor's sensors, opened before the record exists (a vendor that cannot open them is refused without a
+    record), held until the sampler claims them, which closes them when it stops; closed here if the attempt ends
+    before that."""
+
+    vendor: Vendor
+    sensors: Sensors | None
+
+    @classmethod
+    def open(cls, vendor: Vendor, device_indices: list[int]) -> _OpenedSensors:
+        devices = sorted(set(device_indices))
+        return cls(vendor, checked.call(vendor, "open_sensors()", checked.SENSORS, vendor.open_sensors, devices))
+
+    def claim(self) -> Sensors | None:
+        sensors, self.sensors = self.sensors, None
+        return sensors
+
+    def close(self) -> None:
+        sensors = self.claim()
+        if sensors is not None:
+            # The attempt already ended for its own reason, which is what it reports; a close that fails too adds
+            # nothing the user can act on.
+            with contextlib.suppress(Exception):
+                bounded.call(self.vendor, "sensors.close()", sensors.close)
+
+
+def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int], sensors: Sensors | None) -> Sampler:
+    """The telemetry sampler of this node's devices, not yet started; it closes ``sensors`` when it stops."""
     devices = sorted(set(device_indices))
     return Sampler(
         Path(run_dir.telemetry_path),
         request.node_rank,
-        checked.call(request.vendor, "open_sensors()", checked.SENSORS, request.vendor.open_sensors, devices),
+        sensors,
         request.resolved.core.telemetry_interval_s,
         devices,
         root_pid=os.getpid(),
@@ -393,26 +378,17 @@ def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int]) ->
     )
 
 
-def dry_run_plan(request: RunRequest) -> dict[str, Any]:
-    """What ``--dry-run`` prints: the resolved config, bindings, precision and the launch command, starting nothing."""
-    nproc = request.nproc_per_node
-    try:
-        device_indices = local_device_indices(request.vendor, nproc)
-        detected = True
-    except BenchbaseError:
-        device_indices = list(range(nproc))
-        detected = False
-    # The plan as the topology has it (another machine's, where devices are not detected here or --sysfs-root names
-    # a recorded tree), with the line a launch on this machine would print.
-    bindings = bindings_for(request.vendor, nproc, device_indices, request.sysfs_root)
-    _, binding_note = fitted_bindings(bindings, request.sysfs_root)
-    plan = plan_for(request, None, bindings, binding_note)
-    vendor = request.vendor
-    precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy,
-                             request.resolved.core.precision)
+def dry_run_plan(request: RunRequest, prepare: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What ``--dry-run`` prints: the precision, bindings and launch command, after every check the run makes before
+    its record exists (:func:`clear_to_launch`, which refuses what the run refuses), starting nothing."""
+    cleared = clear_to_launch(request, lambda: _prepare(prepare, request.cache_dir), lambda *_: None,
+                              elsewhere_allowed=True)
+    # The plan as the topology has it (another machine's, where no device is here or --sysfs-root names a recorded
+    # tree), with the line a launch on this machine would print.
+    plan = plan_for(request, None, cleared.planned_bindings, cleared.binding_note)
     return {
-        "devices_detected": detected,
-        "precision": precision.describe(),
+        "devices_detected": cleared.not_here is None,
+        "not_here": cleared.not_here,
+        "precision": cleared.precision.describe(),
         "launch": plan.describe(),
     }
-

@@ -346,12 +346,15 @@ def test_a_missing_yaml_file_is_an_error(tmp_path):
 
 
 def test_parse_set_types_values_with_yaml():
-    assert parse_set(["batch_size=16", "activation_checkpointing=false", "optimizer=adamw", "eval_limit="]) == {
+    parsed = parse_set(["batch_size=16", "activation_checkpointing=false", "optimizer=adamw", "eval_limit="])
+    assert parsed == {
         "batch_size": 16,
-        "activation_checkpointing": False,
+        "activation_checkpointing": "false",  # the word typed; the key's type makes it False (test_yaml_bool_words)
         "optimizer": "adamw",
         "eval_limit": None,
     }
+    assert parsed["activation_checkpointing"].boolean is False
+    assert resolve(overrides=parsed).values["activation_checkpointing"] is False
 
 
 def test_parse_set_keeps_an_equals_sign_inside_the_value():

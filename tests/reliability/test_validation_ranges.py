@@ -71,8 +71,14 @@ def test_the_ends_of_the_ranges_are_accepted(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     outcome = run_in_process(
-        capsys, monkeypatch, *DEMO, "--dry-run", "--set", "seed=2147483647", "--set", "batch_size=1048576",
-        "--master-port", "65535", "--out", str(tmp_path / "runs"),
+        capsys, monkeypatch, *DEMO, "--dry-run", "--set", "seed=2147483647", "--master-port", "65535",
+        "--out", str(tmp_path / "runs"),
     )
     assert outcome.code == 0, outcome.stdout + outcome.stderr
     assert "2147483647" in outcome.stdout and not (tmp_path / "runs").exists()
+    # the largest batch is a valid value; the dry run then refuses it as the run would, for the demo's data
+    outcome = run_in_process(capsys, monkeypatch, *DEMO, "--dry-run", "--set", "batch_size=1048576",
+                             "--out", str(tmp_path / "runs"))
+    assert outcome.code == 2 and "bad value" not in outcome.stderr, outcome.stderr
+    assert "fewer than one global batch (1048576 x 1 accumulation x 1 ranks = 1048576)" in outcome.stderr
+    assert not (tmp_path / "runs").exists()

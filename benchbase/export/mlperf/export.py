@@ -10,7 +10,9 @@ Timed region: MLPerf's time to train is ``run_stop.time_ms - run_start.time_ms``
 computes). ``run_start`` is the record's train start (``windows.train_start_ms``, the wall clock read when benchbase
 starts its ``whole_s`` window, just before the evaluation before training) and, for a converged run, ``run_stop`` is
 ``run_start + time_to_target_s``, so MLPerf's time to train is the record's ``time_to_target_s``
-(``whole_s`` up to the end of the evaluation that reached the target), to the microsecond.
+(``whole_s`` up to the end of the evaluation that reached the target). Where the wall clock ran ahead of the
+monotonic one by the end of that evaluation (microseconds), ``run_stop`` is at its ``eval_stop`` instead: every line
+is in the order the events happened, ``time_ms`` never decreasing down the file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.errors import BenchbaseError
+from benchbase.export.mlperf.division import division_for
 from benchbase.export.mlperf.profile import STATED, CaseProfile
 from benchbase.record.files import JsonTooDeep, RecordMissing, loads_bounded, read_record_text, split_lines
 from benchbase.record.nonfinite import decode_nonfinite
@@ -39,7 +42,6 @@ POINT = "POINT_IN_TIME"
 START = "INTERVAL_START"
 END = "INTERVAL_END"
 
-DIVISIONS = ("closed", "open")
 SUBMISSION_STATUSES = ("research", "onprem", "cloud")
 #: Precision labels (the vendor's, in ``run_start``) -> MLPerf's ``lowest_numerical_precision_in_linear`` values.
 _PRECISIONS = {"fp32": "fp32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "fp16"}
@@ -50,7 +52,7 @@ class ExportOptions:
     """The ``submission_*`` facts: who submits, on what. MLPerf requires them; a run record cannot know them."""
 
     org: str = "benchbase"
-    division: str | None = None  # None: closed for an official run, open otherwise
+    division: str | None = None  # None: closed for an official run of the official preset, open otherwise
     platform: str | None = None  # None: "<nodes>x<processes per node>x<device model>" from the record
     submission_status: str = "research"
 
@@ -76,10 +78,16 @@ def checker_command(result_file: Path, case: str, log_output: Path | None = None
 def _profile(case: str) -> CaseProfile:
     """The case's own mapping to MLPerf, from its plugin's ``benchbase_mlperf_profile`` hook: the core knows no
     case's keys."""
+    return _case_mapping(case)[0]
+
+
+def _case_mapping(case: str) -> tuple[CaseProfile, str]:
+    """The case's MLPerf profile and its official configuration (its default preset), the one preset whose runs may
+    be closed-division results (:mod:`benchbase.export.mlperf.division`)."""
     from benchbase.registry.plugins import load_registry
 
     registry = load_registry()
-    registry.case(case)
+    official_preset = registry.case(case).default_preset
     profile = registry.hook.benchbase_mlperf_profile(case=case)
     if profile is None:
         raise BenchbaseError(
@@ -91,7 +99,7 @@ def _profile(case: str) -> CaseProfile:
             f"the plugin of case {case!r} returned a {type(profile).__name__} from benchbase_mlperf_profile",
             "return a benchbase.kit.CaseProfile (or None) from that hook; see docs/mlperf.md",
         )
-    return profile
+    return profile, official_preset
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -189,14 +197,15 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
 
     Refused, in one line each: a case without a profile, a preset without an MLPerf benchmark name, a run still
     running or resumed (MLPerf times one uninterrupted run), the record of a node other than node 0, a run that
-    stopped before training, and ``--division closed`` for an unofficial run.
+    stopped before training, and ``--division closed`` for a run that is not an official run of the case's official
+    configuration (:mod:`benchbase.export.mlperf.division`).
     """
     options = options or ExportOptions()
     run_dir = RunDir.open(run_path)
     summary = run_dir.read_summary()
     record = run_dir.read_config()
     env = run_dir.read_env()
-    profile = _profile(str(summary["case"]))
+    profile, official_preset = _case_mapping(str(summary["case"]))
     where = str(run_dir.path)
 
     preset = str(summary.get("preset") or record.get("preset"))
@@ -212,15 +221,7 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
             f"{where} is node {summary.get('node_rank')}'s part of run {summary.get('main_run_id')}",
             "export the record of node 0, which holds rank 0's events",
         )
-    division = options.division or ("closed" if summary["official"] else "open")
-    if division not in DIVISIONS:
-        raise BenchbaseError(f"unknown division {division!r}", f"use one of: {', '.join(DIVISIONS)}")
-    if division == "closed" and not summary["official"]:
-        changed = ", ".join(str(c) for c in record.get("unofficial_changes") or []) or "immutable keys"
-        raise BenchbaseError(
-            f"{where} is unofficial (changed: {changed}), so it cannot be a closed-division result",
-            "export it with --division open",
-        )
+    division = division_for(options.division, summary, record, official_preset, where)
     if options.submission_status not in SUBMISSION_STATUSES:
         raise BenchbaseError(f"unknown submission status {options.submission_status!r}",
                              f"use one of: {', '.join(SUBMISSION_STATUSES)}")
@@ -321,7 +322,10 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
         log.add(block_end, END, "block_stop", None, EVENTS_FILE, stop_line, samples_count=last_samples)
     if success:
         assert time_to_target is not None
-        log.add(train_start_ms + time_to_target * 1000.0, END, "run_stop", None, SUMMARY_FILE,
+        # The record's time to target (a monotonic clock) and the evaluation's end (the wall clock) are two readings
+        # of one instant; the later one is taken, so run_stop never precedes the eval_stop it follows.
+        last_stop = max((line["time_ms"] for line in log.lines if line["key"] == "eval_stop"), default=train_start_ms)
+        log.add(max(train_start_ms + time_to_target * 1000.0, last_stop), END, "run_stop", None, SUMMARY_FILE,
                 status="success", samples_count=_int(summary.get("converged_samples")) or last_samples)
     else:
         stop_ms = train_end_ms if train_end_ms is not None else float(ranked[-1][1]["time_ms"])

@@ -1,0 +1,124 @@
+"""Everything a run refuses before its record exists, in one place, for the run and for ``--dry-run`` alike.
+
+A refusal that depends only on the request, its config, the plugins and this host (too few devices, a precision the
+vendor cannot run, data too small for one batch on every rank, a bad node rank, a full disk, a checkpoint that does
+not fit the model) is one line and exit 2 with no run folder made and nothing in ``--out`` touched; found after the
+record exists, it would leave a failed record behind that every report then has to skip or warn about. ``--dry-run``
+runs these same checks in the same order, so it refuses exactly what the run refuses, with the same line, and shows
+the plan only of a request that would start.
+
+The run alone then opens the vendor's sensors, also before its record exists (:mod:`benchbase.run.supervisor`): a
+dry run holds no device resources. The other difference: a dry run on a machine where the vendor finds no device at all (a login node, a laptop) plans
+for a machine that has them. It then checks everything that does not depend on the devices or data of this machine,
+and says which refusal a run here would give instead of hiding it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchbase.contract import Binding, PrecisionPolicy
+from benchbase.errors import BenchbaseError
+from benchbase.launch.plan import LaunchPlan, plan_launch
+from benchbase.record import disk_space
+from benchbase.record.rundir import RunDir
+from benchbase.registry import checked
+from benchbase.run.devices import assign_devices, bindings_for, discovered_devices, fitted_bindings
+from benchbase.run.environment import environment_record
+from benchbase.run.prepare import check_data_dir, check_data_suffices
+from benchbase.run.request import RunRequest
+from benchbase.run.resume import check_checkpoint_fits, check_resumable
+
+#: ``phase(doing, timeout_fix)``: what the supervisor does now, for the one line of a stop by --timeout meanwhile.
+Phase = Callable[..., None]
+
+
+def plan_for(
+    request: RunRequest, run_dir: Path | None, bindings: list[Binding | None], binding_note: str | None
+) -> LaunchPlan:
+    """How this node launches its ranks (``run_dir`` ``None``: before the record exists, a placeholder)."""
+    # A rank reads everything else from the record: its config, and what preparation found (env.json "prepare").
+    worker_args = ["--run-dir", str(run_dir or "<run-dir>")]
+    if request.resume_dir is not None:
+        worker_args += ["--resume"]
+    return plan_launch(
+        request.nnodes,
+        request.nproc_per_node,
+        worker_args,
+        node_rank=request.node_rank,
+        master_addr=request.master_addr,
+        master_port=request.master_port,
+        bindings=bindings,
+        binding_note=binding_note,
+    )
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """What the checks found, which the run then uses as it is (the run asks no plugin for any of it again)."""
+
+    device_indices: list[int]
+    #: Per local rank, the binding as planned (the vendor's reading of the topology) and as fitted to the CPUs this
+    #: process may use, with the line saying what fitting changed (``None``: nothing).
+    planned_bindings: list[Binding | None]
+    bindings: list[Binding | None]
+    binding_note: str | None
+    precision: PrecisionPolicy
+    #: What preparation found (``env.json`` ``prepare``); ``None`` for a dry run planning for another machine.
+    prepared: dict[str, Any] | None
+    #: The record a ``--resume`` continues, opened and checked; ``None`` for a new run.
+    resumed: RunDir | None
+    #: ``env.json`` but for ``prepare`` and the launch plan with the run folder in it (the vendor's ``environment()``
+    #: and ``peak_flops()`` asked here too); ``None`` for a dry run planning for another machine.
+    env: dict[str, Any] | None
+    #: Why a run on this machine would refuse where a dry run plans for another one (no device here); else ``None``.
+    not_here: str | None = None
+
+
+def clear_to_launch(
+    request: RunRequest, prepare: Callable[[], dict[str, Any]], phase: Phase, elsewhere_allowed: bool = False
+) -> Cleared:
+    """Every check of ``request`` before its record exists (see the module docstring), raising the first refusal.
+
+    ``elsewhere_allowed`` (``--dry-run``): where the vendor finds no device here, plan for a machine that has them
+    instead of refusing, leaving that machine's devices, data and disk to its own run.
+    """
+    vendor, nproc = request.vendor, request.nproc_per_node
+    phase(f"calling {vendor.name}'s discover()")
+    try:
+        devices = discovered_devices(vendor)
+        not_here = None
+    except BenchbaseError as exc:
+        if not elsewhere_allowed:
+            raise
+        devices, not_here = [], str(exc)
+    device_indices = assign_devices(vendor, nproc, devices) if devices else list(range(nproc))
+    planned = bindings_for(vendor, nproc, device_indices, request.sysfs_root)
+    bindings, binding_note = fitted_bindings(planned, request.sysfs_root)
+    plan = plan_for(request, None, bindings, binding_note)  # a bad --node-rank or a missing master
+    precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy,
+                             request.resolved.core.precision)
+    if not_here is not None:
+        return Cleared(device_indices, planned, bindings, binding_note, precision, None, None, None, not_here)
+    resumed = None
+    if request.resume_dir is not None:
+        resumed = RunDir.open(request.resume_dir)
+        check_resumable(resumed, request.nnodes * nproc)
+        disk_space.check_room(resumed.path, "the run to resume", "move it to a disk with room")
+    else:
+        disk_space.check_room(request.out_root, "--out", "choose another --out")
+    check_data_dir(request.case, request.resolved.preset, request.data_dir)
+    phase(f"preparing the data of case {request.case.name}",
+          "raise --timeout, or prepare the data first with `benchbase prepare` so the run only reads it")
+    prepared = prepare()
+    check_data_suffices(request.case, request.values, request.resolved.core, prepared,
+                        request.nnodes * request.nproc_per_node)
+    if resumed is not None:
+        # The checkpoint against the model this node's data gives: a refusal leaves the record as it was.
+        check_checkpoint_fits(resumed, request.case, vendor, request.resolved.values, prepared)
+    phase(f"asking {vendor.name} for the facts of env.json")
+    env = environment_record(request, plan, device_indices, precision)
+    return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env)
