@@ -160,10 +160,16 @@ def test_records_that_cannot_be_one_mlperf_result_are_refused_in_one_line(
     with open(resumed / "events.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"time_ms": 1.0, "key": "resume", "value": "x", "rank": 0, "step": 40,
                                  "samples": 640, "metadata": {}}) + "\n")
-    official = tmp_path / "official-preset"  # the demo's record, as if it had run the case's official preset
+    # the demo's record, as if it had run the case's official preset on a quiet host (this one may be busy)
+    official = tmp_path / "official-preset"
     shutil.copytree(runs["converged"], official)
     summary = json.loads((official / "summary.json").read_text())
-    (official / "summary.json").write_text(json.dumps({**summary, "preset": "official"}))
+    quiet = {**summary["host"], "contended": False, "oversubscribed": False}
+    (official / "summary.json").write_text(json.dumps({**summary, "preset": "official", "host": quiet}))
+    contended = tmp_path / "contended"
+    shutil.copytree(official, contended)
+    (contended / "summary.json").write_text(json.dumps({**summary, "preset": "official",
+                                                         "host": {**quiet, "contended": True}}))
     unofficial = tmp_path / "unofficial"
     shutil.copytree(runs["converged"], unofficial)
     summary = json.loads((unofficial / "summary.json").read_text())
@@ -172,6 +178,7 @@ def test_records_that_cannot_be_one_mlperf_result_are_refused_in_one_line(
         (resumed, [], "was resumed"),
         (unofficial, ["--division", "closed"], "--division open"),
         (runs["converged"], ["--division", "closed"], "not the case's official configuration (preset 'official')"),
+        (contended, ["--division", "closed"], "contended or oversubscribed host"),
         (tmp_path / "missing", [], "no run directory"),
     ):
         result = run_benchbase(["export", "mlperf", str(run), *options], tmp_path, tmp_path)

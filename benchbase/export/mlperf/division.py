@@ -4,7 +4,10 @@ MLPerf's closed division compares like with like: the benchmark's own workload, 
 only when two things hold: the run changed no immutable key (``summary.json`` ``official``, decided when the config
 was resolved: :func:`benchbase.config.resolve.resolve_config`), and it ran the case's official configuration, its
 default preset (the workload vendors tune for; a demo preset shrinks the model and the data, so a demo run is never a
-closed result however faithfully it ran). Everything else is an open-division result.
+closed result however faithfully it ran). A third condition is benchbase's own: the run had its host to itself
+(``summary.json`` ``host``: neither contended nor oversubscribed), since an official figure measured while other
+processes took the CPUs is refused a clean verdict everywhere the report shows it (README, "A clean figure").
+Everything else is an open-division result.
 """
 
 from __future__ import annotations
@@ -41,4 +44,7 @@ def _why_not_closed(
     preset = summary.get("preset") or record.get("preset")
     if preset != official_preset:
         return f"{where} ran preset {preset!r}, not the case's official configuration (preset {official_preset!r})"
+    host = summary.get("host") if isinstance(summary.get("host"), Mapping) else {}
+    if host.get("contended") or host.get("oversubscribed"):
+        return f"{where} was measured on a contended or oversubscribed host (summary.json host), no clean result"
     return None
