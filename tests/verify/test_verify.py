@@ -277,3 +277,29 @@ def test_report_verify_marks_a_row_whose_record_does_not_verify_in_every_format(
     assert '<span class="badge unverified">unverified</span>' in (runs.parent / "report.html").read_text()
     unchecked = json.loads(report("--format", "json"))["rows"][0]
     assert unchecked["values"]["verified"] is None and "[unverified]" not in unchecked["cells"]["Configuration"]
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "symlink", "huge"])
+def test_a_hostile_file_in_a_record_is_a_finding_never_a_hang_or_a_read_elsewhere(record: Path, hostile: str) -> None:
+    """A FIFO would block a read forever, a link would read the verifier's own files, a huge file its memory: each
+    is one finding naming the file (the record layer's opening rules, benchbase/record/files.py)."""
+    events = record / schema.EVENTS_FILE
+    events.unlink()
+    if hostile == "fifo":
+        os.mkfifo(events)
+    elif hostile == "symlink":
+        events.symlink_to("/etc/passwd")
+    else:
+        with open(events, "wb") as handle:
+            handle.truncate(1 << 40)  # sparse: a terabyte on paper, nothing on disk
+    result = subprocess.run(
+        [sys.executable, "-c", "from benchbase.cli import main; main()", "verify", str(record)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert any(line.startswith(f"{record.name}: events.jsonl:") for line in result.stdout.splitlines()), result.stdout
+    by_manifest = {"fifo": "manifest.json: events.jsonl is not a regular file",
+                   "symlink": "manifest.json: events.jsonl is not a regular file",
+                   "huge": f"manifest.json: events.jsonl is {1 << 40} bytes, the manifest says"}[hostile]
+    assert any(line.startswith(f"{record.name}: {by_manifest}") for line in result.stdout.splitlines()), result.stdout
