@@ -50,6 +50,10 @@ def power_summary(
         if row["power_w"] is not None and steady.contains(row["time_ms"]):
             per_device.setdefault((row["node"], row["device"]), []).append(row["power_w"])
     if not per_device:
+        if any(row["power_w"] is not None for row in rows):
+            # The sensor reads power, but no reading fell inside the steady spans (a sensor slower than a short run):
+            # no figure, and not "no sensor" either.
+            return {**unavailable, "source": "telemetry", "samples_per_device": 0, "too_few_samples": True}
         return unavailable
     mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
     fewest = min(len(values) for values in per_device.values())

@@ -200,7 +200,7 @@ def recomputed(record: Path, summary: dict[str, Any]) -> dict[str, Any]:
     for device_rows in by_device.values():
         times = numpy.array([float(row["time_ms"]) for row in device_rows])
         watts = [float(row["power_w"]) for row in device_rows if inside(float(row["time_ms"]), steady)]
-        means.append(sum(watts) / len(watts))
+        means.extend([sum(watts) / len(watts)] if watts else [])
         counts.append(len(watts))
         counter = numpy.array([float(row["energy_j"]) for row in device_rows])
         energies.append(sum(numpy.interp(end, times, counter) - numpy.interp(begin, times, counter)
@@ -226,8 +226,12 @@ def recomputed(record: Path, summary: dict[str, Any]) -> dict[str, Any]:
             "mean_w_per_device": pytest.approx(sum(means) / len(means), rel=1e-9),
             "energy_per_sample_j": pytest.approx(sum(energies) / len(energies) * devices / steady_samples, rel=1e-9),
             "energy_source": "counter",
-            "samples_per_device": min(counts),
-            "too_few_samples": min(counts) < MIN_POWER_SAMPLES or achieved < MIN_RATE_SHARE / interval,
+            "samples_per_device": min(filter(None, counts), default=0),
+            "too_few_samples": min(filter(None, counts), default=0) < MIN_POWER_SAMPLES
+            or achieved < MIN_RATE_SHARE / interval,
+        } if any(counts) else {  # a sensor too slow for the run: no reading inside the steady spans, no figure
+            **summary["power"], "mean_w_per_device": None, "energy_per_sample_j": None, "source": "telemetry",
+            "energy_source": None, "samples_per_device": 0, "too_few_samples": True,
         },
         "telemetry": {"interval_s": interval, "achieved_hz": pytest.approx(achieved, rel=1e-9),
                       "longest_gap_s": pytest.approx(max(gaps), rel=1e-9), "rows": len(rows)},
