@@ -111,7 +111,10 @@ def summary(runs: Path) -> dict:
 
 
 def table_row(result: CompletedProcess[str], configuration: str) -> str:
-    rows = [line for line in result.stdout.splitlines() if configuration in line]
+    """The standard table's row of ``configuration`` (the efficiency table under it repeats the Configuration)."""
+    lines = result.stdout.splitlines()
+    standard = lines[: next((i for i, line in enumerate(lines) if line.strip() == "Efficiency"), len(lines))]
+    rows = [line for line in standard if configuration in line]
     assert len(rows) == 1, result.stdout + result.stderr
     return rows[0]
 
