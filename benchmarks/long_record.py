@@ -1,0 +1,304 @@
+"""Benchmark 8: one long record in bounded memory and linear time (issue 22, point 2).
+
+A 4-hour official run on 8 devices with telemetry at 10 Hz leaves 1.15 M telemetry rows and about 1 M step events.
+Its summary (written at every run's end, when a report settles an orphan, and by ``benchbase verify``), its HTML
+report and its MLPerf export must each stream those files: memory bounded, time linear in the record's length.
+
+This module writes a synthetic record of that shape at a fraction of its length (:func:`write_long_record`: steps,
+evaluations, warm-ups, optionally two attempts, an energy counter per device), then times each of the three commands
+in a fresh child process at several lengths and prints the child's CPU seconds and peak RSS
+(``resource.getrusage(RUSAGE_CHILDREN)``) with a least-squares line through them. The verdict: every peak under
+:data:`MEMORY_GOAL_MB` and time linear, i.e. the largest size's CPU time within :data:`LINEAR_TOLERANCE` of what
+the line through the smaller sizes predicts.
+
+``python -m benchmarks.long_record`` runs the default sizes (1/16, 1/8 and 1/4 of the 4-hour record);
+``--full`` adds the 4-hour record itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from benchmarks.result import Figure, Result
+
+NUMBER = 8
+TITLE = "One long record: summary, HTML report and MLPerf export stream it"
+#: The peak RSS every command must stay under at the 4-hour size.
+MEMORY_GOAL_MB = 300.0
+#: How far the largest size's CPU time may be above the line through the smaller sizes and still count as linear.
+LINEAR_TOLERANCE = 0.25
+#: The full record: 4 hours, 8 devices, telemetry at 10 Hz, 1 M step events.
+FULL_HOURS, FULL_DEVICES, FULL_STEPS, HZ = 4.0, 8, 1_000_000, 10
+DEFAULT_FRACTIONS = (1 / 16, 1 / 8, 1 / 4)
+START_MS = 1_796_000_000_000.0
+GLOBAL_BATCH = 64
+COMMANDS = ("summary", "html", "mlperf")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A synthetic record's length: its training time, devices and step events, and whether it was resumed."""
+
+    hours: float
+    devices: int
+    steps: int
+    resumed: bool = False
+    evals: int = 40
+
+    @classmethod
+    def fraction(cls, share: float, resumed: bool = False) -> Shape:
+        return cls(FULL_HOURS * share, FULL_DEVICES, max(1, round(FULL_STEPS * share)), resumed)
+
+
+def write_long_record(folder: Path, shape: Shape, seed: int = 7) -> Path:
+    """A complete run folder (events, telemetry, config, env, summary) of ``shape``; returns it.
+
+    Everything is written as it is generated, so generating the 4-hour record costs no more memory than reading it.
+    The summary is built by benchbase itself, as a run's end does."""
+    from benchbase.record.rundir import RunDir
+    from benchbase.record.summary import build_summary
+
+    folder.mkdir(parents=True)
+    rng = random.Random(seed)
+    launch_ms = START_MS
+    train_start = launch_ms + 5_000.0
+    total_ms = shape.hours * 3_600_000
+    gap_ms = 60_000.0 if shape.resumed else 0.0
+    attempts = _attempts(train_start, total_ms, gap_ms, shape.resumed)
+    end_ms = attempts[-1][1]
+    step_ms = total_ms / shape.steps
+    eval_every = max(1, shape.steps // shape.evals)
+    warmup_steps = max(1, min(200, shape.steps // 20))
+    evals, warmups, peak = [], [], 0.0
+    with open(folder / "events.jsonl", "w", encoding="utf-8") as events:
+        def emit(time_ms: float, key: str, value: object = None, step: int | None = None,
+                 samples: int | None = None, rank: int | None = 0, **metadata: object) -> None:
+            events.write(json.dumps({"time_ms": time_ms, "key": key, "value": value, "rank": rank, "step": step,
+                                     "samples": samples, "metadata": metadata}) + "\n")
+
+        emit(launch_ms, "launch", rank=None)
+        emit(launch_ms + 1_000, "run_start", "synthetic", world_size=shape.devices, global_batch=GLOBAL_BATCH,
+             flops_per_sample=3.1e12, target=0.99, precision="fp32", threads={"policy": [1] * shape.devices,
+                                                                              "used": [1] * shape.devices})
+        emit(launch_ms + 4_000, "init_stop", 3.0)
+        step = 0
+        for index, (begin, end) in enumerate(attempts):
+            if index:
+                step = step // 2  # the second attempt resumes from a checkpoint half-way and redoes the rest
+                emit(begin, "resume", step=step, samples=step * GLOBAL_BATCH)
+            steps_here = shape.steps // len(attempts)
+            warmups.append([begin, begin + warmup_steps * step_ms])
+            t = begin
+            for _ in range(steps_here):
+                step += 1
+                t += step_ms
+                loss = 2.0 + 6.0 * math.exp(-3 * step / shape.steps) + rng.gauss(0, 0.05)
+                emit(round(t, 3), "step", loss, step, step * GLOBAL_BATCH, samples_per_s=GLOBAL_BATCH * 1000 / step_ms
+                     * (1 + rng.gauss(0, 0.02)), lr=1e-4)
+                if step % eval_every == 0:
+                    eval_end = t + min(step_ms * eval_every / 10, 20_000)
+                    evals.append([t, eval_end])
+                    metric = 0.6 + 0.4 * step / shape.steps
+                    emit(round(eval_end, 3), "eval", metric, step, step * GLOBAL_BATCH, start_ms=t, end_ms=eval_end,
+                         eval_samples=512, extras={"token_accuracy": metric / 2, "eval_loss": 3 - metric})
+            attempts[index] = (begin, max(end, t))
+        end_ms = attempts[-1][1]
+        steady_samples = step * GLOBAL_BATCH - warmup_steps * GLOBAL_BATCH * len(attempts)
+        emit(end_ms, "train_stop", step=step, samples=step * GLOBAL_BATCH)
+        train_s = sum(end - begin for begin, end in attempts) / 1000
+        eval_s = sum(end - begin for begin, end in evals) / 1000
+        emit(end_ms + 1, "windows", {"init_s": 3.0, "train_s": train_s, "eval_s": eval_s,
+                                     "core_s": train_s - eval_s, "whole_s": train_s, "events_cpu_s": 12.5},
+             train_start_ms=attempts[0][0], train_end_ms=end_ms, attempts_ms=[list(a) for a in attempts],
+             eval_intervals_ms=evals, warmup_intervals_ms=warmups,
+             warmup_samples=warmup_steps * GLOBAL_BATCH * len(attempts))
+        emit(end_ms + 2, "run_stop", "not_converged")
+    with open(folder / "telemetry.csv", "w", encoding="utf-8") as telemetry:
+        telemetry.write("time_ms,node,device,power_w,energy_j,memory_used_gib,memory_total_gib,utilization_pct,"
+                        "temperature_c,clock_mhz,rss_gib\n")
+        energy = [1e6 * (device + 1) for device in range(shape.devices)]
+        t, tick = launch_ms, 1000 / HZ
+        while t <= end_ms + 3_000:
+            training = any(begin <= t <= end for begin, end in attempts)
+            for device in range(shape.devices):
+                power = (300.0 if training else 80.0) + rng.gauss(0, 5) + device
+                energy[device] += power * tick / 1000
+                memory = (30.0 + rng.random()) if training else 2.0
+                peak = max(peak, memory)
+                telemetry.write(f"{t!r},0,{device},{power:.2f},{energy[device]:.3f},{memory:.3f},80.0,"
+                                f"{97 if training else 2},{55 + device},1980,{3.5 + rng.random():.3f}\n")
+            t += tick + rng.choice((0.0, 0.0, 0.0, 1.0))
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "values": {"case": "cpm", "preset": "official", "telemetry_interval_s": 1 / HZ, "lr": 1e-4, "warmup": 0.01,
+                   "max_steps": shape.steps, "weight_decay": 0.01, "grad_accum": 1, "seq_length": 1024},
+        "sources": {}, "official": True, "config_hash": "sha256:" + "0" * 64, "vendor_file": None,
+    }), encoding="utf-8")
+    (folder / "env.json").write_text(json.dumps({
+        "host": {"hostname": "long-01", "cpu_count_logical": 64, "affinity": 64, "packages": {"torch": "2.13.0"}},
+        "launch": {"nproc_per_node": shape.devices, "bindings": [], "threads": [8] * shape.devices},
+        "local_devices": list(range(shape.devices)),
+        "prepare": {"facts": {"train": {"windows": 1_000_000}, "valid": {"windows": 512}}},
+    }), encoding="utf-8")
+    base = {"run_id": folder.name, "case": "cpm", "preset": "official", "vendor": "nvidia", "official": True,
+            "status": "not_converged", "reason": "max_steps reached", "started_at": "2026-12-07T08:00:00Z",
+            "ended_at": "2026-12-07T12:00:00Z", "nnodes": 1, "nproc_per_node": shape.devices,
+            "world_size": shape.devices, "node_rank": 0, "seed": 1234, "device_model": "Synthetic X100",
+            "precision": "fp32", "per_device_batch": GLOBAL_BATCH // shape.devices, "grad_accum": 1,
+            "metric_name": "embedding_average", "target": 0.99, "peak_flops_per_device": 1e15,
+            "e2e_s": (end_ms - launch_ms) / 1000 + 5, "supervisor_cpu_s": 40.0, "config_hash": "sha256:" + "0" * 64}
+    run_dir = RunDir(folder)
+    run_dir.write_summary(build_summary(run_dir, base))
+    return folder
+
+
+def _attempts(start: float, total_ms: float, gap_ms: float, resumed: bool) -> list[tuple[float, float]]:
+    if not resumed:
+        return [(start, start + total_ms)]
+    half = total_ms / 2
+    return [(start, start + half), (start + half + gap_ms, start + total_ms + gap_ms)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# timing each command in a child process
+# ---------------------------------------------------------------------------------------------------------------
+
+#: The command line's own entry point, as the ``benchbase`` script runs it; a non-zero exit fails the measurement.
+_CLI = (
+    "from benchbase.cli import main\n"
+    "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+)
+_CHILD = {
+    "summary": (
+        "from benchbase.record.rundir import RunDir\n"
+        "from benchbase.record.summary import build_summary\n"
+        "from benchbase.verify.figures import supervisor_fields\n"
+        "run_dir = RunDir(RUN)\n"
+        "build_summary(run_dir, supervisor_fields(run_dir.read_summary()))\n"
+    ),
+    "html": (
+        "sys.argv = ['benchbase', 'report', str(RUN.parent), '--format', 'html', '--output', str(OUT / 'r.html')]\n"
+        + _CLI
+    ),
+    "mlperf": (
+        "sys.argv = ['benchbase', 'export', 'mlperf', str(RUN), '--output', str(OUT / 'mlperf.txt')]\n" + _CLI
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One command over one record: the child's CPU seconds and peak resident memory."""
+
+    command: str
+    rows: int
+    cpu_s: float
+    peak_mb: float
+
+
+def measure(command: str, run: Path, out: Path) -> Measured:
+    """``command`` over the record ``run`` in a fresh Python process; the CPU time and peak RSS the kernel accounts to
+    that process (``getrusage(RUSAGE_SELF)`` read by the child as it ends: its start-up, which the fit's intercept
+    holds, included)."""
+    code = (f"import sys\nfrom pathlib import Path\nRUN = Path({str(run)!r})\nOUT = Path({str(out)!r})\n" + _CHILD[command]
+            + "import resource\nused = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "print('RUSAGE', used.ru_utime + used.ru_stime, used.ru_maxrss)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    usage = [line.split() for line in done.stdout.splitlines() if line.startswith("RUSAGE ")]
+    if done.returncode != 0 or not usage:
+        raise AssertionError(f"{command} failed on {run}: {done.stderr.strip()[-800:]}")
+    _, cpu, peak_kib = usage[-1]
+    return Measured(command, _telemetry_rows(run), float(cpu), float(peak_kib) / 1024)
+
+
+def _telemetry_rows(run: Path) -> int:
+    with open(run / "telemetry.csv", "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
+
+
+def fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares ``y = a + b * x``: ``(a, b)``."""
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread if spread else 0.0
+    return mean_y - slope * mean_x, slope
+
+
+def linear_excess(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """How far the largest size's value is above the line through the smaller ones, as a share of the line's
+    prediction (0 or below: no worse than linear)."""
+    intercept, slope = fit(xs[:-1], ys[:-1])
+    predicted = intercept + slope * xs[-1]
+    return ys[-1] / predicted - 1 if predicted > 0 else math.inf
+
+
+def run(fractions: Sequence[float] = DEFAULT_FRACTIONS) -> Result:
+    """Each command at each size, the fits, and the verdict."""
+    with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
+        measured: list[Measured] = []
+        for index, share in enumerate(sorted(fractions)):
+            root = Path(tmp) / f"size{index}"
+            started = time.perf_counter()
+            record = write_long_record(root / "runs" / f"long-{index}", Shape.fraction(share))
+            print(f"   size {share:.4g} of 4 h: record written in {time.perf_counter() - started:.0f} s", flush=True)
+            for command in COMMANDS:
+                measured.append(measure(command, record, root))
+    return _result(measured, fractions)
+
+
+def _result(measured: list[Measured], fractions: Sequence[float]) -> Result:
+    notes, worst_excess, worst_peak = [], -math.inf, 0.0
+    full_rows = FULL_DEVICES * HZ * FULL_HOURS * 3600
+    for command in COMMANDS:
+        points = [m for m in measured if m.command == command]
+        rows = [float(m.rows) for m in points]
+        for m in points:
+            notes.append(f"{command:7s} {m.rows:>9,} rows: {m.cpu_s:6.2f} CPU s, peak RSS {m.peak_mb:6.0f} MB")
+        cpu_a, cpu_b = fit(rows, [m.cpu_s for m in points])
+        mem_a, mem_b = fit(rows, [m.peak_mb for m in points])
+        excess = linear_excess(rows, [m.cpu_s for m in points])
+        projected_mb = mem_a + mem_b * full_rows
+        worst_excess = max(worst_excess, excess)
+        worst_peak = max(worst_peak, max(m.peak_mb for m in points), projected_mb if max(fractions) < 1 else 0.0)
+        notes.append(f"{command:7s} fit: CPU s = {cpu_a:.2f} + {cpu_b * 1e6:.2f} us/row; peak MB = {mem_a:.0f} + "
+                     f"{mem_b * 1e3:.3f} KB/row (at 4 h: {cpu_a + cpu_b * full_rows:.0f} CPU s, {projected_mb:.0f} "
+                     f"MB); largest size {excess:+.0%} against the line through the smaller ones")
+    bounded = worst_peak < MEMORY_GOAL_MB
+    linear = worst_excess <= LINEAR_TOLERANCE
+    notes.append(f"verdict: peak RSS (measured or projected to 4 h) {worst_peak:.0f} MB, "
+                 f"{'under' if bounded else 'NOT under'} {MEMORY_GOAL_MB:.0f} MB; time "
+                 f"{'linear' if linear else 'NOT linear'} (worst excess {worst_excess:+.0%}, tolerance "
+                 f"{LINEAR_TOLERANCE:.0%})")
+    return Result(NUMBER, TITLE, goal=1.0, notes=tuple(notes),
+                  figure=Figure("bounded and linear (1 = yes)", float(bounded and linear),
+                                "every command's peak RSS under 300 MB at 4 h, CPU time linear in the rows"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--full", action="store_true", help="add the 4-hour record itself (minutes)")
+    parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS),
+                        help="sizes as shares of the 4-hour record")
+    args = parser.parse_args(argv)
+    fractions = [*args.fractions, *([1.0] if args.full else [])]
+    print(f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    result = run(fractions)
+    print("\n".join(result.lines()))
+    return 0 if result.met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
