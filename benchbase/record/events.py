@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,7 @@ from benchbase.record.files import (
     RecordMissing,
     loads_bounded,
     open_record_for_append,
-    read_record_text,
-    split_lines,
+    record_lines,
 )
 from benchbase.record.nonfinite import decode_nonfinite, encode_nonfinite
 from benchbase.record.schema import EVAL_EXTRAS_KEY, EVAL_OWN_KEYS, NONFINITE_KEY
@@ -133,54 +133,66 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def read_events_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Events plus one line per problem (a torn last line, a line that is not an event object, one nested too deep).
+    """Events plus one line per problem (a torn last line, a line that is not an event object, one nested too deep,
+    then each event whose ``nonfinite`` markers point nowhere): :func:`event_lines`, held whole. A reader of a long
+    run's log that needs only some of it iterates :func:`event_lines` instead."""
+    events: list[dict[str, Any]] = []
+    problems: list[str] = []
+    markers: list[str] = []
+    for line in event_lines(path):
+        if line.event is not None:
+            events.append(line.event)
+            if line.problem is not None:
+                markers.append(line.problem)
+        elif line.problem is not None:
+            problems.append(line.problem)
+    return events, problems + markers
 
-    The file is read through :mod:`benchbase.record.files` (no symlink, no FIFO, bounded in size and lines, numbers
-    bounded). The usual file is clean, so it is parsed in a single ``json.loads`` of all lines joined; only a damaged
-    file pays for the line-by-line pass that finds which lines are bad.
+
+@dataclass(frozen=True)
+class EventLine:
+    """One non-blank line of the log: its event (``None`` for a line that holds none) and its problem, if any (an
+    event keeps its place with a problem when its ``nonfinite`` markers point nowhere)."""
+
+    number: int
+    event: dict[str, Any] | None
+    problem: str | None = None
+
+
+def event_lines(path: Path) -> Iterator[EventLine]:
+    """Each non-blank line of ``events.jsonl`` parsed on its own, in order, numbered from 1 as an editor counts.
+
+    The file is read through :func:`benchbase.record.files.record_lines` (no symlink, no FIFO, bounded in size and
+    lines, numbers and depth bounded) a chunk at a time, so a million-event log is never held: a reader keeps what
+    it needs. Raises :class:`RecordMissing` or :class:`RecordError` before the first line for a file that cannot be
+    read at all; a damaged line is yielded with its problem, and so is a torn last line (the writer stopped
+    mid-line). Each line is one event by the format, so each is parsed alone: an object split over two lines is two
+    damaged lines, never one event.
     """
     path = Path(path)
     try:
-        text = read_record_text(path, strict=False)
+        with record_lines(path) as lines:
+            for number, (line, terminated) in enumerate(lines, 1):
+                if line.strip():
+                    yield _event_line(path, number, line, terminated)
     except RecordMissing:
         raise RecordMissing(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
-    lines, tail = split_lines(text, path)
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
-    events: list[dict[str, Any]] = []
-    problems: list[str] = []
-    parsed = _parse_or_none("[" + ",".join(line for _, line in numbered) + "]")
-    if isinstance(parsed, list) and all(_is_event(item) for item in parsed):
-        events = parsed
-    else:
-        for number, line in numbered:
-            item, unreadable = _parse_line(line)
-            if unreadable:
-                problems.append(f"{path} line {number}: {unreadable}, skipped")
-            elif not _is_event(item):
-                problems.append(f"{path} line {number}: not an event object with a 'key', skipped")
-            else:
-                events.append(item)
-    if tail.strip():
-        item = _parse_or_none(tail)
-        if _is_event(item):
-            events.append(item)
-        else:
-            problems.append(f"{path} line {len(lines) + 1}: {_TORN}")
-    for event in events:
-        if NONFINITE_KEY in event:
-            try:
-                decode_nonfinite(event)
-            except ValueError as exc:
-                problems.append(f"{path}: event {event['key']!r} at {event.get('time_ms')}: {exc}")
-    return events, problems
 
 
-def _parse_or_none(text: str) -> Any:
-    """The JSON value of ``text``, or ``None`` when it is not JSON or is nested too deeply to be an event."""
-    try:
-        return loads_bounded(text)
-    except (json.JSONDecodeError, JsonTooDeep):
-        return None
+def _event_line(path: Path, number: int, line: str, terminated: bool) -> EventLine:
+    item, unreadable = _parse_line(line)
+    if not terminated and (unreadable or not _is_event(item)):
+        return EventLine(number, None, f"{path} line {number}: {_TORN}")
+    if unreadable:
+        return EventLine(number, None, f"{path} line {number}: {unreadable}, skipped")
+    if not _is_event(item):
+        return EventLine(number, None, f"{path} line {number}: not an event object with a 'key', skipped")
+    if NONFINITE_KEY in item:
+        try:
+            decode_nonfinite(item)
+        except ValueError as exc:
+            return EventLine(number, item, f"{path}: event {item['key']!r} at {item.get('time_ms')}: {exc}")
+    return EventLine(number, item)
 
 
 def _parse_line(text: str) -> tuple[Any, str | None]:

@@ -41,6 +41,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,64 @@ def split_lines(text: str, path: Path) -> tuple[list[str], str]:
     lines = text.split("\n")
     tail = lines.pop()
     return lines, tail
+
+
+@contextmanager
+def record_lines(path: Path) -> Iterator[Iterator[tuple[str, bool]]]:
+    """The lines of a line-based record file, read a chunk at a time: ``(line, terminated)`` in order, the last one
+    unterminated where the file does not end in a newline (a torn line, or ``""`` is never yielded for it).
+
+    A long run's log is hundreds of megabytes, so it is never held whole. The file is opened once and checked as
+    every read is (:func:`open_record`); a first pass counts its lines against its kind's :data:`MAX_LINES` and its
+    bytes against :data:`MAX_BYTES`, raising before any line is yielded, and the second pass yields the lines of
+    exactly the bytes counted, so a run still appending cannot add lines past the check. Each line is decoded on
+    its own with undecodable bytes replaced, as :func:`read_record_text` ``strict=False`` decodes the whole text (a
+    newline byte never falls inside a UTF-8 character, so the result is the same)."""
+    path = Path(path)
+    limit = max_bytes(path)
+    fd = open_record(path)
+    try:
+        size = _counted_size(fd, path, limit)
+        yield _lines(fd, path, size)
+    finally:
+        os.close(fd)
+
+
+def _counted_size(fd: int, path: Path, limit: int) -> int:
+    """The bytes of the file now, checked against ``limit`` and its kind's line bound."""
+    if os.fstat(fd).st_size > limit:
+        raise _too_large(path, limit)
+    lines_limit = MAX_LINES.get(path.name)
+    size = lines = 0
+    try:
+        while chunk := os.pread(fd, min(_MIB, limit + 1 - size), size):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+            if size > limit:  # the file grew while it was read
+                raise _too_large(path, limit)
+    except OSError as exc:
+        raise RecordError(f"cannot read {path}: {exc.strerror or exc}", "check the file's permissions") from None
+    if lines_limit is not None and lines > lines_limit:
+        raise RecordError(f"{path} has more than {lines_limit} lines, more than any run writes", _DAMAGED)
+    return size
+
+
+def _lines(fd: int, path: Path, size: int) -> Iterator[tuple[str, bool]]:
+    offset, carry = 0, b""
+    while offset < size:
+        try:
+            chunk = os.pread(fd, min(_MIB, size - offset), offset)
+        except OSError as exc:
+            raise RecordError(f"cannot read {path}: {exc.strerror or exc}", "check the file's permissions") from None
+        if not chunk:
+            break
+        offset += len(chunk)
+        pieces = (carry + chunk).split(b"\n")
+        carry = pieces.pop()
+        for piece in pieces:
+            yield piece.decode("utf-8", errors="replace"), True
+    if carry:
+        yield carry.decode("utf-8", errors="replace"), False
 
 
 def csv_cells(lines: Iterable[str]) -> Iterator[list[str] | None]:

@@ -14,7 +14,8 @@ from typing import Any
 
 from benchbase.record import spans as counted
 from benchbase.record.spans import Spans
-from benchbase.record.telemetry_file import span_counter_energy_j
+from benchbase.record.telemetry_file import counter_readings_energy_j
+from benchbase.record.telemetry_scan import CounterReadings, TelemetryScan
 
 #: A device's mean power from fewer samples than this is marked ``too_few_samples``: power moves with every step,
 #: evaluation and clock change, and the mean of a handful of readings is one reading's noise away from another
@@ -27,7 +28,7 @@ MIN_RATE_SHARE = 0.5
 
 
 def power_summary(
-    rows: Sequence[dict[str, Any]],
+    scan: TelemetryScan,
     window_meta: Mapping[str, Any],
     devices: int | None,
     samples: int | None,
@@ -38,48 +39,45 @@ def power_summary(
     the energy per steady sample that implies for ``devices`` physical devices.
 
     ``samples`` are the steady samples (trained outside the warm-ups). The energy is the devices' own counter where
-    every device has one over every span (NVML's total energy), else mean power x the spans' seconds.
+    every device has one over every span (NVML's total energy), else mean power x the spans' seconds. ``scan`` holds
+    the telemetry accumulated over the same steady spans (:func:`benchbase.record.telemetry_scan.scan_telemetry`).
     """
     unavailable = {"mean_w_per_device": None, "energy_per_sample_j": None, "source": "unavailable",
                    "energy_source": None, "samples_per_device": None, "too_few_samples": None}
     steady = counted.steady(window_meta)
     if not steady:
         return unavailable
-    per_device: dict[tuple[int, int], list[float]] = {}
-    for row in rows:
-        if row["power_w"] is not None and steady.contains(row["time_ms"]):
-            per_device.setdefault((row["node"], row["device"]), []).append(row["power_w"])
-    if not per_device:
-        if any(row["power_w"] is not None for row in rows):
+    if not scan.steady_power_devices:
+        if scan.any_power:
             # The sensor reads power, but no reading fell inside the steady spans (a sensor slower than a short run):
             # no figure, and not "no sensor" either.
             return {**unavailable, "source": "telemetry", "samples_per_device": 0, "too_few_samples": True}
         return unavailable
-    mean_w = sum(sum(values) / len(values) for values in per_device.values()) / len(per_device)
-    fewest = min(len(values) for values in per_device.values())
+    counts = [scan.devices[key].steady_power_count for key in scan.steady_power_devices]
+    means = [scan.devices[key].steady_power_sum / count for key, count in zip(scan.steady_power_devices, counts)]
+    mean_w = sum(means) / len(means)
+    fewest = min(counts)
     stalled = achieved_hz is not None and interval_s is not None and interval_s > 0 and (
         achieved_hz < MIN_RATE_SHARE / interval_s
     )
-    energy, energy_source = _energy_per_sample(rows, steady, mean_w, devices or len(per_device), samples)
+    energy, energy_source = _energy_per_sample(scan, steady, mean_w, devices or len(means), samples)
     return {"mean_w_per_device": mean_w, "energy_per_sample_j": energy, "source": "telemetry",
             "energy_source": energy_source, "samples_per_device": fewest,
             "too_few_samples": fewest < MIN_POWER_SAMPLES or stalled}
 
 
 def _energy_per_sample(
-    rows: Sequence[dict[str, Any]], steady: Spans, mean_w: float, devices: int, samples: int | None
+    scan: TelemetryScan, steady: Spans, mean_w: float, devices: int, samples: int | None
 ) -> tuple[float | None, str | None]:
     if not samples:
         return None, None
-    energies = span_counter_energy_j(rows, steady)
+    energies = counter_readings_energy_j(CounterReadings(scan), steady)
     if energies:
         return sum(energies.values()) / len(energies) * devices / samples, "counter"
     return mean_w * devices * steady.seconds() / samples, "mean_power"
 
 
-def telemetry_summary(
-    rows: Sequence[dict[str, Any]], window_meta: Mapping[str, Any], interval_s: float | None
-) -> dict[str, Any]:
+def telemetry_summary(scan: TelemetryScan, window_meta: Mapping[str, Any], interval_s: float | None) -> dict[str, Any]:
     """What the sampler achieved: the configured interval, the lowest rate any device was sampled at over the
     attempts (its rows inside them over their seconds), the longest time any device went without a row there (a
     slow sensor read shows as a gap of its duration), and the record's telemetry rows.
@@ -88,12 +86,9 @@ def telemetry_summary(
     last row.
     """
     attempts = counted.attempts(window_meta)
-    times: dict[tuple[int, int], list[float]] = {}
-    for row in rows:
-        times.setdefault((row["node"], row["device"]), []).append(row["time_ms"])
     rates, gaps = [], []
-    for stamps in times.values():
-        stamps.sort()
+    for device in scan.devices.values():
+        stamps = sorted(device.stamps)
         windows = attempts or Spans([(stamps[0], stamps[-1])])
         inside = [time for time in stamps if windows.contains(time)]
         if windows.seconds() > 0:
@@ -103,7 +98,7 @@ def telemetry_summary(
         "interval_s": interval_s,
         "achieved_hz": min(rates) if rates else None,
         "longest_gap_s": max(gaps) if gaps else None,
-        "rows": len(rows),
+        "rows": scan.rows,
     }
 
 

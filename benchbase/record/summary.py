@@ -9,7 +9,8 @@ A run that died early still gets a valid summary: what was never measured is ``n
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from benchbase.hardware.topology import parse_cpulist
 from benchbase.record import schema
 from benchbase.record import spans as counted
 from benchbase.record.cpu_load_file import read_cpu_load
-from benchbase.record.events import eval_extras, read_events
+from benchbase.record.events import eval_extras, event_lines
 from benchbase.record.power import power_summary, telemetry_summary
 from benchbase.record.rundir import RecordError, RunDir
-from benchbase.record.telemetry_file import read_telemetry
+from benchbase.record.telemetry_file import telemetry_lines
+from benchbase.record.telemetry_scan import TelemetryScan, scan_telemetry
 
 #: Above this share of the host's CPU time taken by other processes during the attempts, a run was contended:
 #: a tenth of the CPUs busy with someone else's work is more than the run-to-run noise of a quiet machine.
@@ -70,12 +72,11 @@ def build_summary(
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     events = _events(run_dir)
 
-    run_start = _last(events, "run_start")
+    run_start = events.last.get("run_start")
     start_meta = _metadata(run_start)
-    evals = [event for event in events if event["key"] == "eval"]
-    train_stop = _last(events, "train_stop")
+    train_stop = events.last.get("train_stop")
     stop_meta = _metadata(train_stop)
-    windows_event = _last(events, "windows")
+    windows_event = events.last.get("windows")
     window_values = windows_event.get("value") if windows_event and isinstance(windows_event.get("value"), dict) else {}
     window_meta = _metadata(windows_event)
 
@@ -106,9 +107,9 @@ def build_summary(
     if throughput["p_train"] is not None and flops_per_sample is not None and devices and peak_flops:
         mfu = throughput["p_train"] * flops_per_sample / (devices * peak_flops)
 
-    rows = telemetry_rows(run_dir)
-    telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir))
-    first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
+    scan = scan_telemetry(telemetry_rows(run_dir), counted.steady(window_meta))
+    telemetry = telemetry_summary(scan, window_meta, _telemetry_interval_s(run_dir))
+    first_eval, last_eval = events.first_eval, events.last.get("eval")
     derived: dict[str, Any] = {
         "schema": schema.SUMMARY_SCHEMA,
         "exit_code": base.get("exit_code", schema.STATUS_EXIT_CODES.get(status) if status != schema.RUNNING else None),
@@ -132,13 +133,13 @@ def build_summary(
         "peak_flops_per_device": peak_flops,
         "mfu": mfu,
         "power": power_summary(
-            rows, window_meta, devices, steady, telemetry["achieved_hz"], telemetry["interval_s"]
+            scan, window_meta, devices, steady, telemetry["achieved_hz"], telemetry["interval_s"]
         ),
         "telemetry": telemetry,
         "harness": _harness(base, window_values, windows["train_s"]),
         "threads": _threads(start_meta.get("threads")),
-        "memory": _memory(rows, window_meta),
-        "device_memory_total_gib": _memory_total(rows),
+        "memory": _memory(scan, window_meta),
+        "device_memory_total_gib": scan.memory_total_max,
         "host": _host(environment, run_dir, window_meta),
         "software": _software(environment),
     }
@@ -147,14 +148,6 @@ def build_summary(
         for field in schema.SUMMARY_FIELDS
     }
     return {**summary, **(extras or {})}
-
-
-def _last(events: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """The latest event of a kind: after ``--resume`` the log holds the first attempt's events too."""
-    for event in reversed(events):
-        if event["key"] == key:
-            return event
-    return None
 
 
 def _metadata(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -195,37 +188,59 @@ def _steady_samples(samples: int | None, window_meta: Mapping[str, Any]) -> int 
     return steady if steady > 0 else None
 
 
-def _progress(train_stop: Mapping[str, Any] | None, events: list[dict[str, Any]]) -> tuple[int | None, int | None]:
+def _progress(train_stop: Mapping[str, Any] | None, events: RecordEvents) -> tuple[int | None, int | None]:
     """Steps and samples at ``train_stop``; for a run that died before it, the last step/samples any event reported."""
     if train_stop is not None:
         return _int(train_stop.get("step")), _int(train_stop.get("samples"))
-    steps = samples = None
-    for event in events:
+    return events.last_step, events.last_samples
+
+
+#: The kinds of event whose latest one a summary reads.
+_LAST_KEPT = frozenset({"run_start", "train_stop", "windows", "eval"})
+
+
+@dataclass
+class RecordEvents:
+    """What the summary needs of ``events.jsonl``, gathered in one pass over it (a 4-hour run logs a million step
+    events, never held): the latest event of each kind (after ``--resume`` the log holds the first attempt's events
+    too), the first evaluation, and the last step and samples any event reported."""
+
+    last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first_eval: dict[str, Any] | None = None
+    last_step: int | None = None
+    last_samples: int | None = None
+
+    def add(self, event: dict[str, Any]) -> None:
+        if event["key"] in _LAST_KEPT:
+            self.last[event["key"]] = event
+        if self.first_eval is None and event["key"] == "eval":
+            self.first_eval = event
         if _int(event.get("step")) is not None:
-            steps = _int(event.get("step"))
+            self.last_step = _int(event.get("step"))
         if _int(event.get("samples")) is not None:
-            samples = _int(event.get("samples"))
-    return steps, samples
+            self.last_samples = _int(event.get("samples"))
 
 
-def _events(run_dir: RunDir) -> list[dict[str, Any]]:
-    """The record's events; a missing or unreadable log (a FIFO, a symlink, one too large: see
-    :mod:`benchbase.record.files`) has none, and the summary says what was never measured."""
+def _events(run_dir: RunDir) -> RecordEvents:
+    """The record's events as the summary needs them; a missing or unreadable log (a FIFO, a symlink, one too large:
+    see :mod:`benchbase.record.files`) has none, and the summary says what was never measured."""
+    gathered = RecordEvents()
     try:
-        return read_events(run_dir.events_path)
+        for line in event_lines(run_dir.events_path):
+            if line.event is not None:
+                gathered.add(line.event)
     except RecordError:
-        return []
+        return RecordEvents()
+    return gathered
 
 
-def telemetry_rows(run_dir: RunDir) -> list[dict[str, Any]]:
-    """All nodes' rows; an unreadable file contributes none (the summary must still be written)."""
-    rows: list[dict[str, Any]] = []
+def telemetry_rows(run_dir: RunDir) -> Iterator[dict[str, Any]]:
+    """All nodes' rows, one at a time; an unreadable file contributes none (the summary must still be written)."""
     for path in run_dir.telemetry_paths():
         try:
-            rows.extend(read_telemetry(path))
+            yield from (row for row in telemetry_lines(path) if row is not None)
         except RecordError:
             continue
-    return rows
 
 
 def _threads(recorded: Any) -> dict[str, dict[str, int]] | None:
@@ -252,13 +267,6 @@ def _harness(base: Mapping[str, Any], window_values: Mapping[str, Any], train_s:
         "cpu_s": total,
         "share_of_train": _ratio(total, train_s) if total is not None else None,
     }
-
-
-def _memory_total(rows: list[dict[str, Any]]) -> float | None:
-    """One device's capacity, the largest ``memory_total_gib`` telemetry read, so a peak can be shown as used/total
-    the way published tables print it."""
-    totals = [row["memory_total_gib"] for row in rows if row["memory_total_gib"] is not None]
-    return max(totals) if totals else None
 
 
 def _environment(run_dir: RunDir) -> Mapping[str, Any]:
@@ -361,13 +369,12 @@ def _software(environment: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(packages) if isinstance(packages, Mapping) else None
 
 
-def _memory(rows: list[dict[str, Any]], window_meta: Mapping[str, Any]) -> dict[str, Any]:
+def _memory(scan: TelemetryScan, window_meta: Mapping[str, Any]) -> dict[str, Any]:
     """Peak per device: the ranks' own measurement, else the highest memory use telemetry saw."""
     peaks = window_meta.get("peak_memory_gib")
     measured = [x for x in (peaks if isinstance(peaks, list) else []) if _number(x) is not None and math.isfinite(x)]
     if measured:
         return {"peak_gib_per_device": max(measured), "source": "vendor"}
-    seen = [row["memory_used_gib"] for row in rows if row["memory_used_gib"] is not None]
-    if seen:
-        return {"peak_gib_per_device": max(seen), "source": "telemetry"}
+    if scan.memory_used_max is not None:
+        return {"peak_gib_per_device": scan.memory_used_max, "source": "telemetry"}
     return {"peak_gib_per_device": None, "source": "unavailable"}

@@ -18,7 +18,7 @@ import errno
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,15 @@ from benchbase.record.files import (
     bounded_float,
     csv_cells,
     open_record_for_append,
-    read_record_text,
-    split_lines,
+    record_lines,
 )
 from benchbase.record.schema import SENSOR_COLUMNS, TELEMETRY_COLUMNS
 from benchbase.record.spans import Spans
 
 _INT_COLUMNS = frozenset({"node", "device"})
 _HEADER = ",".join(TELEMETRY_COLUMNS)
+#: What :func:`telemetry_lines` finds before a header in a file without a complete line.
+_NO_LINES: list[str] = []
 
 
 class TelemetryWriter:
@@ -139,29 +140,44 @@ def read_telemetry(path: Path) -> list[dict[str, Any]]:
 
 def read_telemetry_checked(path: Path) -> tuple[list[dict[str, Any]], int]:
     """The rows of :func:`read_telemetry` and how many rows were dropped as malformed (a torn last row is not
-    counted: a killed run leaves one, and it is no damage). The file is read through :mod:`benchbase.record.files`:
-    no symlink, no FIFO, bounded in size, rows and line length, every cell's number bounded."""
+    counted: a killed run leaves one, and it is no damage): :func:`telemetry_lines`, held whole."""
+    rows: list[dict[str, Any]] = []
+    bad = 0
+    for row in telemetry_lines(path):
+        if row is None:
+            bad += 1
+        else:
+            rows.append(row)
+    return rows, bad
+
+
+def telemetry_lines(path: Path) -> Iterator[dict[str, Any] | None]:
+    """Each row of the file in order, as :func:`read_telemetry` reads it, or ``None`` for a malformed one; blank
+    rows and the torn last row a killed run leaves are not yielded.
+
+    The file is read through :func:`benchbase.record.files.record_lines`: no symlink, no FIFO, bounded in size,
+    rows and line length, every cell's number bounded, and a chunk at a time, so the 1.15 M rows of a 4-hour
+    8-device run are never held: a reader keeps what its figures need. Raises :class:`RecordMissing` or
+    :class:`RecordError` before the first row for a file that cannot be read, or one that is no telemetry file."""
     path = Path(path)
     try:
-        text = read_record_text(path, strict=False)
+        with record_lines(path) as lines:
+            complete = (line for line, terminated in lines if terminated)
+            cells = csv_cells(complete)
+            header_cells = next(cells, _NO_LINES)
+            if header_cells is _NO_LINES:
+                return
+            header = [name.strip() for name in header_cells or []]
+            if not {"time_ms", "node", "device"} <= set(header):
+                raise RecordError(f"{path} has no time_ms/node/device columns", "it is not a benchbase telemetry file")
+            for row_cells in cells:
+                row = _parse_row(dict(zip(header, row_cells))) if row_cells and len(row_cells) == len(header) else None
+                if row is not None:
+                    yield row
+                elif row_cells != [] and row_cells != [""]:
+                    yield None
     except RecordMissing:
         raise RecordMissing(f"{path} is missing", "the run recorded no telemetry") from None
-    lines, _ = split_lines(text, path)  # the unterminated tail is a row the writer had not finished
-    if not lines:
-        return [], 0
-    cells = csv_cells(lines)
-    header = [name.strip() for name in next(cells) or []]
-    if not {"time_ms", "node", "device"} <= set(header):
-        raise RecordError(f"{path} has no time_ms/node/device columns", "it is not a benchbase telemetry file")
-    result: list[dict[str, Any]] = []
-    bad = 0
-    for row_cells in cells:
-        row = _parse_row(dict(zip(header, row_cells))) if row_cells and len(row_cells) == len(header) else None
-        if row is not None:
-            result.append(row)
-        elif row_cells != [] and row_cells != [""]:
-            bad += 1
-    return result, bad
 
 
 def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
@@ -219,15 +235,27 @@ def span_counter_energy_j(rows: Sequence[dict[str, Any]], spans: Spans) -> dict[
         counter = readings.setdefault((row["node"], row["device"]), [])
         if row.get("energy_j") is not None:
             counter.append((row["time_ms"], row["energy_j"]))
+    sorted_readings = {}
+    for key, counter in readings.items():
+        counter.sort()
+        sorted_readings[key] = ([time for time, _ in counter], [value for _, value in counter])
+    return counter_readings_energy_j(sorted_readings, spans)
+
+
+def counter_readings_energy_j(
+    readings: Mapping[tuple[int, int], tuple[Sequence[float], Sequence[float]]], spans: Spans
+) -> dict[tuple[int, int], float] | None:
+    """:func:`span_counter_energy_j` of each device's counter readings already gathered: their times and values,
+    sorted by time (then value, for equal times). The summary gathers them in its one pass over the rows
+    (:mod:`benchbase.record.telemetry_scan`), and a lazy mapping there sorts one device at a time. A device with no
+    readings makes it ``None``, as in that function."""
     counted = [(begin, end) for begin, end in spans if end > begin]
     if not readings or not counted:
         return None
     energies: dict[tuple[int, int], float] = {}
-    for key, counter in readings.items():
-        counter.sort()
-        times = [time for time, _ in counter]
-        values = [value for _, value in counter]
-        if not counter or times[0] > counted[0][0] or times[-1] < counted[-1][1]:
+    for key in readings:
+        times, values = readings[key]
+        if not times or times[0] > counted[0][0] or times[-1] < counted[-1][1]:
             return None
         total = 0.0
         for begin, end in counted:
