@@ -2,8 +2,9 @@
 
 Both files are append-only and may end in a torn line (a run killed mid-write), and people edit them; a line that
 does not parse is skipped and counted, never fatal. They are read by the record layer (:mod:`benchbase.record.files`),
-like every record file: a FIFO, a symlink or a file too large to be a record is one line under the plots. Times become seconds since the record's clock starts: its first
-entry, the supervisor's ``launch`` event (telemetry starts just after it), so events and telemetry of every node
+like every record file: a FIFO, a symlink or a file too large to be a record is one line under the plots. Each file is
+read once, a line at a time, and the long lines are kept bounded (:mod:`benchbase.report.downsample`), so a 4-hour
+record costs no more memory than a short one. Times become seconds since the record's clock starts: its first entry, the supervisor's ``launch`` event (telemetry starts just after it), so events and telemetry of every node
 share one axis that begins at 0. Measuring from the worker's ``run_start`` instead put the rank's set-up, and the
 memory it took, at negative times.
 """
@@ -11,15 +12,16 @@ memory it took, at negative times.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbase.record.events import eval_extras, read_events_checked
+from benchbase.record.events import eval_extras, event_lines
 from benchbase.record.files import RecordError, RecordMissing
 from benchbase.record.schema import EVENTS_FILE, TELEMETRY_FILE
-from benchbase.record.telemetry_file import read_telemetry_checked
+from benchbase.record.telemetry_file import telemetry_lines
+from benchbase.report.downsample import BoundedLine
 from benchbase.report.run import Run
 
 Points = list[tuple[float, float]]
@@ -47,31 +49,42 @@ class RunSeries:
 
 
 def read_series(run: Run) -> RunSeries:
-    """Events of the main record and telemetry of every node of ``run``."""
+    """Events of the main record and telemetry of every node of ``run``, each file read once, a line at a time: the
+    long lines (loss, throughput, each device's readings) are kept bounded (:mod:`benchbase.report.downsample`)."""
     series = RunSeries()
-    events = list(_events(run.path / EVENTS_FILE, series))
-    rows = [row for path in (run.path, *run.part_paths) for row in _telemetry(path / TELEMETRY_FILE, series)]
-    t0 = min([*(e["time_ms"] for e in events), *(row[0] for row in rows)], default=None)
-    _fill_events(series, events, t0 or 0.0)
-    nodes = {row[1] for row in rows}
-    for time_ms, node, device, *readings in rows:
-        label = f"node {node} dev {device}" if len(nodes) > 1 else f"dev {device}"
-        seconds = (time_ms - (t0 or 0.0)) / 1000
-        for target, value in zip((series.power_w, series.memory_gib, series.utilization_pct), readings):
-            if value is not None:
-                target.setdefault(label, []).append((seconds, value))
+    gathered = _Gathered()
+    _read_events(run.path / EVENTS_FILE, series, gathered)
+    for path in (run.path, *run.part_paths):
+        _read_telemetry(path / TELEMETRY_FILE, series, gathered)
+    gathered.fill(series)
     return series
 
 
-def _fill_events(series: RunSeries, events: list[Mapping[str, Any]], t0: float) -> None:
-    for event in events:
+class _Gathered:
+    """What the plots need of the record, gathered as it is read; times stay epoch milliseconds until the record's
+    clock start, the earliest of every timed event and row, is known."""
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+        self.loss, self.samples_per_s = BoundedLine(), BoundedLine()
+        self.window_ms: tuple[float, float] | None = None
+        self.eval_intervals_ms: list[tuple[float, float]] | None = None
+        #: One line per (node, device) and quantity, in the order of each quantity's first reading.
+        self.readings: tuple[dict[tuple[str, str], BoundedLine], ...] = ({}, {}, {})
+        self.nodes: set[str] = set()
+
+    def clock(self, time_ms: float) -> None:
+        if self.t0 is None or time_ms < self.t0:
+            self.t0 = time_ms
+
+    def event(self, series: RunSeries, event: Mapping[str, Any]) -> None:
         key, value, step = event.get("key"), event.get("value"), event.get("step")
         meta = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
         if key == "step" and _number(step):
             if _number(value):
-                series.loss.append((step, value))
+                self.loss.add(step, value)
             if _number(meta.get("samples_per_s")):
-                series.samples_per_s.append((step, meta["samples_per_s"]))
+                self.samples_per_s.add(step, meta["samples_per_s"])
         elif key == "eval" and _number(step):
             series.eval_steps.append(step)
             if _number(value):
@@ -82,19 +95,55 @@ def _fill_events(series: RunSeries, events: list[Mapping[str, Any]], t0: float) 
         elif key == "windows":
             start, end = meta.get("train_start_ms"), meta.get("train_end_ms")
             if _number(start) and _number(end):
-                series.train_window = ((start - t0) / 1000, (end - t0) / 1000)
+                self.window_ms = (start, end)
             intervals = meta.get("eval_intervals_ms")
             if isinstance(intervals, list):
-                series.eval_intervals = [
-                    ((pair[0] - t0) / 1000, (pair[1] - t0) / 1000)
+                self.eval_intervals_ms = [
+                    (pair[0], pair[1])
                     for pair in intervals
                     if isinstance(pair, list) and len(pair) == 2 and all(map(_number, pair))
                 ]
 
+    def row(self, row: Mapping[str, Any]) -> None:
+        node, device = str(row["node"]), str(row["device"])
+        self.nodes.add(node)
+        for lines, column in zip(self.readings, _PLOTTED):
+            if row[column] is not None:
+                line = lines.get((node, device))
+                if line is None:
+                    line = lines[(node, device)] = BoundedLine()
+                line.add(row["time_ms"], row[column])
 
-def _events(path: Path, series: RunSeries) -> Iterator[dict[str, Any]]:
+    def fill(self, series: RunSeries) -> None:
+        t0 = self.t0 or 0.0
+        series.loss, series.samples_per_s = self.loss.points(), self.samples_per_s.points()
+        if self.window_ms is not None:
+            series.train_window = ((self.window_ms[0] - t0) / 1000, (self.window_ms[1] - t0) / 1000)
+        if self.eval_intervals_ms is not None:
+            series.eval_intervals = [((start - t0) / 1000, (end - t0) / 1000) for start, end in self.eval_intervals_ms]
+        for target, lines in zip((series.power_w, series.memory_gib, series.utilization_pct), self.readings):
+            for (node, device), line in lines.items():
+                label = f"node {node} dev {device}" if len(self.nodes) > 1 else f"dev {device}"
+                target[label] = [((time_ms - t0) / 1000, value) for time_ms, value in line.points()]
+
+
+#: The telemetry columns plotted, in the order of :class:`RunSeries`' power, memory and utilisation.
+_PLOTTED = ("power_w", "memory_used_gib", "utilization_pct")
+
+
+def _read_events(path: Path, series: RunSeries, gathered: _Gathered) -> None:
+    bad = 0
     try:
-        events, problems = read_events_checked(path)
+        for line in event_lines(path):
+            event = line.event
+            bad += line.problem is not None
+            if event is None:
+                continue
+            if not _number(event.get("time_ms")):
+                bad += 1
+                continue
+            gathered.clock(event["time_ms"])
+            gathered.event(series, event)
     except RecordMissing:
         series.problems.append("no events.jsonl: no loss, metric or throughput curves")
         return
@@ -102,21 +151,21 @@ def _events(path: Path, series: RunSeries) -> Iterator[dict[str, Any]]:
         series.problems.append(f"events.jsonl not read ({_reason(err, path)}): no loss, metric or throughput curves")
         return
     series.has_events = True
-    timed = [event for event in events if _number(event.get("time_ms"))]
-    bad = len(problems) + len(events) - len(timed)
-    yield from timed
     if bad:
         series.problems.append(f"{bad} unreadable line(s) in events.jsonl skipped")
 
 
-TelemetryRow = tuple[float, str, str, float | None, float | None, float | None]
-
-
-def _telemetry(path: Path, series: RunSeries) -> Iterator[TelemetryRow]:
-    """(time_ms, node, device, power W, memory used GiB, utilisation %) per row."""
+def _read_telemetry(path: Path, series: RunSeries, gathered: _Gathered) -> None:
+    """Each row's time, node, device, power W, memory used GiB and utilisation % into ``gathered``."""
     where = f"{path.parent.name}/{TELEMETRY_FILE}"
+    bad = 0
     try:
-        rows, bad = read_telemetry_checked(path)
+        for row in telemetry_lines(path):
+            if row is None:
+                bad += 1
+                continue
+            gathered.clock(row["time_ms"])
+            gathered.row(row)
     except RecordMissing:
         series.problems.append(f"no telemetry.csv in {path.parent.name}: no power, memory or utilisation curves")
         return
@@ -124,9 +173,6 @@ def _telemetry(path: Path, series: RunSeries) -> Iterator[TelemetryRow]:
         series.problems.append(f"{where} not read ({_reason(err, path)}): no power, memory or utilisation curves")
         return
     series.has_telemetry = True
-    for row in rows:
-        yield (row["time_ms"], str(row["node"]), str(row["device"]),
-               row["power_w"], row["memory_used_gib"], row["utilization_pct"])
     if bad:
         series.problems.append(f"{bad} unreadable row(s) in {where} skipped")
 

@@ -21,17 +21,17 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchbase.errors import BenchbaseError
 from benchbase.export.mlperf.division import division_for
 from benchbase.export.mlperf.profile import STATED, CaseProfile
-from benchbase.record.files import JsonTooDeep, RecordMissing, loads_bounded, read_record_text, split_lines
-from benchbase.record.nonfinite import decode_nonfinite
+from benchbase.record.events import event_lines
+from benchbase.record.files import RecordMissing
 from benchbase.record.rundir import RecordError, RunDir
-from benchbase.record.schema import CONFIG_FILE, ENV_FILE, EVENTS_FILE, NONFINITE_KEY, SUMMARY_FILE
+from benchbase.record.schema import CONFIG_FILE, ENV_FILE, EVENTS_FILE, SUMMARY_FILE
 
 #: The ``mlperf_logging.compliance_checker --ruleset`` whose log parser the export is written for.
 CHECKER_RULESET = "6.0.0"
@@ -109,31 +109,47 @@ def _case_mapping(case: str) -> tuple[CaseProfile, str]:
 Numbered = tuple[int, dict[str, Any]]
 
 
-def _numbered_events(path: Path) -> list[Numbered]:
-    """``(line number, event)`` of every readable event (1-based, as an editor counts); damaged lines are skipped,
-    as :func:`benchbase.record.events.read_events` skips them, but the numbers stay those of the file."""
+@dataclass
+class _RecordEvents:
+    """What the export reads of ``events.jsonl``, gathered in one pass (a 4-hour run logs a million step events, and
+    the export needs a few dozen of them): whether the run was resumed, and of rank 0's events the latest of each
+    kind the export reads, the evaluations, the largest samples count and the last event. Each is kept as
+    ``(line number, event)``, 1-based as an editor counts."""
+
+    resumed: bool = False
+    last: dict[str, Numbered] = field(default_factory=dict)
+    evals: list[Numbered] = field(default_factory=list)
+    most_samples: int = 0
+    final: Numbered | None = None
+
+    def add(self, number: int, event: dict[str, Any]) -> None:
+        self.resumed = self.resumed or event["key"] == "resume"
+        if event.get("rank") != 0:
+            return
+        if event["key"] in _LAST_KEPT:
+            self.last[event["key"]] = (number, event)
+        if event["key"] == "eval":
+            self.evals.append((number, event))
+        self.most_samples = max(self.most_samples, _int(event.get("samples")) or 0)
+        self.final = (number, event)
+
+
+#: The kinds of rank 0's event whose latest one the export reads.
+_LAST_KEPT = frozenset({"run_start", "init_stop", "windows", "train_stop"})
+
+
+def _record_events(path: Path) -> _RecordEvents:
+    """:class:`_RecordEvents` of the log at ``path``; damaged lines are skipped, as
+    :func:`benchbase.record.events.read_events` skips them, and so are events whose ``nonfinite`` markers point
+    nowhere, but the line numbers stay those of the file."""
+    gathered = _RecordEvents()
     try:
-        text = read_record_text(path, strict=False)
+        for line in event_lines(path):
+            if line.event is not None and line.problem is None:
+                gathered.add(line.number, line.event)
     except RecordMissing:
         raise RecordError(f"{path} is missing", "the run wrote no events; check logs/rank0.log") from None
-    lines, tail = split_lines(text, path)
-    events: list[Numbered] = []
-    for number, line in enumerate([*lines, tail], 1):
-        if not line.strip():
-            continue
-        try:
-            item = loads_bounded(line)
-        except (json.JSONDecodeError, JsonTooDeep):
-            continue
-        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-            continue
-        if NONFINITE_KEY in item:
-            try:
-                decode_nonfinite(item)
-            except ValueError:
-                continue
-        events.append((number, item))
-    return events
+    return gathered
 
 
 def _number(value: Any) -> float | None:
@@ -157,13 +173,6 @@ def _dig(obj: Any, path: Sequence[str]) -> Any:
             return None
         obj = obj.get(name)
     return obj
-
-
-def _last(events: list[Numbered], key: str) -> Numbered | None:
-    for numbered in reversed(events):
-        if numbered[1]["key"] == key:
-            return numbered
-    return None
 
 
 def _meta(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -229,16 +238,15 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
         if value is not None and not value.strip():
             raise BenchbaseError(f"--{name} is empty", f"give the submission's {name}, or leave the option out")
 
-    events = _numbered_events(run_dir.events_path)
-    if any(event["key"] == "resume" for _, event in events):
+    events = _record_events(run_dir.events_path)
+    if events.resumed:
         raise BenchbaseError(
             f"{where} was resumed from a checkpoint, so its clock has a gap MLPerf's single timed run cannot hold",
             "export a run that was not resumed",
         )
-    ranked = [(number, event) for number, event in events if event.get("rank") == 0]
-    run_start, init_stop = _last(ranked, "run_start"), _last(ranked, "init_stop")
-    windows, train_stop = _last(ranked, "windows"), _last(ranked, "train_stop")
-    evals = [(number, event) for number, event in ranked if event["key"] == "eval"]
+    run_start, init_stop = events.last.get("run_start"), events.last.get("init_stop")
+    windows, train_stop = events.last.get("windows"), events.last.get("train_stop")
+    evals = events.evals
     train_start_ms = _number(_meta(windows[1] if windows else None).get("train_start_ms"))
     if train_start_ms is None and evals:
         # A run that died mid-training wrote no windows event; its train start is read just before the first
@@ -310,12 +318,14 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
     success = summary["status"] == "converged" and time_to_target is not None
     last_samples = _int(train_stop[1].get("samples")) if train_stop else None
     if last_samples is None:
-        last_samples = max((_int(e.get("samples")) or 0 for _, e in ranked), default=0)
+        last_samples = events.most_samples
     train_end_ms = _number(_meta(windows[1] if windows else None).get("train_end_ms"))
-    stop_line = (windows or train_stop or ranked[-1])[0]
+    final = events.final
+    assert final is not None  # run_start is one of rank 0's events
+    stop_line = (windows or train_stop or final)[0]
     if not success and previous is not None and last_samples > (_int(previous[1].get("samples")) or 0):
         # Training went on after the last evaluation (an interrupt, a crash): that block ends where training did.
-        block_end = train_end_ms if train_end_ms is not None else float(ranked[-1][1]["time_ms"])
+        block_end = train_end_ms if train_end_ms is not None else float(final[1]["time_ms"])
         before_end = _number(_meta(previous[1]).get("end_ms")) or float(previous[1]["time_ms"])
         log.add(before_end, START, "block_start", None, EVENTS_FILE, previous[0],
                 samples_count=_int(previous[1].get("samples")) or 0)
@@ -328,7 +338,7 @@ def export_run(run_path: Path, options: ExportOptions | None = None) -> list[dic
         log.add(max(train_start_ms + time_to_target * 1000.0, last_stop), END, "run_stop", None, SUMMARY_FILE,
                 status="success", samples_count=_int(summary.get("converged_samples")) or last_samples)
     else:
-        stop_ms = train_end_ms if train_end_ms is not None else float(ranked[-1][1]["time_ms"])
+        stop_ms = train_end_ms if train_end_ms is not None else float(final[1]["time_ms"])
         log.add(stop_ms, END, "run_stop", None, EVENTS_FILE, stop_line, status="aborted", samples_count=last_samples)
     return log.lines
 
