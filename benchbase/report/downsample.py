@@ -1,4 +1,4 @@
-"""A plotted line of bounded size, filled one point at a time (docs/reports.md, "Plots of a long run").
+"""A plotted line of bounded size, filled one point at a time (docs/report-format.md, "Plots of a long run").
 
 A 4-hour run logs a million step events and, per device, 144,000 telemetry rows; a chart draws 600 points. The HTML
 report reads a record once and keeps, for each line, every point up to :data:`CAPACITY`; past it, the x axis is cut

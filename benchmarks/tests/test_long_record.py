@@ -1,0 +1,36 @@
+"""Benchmark 7 runs end to end on tiny records and reports each command at each size, the fits and a verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import long_record
+
+
+@pytest.mark.slow  # nine child processes, three of which import torch through the CPM plugin: about 40 s here
+def test_each_command_is_measured_at_each_size_and_judged(tmp_path: Path) -> None:
+    result = long_record.run(fractions=(1 / 4000, 1 / 2000, 1 / 1000))
+    text = "\n".join(result.lines())
+    for command in long_record.COMMANDS:
+        assert sum(line.strip().startswith(command) and "rows:" in line for line in result.notes) == 3
+        assert f"{command} fit: CPU s =" in text
+    assert "verdict: peak RSS" in text and result.figure is not None and result.figure.value in (0.0, 1.0)
+
+
+def test_the_synthetic_record_has_the_shape_asked_for(tmp_path: Path) -> None:
+    shape = long_record.Shape(hours=0.01, devices=2, steps=300, resumed=True, evals=6)
+    folder = long_record.write_long_record(tmp_path / "runs" / "r", shape)
+    events = (folder / "events.jsonl").read_text().splitlines()
+    assert sum('"key": "step"' in line for line in events) == 300
+    assert sum('"key": "eval"' in line for line in events) == 6
+    assert sum('"key": "resume"' in line for line in events) == 1
+    rows = (folder / "telemetry.csv").read_text().splitlines()[1:]
+    assert {row.split(",")[2] for row in rows} == {"0", "1"}
+
+
+def test_a_linear_series_has_no_excess_and_a_quadratic_one_has() -> None:
+    rows = [1.0, 2.0, 4.0]
+    assert abs(long_record.linear_excess(rows, [1 + 2 * r for r in rows])) < 1e-12
+    assert long_record.linear_excess(rows, [r * r for r in rows]) > 0.25
