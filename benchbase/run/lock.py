@@ -30,7 +30,7 @@ import psutil
 
 from benchbase.errors import BenchbaseError
 from benchbase.record import disk_space, schema
-from benchbase.record.events import EventLog, read_events
+from benchbase.record.events import EventLog, event_lines
 from benchbase.record.files import RecordMissing, open_lock_file, read_json_record
 from benchbase.record.manifest import write_manifest
 from benchbase.record.rundir import RecordError, RunDir, utc_timestamp
@@ -177,11 +177,7 @@ def _settle(run_dir: RunDir, holder: Holder | None, ending: tuple[str, str] | No
     if summary["status"] != RUNNING or (holder is not None and (holder.ended or holder.alive())):
         return None
     status, reason = ending or (DIED, DIED_REASON.format(holder=holder.describe() if holder else "unknown process"))
-    try:
-        events = read_events(run_dir.events_path)
-    except RecordMissing:
-        events = []
-    last_s = max((float(e["time_ms"]) for e in events if isinstance(e.get("time_ms"), (int, float))), default=None)
+    last_s = _last_sign_of_life_ms(run_dir)
     ended_at = _utc(last_s / 1000) if last_s is not None else None
     code = STATUS_EXIT_CODES[status]
     # Stamped at the last sign of life, not now: the run ended when its supervisor died, not when it was noticed.
@@ -194,6 +190,19 @@ def _settle(run_dir: RunDir, holder: Holder | None, ending: tuple[str, str] | No
     run_dir.write_summary(build_summary(run_dir, base, extras=extras))
     write_manifest(run_dir.path)
     return reason
+
+
+def _last_sign_of_life_ms(run_dir: RunDir) -> float | None:
+    """The latest ``time_ms`` of the record's events, read a line at a time (an orphan may have run for hours)."""
+    latest = None
+    try:
+        for line in event_lines(run_dir.events_path):
+            time_ms = line.event.get("time_ms") if line.event is not None else None
+            if isinstance(time_ms, (int, float)):
+                latest = float(time_ms) if latest is None else max(latest, float(time_ms))
+    except RecordMissing:
+        return None
+    return latest
 
 
 def _candidates(paths: Iterable[Path]) -> Iterator[Path]:

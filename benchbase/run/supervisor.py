@@ -29,7 +29,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.foreign import visible
 from benchbase.launch.plan import LaunchPlan
 from benchbase.record import disk_space
-from benchbase.record.events import EventLog, read_events
+from benchbase.record.events import EventLog, read_events_of
 from benchbase.record.files import read_json_record
 from benchbase.record.manifest import remove_manifest, write_manifest
 from benchbase.record.rundir import RunDir
@@ -289,7 +289,8 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
                 proc, processes, signals, sampler, run_dir, view, _timeout_s(request), attempt.process_start
             )
         sampler.stop()
-    recorded = read_events(Path(run_dir.events_path))
+    # What the status and the summary's observer errors are decided from; a long run's million steps are not held.
+    recorded = read_events_of(Path(run_dir.events_path), ("train_stop", "eval", OBSERVER_ERROR_EVENT))
     status, reason = decide_status(
         watched.return_code, watched.timed_out, signals.received, recorded, run_dir, watched.write_failure
     )
