@@ -11,10 +11,11 @@ from benchmarks import long_record
 
 @pytest.mark.slow  # nine child processes, three of which import torch through the CPM plugin: about 40 s here
 def test_each_command_is_measured_at_each_size_and_judged(tmp_path: Path) -> None:
-    result = long_record.run(fractions=(1 / 4000, 1 / 2000, 1 / 1000))
+    result = long_record.run(fractions=(1 / 2000, 1 / 1000, 1 / 500))
     text = "\n".join(result.lines())
     for command in long_record.COMMANDS:
         assert sum(line.strip().startswith(command) and "rows:" in line for line in result.notes) == 3
+        assert sum(line.startswith(f"{command} ") and "start-up (" in line for line in result.notes) == 1
         assert f"{command} fit: CPU s =" in text
     assert "verdict: peak RSS" in text and result.figure is not None and result.figure.value in (0.0, 1.0)
 
@@ -30,7 +31,10 @@ def test_the_synthetic_record_has_the_shape_asked_for(tmp_path: Path) -> None:
     assert {row.split(",")[2] for row in rows} == {"0", "1"}
 
 
-def test_a_linear_series_has_no_excess_and_a_quadratic_one_has() -> None:
-    rows = [1.0, 2.0, 4.0]
-    assert abs(long_record.linear_excess(rows, [1 + 2 * r for r in rows])) < 1e-12
-    assert long_record.linear_excess(rows, [r * r for r in rows]) > 0.25
+def test_linear_time_has_exponent_one_and_quadratic_time_two() -> None:
+    def at(rows: int, cpu_s: float) -> long_record.Measured:
+        return long_record.Measured("summary", rows, cpu_s, 50.0)
+
+    assert long_record.growth_exponent(2.0, at(1000, 2.0 + 1.0), at(16_000, 2.0 + 16.0)) == 1.0
+    assert long_record.growth_exponent(2.0, at(1000, 2.0 + 1.0), at(16_000, 2.0 + 256.0)) == 2.0
+    assert long_record.growth_exponent(2.0, at(1000, 1.9), at(16_000, 9.0)) == float("inf"), "not measurable"
