@@ -188,7 +188,7 @@ def _steady_samples(samples: int | None, window_meta: Mapping[str, Any]) -> int 
     return steady if steady > 0 else None
 
 
-def _progress(train_stop: Mapping[str, Any] | None, events: RecordEvents) -> tuple[int | None, int | None]:
+def _progress(train_stop: Mapping[str, Any] | None, events: _SummaryEvents) -> tuple[int | None, int | None]:
     """Steps and samples at ``train_stop``; for a run that died before it, the last step/samples any event reported."""
     if train_stop is not None:
         return _int(train_stop.get("step")), _int(train_stop.get("samples"))
@@ -200,7 +200,7 @@ _LAST_KEPT = frozenset({"run_start", "train_stop", "windows", "eval"})
 
 
 @dataclass
-class RecordEvents:
+class _SummaryEvents:
     """What the summary needs of ``events.jsonl``, gathered in one pass over it (a 4-hour run logs a million step
     events, never held): the latest event of each kind (after ``--resume`` the log holds the first attempt's events
     too), the first evaluation, and the last step and samples any event reported."""
@@ -221,16 +221,16 @@ class RecordEvents:
             self.last_samples = _int(event.get("samples"))
 
 
-def _events(run_dir: RunDir) -> RecordEvents:
+def _events(run_dir: RunDir) -> _SummaryEvents:
     """The record's events as the summary needs them; a missing or unreadable log (a FIFO, a symlink, one too large:
     see :mod:`benchbase.record.files`) has none, and the summary says what was never measured."""
-    gathered = RecordEvents()
+    gathered = _SummaryEvents()
     try:
         for line in event_lines(run_dir.events_path):
             if line.event is not None:
                 gathered.add(line.event)
     except RecordError:
-        return RecordEvents()
+        return _SummaryEvents()
     return gathered
 
 
