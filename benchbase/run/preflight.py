@@ -71,8 +71,9 @@ class Cleared:
     prepared: dict[str, Any] | None
     #: The record a ``--resume`` continues, opened and checked; ``None`` for a new run.
     resumed: RunDir | None
-    #: ``env.json`` but for ``prepare`` and the launch plan with the run folder in it (the vendor's ``environment()``
-    #: and ``peak_flops()`` asked here too); ``None`` for a dry run planning for another machine.
+    #: ``env.json`` but for the host (:func:`benchbase.run.environment.with_host`), ``prepare`` and the launch plan
+    #: with the run folder in it (the vendor's ``environment()`` and ``peak_flops()`` asked here too); ``None`` for a
+    #: dry run planning for another machine.
     env: dict[str, Any] | None
     #: Why a run on this machine would refuse where a dry run plans for another one (no device here); else ``None``.
     not_here: str | None = None

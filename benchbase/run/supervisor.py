@@ -43,6 +43,7 @@ from benchbase.record.schema import (
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
+from benchbase.run.environment import with_host
 from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
 from benchbase.run.preflight import Cleared, clear_to_launch, plan_for
@@ -271,7 +272,7 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
     plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
     prepared = cleared.prepared or {}
-    base = _write_record_start(attempt, plan, {**(cleared.env or {}), "launch": plan.describe()}, prepared)
+    base = _write_record_start(attempt, plan, with_host({**(cleared.env or {}), "launch": plan.describe()}), prepared)
     attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
     if cleared.binding_note:
         console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)
