@@ -8,10 +8,6 @@ import click
 
 from benchbase.cli.output import console, markup_safe
 from benchbase.errors import BenchbaseError
-from benchbase.hardware.host import host_basics
-from benchbase.hardware.torch_build import torch_build
-from benchbase.registry import bounded, checked
-from benchbase.registry.plugins import load_checked_registry
 
 
 @click.command("env")
@@ -20,6 +16,11 @@ def env_command(vendor_name: str | None) -> None:
     """Show the host and what each vendor finds on it (or, in one line, why it finds nothing)."""
     # Torch's version is read from its files: importing torch would triple this command's time, and what only the
     # imported torch knows (threads, MKL, TF32 switches) is in every run's env.json (``host.torch``).
+    from benchbase.hardware.host import host_basics
+    from benchbase.hardware.torch_build import torch_build
+    from benchbase.registry import bounded, checked
+    from benchbase.registry.plugins import load_checked_registry
+
     registry = load_checked_registry()
     vendors = [registry.vendor(vendor_name)] if vendor_name else [registry.vendors[n] for n in sorted(registry.vendors)]
     facts = host_basics()

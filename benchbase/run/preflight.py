@@ -123,3 +123,15 @@ def clear_to_launch(
     phase(f"asking {vendor.name} for the facts of env.json")
     env = environment_record(request, plan, device_indices, precision)
     return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env)
+
+
+def prepare_in_cache(prepare: Callable[[], dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
+    """The case's preparation, a disk that refuses its cache named in one line (the cache writes atomically, so
+    what it held before is intact)."""
+    try:
+        return prepare()
+    except OSError as exc:
+        # A write that the disk cut short names no file; the cache folder is then the place to look.
+        raise disk_space.unwritable(
+            exc, exc.filename or cache_dir, "free space there, or point --cache-dir at another disk"
+        ) from None
