@@ -14,6 +14,8 @@ Names are resolved when first used (PEP 562), because several pull in torch: a v
   :class:`RankMemory` (peak resident memory of a run's rank processes, for a host-memory sensor).
 * **Topology** (read from sysfs under :data:`DEFAULT_SYSFS_ROOT`, never guessed): :func:`host_binding`, :func:`with_rank`, :func:`split_evenly`,
   :func:`socket_count`, :func:`numa_nodes`, :func:`normalise_pci_bus_id`.
+* **The torch build**: :func:`torch_build` (version, CUDA and HIP versions read from torch's files, so a vendor's
+  ``environment()`` does not import torch).
 * **CUDA-like devices** (NVIDIA and vendors whose stack follows CUDA's and NVML's APIs): :class:`CudaLikeVendor`,
   :class:`NvmlStyleSession`, :func:`import_pynvml`, :func:`nvml_value`, :func:`sysfs_bus_id`,
   :func:`visible_device_order`, :class:`PeakTable`, the precision policies :data:`BF16`, :data:`FP16`, :data:`FP32`
@@ -43,6 +45,7 @@ _HOMES = {
     "socket_count": "benchbase.hardware.topology",
     "numa_nodes": "benchbase.hardware.topology",
     "normalise_pci_bus_id": "benchbase.hardware.topology",
+    "torch_build": "benchbase.hardware.torch_build",
     "CudaLikeVendor": "benchbase.hardware.cuda_like",
     "NvmlStyleSession": "benchbase.hardware.cuda_like",
     "import_pynvml": "benchbase.hardware.cuda_like",
@@ -86,6 +89,7 @@ if TYPE_CHECKING:
         split_evenly,
         with_rank,
     )
+    from benchbase.hardware.torch_build import torch_build
     from benchbase.launch.lifeline import die_with_parent
     from benchbase.record.atomic import atomic_write, atomic_write_bytes
     from benchbase.record.safe_load import Fixes, load_torch_file
@@ -117,6 +121,8 @@ def _import(home: str) -> ModuleType:
         from benchbase.run import telemetry as module
     elif home == "benchbase.hardware.topology":
         from benchbase.hardware import topology as module
+    elif home == "benchbase.hardware.torch_build":
+        from benchbase.hardware import torch_build as module
     elif home == "benchbase.hardware.cuda_like":
         from benchbase.hardware import cuda_like as module
     elif home == "benchbase.hardware.cuda_like.nvml_like":

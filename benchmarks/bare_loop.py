@@ -39,9 +39,10 @@ import numpy as np
 import torch
 
 from benchbase.errors import BenchbaseError
-from benchbase_cpm.model import CPMModel, config_for
-from benchbase_cpm.recipe import make_optimizer, make_schedule
-from benchbase_cpm.workload import masked_lm_loss
+from benchbase_cpm.loss import masked_lm_loss
+from benchbase_cpm.model import CPMModel
+from benchbase_cpm.optimizer import make_optimizer, make_schedule
+from benchbase_cpm.shapes import config_for
 from benchmarks.syncs import SyncCounter
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

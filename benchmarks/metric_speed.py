@@ -2,7 +2,7 @@
 
 Both start where the reference's metric starts. FlagPerf's CPM evaluator takes ``preds = torch.argmax(output, -1)``
 and then calls ``average_corpus_level(preds.cpu(), labels.cpu(), embeddings.cpu(), loss_mask.cpu())``; our
-evaluation takes the same argmax once per batch and passes it to :func:`benchbase_cpm.metric.embedding_average_sums`
+evaluation takes the same argmax once per batch and passes it to :func:`benchbase_cpm.metric_sums.embedding_average_sums`
 (and to token accuracy). Candidate: that function, predictions to the batch's mean score. Baseline: the reference's
 algorithm: the predictions, labels, mask and the whole embedding matrix copied to the host as NumPy arrays, then a
 Python loop over samples that sums one embedding row per masked token, normalises both sums and takes their cosine.
@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from benchbase_cpm.metric import ZERO_NORM, embedding_average_sums
+from benchbase_cpm.metric_sums import ZERO_NORM, embedding_average_sums
 from benchmarks.result import Result
 from benchmarks.timing import Comparison, interleaved
 

@@ -4,7 +4,7 @@ Both models get the same dimensions (layers, hidden, heads, 1024 positions, voca
 tanh GELU, LayerNorm eps 1e-5, dropout 0), the same seeded batch and the same loss function on their logits (our
 ``masked_lm_loss``; transformers' built-in loss computes the same cross entropy but, shifting labels itself, would
 score one token fewer per window). One step is forward, loss, backward and an AdamW update: ours from the CPM
-recipe (:func:`benchbase_cpm.recipe.make_optimizer`), theirs torch's ``AdamW`` with the same groups and
+recipe (:func:`benchbase_cpm.optimizer.make_optimizer`), theirs torch's ``AdamW`` with the same groups and
 hyperparameters and, like ours, its fused kernel where torch has one: what transformers' ``Trainer`` uses by
 default (``optim="adamw_torch_fused"`` in transformers 5), so the optimizer is the same work on both sides.
 transformers runs with its default attention implementation and ``use_cache=False`` (a training step needs no
@@ -25,9 +25,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchbase_cpm.model import CPMConfig, CPMModel
-from benchbase_cpm.recipe import BETAS, EPS, has_fused_adamw, make_optimizer, parameter_groups
-from benchbase_cpm.workload import masked_lm_loss
+from benchbase_cpm.loss import masked_lm_loss
+from benchbase_cpm.model import CPMModel
+from benchbase_cpm.optimizer import has_fused_adamw, make_optimizer, parameter_groups
+from benchbase_cpm.recipe import BETAS, EPS
+from benchbase_cpm.shapes import CPMConfig
 from benchmarks.result import Result
 from benchmarks.stats import MIN_PAIRS
 from benchmarks.timing import compare

@@ -31,6 +31,7 @@ BENCHMARKS: dict[int, str] = {
     5: "benchmarks.telemetry_overhead",
     6: "benchmarks.gpu",
     7: "benchmarks.long_record",
+    8: "benchmarks.startup",
 }
 
 

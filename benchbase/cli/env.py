@@ -8,20 +8,24 @@ import click
 
 from benchbase.cli.output import console, markup_safe
 from benchbase.errors import BenchbaseError
-from benchbase.hardware.host import host_facts
-from benchbase.registry import bounded, checked
-from benchbase.registry.plugins import load_checked_registry
 
 
 @click.command("env")
 @click.option("--vendor", "vendor_name", help="Only this vendor (default: every installed vendor).")
 def env_command(vendor_name: str | None) -> None:
     """Show the host and what each vendor finds on it (or, in one line, why it finds nothing)."""
+    # Torch's version is read from its files: importing torch would triple this command's time, and what only the
+    # imported torch knows (threads, MKL, TF32 switches) is in every run's env.json (``host.torch``).
+    from benchbase.hardware.host import host_basics
+    from benchbase.hardware.torch_build import torch_build
+    from benchbase.registry import bounded, checked
+    from benchbase.registry.plugins import load_checked_registry
+
     registry = load_checked_registry()
     vendors = [registry.vendor(vendor_name)] if vendor_name else [registry.vendors[n] for n in sorted(registry.vendors)]
-    facts = host_facts()
+    facts = host_basics()
     console.print(f"[bold]host[/bold] {markup_safe(facts['hostname'])}: {markup_safe(facts['os'])}, Python "
-                  f"{markup_safe(facts['python'])}, torch {markup_safe(facts['torch']['version'])}, "
+                  f"{markup_safe(facts['python'])}, torch {markup_safe(torch_build()['version'])}, "
                   f"{facts['cpu_count_logical']} CPUs, {facts['memory_total_gib']} GiB", highlight=False,
                   soft_wrap=True)
     for vendor in vendors:

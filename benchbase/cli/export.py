@@ -9,7 +9,6 @@ import click
 
 from benchbase.cli.output import print_text
 from benchbase.errors import BenchbaseError
-from benchbase.record.rundir import RunDir
 
 
 @click.group("export")
@@ -37,6 +36,7 @@ def export_mlperf_command(
     """
     from benchbase.export.mlperf import ExportOptions, checker_command, export_run, format_lines
     from benchbase.record.atomic import atomic_write_text
+    from benchbase.record.rundir import RunDir
 
     options = ExportOptions(org=org, division=division, platform=platform, submission_status=submission_status)
     lines = export_run(run_dir, options)

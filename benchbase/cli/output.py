@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,9 +16,11 @@ from rich.text import Text
 
 from benchbase.contract import Submission
 from benchbase.foreign import visible
-from benchbase.registry.plugins import PluginInfo, Registry
 from benchbase.run.console_guard import GuardedStream
-from benchbase.run.request import RunRequest
+
+if TYPE_CHECKING:
+    from benchbase.registry.plugins import PluginInfo, Registry
+    from benchbase.run.request import RunRequest
 
 # Tables are wide; when output is a file or a pipe (CI logs), do not squeeze them into 80 columns.
 # Both write through a GuardedStream: a closed pipe (`| head`) or a full disk under stdout never fails a command.

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
-from benchbase.config.resolve import collect_overrides
 from benchbase.cli.options import set_options
 from benchbase.cli.output import console, print_text, progress_printer
-from benchbase.registry.plugins import load_checked_registry
-from benchbase.run.request import default_cache_dir
 
 
 @click.command("prepare")
@@ -32,7 +29,10 @@ def prepare_command(
     set_file: Path | None,
 ) -> None:
     """Prepare a case's data (tokenize and cache) without training; a second call is a cache hit."""
+    from benchbase.config.resolve import collect_overrides
+    from benchbase.registry.plugins import load_checked_registry
     from benchbase.run.prepare import convert_starting_checkpoint, prepare_data
+    from benchbase.run.request import default_cache_dir
 
     case = load_checked_registry().case(case_name)
     cache = cache_dir or default_cache_dir()

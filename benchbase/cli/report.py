@@ -7,10 +7,6 @@ from pathlib import Path
 import click
 
 from benchbase.cli.output import console, err_console, print_text
-from benchbase.registry.plugins import load_checked_registry
-from benchbase.report.verification import first_findings
-from benchbase.run.lock import settle_orphans
-from benchbase.run.request import DEFAULT_OUT
 
 
 @click.command("report")
@@ -33,8 +29,12 @@ def report_command(
     verify: bool,
 ) -> None:
     """Print the standard table for run directories (default: reports/runs)."""
+    # Imported here, as in every verb: the command line imports each verb's module to build its group, and a
+    # verb's layers (verify's figures, the run's supervisor) are only worth importing when that verb runs.
     from benchbase import report
     from benchbase.report.output import refuse_output_in_records, write_output
+    from benchbase.run.lock import settle_orphans
+    from benchbase.run.request import DEFAULT_OUT
 
     read = [*paths, *(compare or ())] or [DEFAULT_OUT]
     if output is not None:
@@ -46,7 +46,12 @@ def report_command(
         text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
     else:
         result = report.load_runs(list(paths) or [DEFAULT_OUT])
-        findings = first_findings(result.runs, load_checked_registry().case) if verify else None
+        findings = None
+        if verify:
+            from benchbase.registry.plugins import load_checked_registry
+            from benchbase.report.verification import first_findings
+
+            findings = first_findings(result.runs, load_checked_registry().case)
         built = report.build_report(result, reference=reference, detail=detail, findings=findings)
         if fmt == "table" and output is None:
             console.print(report.render_rich(built))

@@ -46,9 +46,7 @@ from benchbase.run.request import DEFAULT_OUT
 def run_command(**options: Any) -> None:
     """Run a benchmark CASE on a vendor's devices and record it under --out."""
     # Imported here: they import the config choices of this package, whose import runs this module.
-    from benchbase.run.repeats import run_repeats
     from benchbase.run.start import RunOptions, plan_run
-    from benchbase.run.supervisor import dry_run_plan
 
     out_given = click.get_current_context().get_parameter_source("out") is not click.core.ParameterSource.DEFAULT
     planned = plan_run(RunOptions(**options, out_given=out_given, argv=sys.argv[1:]))
@@ -56,6 +54,8 @@ def run_command(**options: Any) -> None:
         output.announce_submission(planned.submission, planned.written)
         return
     if options["dry_run"]:
+        from benchbase.run.dry_run import dry_run_plan
+
         request = planned.request
         progress = output.progress_printer()
 
@@ -65,6 +65,8 @@ def run_command(**options: Any) -> None:
         output.print_dry_run_config(request)
         output.print_dry_run(request, dry_run_plan(request, prepare), planned.submission)
         return
+    from benchbase.run.repeats import run_repeats
+
     outcomes = run_repeats(planned.request, options["repeat"], output.console, output.progress_printer())
     try:
         output.print_standard_table([o.run_dir for o in outcomes])

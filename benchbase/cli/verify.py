@@ -10,9 +10,6 @@ from typing import Any
 import click
 
 from benchbase.cli.output import print_text
-from benchbase.registry.plugins import load_checked_registry
-from benchbase.verify.folders import run_folders
-from benchbase.verify.record import verify_run
 
 #: Exit code when a record does not verify: apart from bad input (2) and from an error of benchbase itself (1).
 NOT_VERIFIED_EXIT = 3
@@ -25,6 +22,9 @@ def verify_command(paths: tuple[Path, ...]) -> None:
 
     One line per finding; exit 0 only when every record verifies, 3 when one does not. Nothing is written.
     """
+    from benchbase.verify.folders import run_folders
+    from benchbase.verify.record import verify_run
+
     folders = run_folders(paths)
     find_case = functools.cache(lambda name: _registry().case(name))
     failed = 0
@@ -45,4 +45,6 @@ def verify_command(paths: tuple[Path, ...]) -> None:
 
 @functools.cache
 def _registry() -> Any:
+    from benchbase.registry.plugins import load_checked_registry
+
     return load_checked_registry()

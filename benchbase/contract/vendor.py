@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchbase.errors import BenchbaseError
+
 if TYPE_CHECKING:
     # Imported for annotations only, as in :mod:`benchbase.contract.case`.
     import torch
@@ -29,11 +31,14 @@ class PrecisionPolicy:
 
     ``label`` is what the standard table prints in its Configuration column (``AMP``, ``FP16``, ``BF16``, ``FP32``).
     ``flops_dtype`` names the entry of :meth:`Vendor.peak_flops` that MFU is computed against.
+    ``autocast_dtype`` may be torch's name of the dtype (``"bfloat16"``) rather than the dtype itself: a vendor's
+    policies are then plain data, and registering the vendor (every command, ``benchbase list`` included) does not
+    import torch; the name is resolved when a forward pass enters :meth:`autocast`.
     """
 
     name: str
     label: str
-    autocast_dtype: torch.dtype | None
+    autocast_dtype: torch.dtype | str | None
     flops_dtype: str
     loss_scaling: bool = False
     initial_scale: float = 2.0**32
@@ -45,7 +50,14 @@ class PrecisionPolicy:
             return contextlib.nullcontext()
         import torch
 
-        return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
+        named = isinstance(self.autocast_dtype, str)
+        dtype = getattr(torch, self.autocast_dtype, None) if named else self.autocast_dtype
+        if not isinstance(dtype, torch.dtype):
+            raise BenchbaseError(
+                f"precision {self.name}: autocast_dtype {self.autocast_dtype!r} is no torch dtype",
+                "give torch.bfloat16 or its name, 'bfloat16' (likewise float16)",
+            )
+        return torch.autocast(device_type=device.type, dtype=dtype)
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly form for records and ``--dry-run``."""

@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from benchbase.contract.hookspecs import PROJECT as ENTRY_POINT_GROUP
+from benchbase.hardware.torch_build import torch_build
 
 #: The core's own distribution. Plugin distributions are never named here: they are found through their entry
 #: points, so the core records whatever plugins are installed, first-party or not.
@@ -75,11 +76,9 @@ def package_versions() -> dict[str, str | None]:
     return {name: _version_of(name) for name in sorted(names)}
 
 
-def host_facts() -> dict[str, Any]:
-    """Host, OS, Python, torch build, the installed plugin distributions and the versions of the packages that
-    shape a result."""
-    import torch  # here, not at the top: `benchbase --help`, `list` and `report` never call this
-
+def host_basics() -> dict[str, Any]:
+    """Host, OS, Python, CPUs and memory: what ``benchbase env`` prints and every record starts with; nothing here
+    imports torch."""
     return {
         "hostname": socket.gethostname(),
         "os": platform.platform(),
@@ -90,12 +89,34 @@ def host_facts() -> dict[str, Any]:
         "cpu_count_physical": psutil.cpu_count(logical=False),
         "memory_total_gib": round(psutil.virtual_memory().total / 2**30, 2),
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "torch": {
-            "version": torch.__version__,
-            "cuda": torch.version.cuda,
-            "git": torch.version.git_version,
-            "threads": torch.get_num_threads(),
-        },
+    }
+
+
+def torch_runtime() -> dict[str, Any]:
+    """The torch build and what it does in this process: its version, the CUDA it was built for, its default
+    thread count, whether MKL and oneDNN are in it, and the TF32 switches. Only torch knows the last four, so this
+    imports torch; a run records it (it trains with torch anyway), ``benchbase env`` does not call it."""
+    import torch
+
+    build = torch_build()
+    return {
+        "version": build["version"],
+        "cuda": build["cuda"],
+        "git": build["git"],
+        "threads": torch.get_num_threads(),
+        "mkl": torch.backends.mkl.is_available(),
+        "onednn": torch.backends.mkldnn.is_available(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+    }
+
+
+def host_facts() -> dict[str, Any]:
+    """Host, OS, Python, the torch build and runtime, the installed plugin distributions and the versions of the
+    packages that shape a result: ``env.json``'s ``host``."""
+    return {
+        **host_basics(),
+        "torch": torch_runtime(),
         "numactl": shutil.which("numactl"),
         "packages": package_versions(),
         "plugin_distributions": plugin_distributions(),

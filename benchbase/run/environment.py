@@ -14,15 +14,15 @@ from benchbase.run.request import RunRequest
 def environment_record(
     request: RunRequest, plan: LaunchPlan, device_indices: list[int], precision: PrecisionPolicy
 ) -> dict[str, Any]:
-    """``env.json``: host, vendor facts, devices, precision, peak FLOP/s, binding and the launch plan, and which
-    distribution (and version) supplied the case and the vendor, so a record names the code that produced it.
-    ``precision`` is the vendor's answer the run was cleared with (:mod:`benchbase.run.preflight`)."""
+    """``env.json`` but for its host (:func:`with_host`): vendor facts, devices, precision, peak FLOP/s, binding and
+    the launch plan, and which distribution (and version) supplied the case and the vendor, so a record names the
+    code that produced it. ``precision`` is the vendor's answer the run was cleared with
+    (:mod:`benchbase.run.preflight`)."""
     from benchbase.registry.plugins import provenance
 
     vendor = request.vendor
     devices = checked.call(vendor, "discover()", checked.DEVICES, vendor.discover)
     return {
-        "host": host_facts(),
         "vendor": {"name": vendor.name, **checked.call(vendor, "environment()", checked.FACTS, vendor.environment)},
         "plugins": {"case": provenance("case", request.case), "vendor": provenance("vendor", vendor)},
         "device_model": devices[0].model if devices else vendor.default_device_model,
@@ -37,3 +37,10 @@ def environment_record(
                                               precision.flops_dtype),
         "launch": plan.describe(),
     }
+
+
+def with_host(env: dict[str, Any]) -> dict[str, Any]:
+    """``env.json`` whole: the host's facts first, then ``env``. Added when the record is written rather than when
+    the run is cleared, because the host's facts include what only the imported torch knows (its threads, MKL, the
+    TF32 switches): a run imports torch anyway, ``--dry-run``, which makes every check of a run, need not."""
+    return {"host": host_facts(), **env}

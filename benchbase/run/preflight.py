@@ -71,8 +71,9 @@ class Cleared:
     prepared: dict[str, Any] | None
     #: The record a ``--resume`` continues, opened and checked; ``None`` for a new run.
     resumed: RunDir | None
-    #: ``env.json`` but for ``prepare`` and the launch plan with the run folder in it (the vendor's ``environment()``
-    #: and ``peak_flops()`` asked here too); ``None`` for a dry run planning for another machine.
+    #: ``env.json`` but for the host (:func:`benchbase.run.environment.with_host`), ``prepare`` and the launch plan
+    #: with the run folder in it (the vendor's ``environment()`` and ``peak_flops()`` asked here too); ``None`` for a
+    #: dry run planning for another machine.
     env: dict[str, Any] | None
     #: Why a run on this machine would refuse where a dry run plans for another one (no device here); else ``None``.
     not_here: str | None = None
@@ -122,3 +123,15 @@ def clear_to_launch(
     phase(f"asking {vendor.name} for the facts of env.json")
     env = environment_record(request, plan, device_indices, precision)
     return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env)
+
+
+def prepare_in_cache(prepare: Callable[[], dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
+    """The case's preparation, a disk that refuses its cache named in one line (the cache writes atomically, so
+    what it held before is intact)."""
+    try:
+        return prepare()
+    except OSError as exc:
+        # A write that the disk cut short names no file; the cache folder is then the place to look.
+        raise disk_space.unwritable(
+            exc, exc.filename or cache_dir, "free space there, or point --cache-dir at another disk"
+        ) from None

@@ -67,25 +67,26 @@ def plan_run(options: RunOptions) -> PlannedRun:
     if resume_dir is not None:
         refuse_ignored_on_resume(resume_dir, options.sets, options.set_file, options.preset, options.variant,
                                  options.unofficial, options.out_given, options.repeat, options.timeout)
-    # A plugin hanging while it imports, or stuck in C in device_model() below, is held to --timeout too.
+    # A plugin hanging while it imports, or stuck in C in the vendor's device_model() that resolving asks for, is
+    # held to --timeout too (the run's own clock starts in execute()). One watchdog for both: each is a process
+    # whose start and exit every command waits for.
     with bounded.deadline_within(options.timeout), Watchdog.start(options.timeout):
         registry = load_checked_registry()
-    case = registry.case(options.case_name)
-    vendor = registry.vendor(options.vendor_name)
-    launcher = registry.launcher(options.launcher)
-    topology = options.topology
-    if topology is None:
-        topology = recorded_topology(resume_dir) if resume_dir else "1x1"
-    nnodes, nproc = parse_topology(topology)
-    preset = options.preset
-    if resume_dir is not None:
-        resolved = resolved_from_record(resume_dir, case, vendor)
-        preset = resolved.preset
-    else:
-        overrides = collect_overrides(options.set_file, options.sets, options.timeout)
-        # The run's own clock starts in execute(); the vendor's device_model() asked for here is held to it too.
-        with bounded.deadline_within(options.timeout), Watchdog.start(options.timeout):
-            resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, options.unofficial, options.variant)
+        case = registry.case(options.case_name)
+        vendor = registry.vendor(options.vendor_name)
+        launcher = registry.launcher(options.launcher)
+        topology = options.topology
+        if topology is None:
+            topology = recorded_topology(resume_dir) if resume_dir else "1x1"
+        nnodes, nproc = parse_topology(topology)
+        preset = options.preset
+        if resume_dir is not None:
+            resolved = resolved_from_record(resume_dir, case, vendor)
+            preset = resolved.preset
+        else:
+            overrides = collect_overrides(options.set_file, options.sets, options.timeout)
+            resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, options.unofficial,
+                                   options.variant)
     if not options.dry_run:
         check_data_dir(case, preset, options.data_dir)
     submission = None

@@ -43,9 +43,10 @@ from benchbase.record.schema import (
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.registry import bounded, checked
 from benchbase.registry.bounded import RunStopped
+from benchbase.run.environment import with_host
 from benchbase.run.live import RunView
 from benchbase.run.lock import RunLock
-from benchbase.run.preflight import Cleared, clear_to_launch, plan_for
+from benchbase.run.preflight import Cleared, clear_to_launch, plan_for, prepare_in_cache
 from benchbase.run.request import RunOutcome, RunRequest
 from benchbase.run.resume import check_resumable
 from benchbase.run.signals import Signals, signal_name
@@ -107,7 +108,7 @@ def execute(
     deadline = bounded.set_deadline(_timeout_s(request), process_start)
     with Signals(deadline) as signals, contextlib.ExitStack() as held:
         watchdog = held.enter_context(Watchdog.start(None if deadline is None else deadline - time.perf_counter()))
-        cleared = clear_to_launch(request, lambda: _prepare(prepare, request.cache_dir), signals.phase)
+        cleared = clear_to_launch(request, lambda: prepare_in_cache(prepare, request.cache_dir), signals.phase)
         signals.phase(f"calling {request.vendor.name}'s open_sensors()")
         sensors = _OpenedSensors.open(request.vendor, cleared.device_indices)
         held.callback(sensors.close)
@@ -149,18 +150,6 @@ def _timeout_s(request: RunRequest) -> float:
     if request.timeout_s is not None:
         return float(request.timeout_s)
     return request.resolved.core.timeout_s
-
-
-def _prepare(prepare: Callable[[], dict[str, Any]], cache_dir: Path) -> dict[str, Any]:
-    """The case's preparation, a disk that refuses its cache named in one line (the cache writes atomically, so
-    what it held before is intact)."""
-    try:
-        return prepare()
-    except OSError as exc:
-        # A write that the disk cut short names no file; the cache folder is then the place to look.
-        raise disk_space.unwritable(
-            exc, exc.filename or cache_dir, "free space there, or point --cache-dir at another disk"
-        ) from None
 
 
 def _reserve(run_dir: RunDir, fresh: bool) -> disk_space.Reserve:
@@ -271,7 +260,7 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
     plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
     prepared = cleared.prepared or {}
-    base = _write_record_start(attempt, plan, {**(cleared.env or {}), "launch": plan.describe()}, prepared)
+    base = _write_record_start(attempt, plan, with_host({**(cleared.env or {}), "launch": plan.describe()}), prepared)
     attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
     if cleared.binding_note:
         console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)
@@ -377,19 +366,3 @@ def _sampler(request: RunRequest, run_dir: RunDir, device_indices: list[int], se
         root_pid=os.getpid(),
         owner=request.vendor,
     )
-
-
-def dry_run_plan(request: RunRequest, prepare: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """What ``--dry-run`` prints: the precision, bindings and launch command, after every check the run makes before
-    its record exists (:func:`clear_to_launch`, which refuses what the run refuses), starting nothing."""
-    cleared = clear_to_launch(request, lambda: _prepare(prepare, request.cache_dir), lambda *_: None,
-                              elsewhere_allowed=True)
-    # The plan as the topology has it (another machine's, where no device is here or --sysfs-root names a recorded
-    # tree), with the line a launch on this machine would print.
-    plan = plan_for(request, None, cleared.planned_bindings, cleared.binding_note)
-    return {
-        "devices_detected": cleared.not_here is None,
-        "not_here": cleared.not_here,
-        "precision": cleared.precision.describe(),
-        "launch": plan.describe(),
-    }

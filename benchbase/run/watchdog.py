@@ -31,10 +31,6 @@ import time
 from pathlib import Path
 from types import FrameType
 
-import psutil
-
-from benchbase.record.schema import INTERRUPTED, TIMEOUT
-
 #: Seconds the supervisor has, past its deadline or a signal, to end in order (stopping its ranks and recording the
 #: end takes seconds; the launcher's own grace for its ranks is shorter) before the watchdog kills it.
 GRACE_S = 60.0
@@ -97,6 +93,8 @@ class Watchdog:
 
 def _kill_tree(pid: int) -> bool:
     """SIGKILL ``pid`` and everything below it (collected first: once killed, its children are orphans)."""
+    import psutil  # here, as the record's names below: a watchdog that is never needed starts on the stdlib alone
+
     try:
         root = psutil.Process(pid)
         below = [process for process in root.children(recursive=True) if process.pid != os.getpid()]
@@ -111,6 +109,8 @@ def _kill_tree(pid: int) -> bool:
 
 def _watch(pid: int, seconds_left: float | None, grace: float) -> int:
     """The watchdog's loop: wait on the pipe until it closes (exit quietly) or the supervisor is overdue."""
+    from benchbase.record.schema import INTERRUPTED, TIMEOUT
+
     due = None if seconds_left is None else time.monotonic() + seconds_left + grace
     why, status = "it outlived its --timeout", TIMEOUT
 

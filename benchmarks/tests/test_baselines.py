@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchbase.train.batch_order import TrainOrder
-from benchbase_cpm.dataset import to_batch
+from benchbase_cpm.samples import to_batch
 from benchbase_cpm.windows import build_windows
 from benchmarks import bare_loop, data_prep, metric_speed
 

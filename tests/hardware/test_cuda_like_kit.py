@@ -325,3 +325,23 @@ def test_without_nvidia_ml_py_the_error_says_what_cannot_be_done_and_how_to_fix_
     monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` fail as on a machine without it
     with pytest.raises(BenchbaseError, match=r"^cannot drive X: the nvidia-ml-py package is not installed \(.*; pip"):
         import_pynvml("cannot drive X", "pip install nvidia-ml-py")
+
+
+def test_the_kits_policies_name_their_dtypes_and_autocast_resolves_the_name() -> None:
+    from benchbase.kit import BF16, FP16
+
+    assert (BF16.autocast_dtype, FP16.autocast_dtype) == ("bfloat16", "float16")
+    assert BF16.describe()["autocast_dtype"] == "bfloat16"
+    with BF16.autocast(torch.device("cpu")):
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == torch.bfloat16
+
+
+def test_a_policy_given_a_dtype_object_still_works_and_a_wrong_name_is_one_line() -> None:
+    given = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype=torch.bfloat16, flops_dtype="bf16")
+    assert given.describe()["autocast_dtype"] == "bfloat16"
+    with given.autocast(torch.device("cpu")):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    wrong = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype="nn", flops_dtype="bf16")
+    with pytest.raises(BenchbaseError, match="autocast_dtype 'nn' is no torch dtype"):
+        wrong.autocast(torch.device("cpu"))

@@ -12,14 +12,15 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from benchbase.hardware import topology
 from benchbase.contract import Binding, DeviceInfo, Sensors, StepTimer, Vendor
-from benchbase.hardware.cuda_like.step_timer import CudaEventTimer
 from benchbase.errors import BenchbaseError
+from benchbase.hardware.torch_build import torch_build
+
+if TYPE_CHECKING:
+    import torch
 
 _GIB = float(2**30)
 
@@ -58,7 +59,9 @@ def table_peak(table: PeakTable, model: str | None, dtype: str) -> float | None:
 class CudaLikeVendor(Vendor, Generic[SessionT]):
     """A vendor whose PyTorch build exposes its devices as ``cuda`` and whose collectives answer to ``nccl``.
 
-    Nothing touches the hardware at construction (the plugin list is built for every CLI command).
+    Nothing touches the hardware at construction (the plugin list is built for every CLI command), and torch is
+    imported only by the methods a rank calls (``setup_device`` and those after it): discovery, peaks, binding,
+    sensors and ``environment()`` go through the management library and torch's files.
     """
 
     #: CUDA-compatible stacks ship NCCL-compatible collectives under NCCL's name.
@@ -107,7 +110,7 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
     def environment(self) -> dict[str, Any]:
         """Reports a missing device as ``found: False`` with the reason instead of raising: ``benchbase env`` must
         describe every vendor on any machine."""
-        facts: dict[str, Any] = {"torch": torch.__version__, **self._software_facts()}
+        facts: dict[str, Any] = {"torch": torch_build()["version"], **self._software_facts()}
         try:
             session = self.open_session()
         except BenchbaseError as exc:
@@ -189,6 +192,8 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
     def setup_device(self, local_rank: int) -> torch.device:
         """Refuses, in one line, a torch that cannot use the devices or a rank without a device of its own, before
         any work is queued on the wrong one."""
+        import torch
+
         if not torch.cuda.is_available():
             raise BenchbaseError(
                 f"torch cannot use any {self.device_noun} (torch.cuda.is_available() is False)", self.setup_fix
@@ -203,9 +208,13 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
         return torch.device("cuda", local_rank)
 
     def synchronize(self, device: torch.device) -> None:
+        import torch
+
         torch.cuda.synchronize(device)
 
     def reset_peak_memory(self, device: torch.device) -> None:
+        import torch
+
         torch.cuda.reset_peak_memory_stats(device)
 
     def peak_memory_gib(self, device: torch.device) -> float | None:
@@ -214,14 +223,22 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
         Reserved rather than allocated: the published references (FlagPerf, vendor tables) report what ``nvidia-smi``
         shows, which is the allocator's reserved pool plus the context, so reserved is the closer like-for-like figure.
         """
+        import torch
+
         return torch.cuda.max_memory_reserved(device) / _GIB
 
     def step_timer(self, device: torch.device) -> StepTimer:
+        from benchbase.hardware.cuda_like.step_timer import CudaEventTimer
+
         return CudaEventTimer(device)
 
     def rng_state(self, device: torch.device) -> torch.Tensor:
         """The device's own generator (dropout draws from it, not from the host's), for checkpoints."""
+        import torch
+
         return torch.cuda.get_rng_state(device)
 
     def set_rng_state(self, device: torch.device, state: Any) -> None:
+        import torch
+
         torch.cuda.set_rng_state(state, device)

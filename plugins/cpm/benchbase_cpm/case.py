@@ -17,7 +17,7 @@ from benchbase.contract import Case, Param, Preset, ProgressFn
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.dataset import STCDataset
 from benchbase_cpm.metric import EmbeddingAverage
-from benchbase_cpm.model import SIZES
+from benchbase_cpm.shapes import SIZES
 from benchbase_cpm.recipe import CPMRecipe
 from benchbase_cpm.workload import CPMModelSpec, model_config
 
@@ -39,7 +39,7 @@ CORE_DEFAULTS: dict[str, Any] = {
 
 #: Upper bounds of the case's own keys, so a value no run could train with is one line at resolution, before a run
 #: folder exists, instead of an allocation or a library's range check failing inside a rank.
-#: Every CPM size has 1024 positions (benchbase_cpm.model.CPMConfig.n_positions, as the released CPM checkpoints).
+#: Every CPM size has 1024 positions (benchbase_cpm.shapes.CPMConfig.n_positions, as the released CPM checkpoints).
 MAX_SEQ_LENGTH = 1024
 #: Dropout is a probability; at 1 every activation is dropped and nothing is learnt (GPT-2 and CPM use 0.1; the
 #: benchmark recipe's 0.5 is already high).

@@ -1,10 +1,9 @@
 """The CPM dataset for the core trainer: STC (or the demo corpus) prepared into token windows, read by index.
 
 Preparation (:mod:`benchbase_cpm.prepare`) runs once per node and caches memory-mapped ``.npy`` windows; a rank opens
-them and builds a batch's tensors from the rows the core asks for. The order of the rows is the core's
-(:mod:`benchbase.train.batch_order`). Building a step's tensors from the memory-mapped array was measured at 1-5 us per
-sample (440k windows, warm page cache, 2-core CPU; 0.07-0.17 ms for a 128-sample step), orders of magnitude below a
-training step.
+them (:mod:`benchbase_cpm.samples`) and builds a batch's tensors from the rows the core asks for. The order of the
+rows is the core's (:mod:`benchbase.train.batch_order`). This module imports neither numpy nor torch: the dataset is
+registered with the case for every command, and each of its methods imports what it needs when called.
 """
 
 from __future__ import annotations
@@ -14,39 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from benchbase.contract import Batch, DatasetSpec, ProgressFn, Samples
+from benchbase.contract import DatasetSpec, ProgressFn, Samples
 from benchbase.errors import BenchbaseError
-from benchbase_cpm.windows import window_fields
-
-
-def to_batch(rows: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Torch tensors (int64, loss mask bool) of window rows ``(b, W)``: ``input_ids``, ``labels``, ``loss_mask``,
-    ``position_ids``, each ``(b, W-1)``."""
-    return {name: torch.from_numpy(value) for name, value in window_fields(rows, pad_id).items()}
-
-
-class WindowSamples(Samples):
-    """The prepared train and validation windows of one node, memory-mapped."""
-
-    def __init__(self, prepared: Mapping[str, Any]) -> None:
-        self.pad_id = int(prepared["pad_id"])
-        self.train = np.load(prepared["train_windows"], mmap_mode="r")
-        self.valid = np.load(prepared["valid_windows"], mmap_mode="r")
-
-    def train_size(self) -> int:
-        return len(self.train)
-
-    def train_batch(self, indices: np.ndarray) -> Batch:
-        return to_batch(self.train[indices], self.pad_id)
-
-    def eval_size(self) -> int:
-        return len(self.valid)
-
-    def eval_batch(self, indices: np.ndarray) -> Batch:
-        return to_batch(self.valid[indices], self.pad_id)
 
 
 class STCDataset(DatasetSpec):
@@ -71,6 +39,8 @@ class STCDataset(DatasetSpec):
         return facts
 
     def open(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> Samples:
+        from benchbase_cpm.samples import WindowSamples
+
         return WindowSamples(prepared)
 
     def sizes(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> tuple[int, int] | None:

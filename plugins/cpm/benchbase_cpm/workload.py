@@ -2,31 +2,25 @@
 
 Everything else a step needs (the vendor's swaps, DDP, autocast and loss scaling, accumulation, the optimizer and
 schedule stepping, the batch order) is the core trainer's, :mod:`benchbase.train.engine`; the loss is the reference's
-masked token-mean cross entropy (plugins/cpm/docs/reference.md, "Recipe").
+masked token-mean cross entropy (:mod:`benchbase_cpm.loss`).
+
+The spec is registered with the case for every command, so this module imports no torch: the model, the checkpoint
+reader and the loss are imported by the methods a rank calls, and the FLOP count is arithmetic on the shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from benchbase.contract import Batch, EmitFn, ModelSpec
-from benchbase_cpm.checkpoint import import_into, load_checkpoint_file
 from benchbase_cpm.flops import training_flops_per_sample
-from benchbase_cpm.model import CPMConfig, CPMModel, config_for
-from benchbase_cpm.recipe import parameter_groups
+from benchbase_cpm.shapes import CPMConfig, config_for
 
-
-def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """Token-mean cross entropy over the loss mask, in fp32 (the reference's ``sum(losses * mask) / mask.sum()``)."""
-    losses = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none")
-    mask = loss_mask.flatten().float()
-    return (losses * mask).sum() / mask.sum().clamp_min(1.0)
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def model_config(config: Mapping[str, Any], prepared: Mapping[str, Any]) -> CPMConfig:
@@ -44,6 +38,8 @@ class CPMModelSpec(ModelSpec):
     ``loss_mask``."""
 
     def build(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> nn.Module:
+        from benchbase_cpm.model import CPMModel
+
         return CPMModel(model_config(config, prepared))
 
     def load_initial(
@@ -53,6 +49,8 @@ class CPMModelSpec(ModelSpec):
         if not path:
             emit("provenance", "initial weights: random (no init_checkpoint)")
             return
+        from benchbase_cpm.checkpoint import import_into, load_checkpoint_file
+
         state = load_checkpoint_file(Path(path))
         import_into(model, state, path)
         emit("provenance", f"initial weights: {path}", tensors=len(state))
@@ -65,7 +63,11 @@ class CPMModelSpec(ModelSpec):
         return model(batch["input_ids"], batch["position_ids"])
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        from benchbase_cpm.loss import masked_lm_loss
+
         return masked_lm_loss(outputs, batch["labels"], batch["loss_mask"])
 
     def parameter_groups(self, model: nn.Module, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+        from benchbase_cpm.optimizer import parameter_groups
+
         return parameter_groups(model, float(config["weight_decay"]))

@@ -18,7 +18,8 @@ from benchbase_cpm.checkpoint import (
     split_model_parallel,
     truncate_large_to_medium,
 )
-from benchbase_cpm.model import CPMConfig, CPMModel
+from benchbase_cpm.model import CPMModel
+from benchbase_cpm.shapes import CPMConfig
 
 LARGE_LIKE = CPMConfig(vocab_size=96, n_positions=32, n_layer=4, n_embd=64, n_head=4, dropout=0.0)
 MEDIUM_LIKE = CPMConfig(vocab_size=96, n_positions=32, n_layer=2, n_embd=32, n_head=2, dropout=0.0)

@@ -13,7 +13,7 @@ from benchbase.config.resolve import merge_parameters
 from benchbase.train.engine import Engine
 from benchbase.train.parallel import RankPlace
 from benchbase_cpm.case import PRESETS, CPMCase
-from benchbase_cpm.metric import ZERO_NORM
+from benchbase_cpm.metric_sums import ZERO_NORM
 from benchbase_cpu.precision import cpu_precision_policy
 from benchbase_cpu.vendor import CPUVendor
 

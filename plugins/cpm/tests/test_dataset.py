@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchbase_cpm.dataset import WindowSamples, to_batch
+from benchbase_cpm.samples import WindowSamples, to_batch
 
 PAD = 5
 WINDOW = 201

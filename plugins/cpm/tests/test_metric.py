@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from benchbase_cpm.metric import ZERO_NORM, embedding_average_sums, token_accuracy_sums
+from benchbase_cpm.metric_sums import ZERO_NORM, embedding_average_sums, token_accuracy_sums
 
 BATCH, SEQ, VOCAB, HIDDEN = 8, 24, 50, 16
 

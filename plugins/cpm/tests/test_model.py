@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.flops import training_flops_per_sample, training_flops_per_token
-from benchbase_cpm.model import SIZES, CPMConfig, CPMModel, config_for, parameter_count
+from benchbase_cpm.model import CPMModel, parameter_count
+from benchbase_cpm.shapes import SIZES, CPMConfig, config_for
 
 
 def small_config(**overrides: object) -> CPMConfig:

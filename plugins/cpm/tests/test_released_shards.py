@@ -26,7 +26,8 @@ from benchbase_cpm.checkpoint import (
     load_model_parallel_dir,
     split_model_parallel,
 )
-from benchbase_cpm.model import CPMConfig, CPMModel
+from benchbase_cpm.model import CPMModel
+from benchbase_cpm.shapes import CPMConfig
 
 LARGE_LIKE = CPMConfig(vocab_size=96, n_positions=32, n_layer=4, n_embd=64, n_head=4, dropout=0.0)
 ITERATION = 80000

@@ -14,7 +14,7 @@ import torch
 
 from benchbase.errors import BenchbaseError
 from benchbase.train.batch_order import TrainOrder
-from benchbase_cpm.dataset import to_batch
+from benchbase_cpm.samples import to_batch
 from benchbase_cpm.prepare import prepare_official
 from benchbase_cpm.stc import load_stc, reference_train_subset, stc_line, write_split_files
 from benchbase_cpm.tokenizer import MODEL_FILE, CPMTokenizer

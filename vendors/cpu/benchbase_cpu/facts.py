@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import torch
 
-from benchbase.kit import numa_nodes, socket_count
+from benchbase.kit import numa_nodes, socket_count, torch_build
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -45,7 +44,8 @@ def native_bf16(cpuinfo: Path = CPUINFO) -> bool | None:
 
 
 def host_facts(sysfs_root: Path, cpuinfo: Path = CPUINFO) -> dict[str, Any]:
-    """What ``env.json`` and ``benchbase env`` show for a CPU host."""
+    """What ``env.json`` and ``benchbase env`` show for a CPU host. Nothing here imports torch: its version comes from
+    its files, and what only the imported torch knows (threads, MKL, oneDNN) is the core's ``host.torch``."""
     return {
         "cpu_model": cpu_model_name(cpuinfo),
         "physical_cores": psutil.cpu_count(logical=False),
@@ -54,8 +54,5 @@ def host_facts(sysfs_root: Path, cpuinfo: Path = CPUINFO) -> dict[str, Any]:
         "numa_nodes": len(numa_nodes(sysfs_root)) or None,
         "native_bf16": native_bf16(cpuinfo),
         "memory_total_gib": psutil.virtual_memory().total / 2**30,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "mkl": torch.backends.mkl.is_available(),
-        "onednn": torch.backends.mkldnn.is_available(),
+        "torch": torch_build()["version"],
     }

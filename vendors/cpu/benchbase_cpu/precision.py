@@ -1,14 +1,13 @@
-"""What each requested precision means when the CPU does the arithmetic."""
+"""What each requested precision means when the CPU does the arithmetic (dtypes by name: registering the vendor
+imports no torch)."""
 
 from __future__ import annotations
-
-import torch
 
 from benchbase.contract import PrecisionPolicy
 from benchbase.errors import BenchbaseError
 
 FP32 = PrecisionPolicy(name="fp32", label="FP32", autocast_dtype=None, flops_dtype="fp32")
-BF16 = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype=torch.bfloat16, flops_dtype="bf16")
+BF16 = PrecisionPolicy(name="bf16", label="BF16", autocast_dtype="bfloat16", flops_dtype="bf16")
 
 
 def cpu_precision_policy(requested: str) -> PrecisionPolicy:

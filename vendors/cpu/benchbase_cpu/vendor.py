@@ -10,21 +10,24 @@ import os
 import resource
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
-import torch
 
-from benchbase.kit import DEFAULT_SYSFS_ROOT, host_binding, with_rank
+from benchbase.kit import DEFAULT_SYSFS_ROOT, host_binding, torch_build, with_rank
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Vendor
 from benchbase_cpu.facts import cpu_model_name, host_facts
 from benchbase_cpu.precision import cpu_precision_policy
 from benchbase_cpu.rapl import RaplCounter
 from benchbase_cpu.sensors import CPUSensors
 
+if TYPE_CHECKING:
+    import torch
+
 
 class CPUVendor(Vendor):
-    """Construction only stores paths: the plugin list is built for every CLI command, so nothing is probed here."""
+    """Construction only stores paths: the plugin list is built for every CLI command, so nothing is probed here, and
+    torch is imported only by the methods a rank calls (:meth:`setup_device`)."""
 
     name = "cpu"
     description = "Any host CPU (PyTorch CPU kernels, gloo, psutil/RAPL telemetry)"
@@ -57,7 +60,7 @@ class CPUVendor(Vendor):
         facts = host_facts(self._sysfs_root)
         facts["found"] = True
         facts["rapl_power"] = RaplCounter(self._sysfs_root).available
-        facts["sdk"] = f"torch {torch.__version__}"
+        facts["sdk"] = f"torch {torch_build()['version']}"
         return facts
 
     def peak_flops(self, dtype: str) -> float | None:
@@ -88,6 +91,8 @@ class CPUVendor(Vendor):
         """The host itself. The thread count is left as the core set it (one thread per CPU of the rank's binding,
         the same policy at every topology): a vendor choosing its own would make 1x1 and 1xN differ by more than
         the hardware."""
+        import torch
+
         return torch.device("cpu")
 
     def precision_policy(self, requested: str) -> PrecisionPolicy:

@@ -81,14 +81,15 @@ def test_configs_are_generic_so_the_device_model_is_cpu() -> None:
     assert vendor.ranks_share_devices is True  # every rank trains on the one host "device"
 
 
-def test_environment_names_the_cpu_the_threads_and_the_sdk() -> None:
+def test_environment_names_the_cpu_and_the_sdk() -> None:
     env = CPUVendor().environment()
     assert env["found"] is True
     assert env["sdk"] == f"torch {torch.__version__}"
+    assert env["torch"] == torch.__version__
     assert env["cpu_model"] == cpu_model_name()
     assert env["logical_cpus"] == os.cpu_count()
-    assert env["torch_threads"] == torch.get_num_threads()
-    assert isinstance(env["onednn"], bool) and isinstance(env["mkl"], bool)
+    # What only the imported torch knows is the core's host.torch in env.json, so `benchbase env` imports no torch.
+    assert not {"torch_threads", "mkl", "onednn"} & set(env)
 
 
 def test_cpu_peak_flops_are_unknown_rather_than_invented() -> None:

@@ -12,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from benchbase.contract import PrecisionPolicy
-from benchbase.kit import CudaLikeVendor
+from benchbase.kit import CudaLikeVendor, torch_build
 from benchbase_iluvatar.peak_flops import PEAK_FLOPS
 from benchbase_iluvatar.precision import iluvatar_precision_policy
 from benchbase_iluvatar.probe import Backend, Probe
@@ -44,7 +42,7 @@ class IluvatarVendor(CudaLikeVendor[Backend]):
         return self._probe.open()
 
     def _software_facts(self) -> dict[str, Any]:
-        version, version_source = corex_version(self._corex_root, torch.__version__)
+        version, version_source = corex_version(self._corex_root, str(torch_build()["version"]))
         return {"sdk": sdk_label(version), "corex_version": version, "corex_version_source": version_source}
 
     def _found_facts(self, session: Backend) -> dict[str, Any]:

@@ -319,10 +319,10 @@ def test_environment_reports_telemetry_source_driver_and_peaks(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("requested", "label", "dtype", "scaled"),
     [
-        ("auto", "AMP", torch.float16, True),
-        ("amp", "AMP", torch.float16, True),
-        ("fp16", "FP16", torch.float16, True),
-        ("bf16", "BF16", torch.bfloat16, False),
+        ("auto", "AMP", "float16", True),
+        ("amp", "AMP", "float16", True),
+        ("fp16", "FP16", "float16", True),
+        ("bf16", "BF16", "bfloat16", False),
         ("fp32", "FP32", None, False),
     ],
 )

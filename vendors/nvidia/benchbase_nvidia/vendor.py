@@ -4,7 +4,9 @@ Device handling, discovery, peaks, binding and sensors are the kit's (:class:`be
 NVIDIA adds its datasheet peaks (by short model, so H100 PCIe/NVL, H200 NVL and GH200 are their own entries), the
 compute-capability rule for precisions, TF32 facts, NVML's CPU affinity and how NVML's devices map to CUDA's
 (``device_order`` in ``env.json``).
-NVML is initialised on first use, and ``environment()`` reports a missing driver instead of raising.
+NVML is initialised on first use, and ``environment()`` reports a missing driver instead of raising. Registering
+the vendor and ``environment()`` import no torch (its CUDA version is read from its files); the TF32 switches, which
+only the imported torch knows, are in every run's ``env.json`` under ``host.torch``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from benchbase.kit import split_evenly
+from benchbase.kit import split_evenly, torch_build
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy
 from benchbase.kit import CudaLikeVendor
 from benchbase_nvidia.nvml import NvmlSession
@@ -44,18 +44,14 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
         return NvmlSession.open(self._nvml)
 
     def _software_facts(self) -> dict[str, Any]:
-        return {
-            "torch_cuda": torch.version.cuda,
-            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-            "sdk": f"CUDA {torch.version.cuda}" if torch.version.cuda else None,
-        }
+        cuda = torch_build()["cuda"]
+        return {"torch_cuda": cuda, "sdk": f"CUDA {cuda}" if cuda else None}
 
     def _found_facts(self, session: NvmlSession) -> dict[str, Any]:
         cuda_driver = session.cuda_driver_version()
         return {
             "cuda_driver": cuda_driver,
-            "sdk": f"CUDA {torch.version.cuda or cuda_driver}, driver {session.driver_version()}",
+            "sdk": f"CUDA {torch_build()['cuda'] or cuda_driver}, driver {session.driver_version()}",
             "device_order": session.device_order.facts(),
         }
 
@@ -78,10 +74,15 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
         return Binding(local_rank, device_index, cpus, None, source)
 
     def precision_policy(self, requested: str) -> PrecisionPolicy:
+        """Imports torch: whether fp32 matmuls run as TF32 is a switch of the torch in this process."""
+        import torch
+
         return nvidia_precision_policy(requested, self._capability(), torch.backends.cuda.matmul.allow_tf32)
 
     def _capability(self) -> tuple[int, int] | None:
         """From torch inside a rank; from NVML in the supervisor; ``None`` when no GPU is visible at all."""
+        import torch
+
         if torch.cuda.is_available():
             return torch.cuda.get_device_capability(torch.cuda.current_device())
         devices = self._discovered()

@@ -1,0 +1,69 @@
+"""Commands that neither train nor prepare start without importing torch (issue 22, point 3).
+
+Importing torch takes 1.5-3 s; ``benchbase list``, ``plugins``, ``env``, a ``--dry-run`` over cached data and
+``export mlperf`` need none of it, and every installed plugin registers for each of them. Each test runs the real
+command line in a fresh interpreter that then reports which of the heavy modules it imported; how long the commands
+take is measured in ``benchmarks/startup.py``, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SHORT, benchbase_env, run_benchbase
+
+#: Modules no such command may import: torch itself, and the plugin modules that hold a case's or a vendor's torch
+#: code (a plugin importing one of them at registration would bring torch back).
+HEAVY = ("torch", "benchbase_cpm.model", "benchbase_cpm.samples", "benchbase_cpm.optimizer",
+         "benchbase_cpm.metric_sums", "benchbase_cpm.loss", "benchbase.train.engine")
+
+#: Runs the ``benchbase`` command line with the given arguments, then prints, last, the exit code and which of
+#: :data:`HEAVY` are in ``sys.modules``.
+PROBE = """
+import json, sys
+from benchbase.cli import main
+sys.argv = ["benchbase", *sys.argv[1:]]
+code = 0
+try:
+    main()
+except SystemExit as stop:
+    code = stop.code or 0
+heavy = json.loads(sys.stdin.read())
+print(json.dumps({"exit": code, "imported": [name for name in heavy if name in sys.modules]}))
+"""
+
+
+def imported_by(args: list[str], cache_dir: Path, cwd: Path) -> list[str]:
+    """Which of :data:`HEAVY` the command ``benchbase ARGS`` imported; it must have succeeded."""
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], input=json.dumps(HEAVY), cwd=cwd,
+                            env=benchbase_env(cache_dir), capture_output=True, text=True, timeout=600)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["exit"] == 0, result.stdout + result.stderr
+    return report["imported"]
+
+
+@pytest.mark.parametrize("args", [["list"], ["plugins"], ["env"], ["env", "--vendor", "cpu"]], ids=" ".join)
+def test_listing_and_describing_import_no_torch(args: list[str], cache_dir: Path, tmp_path: Path) -> None:
+    assert imported_by(args, cache_dir, tmp_path) == []
+
+
+def test_a_dry_run_over_cached_data_imports_no_torch(cache_dir: Path, tmp_path: Path) -> None:
+    prepared = run_benchbase(["prepare", "cpm", "--preset", "demo"], cache_dir, tmp_path)
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    assert imported_by(["prepare", "cpm", "--preset", "demo"], cache_dir, tmp_path) == []
+    assert imported_by(["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--dry-run"], cache_dir, tmp_path) == []
+
+
+def test_exporting_a_real_record_imports_no_torch(cache_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    trained = run_benchbase(["run", "cpm", "--vendor", "cpu", *SHORT, "--out", str(out)], cache_dir, tmp_path)
+    assert trained.returncode == 3, trained.stdout + trained.stderr  # the 12-step budget ends it before the target
+    (run,) = out.iterdir()
+    exported = tmp_path / "result.txt"
+    assert imported_by(["export", "mlperf", str(run), "--output", str(exported)], cache_dir, tmp_path) == []
+    assert ":::MLLOG" in exported.read_text()
