@@ -44,6 +44,14 @@ class Run:
     #: What the report had to assume or could not find while reading this run (shown in the detail view).
     notes: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # Each value is also an instance attribute, so ``run.p_train`` is a plain lookup: a report over thousands of
+        # runs reads such attributes millions of times, and a failed lookup ending in __getattr__ costs several
+        # times more. A name the class already uses (a field or property) keeps its meaning.
+        for name, value in self.values.items():
+            if name not in self.__dict__ and not hasattr(type(self), name):
+                self.__dict__[name] = value
+
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
         if name in values:
