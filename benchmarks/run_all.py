@@ -30,6 +30,7 @@ BENCHMARKS: dict[int, str] = {
     4: "benchmarks.metric_speed",
     5: "benchmarks.telemetry_overhead",
     6: "benchmarks.gpu",
+    7: "benchmarks.report_scale",
 }
 
 
