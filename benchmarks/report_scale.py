@@ -8,7 +8,7 @@ a cache and reused. Per format and N it records
 
 * CPU seconds: user + system time of the child process (``os.wait4``'s resource usage of that child alone), which,
   unlike wall time, another job on the host slows only through shared caches;
-* peak RSS: the child's ``ru_maxrss``;
+* peak RSS: the child's own high-water mark of resident memory (``VmHWM`` in ``/proc/self/status`` as it exits);
 * output size: the bytes of the file written.
 
 Then per format and quantity a least-squares fit ``a + b*N + c*N^2`` over the sizes measured, printed with the share
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -91,20 +90,37 @@ def fit(sizes: Sequence[int], values: Sequence[float]) -> Fit:
     return Fit(float(a), float(b), float(c), sizes[-1], exponent)
 
 
+#: The child's own peak resident memory, written by the child as it exits: ``ru_maxrss`` of a child counts the
+#: memory it had between fork and exec, that is, the parent's (264 MB under run_all, which has imported torch), while
+#: the kernel's ``VmHWM`` belongs to the address space the exec made.
+_CHILD = """
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["REPORT_SCALE_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+from benchbase.entry import main
+main()
+"""
+
+
 def measure(fmt: str, folders: Sequence[Path], output: Path) -> Measurement:
     """Run ``benchbase report FOLDERS --format FMT --output OUTPUT`` in a fresh process and measure it alone."""
-    command = [sys.executable, "-c", "from benchbase.entry import main; main()", "report", *map(str, folders),
-               "--format", fmt, "--output", str(output)]
+    command = [sys.executable, "-c", _CHILD, "report", *map(str, folders), "--format", fmt, "--output", str(output)]
+    peak_file = output.with_name(output.name + ".peak")
+    env = {**os.environ, "REPORT_SCALE_PEAK_FILE": str(peak_file)}
     with tempfile.TemporaryFile() as errors:
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own usage, not every child's so far
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own CPU time, not every child's so far
         child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
         if child.returncode != 0:
             errors.seek(0)
             text = errors.read().decode(errors="replace").strip()
             raise AssertionError(f"benchbase report --format {fmt} exited {child.returncode}: {text[-500:]}")
-    # ru_maxrss is in kilobytes on Linux.
-    return Measurement(usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, output.stat().st_size)
+    peak_kib = int(peak_file.read_text())
+    return Measurement(usage.ru_utime + usage.ru_stime, peak_kib / 1024, output.stat().st_size)
 
 
 def run(sizes: Sequence[int] = SIZES, formats: Sequence[str] = FORMATS, cache_root: Path | None = None) -> list[Result]:
@@ -159,10 +175,6 @@ def _linearity_result(sizes: Sequence[int], measured: dict[str, list[Measurement
     figure = Figure("linear share", 1 - worst,
                     f"largest quadratic share {worst:+.1%}: {worst_name} of --format {worst_fmt} at {sizes[-1]:,}")
     notes = (f"folders of {', '.join(f'{size:,}' for size in sizes)} runs; writing the ones not cached took "
-             f"{written_s:.0f} s; this process's own peak RSS {_own_rss_mb():.0f} MB",)
+             f"{written_s:.0f} s",)
     return Result(NUMBER, "report: time, memory and output size grow linearly in the runs", 1 - QUADRATIC_SHARE_LIMIT,
                   notes=notes, figure=figure)
-
-
-def _own_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -60,3 +60,11 @@ def test_every_format_is_measured_at_every_size_and_judged(tmp_path: Path) -> No
     assert len(cpu) == 3 and all(value > 0 for value in cpu)
     assert any(note.startswith("output MB ~") for note in md.notes)
     assert results[-1].figure is not None and results[-1].goal == pytest.approx(0.9)
+
+
+def test_a_reports_peak_memory_is_its_own_not_the_parents(tmp_path: Path) -> None:
+    folders = synthetic_runs.ensure_folders(tmp_path / "cache", [10])
+    ballast = b"x" * (300 << 20)  # the parent's memory, which a child has until it execs
+    measured = report_scale.measure("md", folders, tmp_path / "report.md")
+    assert len(ballast) and 20 < measured.peak_rss_mb < 250
+    assert measured.output_bytes == (tmp_path / "report.md").stat().st_size
