@@ -59,7 +59,7 @@ class WorkloadBaselines:
                 self._usable.append((position, run))
                 self._by_host.setdefault(run.hostname, []).append((position, run))
                 self._by_host_software.setdefault((run.hostname, run.software), []).append(run)
-        #: Position of the first usable run, and of the first on another host than that one's.
+        #: Position of the first usable run on another host than the first usable run's.
         self._first_off_first_host = _first_change(self._usable, lambda run: run.hostname)
         #: The same per host, for software: where the first run with other software than the host's first is.
         self._first_other_software = {host: _first_change(runs, lambda run: run.software)
