@@ -32,6 +32,7 @@ BENCHMARKS: dict[int, str] = {
     6: "benchmarks.gpu",
     7: "benchmarks.long_record",
     8: "benchmarks.startup",
+    9: "benchmarks.report_scale",
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -45,20 +48,36 @@ def report_command(
     if compare:
         text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
     else:
-        result = report.load_runs(list(paths) or [DEFAULT_OUT])
-        findings = None
-        if verify:
-            from benchbase.registry.plugins import load_checked_registry
-            from benchbase.report.verification import first_findings
+        with _cyclic_collector_paused():
+            result = report.load_runs(list(paths) or [DEFAULT_OUT])
+            findings = None
+            if verify:
+                from benchbase.registry.plugins import load_checked_registry
+                from benchbase.report.verification import first_findings
 
-            findings = first_findings(result.runs, load_checked_registry().case)
-        built = report.build_report(result, reference=reference, detail=detail, findings=findings)
-        if fmt == "table" and output is None:
-            console.print(report.render_rich(built))
-            return
-        text = report.render(built, fmt)
+                findings = first_findings(result.runs, load_checked_registry().case)
+            built = report.build_report(result, reference=reference, detail=detail, findings=findings)
+            if fmt == "table" and output is None:
+                console.print(report.render_rich(built))
+                return
+            text = report.render(built, fmt)
     if output is None:
         click.echo(text)
     else:
         write_output(output, text)
         print_text(f"wrote {output}")
+
+
+@contextlib.contextmanager
+def _cyclic_collector_paused() -> Iterator[None]:
+    """A report keeps every run, row and cell it makes until it prints them, so the cyclic garbage collector's
+    passes find nothing to free, yet they walk all of them again and again: about a ninth of the CPU time of a
+    report over 10,000 runs (md 4.67 against 4.14 CPU s, html 21.1 against 18.6; 2026-12-07, load average 6.3).
+    Reference counting still frees whatever is dropped."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -25,6 +25,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from benchbase.record.schema import CONVERGED, INTERRUPTED
@@ -83,42 +84,49 @@ class GroupStats:
     #: The ``--repeat`` group the runs belong to; ``None`` for a run made alone.
     repeat_group: str | None = None
 
-    @property
+    @cached_property
     def interrupted(self) -> tuple[Run, ...]:
         return tuple(run for run in self.runs if run.status == INTERRUPTED)
 
-    @property
+    @cached_property
     def counted(self) -> tuple[Run, ...]:
         """The runs stability is judged over (all but interrupted ones)."""
         return tuple(run for run in self.runs if run.status != INTERRUPTED)
 
-    @property
+    @cached_property
     def converged(self) -> tuple[Run, ...]:
         return tuple(run for run in self.runs if run.status == CONVERGED)
 
-    @property
+    @cached_property
     def completed(self) -> tuple[Run, ...]:
         return tuple(run for run in self.runs if run.completed)
 
-    @property
+    @cached_property
     def basis(self) -> Basis:
         if self.converged:
             return "converged"
         return "completed" if self.completed else "none"
 
-    @property
+    @cached_property
     def basis_runs(self) -> tuple[Run, ...]:
         return self.converged or self.completed
 
-    @property
+    @cached_property
     def stability(self) -> tuple[int, int] | None:
         """(converged, counted) or ``None`` when every run was interrupted."""
         counted = self.counted
         return (len(self.converged), len(counted)) if counted else None
 
     def mean(self, attribute: str) -> Stat | None:
-        """Mean of a :class:`Run` attribute over the basis runs that have it; ``None`` when none does."""
-        return self._mean([getattr(run, attribute) for run in self.basis_runs])
+        """Mean of a :class:`Run` attribute over the basis runs that have it; ``None`` when none does. Each is
+        computed once per group: a row's cells, values and detail all ask for the same means."""
+        if attribute not in self._means:
+            self._means[attribute] = self._mean([getattr(run, attribute) for run in self.basis_runs])
+        return self._means[attribute]
+
+    @cached_property
+    def _means(self) -> dict[str, Stat | None]:
+        return {}
 
     @property
     def extra_names(self) -> tuple[str, ...]:
@@ -141,9 +149,13 @@ class GroupStats:
             return None
         return Stat(value=statistics.fmean(values), n=len(values), of=len(per_run))
 
-    def throughput_spread(self) -> Spread | None:
-        """Spread of ``p_train`` over the completed runs."""
+    @cached_property
+    def _throughput_spread(self) -> Spread | None:
         return spread([run.p_train for run in self.completed if run.p_train is not None])
+
+    def throughput_spread(self) -> Spread | None:
+        """Spread of ``p_train`` over the completed runs (computed once: the values, the cells and the detail ask)."""
+        return self._throughput_spread
 
     def throughput_cv(self) -> float | None:
         """Coefficient of variation of ``p_train`` over the completed runs; ``None`` with fewer than two."""

@@ -44,14 +44,13 @@ class LoadResult:
 
 def load_runs(paths: Iterable[Path | str]) -> LoadResult:
     """Read every run under ``paths`` (run directories or folders of them)."""
-    candidates: list[Path] = []
+    candidates: list[tuple[Path, Path]] = []
     skipped: list[Skipped] = []
     for given in paths:
         _collect(Path(given), candidates, skipped)
     seen: set[Path] = set()
     records: list[Run] = []
-    for directory in candidates:
-        key = directory.resolve()
+    for directory, key in candidates:
         if key in seen:
             continue
         seen.add(key)
@@ -67,31 +66,34 @@ def load_runs(paths: Iterable[Path | str]) -> LoadResult:
     )
 
 
-def _collect(path: Path, candidates: list[Path], skipped: list[Skipped]) -> None:
+def _collect(path: Path, candidates: list[tuple[Path, Path]], skipped: list[Skipped]) -> None:
+    """Add the run directories at ``path`` to ``candidates``, each with its resolved path (the key that finds a
+    directory given twice); a folder's own children are resolved through the folder, once, unless a link."""
     if not path.exists():
         raise BenchbaseError(
             f"{path} does not exist", "pass run directories or a folder of them (e.g. reports/runs)"
         )
     if path.is_file():
         if path.name == SUMMARY_FILE:
-            candidates.append(path.parent)
+            candidates.append((path.parent, path.parent.resolve()))
         else:
             skipped.append(Skipped(path, "not a run directory (a file)"))
         return
     if _is_run_dir(path):
-        candidates.append(path)
+        candidates.append((path, path.resolve()))
         return
     try:
         entries = sorted(os.scandir(path), key=lambda entry: entry.name)
     except OSError as err:
         skipped.append(Skipped(path, f"cannot list the folder ({err.strerror or err})"))
         return
+    resolved = path.resolve()
     for entry in entries:
         if entry.name.startswith("."):
             continue
         child = Path(entry.path)
         if entry.is_dir():
-            candidates.append(child)
+            candidates.append((child, child.resolve() if entry.is_symlink() else resolved / entry.name))
         else:
             skipped.append(Skipped(child, "not a run directory (a file)"))
 

@@ -11,6 +11,7 @@ case (``final_<name>``) is read as ``final_extras`` of schema 2.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,16 @@ class Run:
     #: What the report had to assume or could not find while reading this run (shown in the detail view).
     notes: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # Each value is also an instance attribute, so ``run.p_train`` is a plain lookup: a report over thousands of
+        # runs reads such attributes millions of times, and a failed lookup ending in __getattr__ costs several
+        # times more. A name the class already uses (a field or property) keeps its meaning.
+        own = self.__dict__
+        taken = _class_names(type(self))
+        for name, value in self.values.items():
+            if name not in own and name not in taken:
+                own[name] = value
+
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
         if name in values:
@@ -58,6 +69,12 @@ class Run:
     @property
     def completed(self) -> bool:
         return self.status in schema.COMPLETED_STATUSES
+
+
+@functools.cache
+def _class_names(cls: type) -> frozenset[str]:
+    """The attributes a run's class defines (fields, properties, methods), which a value never shadows."""
+    return frozenset(name for klass in cls.__mro__ for name in vars(klass))
 
 
 #: Configuration's SDK part when the vendor's environment() gave no ``sdk``.
@@ -79,10 +96,7 @@ def parse_summary(data: Any, path: Path) -> Run:
         raise SummaryError(f"summary.json schema is {version!r}; this report reads schemas {readable}")
     if version == 1:
         data = _from_schema_1(data)
-    values = {
-        spec.report_name: _read(data, location, spec.kind, spec.identifies)
-        for location, spec in schema.reported_fields()
-    }
+    values = {name: _read(data, location, kind, identifies) for name, location, kind, identifies in _reported()}
     if values["status"] not in schema.FINAL_STATUSES:
         raise SummaryError(
             f"summary.json status {values['status']!r} is not one of {', '.join(schema.FINAL_STATUSES)}"
@@ -95,6 +109,20 @@ def parse_summary(data: Any, path: Path) -> Run:
     # environment() is optional for a vendor; a row without the key says so instead of being dropped.
     values["sdk"] = values["sdk"] or SDK_NOT_REPORTED
     return Run(path=path, values=values)
+
+
+#: The schema's fields as last read by :func:`_reported`, and what the report reads of them.
+_REPORTED: list[Any] = [None, ()]
+
+
+def _reported() -> tuple[tuple[str, tuple[str, ...], Kind, bool], ...]:
+    """What :func:`parse_summary` reads of every summary: report name, place, kind, required. Worked out once per
+    schema (the tuple of fields a new field is added to), not once per record: a report over thousands of runs reads
+    thousands of summaries."""
+    if _REPORTED[0] is not schema.SUMMARY_FIELDS:
+        _REPORTED[:] = [schema.SUMMARY_FIELDS, tuple((spec.report_name, location, spec.kind, spec.identifies)
+                                                     for location, spec in schema.reported_fields())]
+    return _REPORTED[1]
 
 
 def _from_schema_1(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,7 +143,7 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: Kind, requir
     for key in location:
         if value is None and not required:
             return None  # an optional object written as null (no env.json for "host"): nothing in it was recorded
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # JSON's objects are dicts: checked first
             raise SummaryError(f"summary.json field '{dotted}': its parent is {_json_kind(value)}, not an object")
         if key not in value:
             if required:

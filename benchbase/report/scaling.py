@@ -20,15 +20,16 @@ estimates; when one does, it shows the range the two sets of runs allow and how 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import statistics
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from benchbase.record.schema import CONVERGED
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats
+from benchbase.report.baselines import Baseline, WorkloadBaselines
 from benchbase.report.grouping import GroupKey
 from benchbase.report.run import Run
 
@@ -74,24 +75,32 @@ def _moment(text: str | None) -> datetime | None:
 
 
 def contention(runs: Iterable[Run]) -> dict[str, str]:
-    """Run id -> the id of the first other loaded run that ran on the same host while it did.
+    """Run id -> the id of the first other loaded run (in start order) that ran on the same host while it did.
 
     Times are the records' ``started_at`` / ``ended_at`` (whole seconds); intervals that only touch do not overlap,
     so repeats run one after another never contend. A run without both times, or without a host, contends with none.
+    Each host's runs are sorted by start once; the runs that started before a run ended are a prefix of that order,
+    and the first of them still running when it started is found by bisecting the prefix's running maximum of end
+    times, so a folder of N runs costs N log N, not N squared.
     """
-    spans = [
-        (run, start, end)
-        for run in runs
-        if run.hostname and (start := _moment(run.started_at)) and (end := _moment(run.ended_at))
-    ]
-    spans.sort(key=lambda span: span[1])
+    by_host: dict[str, list[tuple[Run, datetime, datetime]]] = {}
+    for run in runs:
+        if run.hostname and (start := _moment(run.started_at)) and (end := _moment(run.ended_at)):
+            by_host.setdefault(run.hostname, []).append((run, start, end))
     contended: dict[str, str] = {}
-    for run, start, end in spans:
-        for other, other_start, other_end in spans:
-            if other.run_id != run.run_id and other.hostname == run.hostname and start < other_end \
-                    and other_start < end:
-                contended[run.run_id] = other.run_id
-                break
+    for spans in by_host.values():
+        spans.sort(key=lambda span: span[1])
+        starts = [start for _, start, _ in spans]
+        latest_end = list(itertools.accumulate((end for _, _, end in spans), max))
+        for run, start, end in spans:
+            started_before_end = bisect.bisect_left(starts, end)
+            index = bisect.bisect_right(latest_end, start, hi=started_before_end)
+            while index < started_before_end:
+                other, _, other_end = spans[index]
+                if other.run_id != run.run_id and start < other_end:
+                    contended[run.run_id] = other.run_id
+                    break
+                index += 1
     return contended
 
 
@@ -114,10 +123,15 @@ class Scaling:
     def __init__(self, runs: Iterable[Run]) -> None:
         runs = tuple(runs)
         self._contended = contention(runs)
-        self._one_device: dict[tuple[object, ...], list[Run]] = {}
+        one_device: dict[tuple[object, ...], list[Run]] = {}
         for run in runs:
             if run.world_size == 1:
-                self._one_device.setdefault(_scaling_key(GroupKey.of(run)), []).append(run)
+                one_device.setdefault(_scaling_key(GroupKey.of(run)), []).append(run)
+        self._one_device = {key: WorkloadBaselines(candidates, self._unfit)
+                            for key, candidates in one_device.items()}
+
+    def _unfit(self, run: Run) -> str | None:
+        return unfit(run, self._contended)
 
     def cell(self, group: GroupStats) -> Scalability:
         throughput = group.mean("p_train")
@@ -133,48 +147,37 @@ class Scaling:
         if len(hosts) > 1 or len(software) > 1:
             why = f"its runs ran on {len(hosts)} hosts" if len(hosts) > 1 else "its runs ran different software"
             return Scalability(formatting.not_available(why), None, basis=why)
-        candidates = self._one_device.get(_scaling_key(group.key), [])
-        if not candidates:
+        workload = self._one_device.get(_scaling_key(group.key))
+        if workload is None:
             return Scalability(formatting.not_available("no 1x1 run"), None, basis="no 1x1 run of this workload")
-        baseline, rejected = self._baseline(candidates, hosts.pop(), software.pop())
-        if not baseline:
-            why = "no comparable 1x1 run: " + ", ".join(f"{n} {reason}" for reason, n in rejected.items())
+        baseline = workload.for_host(hosts.pop(), software.pop())
+        if baseline.mean is None:
+            why = "no comparable 1x1 run: " + ", ".join(f"{n} {reason}" for reason, n in baseline.rejected.items())
             return Scalability(formatting.not_available(why), None, basis=why)
-        return self._ratio(group.key.world_size, own, baseline)
+        return _ratio(group.key.world_size, own, baseline)
 
-    def _baseline(
-        self, candidates: Sequence[Run], host: str | None, software: object
-    ) -> tuple[list[Run], Counter[str]]:
-        """The comparable 1x1 runs (converged ones if any, else completed ones) and why the others are not."""
-        rejected: Counter[str] = Counter()
-        fit = []
-        for run in candidates:
-            reason = unfit(run, self._contended)
-            if not run.completed or run.p_train is None:
-                rejected["not completed" if not run.completed else "without throughput"] += 1
-            elif reason is not None:
-                rejected[reason.split(":")[0]] += 1
-            elif run.hostname != host:
-                rejected["on another host"] += 1
-            elif run.software != software:
-                rejected["with other software"] += 1
-            else:
-                fit.append(run)
-        converged = [run for run in fit if run.status == CONVERGED]
-        return converged or fit, rejected
 
-    @staticmethod
-    def _ratio(devices: int, own: Sequence[Run], baseline: Sequence[Run]) -> Scalability:
-        mine = [run.p_train for run in own if run.p_train is not None]
-        base = [run.p_train for run in baseline if run.p_train is not None]
-        value = statistics.fmean(mine) / (devices * statistics.fmean(base))
-        low, high = min(mine) / (devices * max(base)), max(mine) / (devices * min(base))
-        counts = f"{len(mine)} + {len(base)} runs"
-        text = formatting.ratio(value) + (
-            f" ({counts})" if len(mine) == len(base) == 1
-            else f" ({formatting.ratio(low)}–{formatting.ratio(high)} from {counts})"
-        )
-        ids = ", ".join(run.run_id for run in baseline)
-        basis = (f"{len(mine)} run(s) of this row against {len(base)} comparable 1x1 run(s) ({ids}) on "
-                 f"{own[0].hostname}, same software; range {formatting.ratio(low)} to {formatting.ratio(high)}")
-        return Scalability(text, value, low, high, basis)
+#: The basis names the first this many baseline runs (by start); beyond them it says how many more there are, so the
+#: basis of every row of a large folder stays one line rather than a list of thousands (docs/report-format.md). The
+#: rest are found by the criteria the basis states: this workload's comparable 1x1 runs on its host and software.
+BASIS_RUN_IDS = 10
+
+
+def _ratio(devices: int, own: Sequence[Run], baseline: Baseline) -> Scalability:
+    assert baseline.mean is not None and baseline.low is not None and baseline.high is not None
+    mine = [run.p_train for run in own if run.p_train is not None]
+    base = len(baseline.runs)
+    value = statistics.fmean(mine) / (devices * baseline.mean)
+    low, high = min(mine) / (devices * baseline.high), max(mine) / (devices * baseline.low)
+    counts = f"{len(mine)} + {base} runs"
+    text = formatting.ratio(value) + (
+        f" ({counts})" if len(mine) == base == 1
+        else f" ({formatting.ratio(low)}–{formatting.ratio(high)} from {counts})"
+    )
+    host = own[0].hostname
+    ids = ", ".join(run.run_id for run in baseline.runs[:BASIS_RUN_IDS])
+    if base > BASIS_RUN_IDS:
+        ids += f" and {base - BASIS_RUN_IDS:,} more, in start order"
+    basis = (f"{len(mine)} run(s) of this row against {base} comparable 1x1 run(s) ({ids}) on "
+             f"{host}, same software; range {formatting.ratio(low)} to {formatting.ratio(high)}")
+    return Scalability(text, value, low, high, basis)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,9 @@ class Row:
     stats: GroupStats
     cells: Mapping[str, str]
     values: Mapping[str, Any]
-    detail: DetailItems
+    #: The row's Scalability, and the case extras its detail shows.
+    scalability: Scalability
+    extra_names: tuple[str, ...]
     #: The efficiency table's cells (:data:`benchbase.report.columns.EFFICIENCY_COLUMNS`).
     efficiency: Mapping[str, str]
     #: The conditions its figures are marked for.
@@ -95,6 +98,12 @@ class Row:
     @property
     def key(self) -> GroupKey:
         return self.stats.key
+
+    @cached_property
+    def detail(self) -> DetailItems:
+        """The detail view's lines (``--detail``, and every JSON report), built the first time they are read: a
+        table of thousands of rows without ``--detail`` never needs them."""
+        return detail_items(self.stats, self.extra_names, self.scalability)
 
     @property
     def runs(self) -> tuple[Run, ...]:
@@ -171,7 +180,7 @@ def build_row(group: GroupStats, scaling: Scalability, extra_names: Sequence[str
     names = group.extra_names if extra_names is None else tuple(extra_names)
     marks = Marks.of(group.runs)
     return Row(stats=group, cells=standard_cells(group, scaling, marks), values=_values(group, scaling, names, marks),
-               detail=detail_items(group, names, scaling), efficiency=efficiency_cells(group, marks), marks=marks)
+               scalability=scaling, extra_names=names, efficiency=efficiency_cells(group, marks), marks=marks)
 
 
 def mark_verification(row: Row, findings: Mapping[str, str | None]) -> Row:

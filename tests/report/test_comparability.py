@@ -162,3 +162,25 @@ def test_a_run_that_shared_the_cpus_with_other_processes_is_contended(runs_dir, 
     cells = _cells(build_report(load_runs([runs_dir])))
     assert cells["two"] == "n/a (contended: other processes used 78% of the CPUs)"
     assert cells["one"] == "1 (baseline)"
+
+
+def test_the_reasons_no_baseline_fits_follow_the_order_the_one_device_runs_started(runs_dir, write_run):
+    write_run(runs_dir, "upgraded", software={"benchbase": "0.2.0", "torch": "2.13.0"})
+    write_run(runs_dir, "elsewhere", host={"hostname": "bench-02"})
+    write_run(runs_dir, "two", **TWO)
+    write_run(runs_dir, "two-elsewhere", host={"hostname": "bench-02"}, throughput={"p_train": 90.0}, **TWO)
+    cells = _cells(build_report(load_runs([runs_dir])))
+    assert cells["two"] == "n/a (no comparable 1x1 run: 1 with other software, 1 on another host)"
+    assert cells["two-elsewhere"] == "0.94 (1 + 1 runs)", "each host finds its own baseline among the same runs"
+
+
+def test_a_basis_of_many_one_device_runs_names_the_first_ten_and_counts_the_rest(runs_dir, write_run):
+    for index in range(12):
+        write_run(runs_dir, f"one-{index:02d}")
+    write_run(runs_dir, "two", **TWO)
+    row = next(row for row in build_report(load_runs([runs_dir])).rows if row.key.world_size == 2)
+    first_ten = ", ".join(f"one-{index:02d}" for index in range(10))
+    assert dict(row.detail)["Scalability basis"] == (
+        f"1 run(s) of this row against 12 comparable 1x1 run(s) ({first_ten} and 2 more, in start order) on "
+        "bench-01, same software; range 0.50 to 0.50"
+    )
