@@ -17,7 +17,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.hardware.topology import parse_cpulist
 from benchbase.record import schema
 from benchbase.record import spans as counted
-from benchbase.record.cpu_load_file import read_cpu_load
+from benchbase.record.cpu_load_file import read_cpu_load, read_sampler_cpu
 from benchbase.record.events import eval_extras, read_events
 from benchbase.record.power import power_summary, telemetry_summary
 from benchbase.record.rundir import RecordError, RunDir
@@ -107,7 +107,8 @@ def build_summary(
         mfu = throughput["p_train"] * flops_per_sample / (devices * peak_flops)
 
     rows = telemetry_rows(run_dir)
-    telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir))
+    telemetry = telemetry_summary(rows, window_meta, _telemetry_interval_s(run_dir),
+                                  read_sampler_cpu(run_dir.telemetry_path.with_name(schema.CPU_LOAD_FILE)))
     first_eval, last_eval = (evals[0], evals[-1]) if evals else (None, None)
     derived: dict[str, Any] = {
         "schema": schema.SUMMARY_SCHEMA,

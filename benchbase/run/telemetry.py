@@ -166,7 +166,8 @@ class CpuLoad:
                 del self._processes[pid]
         host = psutil.cpu_times()
         busy = sum(getattr(host, name, 0.0) for name in _BUSY_FIELDS)
-        self._write(cpu_load_row(time_ms, busy, sum(self._spent.values())))
+        # Called on the sampler's thread: its own CPU time, every read of this sample so far included.
+        self._write(cpu_load_row(time_ms, busy, sum(self._spent.values()), time.thread_time()))
 
     def _write(self, text: str) -> None:
         """A line, flushed; a disk that refuses it is named with this file, as the telemetry writer names its own, so
