@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class HarnessRun:
     steps: int
     values: dict[str, Any]
     prepared: dict[str, Any]
+    #: The summary's ``telemetry`` object: the sampler's rate and its own CPU time.
+    telemetry: dict[str, Any] = field(default_factory=dict)
 
 
 def benchbase_command() -> list[str]:
@@ -79,6 +81,7 @@ def run_demo(steps: int, sets: Mapping[str, Any] | None = None) -> HarnessRun:
         steps=int(record.summary["steps"]),
         values=record.values,
         prepared=record.prepared,
+        telemetry=dict(record.summary.get("telemetry") or {}),
     )
 
 
