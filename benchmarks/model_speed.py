@@ -47,16 +47,16 @@ LR = 5e-4
 WEIGHT_DECAY = 0.05
 SEED = 23333
 #: Pairs of timed steps: up to nine, but once the five a 90% interval needs are done no pair starts that would end
-#: past this many seconds (about eight fit on a quiet 2-core host, at about 4.5 s a pair).
+#: past this many seconds (about six fit on a quiet 2-core host, at about 4.5 s a pair).
 PAIRS = 9
-BUDGET_S = 45.0
+BUDGET_S = 30.0
 #: Steps of each model profiled after the timed pairs, alternating; per operator the least time counts.
 PROFILED_STEPS = 2
 PEAK_TITLE = "Model speed: CPM medium-shape step FLOP/s / fp32 matmul peak"
 #: The share of the host's measured matmul peak a step of CPM medium's shapes should reach.
 PEAK_GOAL = 0.80
 #: Timed steps of the medium shape after one untimed; the best counts, as for the peak it is compared with.
-MEDIUM_STEPS = 3
+MEDIUM_STEPS = 2
 #: Where the medium step's op-by-op profile is written (relative to the working directory).
 PROFILE_FILE = Path("reports") / "bench" / "model_speed_profile.txt"
 #: Operators the profile file lists, by self CPU time.
