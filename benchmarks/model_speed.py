@@ -293,7 +293,9 @@ def describe(shape: Shape) -> str:
             f"{shape.seq_length}, batch {shape.batch}, fp32")
 
 
-def run(pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min_pairs: int = MIN_PAIRS) -> list[Result]:
+def run(
+    pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min_pairs: int = MIN_PAIRS
+) -> list[Result]:
     """Time both training steps in pairs, then profile and getrusage steps of each to say where the
     difference comes from; then our step's FLOP/s against the host's matmul peak, at this shape and at CPM medium's
     layer shapes."""
@@ -342,5 +344,6 @@ def run(pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min
         medium.line("medium shape, best step", MEDIUM),
         f"op-by-op profile of one medium step (self CPU time): {PROFILE_FILE}",
     )
-    return [Result(2, TITLE, GOAL, comparison, notes), Result(2, PEAK_TITLE, PEAK_GOAL, notes=peak_notes, figure=figure)]
+    return [Result(2, TITLE, GOAL, comparison, notes),
+            Result(2, PEAK_TITLE, PEAK_GOAL, notes=peak_notes, figure=figure)]
 

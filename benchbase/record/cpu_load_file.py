@@ -2,8 +2,8 @@
 (docs/records.md).
 
 The sampler writes it beside ``telemetry.csv`` and the summary builder reads it to tell whether other processes took
-CPU time while the run trained, and what the sampling itself cost; both take the line's layout from here. It is append-only like the telemetry, so a
-killed run can leave a torn last row, which the reader drops.
+CPU time while the run trained, and what the sampling itself cost; both take the line's layout from here. It is
+append-only like the telemetry, so a killed run can leave a torn last row, which the reader drops.
 """
 
 from __future__ import annotations
