@@ -34,6 +34,6 @@ def matmul_flops_per_s(m: int, k: int, n: int, dtype: torch.dtype = torch.float3
     return 2.0 * m * k * n / best
 
 
-def square_peak(dtype: torch.dtype = torch.float32) -> float:
+def square_peak(dtype: torch.dtype = torch.float32, repeats: int = REPEATS) -> float:
     """The host's matmul peak for ``dtype`` on the current threads: a :data:`PEAK_SIZE` square multiply."""
-    return matmul_flops_per_s(PEAK_SIZE, PEAK_SIZE, PEAK_SIZE, dtype)
+    return matmul_flops_per_s(PEAK_SIZE, PEAK_SIZE, PEAK_SIZE, dtype, repeats)
