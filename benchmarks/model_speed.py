@@ -241,12 +241,12 @@ def largest_differences(baseline: dict[str, float], candidate: dict[str, float],
     return [f"{name} {delta:+.3f} s" for delta, name in deltas[:count]]
 
 
-def flops_per_s(step: Callable[[], None], flops: float) -> Callable[[], float]:
-    """An arm timing one ``step`` of ``flops`` model FLOPs."""
+def gflops_per_s(step: Callable[[], None], flops: float) -> Callable[[], float]:
+    """An arm timing one ``step`` of ``flops`` model FLOPs, in GFLOP/s."""
     def arm() -> float:
         start = time.perf_counter()
         step()
-        return flops / (time.perf_counter() - start)
+        return flops / 1e9 / (time.perf_counter() - start)
 
     return arm
 
@@ -268,9 +268,9 @@ def medium_against_peak(min_pairs: int) -> Comparison:
     the step's profile goes to :data:`PROFILE_FILE`."""
     step = our_training_step(build_ours(MEDIUM), MEDIUM)
     comparison = compare(
-        (f"fp32 matmul peak ({PEAK_SIZE}^2, best of {PEAK_REPEATS})", lambda: square_peak(repeats=PEAK_REPEATS)),
-        ("CPM medium-shape step", flops_per_s(step, step_flops(MEDIUM))),
-        unit="FLOP/s", repeats=MEDIUM_PAIRS, warmup=1, min_repeats=min_pairs,
+        (f"fp32 matmul peak ({PEAK_SIZE}^2, best of {PEAK_REPEATS})", lambda: square_peak(repeats=PEAK_REPEATS) / 1e9),
+        ("CPM medium-shape step", gflops_per_s(step, step_flops(MEDIUM))),
+        unit="GFLOP/s", repeats=MEDIUM_PAIRS, warmup=1, min_repeats=min_pairs,
     )
     write_profile(step, PROFILE_FILE, f"CPM step, {describe(MEDIUM)}, {torch.get_num_threads()} threads, "
                                       f"{step_flops(MEDIUM) / 1e9:.0f} GFLOP a step")
@@ -317,7 +317,7 @@ def run(
     attention = theirs.config._attn_implementation
     del ours, theirs, our_step, their_step  # the medium model's step runs next, without these beside it
     against_peak = medium_against_peak(min_pairs)
-    peak, medium = against_peak.baseline.median, against_peak.candidate.median
+    peak, medium = against_peak.baseline.median * 1e9, against_peak.candidate.median * 1e9
     notes = (
         f"{describe(shape)}, {torch.get_num_threads()} threads; transformers attention: {attention}",
         f"profiled step (self CPU time, least of {PROFILED_STEPS}): ours {mine.total_s:.2f} s, transformers "

@@ -80,7 +80,7 @@ def test_the_medium_shape_is_cpm_mediums_layer_width_and_a_step_of_it_trains(tmp
     model = model_speed.build_ours(shape)
     before = model.word_embeddings.weight.detach().clone()
     step = model_speed.our_training_step(model, shape)
-    assert model_speed.flops_per_s(step, model_speed.step_flops(shape))() > 0
+    assert model_speed.gflops_per_s(step, model_speed.step_flops(shape))() > 0
     model_speed.write_profile(step, tmp_path / "profile.txt", "title line")
     text = (tmp_path / "profile.txt").read_text()
     assert text.startswith("title line\n") and "Self CPU" in text and "aten::" in text
