@@ -11,6 +11,12 @@ transformers runs with its default attention implementation and ``use_cache=Fals
 key/value cache). After the timed pairs, steps of each are profiled,
 and the operators whose time differs most are printed (that is where the ratio comes from), with the shares of the
 step that both models spend identically (which bound how far apart they can be).
+
+The ratio says nothing of how close either is to what the host can do, so the benchmark also states our step's
+achieved FLOP/s (the CPM case's own count, :func:`benchbase_cpm.flops.training_flops_per_sample`) against the host's
+measured fp32 matmul peak on the same threads (:mod:`benchmarks.matmul_peak`), for this shape and for CPM medium's
+layer shapes, whose share of the peak is the second result (goal :data:`PEAK_GOAL`). The medium step's op-by-op
+profile (self CPU time) goes to :data:`PROFILE_FILE`, not to the output: it says what holds the share back.
 """
 
 from __future__ import annotations
@@ -21,18 +27,22 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from benchbase_cpm.flops import training_flops_per_sample
 from benchbase_cpm.loss import masked_lm_loss
 from benchbase_cpm.model import CPMModel
 from benchbase_cpm.optimizer import has_fused_adamw, make_optimizer, parameter_groups
 from benchbase_cpm.recipe import BETAS, EPS
 from benchbase_cpm.shapes import CPMConfig
+from benchmarks.matmul_peak import PEAK_SIZE, matmul_flops_per_s, square_peak
+from benchmarks.profiler_log import profiler_messages_to_log
 from benchmarks.result import Result
 from benchmarks.stats import MIN_PAIRS
-from benchmarks.timing import compare
+from benchmarks.timing import Comparison, compare
 
 TITLE = "Model speed: CPM training step vs transformers GPT2LMHeadModel"
 GOAL = 1.2
@@ -40,11 +50,22 @@ LR = 5e-4
 WEIGHT_DECAY = 0.05
 SEED = 23333
 #: Pairs of timed steps: up to nine, but once the five a 90% interval needs are done no pair starts that would end
-#: past this many seconds (about eight fit on a quiet 2-core host, at about 4.5 s a pair).
+#: past this many seconds (five fit on a quiet 2-core host, at about 4.5 s a pair, after the untimed one).
 PAIRS = 9
-BUDGET_S = 45.0
+BUDGET_S = 25.0
 #: Steps of each model profiled after the timed pairs, alternating; per operator the least time counts.
 PROFILED_STEPS = 2
+PEAK_TITLE = "Model speed: CPM medium-shape step FLOP/s / fp32 matmul peak"
+#: The share of the host's measured matmul peak a step of CPM medium's shapes should reach.
+PEAK_GOAL = 0.80
+#: Pairs of (peak, one medium step) after an untimed pair: the five a 90% interval needs (about 6 s a pair quiet).
+MEDIUM_PAIRS = MIN_PAIRS
+#: Timed multiplies of the peak in each pair; the best counts, since a peak is what the host can reach.
+PEAK_REPEATS = 2
+#: Where the medium step's op-by-op profile is written (relative to the working directory).
+PROFILE_FILE = Path("reports") / "bench" / "model_speed_profile.txt"
+#: Operators the profile file lists, by self CPU time.
+PROFILE_ROWS = 25
 
 
 @dataclass(frozen=True)
@@ -60,13 +81,27 @@ class Shape:
     batch: int = 8
 
 
+#: CPM medium's layer shapes (hidden 1024, 16 heads, the official model's 24 layers cut to four, which keeps a step
+#: to seconds here), its vocabulary and output layer, the same batch and sequence: every GEMM of a medium step.
+MEDIUM = Shape(n_layer=4, n_embd=1024, n_head=16)
+
+
+def step_flops(shape: Shape) -> float:
+    """One training step's model FLOPs by the CPM case's own count."""
+    return training_flops_per_sample(shape.n_layer, shape.n_embd, shape.vocab_size, shape.seq_length) * shape.batch
+
+
+def largest_matmul(shape: Shape) -> tuple[int, int, int]:
+    """``(m, k, n)`` of the step's largest multiply: the output layer, every token's hidden state against the
+    tied embeddings."""
+    return shape.batch * shape.seq_length, shape.n_embd, shape.vocab_size
+
+
 def build_pair(shape: Shape) -> tuple[nn.Module, nn.Module]:
     """(ours, transformers') with identical dimensions; raises if their parameter counts differ."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(SEED)
-    ours = CPMModel(CPMConfig(n_layer=shape.n_layer, n_embd=shape.n_embd, n_head=shape.n_head,
-                              vocab_size=shape.vocab_size, n_positions=shape.n_positions, dropout=0.0))
+    ours = build_ours(shape)
     theirs = GPT2LMHeadModel(GPT2Config(
         vocab_size=shape.vocab_size, n_positions=shape.n_positions, n_embd=shape.n_embd, n_layer=shape.n_layer,
         n_head=shape.n_head, activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.0,
@@ -79,25 +114,44 @@ def build_pair(shape: Shape) -> tuple[nn.Module, nn.Module]:
     return ours, theirs
 
 
-def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Callable[[], None], Callable[[], None]]:
-    """One training step of each model on the same batch, as closures over their own optimizers."""
+def build_ours(shape: Shape) -> CPMModel:
+    torch.manual_seed(SEED)
+    return CPMModel(CPMConfig(n_layer=shape.n_layer, n_embd=shape.n_embd, n_head=shape.n_head,
+                              vocab_size=shape.vocab_size, n_positions=shape.n_positions, dropout=0.0))
+
+
+def _batch(shape: Shape) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(inputs, labels, mask, positions), seeded."""
     generator = torch.Generator().manual_seed(SEED)
     inputs = torch.randint(0, shape.vocab_size, (shape.batch, shape.seq_length), generator=generator)
     labels = torch.randint(0, shape.vocab_size, (shape.batch, shape.seq_length), generator=generator)
     mask = torch.ones(shape.batch, shape.seq_length, dtype=torch.bool)
     positions = torch.arange(shape.seq_length).expand(shape.batch, -1)
-    our_optimizer = make_optimizer(ours, LR, WEIGHT_DECAY)
+    return inputs, labels, mask, positions
+
+
+def our_training_step(ours: nn.Module, shape: Shape) -> Callable[[], None]:
+    """One training step of our model alone, as the pair's: forward, loss, backward, the recipe's AdamW."""
+    inputs, labels, mask, positions = _batch(shape)
+    optimizer = make_optimizer(ours, LR, WEIGHT_DECAY)
+    ours.train()
+
+    def step() -> None:
+        masked_lm_loss(ours(inputs, positions), labels, mask).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Callable[[], None], Callable[[], None]]:
+    """One training step of each model on the same batch, as closures over their own optimizers."""
+    inputs, labels, mask, positions = _batch(shape)
     their_optimizer = torch.optim.AdamW(
         parameter_groups(theirs, WEIGHT_DECAY), lr=LR, betas=BETAS, eps=EPS,
         fused=has_fused_adamw(next(theirs.parameters()).device),
     )
-    ours.train()
     theirs.train()
-
-    def our_step() -> None:
-        masked_lm_loss(ours(inputs, positions), labels, mask).backward()
-        our_optimizer.step()
-        our_optimizer.zero_grad(set_to_none=True)
 
     def their_step() -> None:
         logits = theirs(input_ids=inputs, position_ids=positions, use_cache=False).logits
@@ -105,7 +159,7 @@ def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Ca
         their_optimizer.step()
         their_optimizer.zero_grad(set_to_none=True)
 
-    return our_step, their_step
+    return our_training_step(ours, shape), their_step
 
 
 def samples_per_s(step: Callable[[], None], steps: int, batch: int) -> Callable[[], float]:
@@ -144,7 +198,7 @@ def profile_step(step: Callable[[], None]) -> StepProfile:
     """One step under torch.profiler (CPU activities)."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profiler_messages_to_log(), profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     events = prof.key_averages()
     return StepProfile(
@@ -189,11 +243,65 @@ def largest_differences(baseline: dict[str, float], candidate: dict[str, float],
     return [f"{name} {delta:+.3f} s" for delta, name in deltas[:count]]
 
 
-def run(pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min_pairs: int = MIN_PAIRS) -> Result:
+def gflops_per_s(step: Callable[[], None], flops: float) -> Callable[[], float]:
+    """An arm timing one ``step`` of ``flops`` model FLOPs, in GFLOP/s."""
+    def arm() -> float:
+        start = time.perf_counter()
+        step()
+        return flops / 1e9 / (time.perf_counter() - start)
+
+    return arm
+
+
+def write_profile(step: Callable[[], None], path: Path, title: str) -> None:
+    """One profiled step's operators by self CPU time, to ``path`` (not to the output)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profiler_messages_to_log(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=PROFILE_ROWS)
+    path.write_text(f"{title}\n{table}\n")
+
+
+def medium_against_peak(min_pairs: int) -> Comparison:
+    """A medium-shaped step against the host's matmul peak, in pairs: a peak measured minutes away from the step
+    would measure the machine as much as the code (a shared host's load moves both), so each pair times both; then
+    the step's profile goes to :data:`PROFILE_FILE`."""
+    step = our_training_step(build_ours(MEDIUM), MEDIUM)
+    comparison = compare(
+        (f"fp32 matmul peak ({PEAK_SIZE}^2, best of {PEAK_REPEATS})", lambda: square_peak(repeats=PEAK_REPEATS) / 1e9),
+        ("CPM medium-shape step", gflops_per_s(step, step_flops(MEDIUM))),
+        unit="GFLOP/s", repeats=MEDIUM_PAIRS, warmup=1, min_repeats=min_pairs,
+    )
+    write_profile(step, PROFILE_FILE, f"CPM step, {describe(MEDIUM)}, {torch.get_num_threads()} threads, "
+                                      f"{step_flops(MEDIUM) / 1e9:.0f} GFLOP a step")
+    return comparison
+
+
+def share_line(label: str, shape: Shape, step: float, peak: float) -> str:
+    """A step's FLOP/s beside the peak and beside its own largest multiply's rate (measured now)."""
+    m, k, n = largest_matmul(shape)
+    largest = matmul_flops_per_s(m, k, n, repeats=PEAK_REPEATS)
+    return (f"{label}: step {step / 1e9:.0f} GFLOP/s = {step / peak:.2f} of the fp32 matmul peak "
+            f"({peak / 1e9:.0f} GFLOP/s) and {step / largest:.2f} of its largest multiply's rate "
+            f"({m}x{k} @ {k}x{n}: {largest / 1e9:.0f} GFLOP/s)")
+
+
+def describe(shape: Shape) -> str:
+    return (f"{shape.n_layer} layers, hidden {shape.n_embd}, {shape.n_head} heads, vocab {shape.vocab_size}, seq "
+            f"{shape.seq_length}, batch {shape.batch}, fp32")
+
+
+def run(
+    pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min_pairs: int = MIN_PAIRS
+) -> list[Result]:
     """Time both training steps in pairs, then profile and getrusage steps of each to say where the
-    difference comes from."""
+    difference comes from; then our step's FLOP/s against the host's matmul peak, at this shape and at CPM medium's
+    layer shapes."""
     if importlib.util.find_spec("transformers") is None:
-        return Result(2, TITLE, GOAL, skipped="transformers is not installed (pip install -e '.[bench]')")
+        reason = "transformers is not installed (pip install -e '.[bench]')"
+        return [Result(2, TITLE, GOAL, skipped=reason), Result(2, PEAK_TITLE, PEAK_GOAL, skipped=reason)]
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     ours, theirs = build_pair(shape)
     our_step, their_step = training_steps(ours, theirs, shape)
@@ -208,10 +316,12 @@ def run(pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min
         profiles["ours"].append(profile_step(our_step))
     mine, other = quietest(profiles["ours"]), quietest(profiles["theirs"])
     our_cost, their_cost = step_cost(our_step), step_cost(their_step)
+    attention = theirs.config._attn_implementation
+    del ours, theirs, our_step, their_step  # the medium model's step runs next, without these beside it
+    against_peak = medium_against_peak(min_pairs)
+    peak, medium = against_peak.baseline.median * 1e9, against_peak.candidate.median * 1e9
     notes = (
-        f"{shape.n_layer} layers, hidden {shape.n_embd}, {shape.n_head} heads, vocab {shape.vocab_size}, seq "
-        f"{shape.seq_length}, batch {shape.batch}, fp32, {torch.get_num_threads()} threads; transformers "
-        f"attention: {theirs.config._attn_implementation}",
+        f"{describe(shape)}, {torch.get_num_threads()} threads; transformers attention: {attention}",
         f"profiled step (self CPU time, least of {PROFILED_STEPS}): ours {mine.total_s:.2f} s, transformers "
         f"{other.total_s:.2f} s; transformers minus ours, largest first: "
         + ", ".join(largest_differences(other.self_s, mine.self_s, 5)),
@@ -220,5 +330,13 @@ def run(pairs: int = PAIRS, steps_per_pair: int = 1, shape: Shape = Shape(), min
         f"one step by getrusage: ours {our_cost.user_s:.2f} s user + {our_cost.system_s:.2f} s system "
         f"({our_cost.page_faults:,} page faults), transformers {their_cost.user_s:.2f} s user + "
         f"{their_cost.system_s:.2f} s system ({their_cost.page_faults:,} page faults)",
+        share_line("our step at this shape (median of the pairs) against the peak of result 2b", shape,
+                   comparison.candidate.median * step_flops(shape) / shape.batch, peak),
     )
-    return Result(2, TITLE, GOAL, comparison, notes)
+    peak_notes = (
+        f"{describe(MEDIUM)}: CPM medium's layers, four of its 24; {step_flops(MEDIUM) / 1e9:.0f} GFLOP a step by "
+        f"the case's count; one step a pair, {torch.get_num_threads()} threads",
+        share_line("medians", MEDIUM, medium, peak),
+        f"op-by-op profile of one medium step (self CPU time): {PROFILE_FILE}",
+    )
+    return [Result(2, TITLE, GOAL, comparison, notes), Result(2, PEAK_TITLE, PEAK_GOAL, against_peak, peak_notes)]

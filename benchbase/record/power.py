@@ -77,10 +77,16 @@ def _energy_per_sample(
     return mean_w * devices * steady.seconds() / samples, "mean_power"
 
 
-def telemetry_summary(scan: TelemetryScan, window_meta: Mapping[str, Any], interval_s: float | None) -> dict[str, Any]:
+def telemetry_summary(
+    scan: TelemetryScan,
+    window_meta: Mapping[str, Any],
+    interval_s: float | None,
+    sampler_cpu: Sequence[float] = (),
+) -> dict[str, Any]:
     """What the sampler achieved: the configured interval, the lowest rate any device was sampled at over the
     attempts (its rows inside them over their seconds), the longest time any device went without a row there (a
-    slow sensor read shows as a gap of its duration), and the record's telemetry rows.
+    slow sensor read shows as a gap of its duration), the record's telemetry rows, and what sampling cost the host
+    (:func:`sampler_cost`, from ``sampler_cpu``, the ``sampler_cpu_s`` column of ``cpu_load.csv``).
 
     A record without attempts (a run that died before training ended) is measured over each device's own first to
     last row.
@@ -94,12 +100,32 @@ def telemetry_summary(scan: TelemetryScan, window_meta: Mapping[str, Any], inter
         if windows.seconds() > 0:
             rates.append(len(inside) / windows.seconds())
         gaps.append(_longest_gap_s(inside, windows))
+    cpu_s = sampler_cost(sampler_cpu)
     return {
         "interval_s": interval_s,
         "achieved_hz": min(rates) if rates else None,
         "longest_gap_s": max(gaps) if gaps else None,
         "rows": scan.rows,
+        "sampler_cpu_s": cpu_s,
+        "sampler_cpu_per_sample_ms": cpu_s * 1000 / len(sampler_cpu) if cpu_s is not None else None,
     }
+
+
+def sampler_cost(counters: Sequence[float]) -> float | None:
+    """The sampler thread's CPU seconds over the whole record, from its cumulative counter at each sample.
+
+    Sampling runs on the host's cores beside training, so its cost is part of what a run measured; the counter
+    lets a reader weigh it. Each attempt of a resumed run has a sampler of its own, whose counter starts again near
+    zero: a counter lower than the one before it begins a new sampler, and the record's cost is the sum of each
+    sampler's last reading. ``None`` without readings (telemetry off, a record older than the column).
+    """
+    if not counters:
+        return None
+    total = 0.0
+    for previous, current in zip(counters, counters[1:]):
+        if current < previous:
+            total += previous
+    return total + counters[-1]
 
 
 def _longest_gap_s(stamps: Sequence[float], windows: Spans) -> float:

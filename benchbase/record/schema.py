@@ -114,8 +114,9 @@ SENSOR_COLUMNS: tuple[str, ...] = tuple(
 )
 #: ``telemetry.csv``'s header: when, which device of which node, its sensors, then the run's resident memory.
 TELEMETRY_COLUMNS: tuple[str, ...] = ("time_ms", "node", "device", *SENSOR_COLUMNS, "rss_gib")
-#: ``cpu_load.csv``'s header: when, the host's busy CPU seconds, the run's own CPU seconds (cumulative).
-CPU_LOAD_COLUMNS: tuple[str, ...] = ("time_ms", "host_busy_s", "run_cpu_s")
+#: ``cpu_load.csv``'s header: when, the host's busy CPU seconds, the run's own CPU seconds and the telemetry sampler
+#: thread's own CPU seconds (all cumulative; older records lack the last column).
+CPU_LOAD_COLUMNS: tuple[str, ...] = ("time_ms", "host_busy_s", "run_cpu_s", "sampler_cpu_s")
 
 # ---------------------------------------------------------------------------------------------------------------
 # The fields of summary.json
@@ -278,6 +279,10 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
         Field("achieved_hz", _NUMBER, "the lowest rate any device was sampled at", reported=False),
         Field("longest_gap_s", _NUMBER, "the longest time any device went without a sample", reported=False),
         Field("rows", _INT, "the rows of every node's telemetry.csv", reported=False),
+        Field("sampler_cpu_s", _NUMBER, "the sampler thread's own CPU seconds over the run (this node's)",
+              reported=False, always_present=False),
+        Field("sampler_cpu_per_sample_ms", _NUMBER, "the sampler's CPU milliseconds per sample", reported=False,
+              always_present=False),
         required=False,
         always_present=False,
     ),

@@ -18,7 +18,7 @@ from benchbase.errors import BenchbaseError
 from benchbase.hardware.topology import parse_cpulist
 from benchbase.record import schema
 from benchbase.record import spans as counted
-from benchbase.record.cpu_load_file import read_cpu_load
+from benchbase.record.cpu_load_file import read_cpu_load, read_sampler_cpu
 from benchbase.record.events import eval_extras, event_lines
 from benchbase.record.power import power_summary, telemetry_summary
 from benchbase.record.rundir import RecordError, RunDir
@@ -108,7 +108,8 @@ def build_summary(
         mfu = throughput["p_train"] * flops_per_sample / (devices * peak_flops)
 
     scan = scan_telemetry(telemetry_rows(run_dir), counted.steady(window_meta))
-    telemetry = telemetry_summary(scan, window_meta, _telemetry_interval_s(run_dir))
+    telemetry = telemetry_summary(scan, window_meta, _telemetry_interval_s(run_dir),
+                                  read_sampler_cpu(run_dir.telemetry_path.with_name(schema.CPU_LOAD_FILE)))
     first_eval, last_eval = events.first_eval, events.last.get("eval")
     derived: dict[str, Any] = {
         "schema": schema.SUMMARY_SCHEMA,

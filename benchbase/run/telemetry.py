@@ -23,34 +23,23 @@ from benchbase.record.files import open_record_for_append
 from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
 from benchbase.registry import bounded, checked
-
-#: How often the list of the run's processes is refreshed; walking the process tree at 10 Hz would cost more than
-#: the reading itself.
-PROCESS_REFRESH_S = 2.0
-
+from benchbase.run.process_tree import process_tree
 
 class ProcessTreeMemory:
     """Resident memory of a process and all its descendants (the supervisor's launcher and every rank)."""
 
     def __init__(self, root_pid: int) -> None:
-        self._root = psutil.Process(root_pid)
-        self._procs: list[psutil.Process] = []
-        self._refreshed = 0.0
+        self._tree = process_tree(root_pid)
+        self._listed = False
 
     def gib(self) -> float | None:
-        now = time.monotonic()
-        if now - self._refreshed > PROCESS_REFRESH_S:
-            try:
-                self._procs = [self._root, *self._root.children(recursive=True)]
-            except psutil.Error:
-                self._procs = []
-            self._refreshed = now
         total = 0
-        for proc in self._procs:
+        for proc in self._tree.processes(fresh=not self._listed):
             try:
                 total += proc.memory_info().rss
             except psutil.Error:
                 continue
+        self._listed = True
         return total / 2**30 if total else None
 
 
@@ -69,22 +58,18 @@ class RankMemory:
     """
 
     def __init__(self, root_pid: int) -> None:
-        self._root = psutil.Process(root_pid)
+        self._tree = process_tree(root_pid)
+        self._listing: list[psutil.Process] | None = None
         self._ranks: list[psutil.Process] = []
-        self._refreshed = float("-inf")
         #: Each rank's high-water mark at the previous reading, in bytes.
         self._peaks: dict[int, int] = {}
 
     def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._refreshed <= PROCESS_REFRESH_S:
-            return
-        self._refreshed = now
-        try:
-            children = self._root.children(recursive=True)
-        except psutil.Error:
-            children = []
-        self._ranks = [child for child in children if _runs_worker(child)]
+        """The ranks among the tree's processes, asked of each process only when the listing changed."""
+        listing = self._tree.processes(fresh=self._listing is None)
+        if listing != self._listing:
+            self._listing = listing
+            self._ranks = [process for process in listing[1:] if _runs_worker(process)]
 
     def largest_gib(self) -> float | None:
         """The largest rank's reading (see the class docstring) in GiB; ``None`` while no rank runs (before launch,
@@ -138,10 +123,10 @@ class CpuLoad:
     """
 
     def __init__(self, root_pid: int, path: Path) -> None:
-        self._root = psutil.Process(root_pid)
+        self._tree = process_tree(root_pid)
         self._processes: dict[int, psutil.Process] = {}
         self._spent: dict[int, float] = {}
-        self._refreshed = float("-inf")
+        self._listed = False
         self._path = path
         fd = open_record_for_append(path)  # the record layer's open: no symlink, no other names
         fresh = os.fstat(fd).st_size == 0
@@ -150,14 +135,9 @@ class CpuLoad:
             self._write(HEADER)
 
     def sample(self, time_ms: float) -> None:
-        now = time.monotonic()
-        if now - self._refreshed > PROCESS_REFRESH_S:
-            self._refreshed = now
-            try:
-                for process in (self._root, *self._root.children(recursive=True)):
-                    self._processes.setdefault(process.pid, process)
-            except psutil.Error:
-                pass
+        for process in self._tree.processes(fresh=not self._listed):
+            self._processes.setdefault(process.pid, process)
+        self._listed = True
         for pid, process in list(self._processes.items()):
             try:
                 spent = process.cpu_times()
@@ -166,7 +146,8 @@ class CpuLoad:
                 del self._processes[pid]
         host = psutil.cpu_times()
         busy = sum(getattr(host, name, 0.0) for name in _BUSY_FIELDS)
-        self._write(cpu_load_row(time_ms, busy, sum(self._spent.values())))
+        # Called on the sampler's thread: its own CPU time, every read of this sample so far included.
+        self._write(cpu_load_row(time_ms, busy, sum(self._spent.values()), time.thread_time()))
 
     def _write(self, text: str) -> None:
         """A line, flushed; a disk that refuses it is named with this file, as the telemetry writer names its own, so

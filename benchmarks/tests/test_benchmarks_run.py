@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchmarks import gpu, harness_overhead, harness_run, model_speed, run_all
+from benchmarks import gpu, harness_overhead, harness_run, matmul_peak, model_speed, profiler_log, run_all
 
 
 @pytest.mark.skipif(gpu.skip_reason() is None, reason="here benchmark 6 is a real GPU measurement of minutes")
@@ -62,3 +63,36 @@ def test_the_quietest_profile_keeps_each_operators_least_time_and_shares_add_up(
     assert quiet.self_s == {"aten::mm": 1.5, "aten::mul": 0.5, "aten::tanh": 0.0}
     assert quiet.optimizer_s == 0.4
     assert quiet.share(model_speed.MATMUL_OPS) == pytest.approx(0.75)
+
+
+def test_a_timed_multiply_counts_two_flops_per_multiply_add_and_the_largest_is_the_output_layer() -> None:
+    assert matmul_peak.matmul_flops_per_s(64, 32, 16, repeats=2) > 0
+    shape = model_speed.Shape(n_layer=2, n_embd=64, n_head=2, vocab_size=500, seq_length=10, batch=3)
+    assert model_speed.largest_matmul(shape) == (30, 64, 500)
+    # The case's own count, per sample, times the batch: 72 L h^2 + 12 L s h + 6 h V per token, 10 tokens a sample.
+    per_token = 72 * 2 * 64**2 + 12 * 2 * 10 * 64 + 6 * 64 * 500
+    assert model_speed.step_flops(shape) == per_token * 10 * 3
+
+
+def test_the_medium_shape_is_cpm_mediums_layer_width_and_a_step_of_it_trains(tmp_path: Path) -> None:
+    assert (model_speed.MEDIUM.n_embd, model_speed.MEDIUM.n_head, model_speed.MEDIUM.vocab_size) == (1024, 16, 30000)
+    shape = model_speed.Shape(n_layer=1, n_embd=32, n_head=2, vocab_size=100, seq_length=12, batch=2)
+    model = model_speed.build_ours(shape)
+    before = model.word_embeddings.weight.detach().clone()
+    step = model_speed.our_training_step(model, shape)
+    assert model_speed.gflops_per_s(step, model_speed.step_flops(shape))() > 0
+    model_speed.write_profile(step, tmp_path / "profile.txt", "title line")
+    text = (tmp_path / "profile.txt").read_text()
+    assert text.startswith("title line\n") and "Self CPU" in text and "aten::" in text
+    assert not torch.equal(before, model.word_embeddings.weight)
+
+
+def test_the_profilers_own_messages_go_to_its_log_not_to_the_output(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "profiler.log"
+    with profiler_log.profiler_messages_to_log(log):
+        os.write(2, b"USDT: profiler_start\n")
+    os.write(2, b"after\n")
+    assert log.read_text() == "USDT: profiler_start\n"
+    assert capfd.readouterr().err == "after\n"

@@ -196,7 +196,7 @@ def recomputed(record: Path, summary: dict[str, Any]) -> dict[str, Any]:
     with (record / "telemetry.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     with (record / "cpu_load.csv").open() as handle:
-        loads = [tuple(map(float, (row["time_ms"], row["host_busy_s"], row["run_cpu_s"])))
+        loads = [tuple(map(float, (row["time_ms"], row["host_busy_s"], row["run_cpu_s"], row["sampler_cpu_s"])))
                  for row in csv.DictReader(handle)]
 
     devices = len(set(env["local_devices"])) * summary["nnodes"]
@@ -246,7 +246,10 @@ def recomputed(record: Path, summary: dict[str, Any]) -> dict[str, Any]:
             "energy_source": None, "samples_per_device": 0, "too_few_samples": True,
         },
         "telemetry": {"interval_s": interval, "achieved_hz": pytest.approx(achieved, rel=1e-9),
-                      "longest_gap_s": pytest.approx(max(gaps), rel=1e-9), "rows": len(rows)},
+                      "longest_gap_s": pytest.approx(max(gaps), rel=1e-9), "rows": len(rows),
+                      # One sampler in a run that was never resumed: its counter's last reading, over the samples.
+                      "sampler_cpu_s": pytest.approx(loads[-1][3], rel=1e-9),
+                      "sampler_cpu_per_sample_ms": pytest.approx(loads[-1][3] * 1000 / len(loads), rel=1e-9)},
         "host": {**summary["host"], "others_cpu_share": pytest.approx(share, rel=1e-9),
                  "contended": share > CONTENDED_SHARE},
     }

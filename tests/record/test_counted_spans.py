@@ -72,7 +72,17 @@ def cumulative(rate: Callable[[float], float], ms: int) -> float:
     return sum(rate(t) for t in range(0, ms, 100)) / 10.0
 
 
-def write_record(tmp_path: Path, with_counter: bool = True, attempts: bool = True) -> RunDir:
+def sampler_cpu_at(ms: int) -> float:
+    """The sampler thread's own CPU seconds at ``ms``: 1 ms a sample in attempt 1, 2 ms in attempt 2, whose new
+    sampler counts from zero again."""
+    if ms < 40_000:
+        return (ms // 500 + 1) * 0.001
+    return ((ms - 40_000) // 500 + 1) * 0.002
+
+
+def write_record(
+    tmp_path: Path, with_counter: bool = True, attempts: bool = True, sampler_column: bool = True
+) -> RunDir:
     run_dir = RunDir.create(tmp_path, BASE["run_id"])
     header = ",".join(schema.TELEMETRY_COLUMNS)
     rows = [
@@ -81,9 +91,11 @@ def write_record(tmp_path: Path, with_counter: bool = True, attempts: bool = Tru
     run_dir.telemetry_path.write_text(header + "\n" + "\n".join(rows) + "\n")
     loads = [
         f"{ms}.0,{cumulative(others_per_s, ms) + ms / 1000.0},{ms / 1000.0}"  # the run itself: one CPU, always busy
+        + (f",{sampler_cpu_at(ms)}" if sampler_column else "")
         for ms in SAMPLED_MS
     ]
-    (run_dir.path / schema.CPU_LOAD_FILE).write_text(",".join(schema.CPU_LOAD_COLUMNS) + "\n" + "\n".join(loads) + "\n")
+    columns = schema.CPU_LOAD_COLUMNS if sampler_column else schema.CPU_LOAD_COLUMNS[:3]
+    (run_dir.path / schema.CPU_LOAD_FILE).write_text(",".join(columns) + "\n" + "\n".join(loads) + "\n")
     run_dir.env_path.write_text(json.dumps({
         "host": {"hostname": "quiet", "cpu_count_logical": HOST_CPUS, "affinity": HOST_CPUS},
         "launch": {"nproc_per_node": 1, "bindings": [None]},
@@ -128,6 +140,15 @@ def test_a_quiet_resumed_run_is_not_contended_by_what_ran_while_it_was_down(tmp_
     assert host["others_cpu_share"] < CONTENDED_SHARE and host["contended"] is False
 
 
+def test_a_record_older_than_the_sampler_column_states_no_sampling_cost_and_keeps_its_contention(
+    tmp_path: Path,
+) -> None:
+    summary = build_summary(write_record(tmp_path, sampler_column=False), BASE)
+    validate_summary(summary)
+    assert summary["telemetry"]["sampler_cpu_s"] is None and summary["telemetry"]["sampler_cpu_per_sample_ms"] is None
+    assert summary["host"]["others_cpu_share"] == pytest.approx(0.1 / HOST_CPUS)
+
+
 def test_a_record_without_attempts_counts_its_last_train_window(tmp_path: Path) -> None:
     # An older record: one window, [train_start_ms, train_end_ms], here attempt 2's: 7 s at 100 W.
     power = build_summary(write_record(tmp_path, attempts=False), BASE)["power"]
@@ -142,6 +163,9 @@ def test_the_telemetry_object_states_the_configured_and_the_achieved_rate(tmp_pa
         "achieved_hz": pytest.approx(42 / 20.0),  # 21 rows in each 10 s attempt
         "longest_gap_s": pytest.approx(0.5),  # the idle gap is outside every attempt
         "rows": len(SAMPLED_MS),
+        # 41 samples of 1 ms in attempt 1, 21 of 2 ms in attempt 2: the second sampler's restart is not a loss.
+        "sampler_cpu_s": pytest.approx(0.041 + 0.042),
+        "sampler_cpu_per_sample_ms": pytest.approx(83 / 62),
     }
 
 

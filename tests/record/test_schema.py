@@ -95,17 +95,19 @@ def test_base_summary_keeps_the_schema_order_whatever_order_the_supervisor_names
 def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_path):
     """Records written before ``seed``, ``host``, ``software``, the device's memory capacity, the physical device
     count, the telemetry's quality, the power figure's sample count, the warm-up window, the count of evaluated
-    samples and the ranks' threads existed stay valid."""
+    samples, the ranks' threads and the sampler's own CPU existed stay valid."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
     assert later == ["devices", "seed", "final_eval_samples", "telemetry", "threads", "device_memory_total_gib",
                      "host", "software"]
     later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
                   for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
-    assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"]}
+    assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"],
+                          "telemetry": ["sampler_cpu_s", "sampler_cpu_per_sample_ms"]}
     older = {key: value for key, value in run_dir.read_summary().items() if key not in later}
     for name, keys in later_keys.items():
-        older[name] = {key: value for key, value in older[name].items() if key not in keys}
+        if name in older:  # an object added later (telemetry) goes with its keys
+            older[name] = {key: value for key, value in older[name].items() if key not in keys}
     validate_summary(older)
     (run_dir.path / "summary.json").write_text(json.dumps(older))
     (run,) = load_runs([run_dir.path]).runs
