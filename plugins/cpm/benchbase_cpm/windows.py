@@ -288,7 +288,13 @@ class TokenizerPool:
             raise ValueError(f"this pool encodes with {self.model_file} into {self.window}-token windows")
 
     def map(self, chunks: list[list[str]]) -> Iterator[np.ndarray]:
-        """Windows of each chunk, in order."""
+        """Windows of each chunk, in order.
+
+        The executor spawns its workers inside ``map`` (each submit may start one). A stop signal handled while a
+        worker is half spawned would leave that fresh interpreter reading its start-up data from a pipe its
+        parent abandoned, and printing an ``EOFError`` traceback on the run's stderr after the run's one-line
+        error; so the stop signals wait until every chunk is submitted, then are handled as usual.
+        """
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 self.workers,
@@ -296,7 +302,8 @@ class TokenizerPool:
                 initializer=_init_worker,
                 initargs=(str(self.model_file), self.window, os.getpid()),
             )
-        return self._executor.map(_encode_in_worker, chunks)
+        with stop_signals_held():
+            return self._executor.map(_encode_in_worker, chunks)
 
     def close(self, at_once: bool = False) -> None:
         """Stop the workers once their current chunk is done, or ``at_once`` (preparation was abandoned: a signal,
@@ -331,12 +338,28 @@ def _reporting(
 
 _worker_state: dict[str, Any] = {}
 
+#: The signals that stop the preparing process (a terminal's Ctrl-C, a scheduler's SIGTERM, a closed terminal, the
+#: run's deadline).
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM})
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold :data:`STOP_SIGNALS` for the block: one that arrives meanwhile is handled when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
 
 def _init_worker(model_file: str, window: int, parent: int) -> None:
     # The pool belongs to the process that prepares: if it is killed, the workers go with it (they would otherwise
     # tokenize on, orphaned); Ctrl-C is that process's to act on, which shuts the pool down.
     die_with_parent(signal.SIGKILL, parent=parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A spawned child inherits the signal mask of the moment it was started: the stops its parent held meanwhile.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _worker_state["tokenizer"] = CPMTokenizer(model_file)
     _worker_state["window"] = window
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,15 @@ from benchbase_cpm.samples import to_batch
 from benchbase_cpm.prepare import prepare_official
 from benchbase_cpm.stc import load_stc, reference_train_subset, stc_line, write_split_files
 from benchbase_cpm.tokenizer import MODEL_FILE, CPMTokenizer
-from benchbase_cpm.windows import WINDOW_TOKENS, TokenizerPool, build_windows, load_windows, pack_windows
+from benchbase_cpm.windows import (
+    STOP_SIGNALS,
+    WINDOW_TOKENS,
+    TokenizerPool,
+    build_windows,
+    load_windows,
+    pack_windows,
+    stop_signals_held,
+)
 
 SHARED_CPM = Path(__file__).resolve().parents[3] / ".." / "shared" / "cpm"
 needs_real_vocab = pytest.mark.skipif(
@@ -317,3 +326,35 @@ def test_a_data_directory_without_stc_json_or_text_files_names_what_was_looked_f
 def test_a_missing_tokenizer_directory_is_a_user_error(stc_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(BenchbaseError, match="tokenizer directory .* does not exist"):
         prepare_official(stc_dir, tmp_path / "no-tokenizer", tmp_path / "cache")
+
+
+def _blocked_signals(pid: int) -> set[int]:
+    """The signals ``pid`` holds blocked, from the ``SigBlk`` bit mask Linux shows in /proc/PID/status."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+    return {number for number in range(1, 65) if mask >> (number - 1) & 1}
+
+
+def test_a_stop_signal_that_arrives_while_the_workers_are_spawned_is_handled_once_they_are() -> None:
+    handled: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: handled.append(signum))
+    try:
+        with stop_signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert handled == [] and signal.SIGTERM in signal.sigpending()
+        assert handled == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@needs_real_vocab
+def test_the_pool_leaves_the_stop_signals_unblocked_in_its_workers_and_in_the_caller(tmp_path: Path) -> None:
+    model = SHARED_CPM / MODEL_FILE
+    lines = tmp_path / "train.txt"
+    lines.write_text("".join(stc_line(*pair) for pair in small_stc(train=40)["train"]), encoding="utf-8")
+    before = _blocked_signals(os.getpid())
+    with TokenizerPool(model, WINDOW_TOKENS, 2) as pool:
+        build_windows(lines, model, tmp_path / "pooled", chunk_lines=4, pool=pool)
+        workers = list(pool._executor._processes)  # the executor's own table of its worker pids
+        assert workers and all(not _blocked_signals(pid) & STOP_SIGNALS for pid in workers)
+    assert _blocked_signals(os.getpid()) == before
