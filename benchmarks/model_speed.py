@@ -36,7 +36,7 @@ from benchbase_cpm.flops import training_flops_per_sample
 from benchbase_cpm.loss import masked_lm_loss
 from benchbase_cpm.model import CPMModel
 from benchbase_cpm.optimizer import has_fused_adamw, make_optimizer, parameter_groups
-from benchbase_cpm.recipe import BETAS, EPS
+from benchbase_cpm.reference_rules import BETAS, EPS
 from benchbase_cpm.shapes import CPMConfig
 from benchmarks.matmul_peak import PEAK_SIZE, matmul_flops_per_s, square_peak
 from benchmarks.profiler_log import profiler_messages_to_log

@@ -197,7 +197,7 @@ def test_records_that_cannot_be_one_mlperf_result_are_refused_in_one_line(
 def test_the_shipped_ruleset_agrees_with_the_case_and_its_recipe() -> None:
     """The ruleset's benchmark table and the export's stated optimizer facts are copies of the case's code."""
     from benchbase_cpm.case import PRESETS
-    from benchbase_cpm.recipe import BETAS, EPS
+    from benchbase_cpm.reference_rules import BETAS, EPS
 
     rules = yaml.load(ruleset_path("cpm").read_text(), Loader=yaml.BaseLoader)  # as the checker reads it
     state: dict = {"s": {}}

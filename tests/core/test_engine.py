@@ -15,7 +15,8 @@ from benchbase.config.resolve import check_compile_available
 from benchbase.train.engine import Engine
 from benchbase.train.parallel import RankPlace
 from benchbase.errors import BenchbaseError
-from benchbase_cpm.recipe import CPMRecipe, reference_lr
+from benchbase_cpm.recipe import CPMRecipe
+from benchbase_cpm.reference_rules import reference_lr
 from benchbase_cpu.vendor import CPUVendor
 from line_case import FP32, SCALED, LineCase, ScoreByBatch, config, engine, points
 

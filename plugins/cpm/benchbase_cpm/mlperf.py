@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.kit import CONFIG_FILE, STATED, CaseProfile, Hyperparameter
-from benchbase_cpm.recipe import BETAS, EPS
+from benchbase_cpm.reference_rules import BETAS, EPS
 
 #: The compliance-checker config for CPM (package data; docs/mlperf.md, "The CPM ruleset").
 RULESET = Path(__file__).resolve().parent / "mlperf_rules" / "cpm.yaml"

@@ -1,7 +1,7 @@
 """The recipe's torch side: AdamW's parameter groups and kernel, and the learning-rate schedule as a torch scheduler.
 
-The rules themselves (betas, eps, the schedule's formula) are :mod:`benchbase_cpm.recipe`'s, which imports no torch;
-this module is imported when a rank builds its optimizer.
+The rules themselves (betas, eps, the schedule's formula) are in :mod:`benchbase_cpm.reference_rules`, which imports no
+torch; this module is imported when a rank builds its optimizer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from benchbase_cpm.recipe import BETAS, EPS, check_schedule, reference_factor
+from benchbase_cpm.reference_rules import BETAS, EPS, check_schedule, reference_factor
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

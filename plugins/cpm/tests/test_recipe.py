@@ -10,7 +10,7 @@ import torch
 from benchbase.errors import BenchbaseError
 from benchbase_cpm.model import CPMModel, parameter_count
 from benchbase_cpm.optimizer import make_optimizer, make_schedule, parameter_groups
-from benchbase_cpm.recipe import reference_lr
+from benchbase_cpm.reference_rules import reference_lr
 from benchbase_cpm.shapes import config_for
 
 PEAK = 5e-4
