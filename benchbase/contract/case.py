@@ -171,6 +171,11 @@ class Recipe(ABC):
     schedule_steps_on_overflow: bool = True
     #: The ``precision`` values the case may train with; the vendor's policy decides what each one means.
     precisions: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "amp")
+    #: Clip the global gradient norm (over all parameters and ranks) to this before each update; ``None``: no
+    #: clipping. The core clips after the loss scaler unscales the gradients, so the threshold applies to the true
+    #: gradients and an update the scaler skips for an overflow stays skipped; the norm before clipping is recorded
+    #: on each ``step`` event as ``grad_norm``.
+    max_grad_norm: float | None = None
 
     @abstractmethod
     def optimizer(self, groups: list[dict[str, Any]], config: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -193,8 +198,12 @@ class Metric(ABC):
     extra ``loss`` unless :meth:`score` returns one.
     """
 
-    #: Name as recorded and shown (``embedding_average``); higher is better, the target is a lower bound.
+    #: Name as recorded and shown (``embedding_average``).
     name: str = ""
+    #: Which way is better: ``True`` (an accuracy) makes the target a lower bound the metric must reach from
+    #: below, ``False`` (a perplexity, a loss) an upper bound it must reach from above. Convergence, the report's
+    #: comparisons, ``benchbase verify`` and the MLPerf export all follow it.
+    higher_is_better: bool = True
 
     @abstractmethod
     def score(self, outputs: Any, batch: Batch, model: torch.nn.Module) -> Mapping[str, torch.Tensor]:

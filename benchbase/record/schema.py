@@ -88,6 +88,9 @@ NONFINITE_KEY = "nonfinite"
 EVAL_EXTRAS_KEY = "extras"
 #: Metadata keys the worker itself puts on an ``eval`` event; older workers wrote the extras flat beside them.
 EVAL_OWN_KEYS = frozenset({"eval_s", "start_ms", "end_ms"})
+#: Metadata key of a ``step`` event: the global gradient norm of the logged step before clipping, present only when
+#: the case's recipe clips (``Recipe.max_grad_norm``); not finite on an update the loss scaler skipped.
+STEP_GRAD_NORM_KEY = "grad_norm"
 
 #: ``windows`` of the summary: seconds of each timing window (docs/records.md, "windows"); the last, ``e2e_s``, is
 #: the supervisor's, the others the worker's. ``train_s`` and ``core_s`` are the steady window's, after the
@@ -218,6 +221,14 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     Field("grad_accum", _INT, base=True),
     Field("metric_name", _STR, base=True, identifies=True),
     Field("target", _NUMBER, base=True, identifies=True),
+    Field(
+        "higher_is_better",
+        _BOOL,
+        "whether a higher metric is better (the target a lower bound) or a lower one (an upper bound); records made "
+        "before it lack it and mean higher (benchbase.record.target)",
+        always_present=False,
+        base=True,
+    ),
     Field("final_metric", _NUMBER, "the metric of the last evaluation", mean=True),
     Field("final_extras", Kind.NUMBERS, "the case's extras of the last evaluation, by name in the case's order"),
     Field("initial_metric", _NUMBER, "the metric of the first evaluation", mean=True),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+from torch.distributed.tensor import DTensor
 from torch.optim.lr_scheduler import LRScheduler
 
 from benchbase.config.parameters import CoreConfig
@@ -78,6 +79,11 @@ class Engine:
         )
         self.feed = TrainFeed(self.samples, order, device)
         self.step = 0
+        #: The recipe's clip of the global gradient norm; ``None``: no clipping.
+        self.max_grad_norm = case.recipe.max_grad_norm
+        #: The last update's gradient norm before clipping, on the device (read at log points only); ``None``
+        #: without clipping, which computes no norm.
+        self.grad_norm: torch.Tensor | None = None
         # Training mode is set here and restored after each evaluation, not on every step (a walk over all modules).
         self.net.train()
 
@@ -85,8 +91,9 @@ class Engine:
     def train_step(self, batch: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """Forward, backward and update of one global step; returns the mean micro-batch loss, not synchronised.
 
-        Gradients are all-reduced once, on the last micro-batch (``no_sync`` before it). Every update advances the
-        schedule, unless the recipe says an update the loss scaler skipped for an overflow does not.
+        Gradients are all-reduced once, on the last micro-batch (``no_sync`` before it), then clipped when the
+        recipe says so. Every update advances the schedule, unless the recipe says an update the loss scaler
+        skipped for an overflow does not.
         """
         spec = self.case.model
         total = torch.zeros((), device=self.device)
@@ -99,6 +106,7 @@ class Engine:
             total += loss.detach()
         skips_schedule = self.precision.loss_scaling and not self.case.recipe.schedule_steps_on_overflow
         scale_before = self.scaler.get_scale() if skips_schedule else None
+        self._clip_gradients()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -106,6 +114,31 @@ class Engine:
             self.schedule.step()
         self.step += 1
         return total / len(batch)
+
+    def _clip_gradients(self) -> None:
+        """Clip the global gradient norm to the recipe's ``max_grad_norm``, on the true gradients.
+
+        The scaler unscales them first (``unscale_``, which also notes an overflow), so the norm is the gradients'
+        own, not the loss scale's; an overflowed update is still skipped by ``scaler.step`` and leaves the weights
+        as they were. ``clip_grad_norm_`` over the model's parameters is the norm over all ranks for any wrapper:
+        DDP has all-reduced the gradients, and an FSDP2 gradient is a DTensor whose norm is reduced over its shards.
+        """
+        if self.max_grad_norm is None:
+            return
+        self.scaler.unscale_(self.optimizer)
+        self.grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm).detach()
+
+    def grad_norm_value(self) -> float | None:
+        """The last update's gradient norm before clipping, on the host; ``None`` when the recipe does not clip.
+
+        Called by every rank at the same log points: an FSDP2 norm is a DTensor, and reading its full value is a
+        collective."""
+        if self.grad_norm is None:
+            return None
+        norm = self.grad_norm
+        if isinstance(norm, DTensor):
+            norm = norm.full_tensor()
+        return float(norm)
 
     def learning_rate(self) -> float:
         """The lr the next update will use (first parameter group), for the step log."""
