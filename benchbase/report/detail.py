@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from benchbase.record.schema import DIVERGED, FINAL_STATUSES, INTERRUPTED
+from benchbase.record.target import bound_sign
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Spread, Stat
 from benchbase.report.columns import EFFICIENCY_COLUMNS, SAMPLES_PER_JOULE, STANDARD_COLUMNS, TFLOPS
@@ -67,7 +68,7 @@ def detail_items(
     means = {label: _mean_text(stats, attribute, show, missing) for label, attribute, show, missing in _MEANS}
     efficiency = efficiency_cells(stats, Marks())
     items: list[tuple[str, str]] = [
-        ("Criteria", f"{key.metric_name} ≥ {formatting.metric(key.target)}"),
+        ("Criteria", f"{key.metric_name} {bound_sign(key.higher_is_better)} {formatting.metric(key.target)}"),
         ("Hardware", f"{key.device_model} ({key.vendor}), {key.topology} = {key.world_size} device(s)"),
         ("Case", f"{key.case} / {key.preset}" + _verdict(key.official, marks)),
         ("Repeat group", f"{stats.repeat_group} ({len(stats.runs)} run(s))" if stats.repeat_group

@@ -2,7 +2,7 @@
 
 A row is one ``--repeat`` group of one configuration. The configuration (:class:`GroupKey`) is the workload and how
 it ran: case, preset, vendor, device model, topology (nodes x processes), precision, per-device batch and official
-flag, plus everything else a row prints or is judged by (SDK, global batch, metric and target), so one row never
+flag, plus everything else a row prints or is judged by (SDK, global batch, metric, target and which way the metric is better), so one row never
 mixes, say, two SDK versions under a Configuration cell that names only one of them. Within a configuration, runs
 share a row only when they are repeats of one command (``repeat_group``): Stability is a statement about K tries
 made together, and a ``--timeout 4`` test run made last week in the same folder is not one of them. A run without a
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchbase.record.target import higher_is_better
 from benchbase.report.run import Run
 
 
@@ -34,10 +35,14 @@ class GroupKey:
     metric_name: str
     target: float
     official: bool
+    #: Which way the metric is better; a record made before it was recorded is higher-is-better.
+    higher_is_better: bool = True
 
     @classmethod
     def of(cls, run: Run) -> GroupKey:
-        return cls(**{name: getattr(run, name) for name in cls.__dataclass_fields__})
+        values = {name: getattr(run, name) for name in cls.__dataclass_fields__}
+        values["higher_is_better"] = higher_is_better(values["higher_is_better"])
+        return cls(**values)
 
     @property
     def topology(self) -> str:
@@ -59,6 +64,7 @@ class GroupKey:
             self.global_batch,
             self.metric_name,
             self.target,
+            self.higher_is_better,
         )
 
     def as_dict(self) -> dict[str, Any]:

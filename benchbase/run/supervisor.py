@@ -86,6 +86,7 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
         grad_accum=core.grad_accum,
         metric_name=request.case.metric_name,
         target=core.target,
+        higher_is_better=request.case.metric.higher_is_better,
         peak_flops_per_device=env.get("peak_flops_per_device"),
         config_hash=request.resolved.config_hash,
     )
