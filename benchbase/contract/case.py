@@ -129,9 +129,27 @@ class Samples(ABC):
     def eval_size(self) -> int:
         """Number of evaluation samples."""
 
-    @abstractmethod
     def eval_batch(self, indices: Any) -> Batch:
-        """CPU tensors of the evaluation samples at ``indices``, in that order."""
+        """CPU tensors of the evaluation samples at ``indices`` (a NumPy int64 array of consecutive indices), in
+        that order. Implement this (samples addressed by index) or :meth:`eval_batches` (a stream)."""
+        raise BenchbaseError(
+            f"{type(self).__name__} implements neither eval_batch nor eval_batches",
+            "implement one of them in the case's Samples (docs/contract.md, Evaluation)",
+        )
+
+    def eval_batches(self, spans: Iterator[range]) -> Iterator[Batch]:
+        """This rank's evaluation batches, one per range of consecutive sample indices in ``spans``, in that order.
+
+        The core hands the ranges over lazily, in increasing order, and takes one batch at a time, scoring it
+        before it asks for the next: the validation split never has to fit in memory. A source read front to back
+        (a large file, a generator) overrides this to read only the ranges given and skip the rest (the other
+        ranks'); it must yield exactly one batch per range. By default each batch is :meth:`eval_batch` of its
+        range.
+        """
+        import numpy as np
+
+        for span in spans:
+            yield self.eval_batch(np.arange(span.start, span.stop, dtype=np.int64))
 
 
 class DatasetSpec(ABC):

@@ -11,16 +11,17 @@ data-parallel wrapper, compiling and the collectives are :mod:`benchbase.train.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn
 
 import torch
 from torch.distributed.tensor import DTensor
 from torch.optim.lr_scheduler import LRScheduler
 
 from benchbase.config.parameters import CoreConfig
-from benchbase.contract import Case, PrecisionPolicy, Vendor
-from benchbase.train.batch_order import TrainOrder, eval_indices
+from benchbase.contract import Batch, Case, PrecisionPolicy, Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.train.batch_order import TrainOrder, eval_ranges
 from benchbase.train.evaluation import Evaluation, Tally
 from benchbase.train.parallel import RankPlace, gradient_sync, wrap_for_training
 from benchbase.train.prefetch import TrainFeed, to_device
@@ -155,16 +156,18 @@ class Engine:
         spec, metric = self.case.model, self.case.metric
         self.model.eval()
         tally = Tally(self.device)
-        batches = eval_indices(
-            self.samples.eval_size(), batch=self.eval_batch, rank=self.place.rank, world_size=self.place.world_size
-        )
-        for indices in batches:
-            batch = to_device(self.samples.eval_batch(indices), self.device)
+        size = self.samples.eval_size()
+        place = {"batch": self.eval_batch, "rank": self.place.rank, "world_size": self.place.world_size}
+        # Two walks of the same lazy partition: one handed to the source, one counting each batch's samples. The
+        # source's batches are taken one at a time, so one batch (and the one being scored) is all that is held.
+        spans = eval_ranges(size, **place)
+        for span, host_batch in _one_per_span(spans, self.samples.eval_batches(eval_ranges(size, **place)), size):
+            batch = to_device(host_batch, self.device)
             with self.precision.autocast(self.device):
                 outputs = spec.forward(self.model, batch)
             values = dict(metric.score(outputs, batch, self.model))
             values.setdefault(LOSS, spec.loss(outputs, batch))
-            tally.add(values, len(indices))
+            tally.add(values, len(span))
         result = tally.combine(metric.name, self.place)
         self.net.train()
         return result
@@ -194,3 +197,23 @@ class Engine:
         self.feed.close()
         self.net = self.model
 
+
+def _one_per_span(spans: Iterator[range], batches: Iterator[Batch], size: int) -> Iterator[tuple[range, Batch]]:
+    """Each range with the batch the source gave for it; a source that gives more or fewer batches than ranges
+    is refused in one line (a metric over part of the split would be recorded as the whole's)."""
+    given = 0
+    for span in spans:
+        batch = next(batches, None)
+        if batch is None:
+            _refuse_count(f"ran out after {given} batch(es)", size)
+        given += 1
+        yield span, batch
+    if next(batches, None) is not None:
+        _refuse_count(f"gave more than the {given} batch(es) asked for", size)
+
+
+def _refuse_count(problem: str, size: int) -> NoReturn:
+    raise BenchbaseError(
+        f"the case's eval_batches {problem} (one per range handed to it, validation split of {size} samples)",
+        "yield exactly one batch per range, in order",
+    )
