@@ -105,6 +105,12 @@ def test_the_report_shows_an_upper_bound_and_compares_perplexity_as_lower_is_bet
     detail = run_benchbase(["report", str(runs["converged"]), "--detail"], cache_dir, tmp_path,
                            PYTHONPATH=plugin_path, COLUMNS="300")
     assert f"perplexity ≤ {TARGET:.2f}" in detail.stdout
+    page = tmp_path / "report.html"
+    html = run_benchbase(["report", str(runs["converged"]), "--format", "html", "--output", str(page)], cache_dir,
+                         tmp_path, PYTHONPATH=plugin_path)
+    assert html.returncode == 0, html.stderr
+    text = page.read_text()
+    assert f"(target ≤ {TARGET:.2f})" in text and "Gradient norm before clipping" in text
 
 
 def test_the_mlperf_export_passes_a_ruleset_whose_target_is_an_upper_bound(
