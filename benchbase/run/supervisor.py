@@ -274,7 +274,8 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
         attempt.processes = processes = RunProcesses(proc)
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         core = request.resolved.core
-        with RunView(console, title, core.max_steps, core.target) as view:
+        with RunView(console, title, core.max_steps, core.target,
+                     higher_is_better=request.case.metric.higher_is_better) as view:
             watched = watch(
                 proc, processes, signals, sampler, run_dir, view, _timeout_s(request), attempt.process_start
             )
