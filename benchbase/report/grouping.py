@@ -2,11 +2,11 @@
 
 A row is one ``--repeat`` group of one configuration. The configuration (:class:`GroupKey`) is the workload and how
 it ran: case, preset, vendor, device model, topology (nodes x processes), precision, per-device batch and official
-flag, plus everything else a row prints or is judged by (SDK, global batch, metric, target and which way the metric is better), so one row never
-mixes, say, two SDK versions under a Configuration cell that names only one of them. Within a configuration, runs
-share a row only when they are repeats of one command (``repeat_group``): Stability is a statement about K tries
-made together, and a ``--timeout 4`` test run made last week in the same folder is not one of them. A run without a
-group (``--repeat 1``) is a row of its own. Scalability still compares rows across groups (:mod:`.scaling`).
+flag, plus everything else a row prints or is judged by (SDK, global batch, metric, target and which way the
+metric is better), so one row never mixes, say, two SDK versions under a Configuration cell that names only one of
+them. Within a configuration, runs share a row only when they are repeats of one command (``repeat_group``):
+Stability is a statement about K tries made together, and a ``--timeout 4`` test run made last week in the same
+folder is not one of them. A run without a group (``--repeat 1``) is a row of its own. Scalability still compares rows across groups (:mod:`.scaling`).
 """
 
 from __future__ import annotations

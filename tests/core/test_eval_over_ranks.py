@@ -1,10 +1,11 @@
 """An evaluation is the same at every world size: real ranks (one process each, gloo) score every sample of the
 validation split, in the batches one rank would use, and their sums and counts give one rank's metric and extras.
 
-Each split is scored twice, by a source addressed by index (``Samples.eval_batch``) and by one read front to back
-(``Samples.eval_batches``, a stream): both get the same batches. The validation split of 23 samples in eval batches of 5 divides neither by the batch nor by batch x ranks; the batch
+The validation split of 23 samples in eval batches of 5 divides neither by the batch nor by batch x ranks; the batch
 that starts at sample 10 has nothing to score (NaN), so leaving it out is checked across ranks too. Each rank writes
-what it scored and what it got to a file of its own, which the test compares with one rank's.
+what it scored and what it got to a file of its own, which the test compares with one rank's. Each split is scored
+twice, by a source addressed by index (``Samples.eval_batch``) and by one read front to back
+(``Samples.eval_batches``, a stream): both get the same batches.
 """
 
 from __future__ import annotations

@@ -100,8 +100,8 @@ def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_
     metric is read as higher-is-better, the only kind there was)."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["devices", "seed", "higher_is_better", "final_eval_samples", "telemetry", "threads", "device_memory_total_gib",
-                     "host", "software"]
+    assert later == ["devices", "seed", "higher_is_better", "final_eval_samples", "telemetry", "threads",
+                     "device_memory_total_gib", "host", "software"]
     later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
                   for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
     assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"],
