@@ -42,6 +42,9 @@ POD_NAME_ENV, POD_NAMESPACE_ENV, JOB_NAME_ENV = "BENCHBASE_POD_NAME", "BENCHBASE
 _JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 #: A PyTorchJob's name: the operator requires a DNS-1035 label (pod and service names are built from it).
 _NAME_LIMIT = 50
+#: An extended resource's name, as Kubernetes accepts one: ``domain/name`` (``nvidia.com/gpu``).
+_RESOURCE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+                       r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,12 @@ class PyTorchJobManifest(Submission):
         """Refuse what must not reach the file: an image that is no reference, and control characters, which a YAML
         string carries but which would reach the pod's command line or the terminal that shows the manifest."""
         check_image(self.image)
+        if self.device_resource is not None and not _RESOURCE.fullmatch(self.device_resource):
+            raise BenchbaseError(
+                f"cannot write a PyTorchJob: the vendor's kubernetes_resource '{visible(self.device_resource)}' is "
+                "not a Kubernetes extended resource name",
+                "fix the vendor plugin's kubernetes_resource (domain/name, e.g. nvidia.com/gpu) or edit the manifest",
+            )
         for arg in self.run_command:
             if has_control(arg):
                 raise BenchbaseError(

@@ -155,3 +155,10 @@ def test_a_control_character_in_the_run_never_reaches_the_manifest(tmp_path: Pat
     argv = ["run", "cpm", "--vendor", "cpu", "--set", "seed=1\nrm"]
     with pytest.raises(BenchbaseError, match=r"holds a control character \(seed=1\\x0arm\)"):
         KubernetesLauncher().submission(shape(tmp_path, 2, 1, devices=False, argv=argv))
+
+
+def test_a_vendors_resource_name_that_kubernetes_would_refuse_is_refused_first(tmp_path: Path) -> None:
+    job = shape(tmp_path, 2, 8, devices=True)
+    bad = JobShape(**{**job.__dict__, "device_resource": "gpu\nimage: evil"})
+    with pytest.raises(BenchbaseError, match=r"kubernetes_resource 'gpu\\x0aimage: evil' is not a Kubernetes"):
+        KubernetesLauncher().submission(bad)
