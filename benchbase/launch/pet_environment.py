@@ -55,7 +55,7 @@ def pod_placement(nnodes: int, nproc_per_node: int | None, environ: Mapping[str,
         if _count(environ, NPROC_PER_NODE, "or one of torchrun's words auto, cpu, gpu, xpu") != nproc_per_node:
             raise BenchbaseError(
                 f"--config asks for {nproc_per_node} process(es) per node but this job has "
-                f"{NPROC_PER_NODE}={visible(nproc)}",
+                f"{NPROC_PER_NODE}={_shown(nproc)}",
                 "make the job's nprocPerNode --config's M",
             )
     if NODE_RANK not in environ:
@@ -70,21 +70,26 @@ def pod_placement(nnodes: int, nproc_per_node: int | None, environ: Mapping[str,
 
 def _count(environ: Mapping[str, str], name: str, hint: str, minimum: int = 1) -> int:
     text = environ.get(name, "")
-    if not (text.isascii() and text.isdigit()) or int(text) < minimum or len(text) > 6:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or int(text) < minimum:
         least = "a whole number" if minimum == 0 else "a whole number of at least 1"
-        raise BenchbaseError(f"{name} is '{visible(text)}', not {least}", f"{hint}; {_FIX}" if hint else _FIX)
+        raise BenchbaseError(f"{name} is '{_shown(text)}', not {least}", f"{hint}; {_FIX}" if hint else _FIX)
     return int(text)
 
 
 def _address(environ: Mapping[str, str]) -> str:
     text = environ.get(MASTER_ADDR, "")
     if not text or len(text) > 253 or not set(text) <= _ADDRESS_CHARACTERS:
-        raise BenchbaseError(f"{MASTER_ADDR} is '{visible(text)}', not a host name or an IP address", _FIX)
+        raise BenchbaseError(f"{MASTER_ADDR} is '{_shown(text)}', not a host name or an IP address", _FIX)
     return text
 
 
 def _port(environ: Mapping[str, str]) -> int:
     text = environ.get(MASTER_PORT, "")
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text[:6]) <= 65535:
-        raise BenchbaseError(f"{MASTER_PORT} is '{visible(text)}', not a port from 1 to 65535", _FIX)
+        raise BenchbaseError(f"{MASTER_PORT} is '{_shown(text)}', not a port from 1 to 65535", _FIX)
     return int(text)
+
+
+def _shown(text: str) -> str:
+    """A value as a message quotes it: control characters spelled out, at most 40 characters of it."""
+    return visible(text[:40]) + ("..." if len(text) > 40 else "")

@@ -76,6 +76,7 @@ def test_a_one_node_job_needs_no_rendezvous() -> None:
     ({"PET_NPROC_PER_NODE": "many"}, r"PET_NPROC_PER_NODE is 'many', not a whole number"),
     ({"PET_NODE_RANK": "2"}, r"PET_NODE_RANK=2 is outside 0..1 for 2 node\(s\)"),
     ({"PET_NODE_RANK": "-1"}, r"PET_NODE_RANK is '-1', not a whole number"),
+    ({"PET_NODE_RANK": "9" * 5000}, r"PET_NODE_RANK is '9{40}\.\.\.', not a whole number"),
     ({"PET_MASTER_ADDR": "host\nrm -rf"}, r"PET_MASTER_ADDR is 'host\\x0arm -rf', not a host name"),
     ({"PET_MASTER_PORT": "70000"}, r"PET_MASTER_PORT is '70000', not a port from 1 to 65535"),
     ({"PET_MASTER_PORT": ""}, r"PET_MASTER_PORT is '', not a port"),
