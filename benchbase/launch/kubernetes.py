@@ -53,7 +53,8 @@ class KubernetesLauncher(Launcher):
         )
 
     def placement(self, nnodes: int, node_rank: int, master_addr: str | None, dry_run: bool) -> tuple[int, str | None]:
-        """From the pod's ``PET_*`` variables (:meth:`rendezvous`, which also checks the processes per node)."""
+        """From the pod's ``PET_*`` variables, as :meth:`rendezvous` (which the core asks) reads them, without the
+        processes per node that this signature does not carry."""
         rank, addr, _port = self.rendezvous(nnodes, None, node_rank, master_addr, None, dry_run)
         return rank, addr
 
@@ -61,9 +62,12 @@ class KubernetesLauncher(Launcher):
         self, nnodes: int, nproc_per_node: int | None, node_rank: int, master_addr: str | None,
         master_port: int | None, dry_run: bool,
     ) -> tuple[int, str | None, int | None]:
-        """In a pod, all three from ``PET_*`` after checking the job's shape against ``--config``; a dry run outside
-        a job, which writes the manifest, shows the Master's place."""
+        """In a pod, all three from ``PET_*`` after checking the job's shape against ``--config``, except that
+        ``--master-addr`` and ``--master-port``, when given, win as they do over torchrun's own ``PET_*``; a dry run
+        outside a job, which writes the manifest, shows the Master's place."""
         if not in_job(os.environ):
             return 0, master_addr or "<the Master pod's service>", master_port
         place = pod_placement(nnodes, nproc_per_node, os.environ)
-        return place.node_rank, place.master_addr, place.master_port
+        if nnodes == 1:
+            return place.node_rank, None, None
+        return place.node_rank, master_addr or place.master_addr, master_port or place.master_port

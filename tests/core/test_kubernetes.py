@@ -103,6 +103,8 @@ def test_the_launcher_runs_only_in_a_placed_pod_and_asks_the_core_nothing_more(
         monkeypatch.setenv(name, value)
     assert launcher.runs_here()
     assert launcher.rendezvous(2, 8, 0, None, None, dry_run=False) == (1, "job-master-0", 23456)
+    assert launcher.rendezvous(2, 8, 0, "10.0.0.9", 29600, dry_run=False) == (1, "10.0.0.9", 29600), \
+        "the command line wins, as it does over torchrun's own PET_* variables"
 
 
 # -- the manifest ---------------------------------------------------------------------------------------------------
