@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from benchbase.foreign import visible
+from benchbase.record.schema import ENV_PROVENANCE
 
 
 def provenance_summary(environment: Mapping[str, Any]) -> dict[str, Any] | None:
     """``None`` for a record made before ``env.json`` had a provenance (or without a readable one)."""
-    provenance = environment.get("provenance")
+    provenance = environment.get(ENV_PROVENANCE)
     if not isinstance(provenance, Mapping):
         return None
     code = provenance.get("code")

@@ -82,6 +82,11 @@ RECORD_FILES: tuple[str, ...] = (SUMMARY_FILE, CONFIG_FILE, ENV_FILE, EVENTS_FIL
 # Keys inside JSON records
 # ---------------------------------------------------------------------------------------------------------------
 
+#: ``env.json``'s account of what produced the result: ``communication`` and ``kernels`` (each ``library`` and
+#: ``version``), ``code`` (distribution -> ``version``, ``revision``, ``source``) and ``job``
+#: (:mod:`benchbase.run.provenance`).
+ENV_PROVENANCE = "provenance"
+
 #: Key under which a JSON object lists the numbers that JSON cannot hold (:mod:`benchbase.record.nonfinite`).
 NONFINITE_KEY = "nonfinite"
 #: Metadata key of an ``eval`` event under which the worker puts the case's extra numbers (name -> value).

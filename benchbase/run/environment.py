@@ -7,6 +7,7 @@ from typing import Any
 from benchbase.contract import PrecisionPolicy, Vendor
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
+from benchbase.record.schema import ENV_PROVENANCE
 from benchbase.registry import checked
 from benchbase.run.provenance import provenance_record
 from benchbase.run.request import RunRequest
@@ -45,4 +46,4 @@ def with_host(env: dict[str, Any], vendor: Vendor) -> dict[str, Any]:
     when the record is written rather than when the run is cleared, because the host's facts and the libraries
     include what only the imported torch knows (its threads, MKL, the TF32 switches, NCCL's version): a run
     imports torch anyway, ``--dry-run``, which makes every check of a run, need not."""
-    return {"host": host_facts(), **env, "provenance": provenance_record(vendor)}
+    return {"host": host_facts(), **env, ENV_PROVENANCE: provenance_record(vendor)}
