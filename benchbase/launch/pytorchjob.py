@@ -113,7 +113,8 @@ class PyTorchJobManifest(Submission):
             "ports": [{"name": PORT_NAME, "containerPort": self.master_port, "protocol": "TCP"}],
             "resources": resources,
             "env": [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}} for name, path in fields.items()],
-            "volumeMounts": [{"name": "records", "mountPath": RECORDS_MOUNT}, {"name": "dshm", "mountPath": "/dev/shm"}],
+            "volumeMounts": [{"name": "records", "mountPath": RECORDS_MOUNT},
+                             {"name": "dshm", "mountPath": "/dev/shm"}],
         }
         return {
             "replicas": replicas,

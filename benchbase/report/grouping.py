@@ -9,9 +9,10 @@ are part of the configuration too: one SDK label ships with several NCCL and cuD
 throughput. What does not change a result is not: the scheduler's job id, the host name. The revisions of the core
 and plugins are shown (``--detail``) but not grouped by: a repeat group is one command, so its runs share one
 revision anyway, and the detail view names each row's, so two rows of one configuration made from different
-checkouts are told apart there, where a row per edited checkout would scatter a folder's history. Within a configuration, runs
-share a row only when they are repeats of one command (``repeat_group``): Stability is a statement about K tries
-made together, and a ``--timeout 4`` test run made last week in the same folder is not one of them. A run without a
+checkouts are told apart there, where a row per edited checkout would scatter a folder's history. Within a
+configuration, runs share a row only when they are repeats of one command (``repeat_group``): Stability is a
+statement about K tries made together, and a ``--timeout 4`` test run made last week in the same folder is not one
+of them. A run without a
 group (``--repeat 1``) is a row of its own. Scalability still compares rows across groups (:mod:`.scaling`).
 """
 
