@@ -82,6 +82,11 @@ RECORD_FILES: tuple[str, ...] = (SUMMARY_FILE, CONFIG_FILE, ENV_FILE, EVENTS_FIL
 # Keys inside JSON records
 # ---------------------------------------------------------------------------------------------------------------
 
+#: ``env.json``'s account of what produced the result: ``communication`` and ``kernels`` (each ``library`` and
+#: ``version``), ``code`` (distribution -> ``version``, ``revision``, ``source``) and ``job``
+#: (:mod:`benchbase.run.provenance`).
+ENV_PROVENANCE = "provenance"
+
 #: Key under which a JSON object lists the numbers that JSON cannot hold (:mod:`benchbase.record.nonfinite`).
 NONFINITE_KEY = "nonfinite"
 #: Metadata key of an ``eval`` event under which the worker puts the case's extra numbers (name -> value).
@@ -342,6 +347,18 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
         always_present=False,
     ),
     Field("software", Kind.VERSIONS, "the versions of the packages that shape a result", always_present=False),
+    _object(
+        "provenance",
+        "what produced the result, from ``env.json`` ``provenance``; null in records made before it",
+        Field("communication", _STR, "the collective library and its version, e.g. ``nccl 2.21.5``",
+              report_as="communication_library"),
+        Field("kernels", _STR, "the kernel library and its version, e.g. ``cudnn 9.1.0``", report_as="kernel_library"),
+        Field("code", Kind.VERSIONS, "each benchbase distribution's revision, e.g. ``git <commit>+dirty``",
+              report_as="code_revisions"),
+        Field("job", _STR, "the scheduler's job, e.g. ``slurm job 4242``; never part of a row's identity"),
+        required=False,
+        always_present=False,
+    ),
 )
 
 

@@ -20,6 +20,7 @@ from benchbase.report.aggregate import GroupStats, Spread, Stat
 from benchbase.report.columns import EFFICIENCY_COLUMNS, SAMPLES_PER_JOULE, STANDARD_COLUMNS, TFLOPS
 from benchbase.report.efficiency import NO_COMPLETED_RUN, efficiency_cells
 from benchbase.report.marks import Marks
+from benchbase.report.provenance_detail import provenance_items
 from benchbase.report.scaling import Scalability
 
 DetailItems = tuple[tuple[str, str], ...]
@@ -45,7 +46,7 @@ _TAKEN_LABELS = frozenset(
     {"Criteria", "Hardware", "Case", *(label for label, *_ in _MEANS), "MFU", "Throughput CV", "Metric",
      "Steps / samples", "Runs", "Means over", "Run ids", "Notes", *STANDARD_COLUMNS, "Throughput range",
      "Time to target range", "Time to target (olympic)", "Seeds", "Repeat group", "Host", "Scalability basis",
-     "Threads", *EFFICIENCY_COLUMNS}
+     "Threads", "Libraries", "Code", "Job", *EFFICIENCY_COLUMNS}
 )
 
 
@@ -94,6 +95,7 @@ def detail_items(
         ("Runs", _run_counts(stats)),
         ("Means over", _basis_text(stats)),
         ("Run ids", ", ".join(run.run_id + _exclusion(run.status) for run in stats.runs)),
+        *provenance_items(stats),
     ]
     notes = [f"{run.run_id}: {note}" for run in stats.runs for note in run.notes]
     if notes:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbase.contract import PrecisionPolicy
+from benchbase.contract import PrecisionPolicy, Vendor
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
+from benchbase.record.schema import ENV_PROVENANCE
 from benchbase.registry import checked
+from benchbase.run.provenance import provenance_record
 from benchbase.run.request import RunRequest
 
 
@@ -39,8 +41,9 @@ def environment_record(
     }
 
 
-def with_host(env: dict[str, Any]) -> dict[str, Any]:
-    """``env.json`` whole: the host's facts first, then ``env``. Added when the record is written rather than when
-    the run is cleared, because the host's facts include what only the imported torch knows (its threads, MKL, the
-    TF32 switches): a run imports torch anyway, ``--dry-run``, which makes every check of a run, need not."""
-    return {"host": host_facts(), **env}
+def with_host(env: dict[str, Any], vendor: Vendor) -> dict[str, Any]:
+    """``env.json`` whole: the host's facts first, then ``env``, then its provenance (:mod:`.provenance`). Added
+    when the record is written rather than when the run is cleared, because the host's facts and the libraries
+    include what only the imported torch knows (its threads, MKL, the TF32 switches, NCCL's version): a run
+    imports torch anyway, ``--dry-run``, which makes every check of a run, need not."""
+    return {"host": host_facts(), **env, ENV_PROVENANCE: provenance_record(vendor)}

@@ -261,7 +261,8 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
     plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
     prepared = cleared.prepared or {}
-    base = _write_record_start(attempt, plan, with_host({**(cleared.env or {}), "launch": plan.describe()}), prepared)
+    env = with_host({**(cleared.env or {}), "launch": plan.describe()}, request.vendor)
+    base = _write_record_start(attempt, plan, env, prepared)
     attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
     if cleared.binding_note:
         console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)

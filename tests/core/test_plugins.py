@@ -348,9 +348,9 @@ def test_a_case_whose_direction_or_clip_is_no_value_the_core_can_use_is_refused_
 
 def test_the_core_registers_its_launchers_through_the_hook_and_stays_out_of_the_installed_plugins() -> None:
     registry = load_registry(use_entry_points=False)
-    assert sorted(registry.launchers) == ["auto", "slurm"] and registry.plugins == []
-    assert registry.origin("launcher", "slurm").distribution == "benchbase-core"
-    with pytest.raises(BenchbaseError, match=r"unknown launcher 'k8s'.*installed launchers: auto, slurm"):
+    assert sorted(registry.launchers) == ["auto", "kubernetes", "slurm"] and registry.plugins == []
+    assert registry.origin("launcher", "kubernetes").distribution == "benchbase-core"
+    with pytest.raises(BenchbaseError, match=r"unknown launcher 'k8s'.*installed launchers: auto, kubernetes, slurm"):
         registry.launcher("k8s")
 
 
