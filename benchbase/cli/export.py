@@ -94,7 +94,7 @@ def export_mlflow_command(run_dirs: tuple[Path, ...], store: Path, experiment: s
     """Write each run's series, figures, configuration and identity into an MLflow file store (needs
     benchbase-core[mlflow]).
 
-    View them with: mlflow ui --backend-store-uri reports/mlruns
+    View them with: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri reports/mlruns (the full mlflow package)
     """
     from benchbase.export.trackers import export_to_mlflow
     from benchbase.report.output import refuse_output_in_records
@@ -107,7 +107,8 @@ def export_mlflow_command(run_dirs: tuple[Path, ...], store: Path, experiment: s
         mlflow_id, written = export_to_mlflow(run, store, experiment)
         print_text(f"wrote {run.run_id} as MLflow run {mlflow_id} of experiment {experiment} in {store} "
                    f"({written} points)")
-    print_text(f"view them with: {shlex.join(['mlflow', 'ui', '--backend-store-uri', str(store)])}")
+    viewer = shlex.join(["mlflow", "ui", "--backend-store-uri", str(store)])
+    print_text(f"view them with: MLFLOW_ALLOW_FILE_STORE=true {viewer} (the full mlflow package has the viewer)")
 
 
 def _runs_to_export(run_dirs: tuple[Path, ...]) -> tuple[Run, ...]:

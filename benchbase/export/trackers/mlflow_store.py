@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.errors import BenchbaseError
-from benchbase.export.trackers.points import Scalar, figures, series
+from benchbase.export.trackers.points import Scalar, figures, series, tag_part
 from benchbase.record.rundir import RunDir
 from benchbase.report.run import Run
 
@@ -28,8 +28,20 @@ _PARAM_CHARS = 6000
 
 def export_to_mlflow(run: Run, store: Path, experiment: str) -> tuple[str, int]:
     """Write ``run`` into the file store at ``store``, experiment ``experiment``; the MLflow run id and the number
-    of metric points written."""
+    of metric points written. What MLflow itself refuses (a name, an unwritable store) is one line naming it."""
     client, metric_type, param_type = _client(store)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _export(client, metric_type, param_type, run, store, experiment)
+    except MlflowException as exc:
+        raise BenchbaseError(f"MLflow refused {run.run_id} in {store}: {exc.message}",
+                             "check the --store folder and --experiment name") from None
+    except OSError as exc:
+        raise BenchbaseError(f"cannot write {store}: {exc.strerror}", "choose a writable --store") from None
+
+
+def _export(client: Any, metric_type: Any, param_type: Any, run: Run, store: Path, experiment: str) -> tuple[str, int]:
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
     for existing in client.search_runs([experiment_id], max_results=50_000):
@@ -73,7 +85,7 @@ def _parameters(run: Run) -> list[tuple[str, str]]:
     values = RunDir.open(run.path).read_config().get("values")
     if not isinstance(values, Mapping):
         return []
-    return [(str(name), str(value)[:_PARAM_CHARS]) for name, value in values.items()]
+    return [(tag_part(str(name)), str(value)[:_PARAM_CHARS]) for name, value in values.items()]
 
 
 def _client(store: Path) -> tuple[Any, Any, Any]:

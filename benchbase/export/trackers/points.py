@@ -6,6 +6,7 @@ at best, and the record keeps it anyway."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,10 @@ from benchbase.record.files import RecordMissing
 from benchbase.record.schema import EVENTS_FILE, TELEMETRY_FILE, report_means
 from benchbase.record.telemetry_file import telemetry_lines
 from benchbase.report.run import Run
+
+#: What a tag part taken from the record may hold; anything else becomes ``_``. MLflow's file store keeps each metric
+#: as a file named by its tag, so a case extra named ``../x`` must not become a path.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 #: The telemetry columns exported, each a series per device.
 TELEMETRY_SERIES = ("power_w", "memory_used_gib", "utilization_pct", "rss_gib")
@@ -49,7 +54,7 @@ def figures(run: Run, time_s: float) -> Iterator[Scalar]:
 
 
 def _event_points(run: Run) -> Iterator[Scalar]:
-    metric_tag = f"eval/{run.values.get('metric_name') or 'metric'}"
+    metric_tag = f"eval/{tag_part(str(run.values.get('metric_name') or 'metric'))}"
     try:
         for line in event_lines(run.path / EVENTS_FILE):
             event = line.event
@@ -64,7 +69,7 @@ def _event_points(run: Run) -> Iterator[Scalar]:
                                                    ("train/samples_per_s", meta.get("samples_per_s"))))
             elif event.get("key") == "eval":
                 named = [(metric_tag, event.get("value"))]
-                named += [(f"eval/{name}", value) for name, value in eval_extras(meta).items()]
+                named += [(f"eval/{tag_part(name)}", value) for name, value in eval_extras(meta).items()]
                 yield from _points(time_ms, step, named)
     except RecordMissing:
         return
@@ -90,6 +95,13 @@ def _points(time_ms: float, step: int, named: list[tuple[str, Any]] | tuple[tupl
     for tag, value in named:
         if _finite(value):
             yield Scalar(tag, float(value), step, time_ms / 1000)
+
+
+def tag_part(name: str) -> str:
+    """A name from the record as one safe part of a tag: letters, digits, ``_``, ``.`` and ``-``, never ``.`` or
+    ``..`` alone, at most 100 characters."""
+    part = _UNSAFE.sub("_", name)[:100]
+    return part if part.strip(".") else part.replace(".", "_") or "_"
 
 
 def _finite(value: Any) -> bool:
