@@ -48,16 +48,14 @@ def report_command(
 
         raise BenchbaseError("--fail-if judges a comparison, and no --compare was given",
                              "add --compare A B (A the baseline, B the candidate)")
-    from benchbase.report.gate import parse_threshold
-
-    thresholds = [parse_threshold(text) for text in fail_if]
+    thresholds = [report.parse_threshold(text) for text in fail_if]
     read = [*paths, *(compare or ())] or [DEFAULT_OUT]
     if output is not None:
         refuse_output_in_records(output, read)
     # A record whose supervisor died says "running" forever; whoever reads it next records what happened.
     for run_dir, reason in settle_orphans(read):
         print_text(f"{run_dir.name}: recorded as failed: {reason}", err_console)
-    verdicts = []
+    verdicts: list[report.Verdict] = []
     if compare:
         # The context is where run ids, repeat groups and #N are looked up: the RUN_DIR arguments, else the default
         # runs folder where there is one; two run folders (or folders of runs) need none.

@@ -50,7 +50,8 @@ def _recorded(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
                     points = expected.setdefault(f"telemetry/{column}/node{row['node']}_dev{row['device']}", [])
                     points.append((len(points), float(row[column])))
     figures = {"p_train": summary["throughput"]["p_train"], "final_metric": summary["final_metric"],
-               "peak_memory_gib_per_device": summary["memory"]["peak_gib_per_device"], "e2e_s": summary["windows"]["e2e_s"]}
+               "peak_memory_gib_per_device": summary["memory"]["peak_gib_per_device"],
+               "e2e_s": summary["windows"]["e2e_s"]}
     for name, value in figures.items():
         expected[f"figures/{name}"] = [(summary["steps"], value)]
     return expected

@@ -1,5 +1,5 @@
 """A run record's series and figures in experiment trackers (TensorBoard, MLflow), written after the run from the
-record alone: nothing here runs inside the timed loop. docs/records.md, "Exporting to trackers", names each series."""
+record alone: nothing here runs inside the timed loop. docs/report-format.md, "Trackers", names each series."""
 
 from __future__ import annotations
 
