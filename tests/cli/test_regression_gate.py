@@ -1,7 +1,9 @@
 """``benchbase report --compare A B --fail-if``: the gate on real demo runs. Three groups of three short runs are made
 in turn (A, A again, B, three times over, so a change in the host's load falls on every group alike); B's steps are
-slowed for real by a test hook that sleeps after each optimizer step (tests/cli/slow_steps). The gate fails on B and
-passes on the second group of A's configuration, from run folders alone: no reports/runs where it runs."""
+slowed for real by a test hook that busy-waits after each optimizer step twice as long as the step took
+(tests/cli/slow_steps).
+The gate fails on B and passes on the second group of A's configuration, from run folders alone: no reports/runs
+where it runs."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def groups(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gate-groups")
     for _ in range(3):
         for group, hook in (("a", {}), ("same", {}), ("slowed", {"PYTHONPATH": str(SLOW_STEPS),
-                                                                   "SLOW_STEPS_SLEEP_S": "0.1"})):
+                                                                   "SLOW_STEPS_FACTOR": "2"})):
             result = run_benchbase(["run", "cpm", "--vendor", "cpu", *SHORT, "--out", str(root / group)],
                                    cache_dir, root, **hook)
             assert result.returncode in (0, 3), result.stdout + result.stderr
