@@ -3,6 +3,9 @@ repeat groups (the real slowed runs are in tests/cli/test_regression_gate.py).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from benchbase.errors import BenchbaseError
@@ -102,3 +105,23 @@ def test_a_side_without_the_figure_is_undecided_with_the_reason(runs_dir, write_
     verdict = judge(parse_threshold("time_to_target_s:+10%"), b, a)
     assert verdict.outcome == "undecided"
     assert "no run of side A recorded time_to_target_s" in verdict_line(verdict)
+
+
+def test_the_command_compares_two_run_folders_where_there_is_no_reports_runs(runs_dir, write_run, tmp_path):
+    _side(runs_dir, write_run, "a", [100.0, 102.0, 98.0])
+    _side(runs_dir, write_run, "b", [80.0, 82.0, 79.0])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def report(*args):
+        return subprocess.run([sys.executable, "-c", "from benchbase.cli import main; main()", "report", "--compare",
+                               str(runs_dir / "a"), str(runs_dir / "b"), *args],
+                              cwd=elsewhere, capture_output=True, text=True, timeout=120)
+
+    compared = report("--format", "md")
+    assert compared.returncode == 0, compared.stderr
+    assert "| Performance | 100 | 80.3 |" in compared.stdout
+    gated = report("--fail-if", "p_train:-5%", "--fail-if", "p_core:-50%")
+    assert gated.returncode == 1
+    assert [line.split(": ")[1] for line in gated.stderr.strip().splitlines()] == ["FAIL", "pass"]
+    assert not (elsewhere / "reports").exists()
