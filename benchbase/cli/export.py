@@ -71,9 +71,8 @@ def export_tensorboard_command(run_dirs: tuple[Path, ...], logdir: Path) -> None
     View them with: tensorboard --logdir reports/tensorboard
     """
     from benchbase.export.trackers import export_to_tensorboard
-    from benchbase.report.output import refuse_output_in_records
 
-    refuse_output_in_records(logdir, list(run_dirs))
+    _refuse_folder_in_records(logdir, "--logdir", run_dirs)
     runs = _runs_to_export(run_dirs)
     try:
         logdir.mkdir(parents=True, exist_ok=True)
@@ -97,11 +96,10 @@ def export_mlflow_command(run_dirs: tuple[Path, ...], store: Path, experiment: s
     View them with: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri reports/mlruns (the full mlflow package)
     """
     from benchbase.export.trackers import export_to_mlflow
-    from benchbase.report.output import refuse_output_in_records
 
     if not experiment.strip():
         raise BenchbaseError("--experiment is empty", "name the MLflow experiment, or leave the option out")
-    refuse_output_in_records(store, list(run_dirs))
+    _refuse_folder_in_records(store, "--store", run_dirs)
     runs = _runs_to_export(run_dirs)
     for run in runs:
         mlflow_id, written = export_to_mlflow(run, store, experiment)
@@ -109,6 +107,20 @@ def export_mlflow_command(run_dirs: tuple[Path, ...], store: Path, experiment: s
                    f"({written} points)")
     viewer = shlex.join(["mlflow", "ui", "--backend-store-uri", str(store)])
     print_text(f"view them with: MLFLOW_ALLOW_FILE_STORE=true {viewer} (the full mlflow package has the viewer)")
+
+
+def _refuse_folder_in_records(folder: Path, option: str, run_dirs: tuple[Path, ...]) -> None:
+    """A tracker's folder is neither a file, nor a run folder, a folder of runs, or anywhere inside them: the next
+    report would take what the export wrote there for a broken record."""
+    from benchbase.report.output import refuse_output_in_records
+
+    if folder.exists() and not folder.is_dir():
+        raise BenchbaseError(f"{option} {folder} is not a folder", f"give {option} a folder (it is created if missing)")
+    try:
+        refuse_output_in_records(folder / "export", list(run_dirs))
+    except BenchbaseError:
+        raise BenchbaseError(f"{option} {folder} is inside the records it exports",
+                             f"give {option} a folder outside the run folders, e.g. under reports/") from None
 
 
 def _runs_to_export(run_dirs: tuple[Path, ...]) -> tuple[Run, ...]:

@@ -133,3 +133,20 @@ def test_a_folder_without_records_is_refused_in_one_line(bench, tmp_path):
     result = bench("export", "tensorboard", str(tmp_path / "empty"), "--logdir", str(tmp_path / "tb"))
     assert result.returncode == 2 and "nothing to export under" in result.stderr
     assert not (tmp_path / "tb").exists()
+
+
+def test_a_tracker_folder_in_the_records_or_on_a_file_is_refused_and_the_records_are_untouched(run_dir, bench,
+                                                                                              tmp_path):
+    before = sorted(path.name for path in run_dir.parent.rglob("*"))
+    (tmp_path / "a-file").write_text("mine\n")
+    for args, message in (
+        (["tensorboard", str(run_dir.parent), "--logdir", str(run_dir.parent)], "is inside the records it exports"),
+        (["mlflow", str(run_dir), "--store", str(run_dir / "mlruns")], "is inside the records it exports"),
+        (["tensorboard", str(run_dir), "--logdir", str(tmp_path / "a-file")], "is not a folder"),
+        (["mlflow", str(run_dir), "--store", str(tmp_path / "a-file")], "is not a folder"),
+    ):
+        result = bench("export", *args)
+        assert result.returncode == 2 and message in result.stderr, args
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(path.name for path in run_dir.parent.rglob("*")) == before
+    assert (tmp_path / "a-file").read_text() == "mine\n"
