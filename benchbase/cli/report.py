@@ -20,6 +20,9 @@ from benchbase.cli.output import console, err_console, print_text
 @click.option("--detail", is_flag=True, help="Add FPS/E2E, p_whole/p_train/p_core, MFU, energy, time to target.")
 @click.option("--reference", is_flag=True, help="Show published reference results beside ours.")
 @click.option("--compare", nargs=2, type=click.Path(path_type=Path), help="Two runs side by side with ratios.")
+@click.option("--fail-if", "fail_if", multiple=True, metavar="FIGURE:CHANGE",
+              help="With --compare: exit 1 when B's FIGURE is worse than A's beyond CHANGE (p_train:-5%, "
+                   "time_to_target_s:+10%) and the difference is significant over the repeats. Repeatable.")
 @click.option("--verify", "verify", is_flag=True,
               help="Check each run's record first (benchbase verify); mark rows whose records do not verify.")
 def report_command(
@@ -29,6 +32,7 @@ def report_command(
     detail: bool,
     reference: bool,
     compare: tuple[Path, Path] | None,
+    fail_if: tuple[str, ...],
     verify: bool,
 ) -> None:
     """Print the standard table for run directories (default: reports/runs)."""
@@ -39,14 +43,25 @@ def report_command(
     from benchbase.run.lock import settle_orphans
     from benchbase.run.request import DEFAULT_OUT
 
+    if fail_if and not compare:
+        from benchbase.errors import BenchbaseError
+
+        raise BenchbaseError("--fail-if judges a comparison, and no --compare was given",
+                             "add --compare A B (A the baseline, B the candidate)")
+    thresholds = [report.parse_threshold(text) for text in fail_if]
     read = [*paths, *(compare or ())] or [DEFAULT_OUT]
     if output is not None:
         refuse_output_in_records(output, read)
     # A record whose supervisor died says "running" forever; whoever reads it next records what happened.
     for run_dir, reason in settle_orphans(read):
         print_text(f"{run_dir.name}: recorded as failed: {reason}", err_console)
+    verdicts: list[report.Verdict] = []
     if compare:
-        text = report.compare_runs(compare[0], compare[1], fmt, context=list(paths) or [DEFAULT_OUT])
+        # The context is where run ids, repeat groups and #N are looked up: the RUN_DIR arguments, else the default
+        # runs folder where there is one; two run folders (or folders of runs) need none.
+        context = list(paths) or ([DEFAULT_OUT] if DEFAULT_OUT.exists() else [])
+        side_a, side_b, text = report.compare_sides(compare[0], compare[1], fmt, context=context)
+        verdicts = [report.judge(threshold, side_a, side_b) for threshold in thresholds]
     else:
         with _cyclic_collector_paused():
             result = report.load_runs(list(paths) or [DEFAULT_OUT])
@@ -66,6 +81,12 @@ def report_command(
     else:
         write_output(output, text)
         print_text(f"wrote {output}")
+    if verdicts:
+        from benchbase.report.render_gate import exit_code, verdict_line
+
+        for verdict in verdicts:
+            print_text(verdict_line(verdict), err_console)
+        raise SystemExit(exit_code(verdicts))
 
 
 @contextlib.contextmanager

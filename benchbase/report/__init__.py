@@ -16,10 +16,12 @@ from os import PathLike
 
 from benchbase.report.compare import Comparison, compare, compare_selected, select_runs
 from benchbase.report.formats import FORMATS, render
+from benchbase.report.gate import Threshold, Verdict, judge, parse_threshold
 from benchbase.report.loading import LoadResult, Skipped, load_runs
 from benchbase.report.reference import load_references
 from benchbase.report.render_compare import comparison_rich, render_comparison
 from benchbase.report.render_text import render_rich
+from benchbase.report.run import Run
 from benchbase.report.table import Report, build_report
 
 
@@ -32,13 +34,24 @@ def compare_runs(
     ``context`` (the report's RUN_DIR arguments) is where run ids, repeat groups and ``#N`` are looked up, and
     where 1x1 baselines for the Scalability line come from.
     """
+    return compare_sides(a, b, fmt, context)[2]
+
+
+def compare_sides(
+    a: str | PathLike[str], b: str | PathLike[str], fmt: str, context: Sequence[str | PathLike[str]] = ()
+) -> tuple[tuple[Run, ...], tuple[Run, ...], str]:
+    """:func:`compare_runs` with the runs each side named, which the gate (:func:`judge`) tests."""
     result = load_runs(context) if context else LoadResult(runs=(), skipped=())
-    return render_comparison(compare_selected(result, str(a), str(b)), fmt)
+    side_a, side_b = select_runs(result, str(a)), select_runs(result, str(b))
+    return side_a, side_b, render_comparison(compare(side_a, side_b, context=result.runs), fmt)
 
 
 __all__ = [
     "FORMATS",
     "Comparison",
+    "Run",
+    "Threshold",
+    "Verdict",
     "LoadResult",
     "Report",
     "Skipped",
@@ -46,9 +59,12 @@ __all__ = [
     "compare",
     "compare_runs",
     "compare_selected",
+    "compare_sides",
     "comparison_rich",
+    "judge",
     "load_references",
     "load_runs",
+    "parse_threshold",
     "render",
     "render_comparison",
     "render_rich",

@@ -47,6 +47,11 @@ _RATIO_OF: dict[str, tuple[str, str]] = {
 }
 
 
+def figure_directions() -> dict[str, str]:
+    """Each figure a comparison line is computed from (its report name) -> ``"higher"`` or ``"lower"`` (is better)."""
+    return {name: better for name, better in _RATIO_OF.values()}
+
+
 @dataclass(frozen=True)
 class ComparisonLine:
     label: str
