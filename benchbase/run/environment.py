@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from benchbase.contract import PrecisionPolicy
+from benchbase.hardware.container import container_facts
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
+from benchbase.launch.slurm_job import job_facts
+from benchbase.record.schema import ENV_CONTAINER, ENV_JOB
 from benchbase.registry import checked
 from benchbase.run.request import RunRequest
 
@@ -15,7 +18,7 @@ def environment_record(
     request: RunRequest, plan: LaunchPlan, device_indices: list[int], precision: PrecisionPolicy
 ) -> dict[str, Any]:
     """``env.json`` but for its host (:func:`with_host`): vendor facts, devices, precision, peak FLOP/s, binding and
-    the launch plan, and which distribution (and version) supplied the case and the vendor, so a record names the
+    the launch plan, the container and batch job it ran in, and which distribution (and version) supplied the case and the vendor, so a record names the
     code that produced it. ``precision`` is the vendor's answer the run was cleared with
     (:mod:`benchbase.run.preflight`)."""
     from benchbase.registry.plugins import provenance
@@ -36,6 +39,8 @@ def environment_record(
         "peak_flops_per_device": checked.call(vendor, "peak_flops()", checked.PEAK_FLOPS, vendor.peak_flops,
                                               precision.flops_dtype),
         "launch": plan.describe(),
+        ENV_CONTAINER: container_facts(),
+        ENV_JOB: job_facts(),
     }
 
 
