@@ -38,6 +38,9 @@ DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sinfo
 #: Where Debian puts the daemons, not on a user's PATH.
 SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 NODES = {"bb1": "127.0.0.2", "bb2": "127.0.0.3"}
+#: A step credential's lifetime, which is also how long a requeued job waits before it starts again (slurm.conf(5),
+#: ``cred_expire``; 120 s by default): long enough for a step to start on a loaded machine, short for the requeue test.
+CRED_EXPIRE_S = 30
 DEMO = ["run", "cpm", "--vendor", "cpu", "--preset", "demo"]
 #: Both nodes are this machine, so a 2x1 run's two ranks share its CPUs with a full set of threads each; OpenMP's
 #: default spin-waiting then makes each wait on the other (measured: 48 s against 7 s for 20 demo steps).
@@ -81,7 +84,7 @@ SlurmctldPort={ports[0]}
 SlurmdPort={ports[1]}
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={root}/munge/munge.socket
+AuthInfo=socket={root}/munge/munge.socket,cred_expire={CRED_EXPIRE_S}
 SlurmUser={user}
 SlurmdUser={user}
 StateSaveLocation={root}/state
@@ -275,3 +278,59 @@ def test_dry_run_prints_the_batch_script_and_this_nodes_launch_without_writing(c
     assert " run cpm --vendor nvidia --config 2x8 --launcher slurm --master-addr \"$master_addr\"" in step
     assert "--dry-run" not in step and "--nnodes=2" in shown.stdout, "this node's torchrun line is shown too"
     assert not (tmp_path / "reports" / "slurm").exists(), "--dry-run writes nothing"
+
+
+def _job_state(job_id: str, env: dict[str, str]) -> dict[str, str]:
+    shown = subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env, capture_output=True, text=True,
+                           timeout=30)
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+def _wait_until(check, timeout_s: float, what: str, log: Path) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            text = log.read_text(errors="replace")[-3000:] if log.exists() else "(no job log)"
+            pytest.fail(f"gave up after {timeout_s:.0f} s waiting for {what}\n{text}")
+        time.sleep(0.5)
+
+
+def test_a_job_with_site_options_preempted_by_its_signal_is_requeued_and_resumes_to_one_converged_record(
+    slurm_conf: str, demo_cache: Path, tmp_path: Path
+) -> None:
+    """The signal the script asked for (``--signal USR1@...``) is sent to its batch shell as Slurm would before the
+    time limit (``scancel --batch --signal``); the script requeues the job, Slurm stops the step and runs the script
+    again, and that run's step continues the same record from its checkpoint."""
+    runs = tmp_path / "runs"
+    site = ["--partition", "debug", "--account", "bench", "--time", "10", "--sbatch-option=--comment=requeue-test",
+            "--signal", "USR1@30", "--requeue"]
+    script = _write_script([*DEMO, "--out", str(runs), "--set", "checkpoint_every=20", *site], demo_cache, tmp_path)
+    text = script.read_text()
+    assert {"#SBATCH --partition=debug", "#SBATCH --account=bench", "#SBATCH --time=10",
+            "#SBATCH --comment=requeue-test", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@30"} <= set(text.splitlines())
+    env = benchbase_env(demo_cache, SLURM_CONF=slurm_conf)
+    submitted = subprocess.run(["sbatch", "--parsable", str(script)], env=env, capture_output=True, text=True,
+                               timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    log = script.with_name(f"{script.stem}-{job_id}.out")
+    _wait_until(lambda: any(runs.glob("*/checkpoint/state.pt")), 300, "the first checkpoint", log)
+    signalled = subprocess.run(["scancel", "--batch", "--signal=USR1", job_id], env=env, capture_output=True,
+                               text=True, timeout=30)
+    assert signalled.returncode == 0, signalled.stderr
+    _wait_until(lambda: _job_state(job_id, env).get("JobState") in ("COMPLETED", "FAILED", "CANCELLED"), 600,
+                "the requeued job to end", log)
+    state = _job_state(job_id, env)
+    output = log.read_text(errors="replace")
+    assert state["JobState"] == "COMPLETED" and state["Restarts"] == "1", (state, output)
+    assert f"benchbase: SIGUSR1, requeueing job {job_id}" in output
+    (record,) = runs.iterdir()
+    summary = json.loads((record / "summary.json").read_text())
+    assert summary["status"] == "converged", output
+    events = [json.loads(line)["key"] for line in (record / "events.jsonl").read_text().splitlines()]
+    assert events.count("run_start") == 2 and events.count("resume") == 1, "the second attempt resumed the first"
+    job = json.loads((record / "env.json").read_text())["job"]
+    assert (job["job_id"], job["partition"], job["restart_count"]) == (job_id, "debug", 0), job
+    assert job["node_list"] in NODES, "the node the job ran on"
+    (row,) = _report(runs, demo_cache)["rows"]
+    assert row["group"]["world_size"] == 1
