@@ -13,8 +13,10 @@ below the current limits (podman's default raises them, which needs that capabil
 podman write the image into ``/run/.containerenv`` (podman 4.3 leaves the file empty otherwise).
 
 Where podman is missing the test installs it (Debian's ``podman`` and ``runc``, as ``.ci/run`` does) and skips, with
-the reason, only where it cannot be installed or cannot start a container here. Wall time measured on 2 CPUs
-shared with other suites (load average about 2): about 40 s with the demo data already prepared.
+the reason, only where it cannot be installed or cannot start a container here. The demo runs to an unofficial
+target of 0.9 (half its steps). Wall time measured on 2 CPUs shared with other suites on 2026-12-07, at a load
+average of 11-12: 192 s, of which 46 s setup (the demo data prepared, the image imported, a first container started)
+and 146 s the run in the container.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("podman", "runc")
+#: The demo evaluates every 40 steps and meets 0.9 at step 40, the official 0.96 at step 80: the record converges in
+#: half the time, marked unofficial.
+HALF_THE_DEMO = ["--unofficial", "--set", "target=0.9"]
 
 
 def _install_or_skip() -> None:
@@ -123,7 +128,7 @@ def test_the_demo_run_inside_a_podman_container_records_its_image(
          *(arg for mount in mounts for arg in ("-v", mount)), "-w", str(runs), "-e", "HOME=/tmp",
          "-e", f"BENCHBASE_CACHE_DIR={demo_cache}", "-e", "PYTHONUNBUFFERED=1", image,
          str(Path(sys.executable).parent / "benchbase"), "run", "cpm", "--vendor", "cpu", "--preset", "demo",
-         "--out", str(runs)],
+         *HALF_THE_DEMO, "--out", str(runs)],
         capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
