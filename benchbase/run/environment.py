@@ -18,9 +18,9 @@ def environment_record(
     request: RunRequest, plan: LaunchPlan, device_indices: list[int], precision: PrecisionPolicy
 ) -> dict[str, Any]:
     """``env.json`` but for its host (:func:`with_host`): vendor facts, devices, precision, peak FLOP/s, binding and
-    the launch plan, the container and batch job it ran in, and which distribution (and version) supplied the case and the vendor, so a record names the
-    code that produced it. ``precision`` is the vendor's answer the run was cleared with
-    (:mod:`benchbase.run.preflight`)."""
+    the launch plan, the container and batch job it ran in, and which distribution (and version) supplied the case
+    and the vendor, so a record names the code that produced it. ``precision`` is the vendor's answer the run was
+    cleared with (:mod:`benchbase.run.preflight`)."""
     from benchbase.registry.plugins import provenance
 
     vendor = request.vendor

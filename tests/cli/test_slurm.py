@@ -313,8 +313,9 @@ def test_a_job_with_site_options_preempted_by_its_signal_is_requeued_and_resumes
     faster = ["--unofficial", "--set", "target=0.9", "--set", "checkpoint_every=10"]
     script = _write_script([*DEMO, "--out", str(runs), *faster, *site], demo_cache, tmp_path)
     text = script.read_text()
-    assert {"#SBATCH --partition=debug", "#SBATCH --account=bench", "#SBATCH --time=10",
-            "#SBATCH --comment=requeue-test", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@30"} <= set(text.splitlines())
+    wanted = {"#SBATCH --partition=debug", "#SBATCH --account=bench", "#SBATCH --time=10",
+              "#SBATCH --comment=requeue-test", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@30"}
+    assert wanted <= set(text.splitlines())
     env = benchbase_env(demo_cache, SLURM_CONF=slurm_conf)
     submitted = subprocess.run(["sbatch", "--parsable", str(script)], env=env, capture_output=True, text=True,
                                timeout=60)
