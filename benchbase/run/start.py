@@ -71,8 +71,8 @@ class PlannedRun:
 def plan_run(options: RunOptions) -> PlannedRun:
     """Resolve the config (or take the recorded one on ``--resume``), place this node through the launcher, and
     either build the request or write the job the launcher needs submitted."""
-    requeued = _requeued_record(options)
-    resume_dir = options.resume_dir or requeued
+    _refuse_launcher_options_without_a_job(options)
+    resume_dir = options.resume_dir or _requeued_record(options)
     if options.resume_dir is not None:
         refuse_ignored_on_resume(resume_dir, options.sets, options.set_file, options.preset, options.variant,
                                  options.unofficial, options.out_given, options.repeat, options.timeout)
@@ -96,9 +96,9 @@ def plan_run(options: RunOptions) -> PlannedRun:
             overrides = collect_overrides(options.set_file, options.sets, options.timeout)
             resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, options.unofficial,
                                    options.variant)
+    _refuse_requeue_without_checkpoints(options, resolved.values)
     if not options.dry_run:
         check_data_dir(case, preset, options.data_dir)
-    _check_launcher_options(options, launcher.name, resolved.values)
     submission = None
     if options.dry_run or not launcher.runs_here():
         # Not yet a node of the job: describe the whole job, which the user submits.
@@ -140,14 +140,18 @@ def _requeued_record(options: RunOptions) -> Path | None:
     return requeued_record(options.out, os.environ.get("SLURM_JOB_ID", ""), int(node) if node.isdigit() else 0)
 
 
-def _check_launcher_options(options: RunOptions, launcher: str, values: dict[str, Any]) -> None:
-    """Options only a launcher that writes a job reads are refused where no job is written, and ``--requeue`` where
-    the requeued job would have no checkpoint to resume from."""
+def _refuse_launcher_options_without_a_job(options: RunOptions) -> None:
+    """Options only a launcher that writes a job reads are refused where no job is written, before any plugin
+    loads."""
     given = [SITE_OPTIONS.get(key, key) for key in options.launcher_options]
-    if given and launcher == "auto":
+    if given and options.launcher == "auto":
         verb = "applies" if len(given) == 1 else "apply"
         raise BenchbaseError(f"{', '.join(given)} only {verb} to a job a launcher writes, and --launcher is auto",
                              "add --launcher slurm, or drop them")
+
+
+def _refuse_requeue_without_checkpoints(options: RunOptions, values: dict[str, Any]) -> None:
+    """A requeued job resumes from the record's last checkpoint; a run that writes none would start again."""
     if options.launcher_options.get("requeue") and not values.get("checkpoint_every"):
         raise BenchbaseError("--requeue resumes a preempted job from its last checkpoint, and this run writes none",
                              "add --set checkpoint_every=N (steps between checkpoints)")
