@@ -79,10 +79,9 @@ def slurm_site_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--sbatch-option", "sbatch_options", multiple=True, metavar="--NAME[=VALUE]",
                      help=slurm + "Any other sbatch option, one per use (repeatable), e.g. "
                                   "--sbatch-option=--constraint=a100."),
-        click.option("--container-image", metavar="IMAGE",
-                     help=slurm + "Run each node's task in this image (pyxis: srun --container-image)."),
         click.option("--container-mounts", metavar="SRC:DST[:FLAGS][,...]",
-                     help=slurm + "Bind mounts into that container (pyxis: srun --container-mounts)."),
+                     help=slurm + "Bind mounts into the --container-image container (pyxis: srun "
+                                  "--container-mounts)."),
         click.option("--signal", metavar="SIG[@SECONDS]",
                      help=slurm + "Signal Slurm sends the batch script SECONDS (default 60) before the time limit; "
                                   "the script then requeues the job (needs --requeue)."),

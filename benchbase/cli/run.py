@@ -41,7 +41,12 @@ from benchbase.run.request import DEFAULT_OUT
               help="Rendezvous port on node 0 (multi-node; default 29500).")
 @click.option("--launcher", type=LauncherName(), default="auto", show_default=True,
               help="slurm: write a batch script for `sbatch` (--dry-run prints it); inside its srun step, each "
-                   "node's task takes its node rank and master from Slurm.")
+                   "node's task takes its node rank and master from Slurm. kubernetes: write a Kubeflow PyTorchJob "
+                   "for `kubectl apply` (needs --container-image); inside its pods, placement from PET_* variables.")
+@click.option("--container-image", metavar="IMAGE",
+              help="The container image the job's nodes run (--launcher kubernetes, e.g. "
+                   "registry.example.com/team/benchbase:1.0; --launcher slurm through pyxis, e.g. "
+                   "nvcr.io#nvidia/pytorch:24.05-py3).")
 @slurm_site_options
 @click.option("--sysfs-root", type=click.Path(path_type=Path), default=Path("/sys"), show_default=True,
               help="Where device topology is read (tests point this at a recorded tree).")

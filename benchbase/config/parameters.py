@@ -44,7 +44,10 @@ CORE_PARAMETERS: dict[str, Param] = {
     "eval_batch_size": Param(1, "per-device evaluation batch", minimum=1, maximum=MAX_BATCH),
     "max_steps": Param(1000, "step budget (optimizer steps)", minimum=1),
     "max_samples": Param(0, "sample budget (0 = none)", minimum=0),
-    "target": Param(0.0, "metric value that counts as converged (higher is better)", mutable=False),
+    "target": Param(
+        0.0, "metric value that counts as converged (a lower bound, an upper one for a lower-is-better metric)",
+        mutable=False,
+    ),
     "eval_interval_samples": Param(
         1, "evaluate every ceil(this / global batch) steps, and once before training", mutable=False, minimum=1
     ),

@@ -129,9 +129,27 @@ class Samples(ABC):
     def eval_size(self) -> int:
         """Number of evaluation samples."""
 
-    @abstractmethod
     def eval_batch(self, indices: Any) -> Batch:
-        """CPU tensors of the evaluation samples at ``indices``, in that order."""
+        """CPU tensors of the evaluation samples at ``indices`` (a NumPy int64 array of consecutive indices), in
+        that order. Implement this (samples addressed by index) or :meth:`eval_batches` (a stream)."""
+        raise BenchbaseError(
+            f"{type(self).__name__} implements neither eval_batch nor eval_batches",
+            "implement one of them in the case's Samples (docs/contract.md, Evaluation)",
+        )
+
+    def eval_batches(self, spans: Iterator[range]) -> Iterator[Batch]:
+        """This rank's evaluation batches, one per range of consecutive sample indices in ``spans``, in that order.
+
+        The core hands the ranges over lazily, in increasing order, and takes one batch at a time, scoring it
+        before it asks for the next: the validation split never has to fit in memory. A source read front to back
+        (a large file, a generator) overrides this to read only the ranges given and skip the rest (the other
+        ranks'); it must yield exactly one batch per range. By default each batch is :meth:`eval_batch` of its
+        range.
+        """
+        import numpy as np
+
+        for span in spans:
+            yield self.eval_batch(np.arange(span.start, span.stop, dtype=np.int64))
 
 
 class DatasetSpec(ABC):
@@ -171,6 +189,11 @@ class Recipe(ABC):
     schedule_steps_on_overflow: bool = True
     #: The ``precision`` values the case may train with; the vendor's policy decides what each one means.
     precisions: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "amp")
+    #: Clip the global gradient norm (over all parameters and ranks) to this before each update; ``None``: no
+    #: clipping. The core clips after the loss scaler unscales the gradients, so the threshold applies to the true
+    #: gradients and an update the scaler skips for an overflow stays skipped; the norm before clipping is recorded
+    #: on each ``step`` event as ``grad_norm``.
+    max_grad_norm: float | None = None
 
     @abstractmethod
     def optimizer(self, groups: list[dict[str, Any]], config: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -193,8 +216,12 @@ class Metric(ABC):
     extra ``loss`` unless :meth:`score` returns one.
     """
 
-    #: Name as recorded and shown (``embedding_average``); higher is better, the target is a lower bound.
+    #: Name as recorded and shown (``embedding_average``).
     name: str = ""
+    #: Which way is better: ``True`` (an accuracy) makes the target a lower bound the metric must reach from
+    #: below, ``False`` (a perplexity, a loss) an upper bound it must reach from above. Convergence, the report's
+    #: comparisons, ``benchbase verify`` and the MLPerf export all follow it.
+    higher_is_better: bool = True
 
     @abstractmethod
     def score(self, outputs: Any, batch: Batch, model: torch.nn.Module) -> Mapping[str, torch.Tensor]:

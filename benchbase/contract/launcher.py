@@ -32,6 +32,11 @@ class JobShape:
     run_argv: list[str]
     master_port: int | None
     out_root: Path
+    #: The container image every node runs (``--container-image``), for launchers whose job names one; ``None``
+    #: when the user gave none.
+    container_image: str | None = None
+    #: The vendor's devices as a cluster scheduler's resource (:attr:`benchbase.contract.Vendor.kubernetes_resource`).
+    device_resource: str | None = None
     #: The options of ``run`` that only a launcher reads (for ``slurm``: ``--partition``, ``--requeue``...), by
     #: their parameter names; those the user did not give are absent.
     launcher_options: Mapping[str, Any] = field(default_factory=dict)
@@ -81,3 +86,14 @@ class Launcher(ABC):
     def placement(self, nnodes: int, node_rank: int, master_addr: str | None, dry_run: bool) -> tuple[int, str | None]:
         """This node's rank and the master address, given what the command line says (``--node-rank``,
         ``--master-addr``); for ``--dry-run`` of a job to submit, the placement of its first node."""
+
+    def rendezvous(
+        self, nnodes: int, nproc_per_node: int, node_rank: int, master_addr: str | None, master_port: int | None,
+        dry_run: bool,
+    ) -> tuple[int, str | None, int | None]:
+        """This node's rank, the master address and the rendezvous port, given ``--config``'s shape and what the
+        command line says (``--master-port`` is ``None`` when not given). The core asks this; the default is
+        :meth:`placement` with the command line's port. A launcher whose job tells each node the port and the
+        job's shape (a Kubernetes operator does) overrides it to read them and check the shape."""
+        rank, addr = self.placement(nnodes, node_rank, master_addr, dry_run)
+        return rank, addr, master_port

@@ -194,6 +194,9 @@ class Vendor(ABC):
     compile_by_default: bool = False
     #: Folder holding tuned configs as ``<case>/<DEVICE_MODEL>x<N>x<M>[-variant].yaml``; ``None`` if it ships none.
     config_dir: Path | None = None
+    #: The extended resource its Kubernetes device plugin advertises (``nvidia.com/gpu``), which a pod asks for one
+    #: of per rank; ``None`` for a vendor whose ranks share the host (the pod then asks for one CPU per rank).
+    kubernetes_resource: str | None = None
 
     # -- discovery (supervisor) -----------------------------------------------------------------------------------
     @abstractmethod
@@ -213,6 +216,13 @@ class Vendor(ABC):
 
         The key ``sdk`` (e.g. ``"SDK V2.2"``, ``"CUDA 12.4"``) is what the standard table prints in Configuration.
         """
+        return {}
+
+    def libraries(self) -> dict[str, Any]:
+        """The communication and kernel libraries the ranks use, where the core cannot read them from torch (a
+        vendor's own collective library, say): ``{"communication": {"library": NAME, "version": TEXT},
+        "kernels": {...}}``, either part optional. The core reads NCCL/RCCL, cuDNN/MIOpen, gloo and oneDNN from
+        torch itself (``env.json`` ``provenance``); what is returned here replaces its reading."""
         return {}
 
     def peak_flops(self, dtype: str) -> float | None:

@@ -10,10 +10,11 @@ from collections.abc import Callable
 
 from benchbase.contract import Launcher
 from benchbase.contract.hookspecs import hookimpl
+from benchbase.launch.kubernetes import KubernetesLauncher
 from benchbase.launch.local import LocalLauncher
 from benchbase.launch.slurm import SlurmLauncher
 
-LAUNCHERS: tuple[Launcher, ...] = (LocalLauncher(), SlurmLauncher())
+LAUNCHERS: tuple[Launcher, ...] = (LocalLauncher(), SlurmLauncher(), KubernetesLauncher())
 
 
 @hookimpl

@@ -30,7 +30,7 @@ from benchbase.launch.slurm_site import SITE_OPTIONS, SlurmSite
 #: ``benchbase run`` options the script sets itself for every task, or that only the script reads (the site's),
 #: dropped from the user's command line; ``_STEP_FLAGS`` are those that take no value.
 _STEP_FLAGS = ("--dry-run", SITE_OPTIONS["requeue"])
-_STEP_OPTIONS = ("--launcher", "--master-addr", "--master-port", "--node-rank",
+_STEP_OPTIONS = ("--launcher", "--master-addr", "--master-port", "--node-rank", "--container-image",
                  *(option for option in SITE_OPTIONS.values() if option not in _STEP_FLAGS))
 
 
@@ -50,7 +50,8 @@ class SlurmLauncher(Launcher):
         return batch_job(
             job.case, job.vendor, job.nnodes, job.nproc_per_node,
             gpus_per_node=job.devices_per_node, run_argv=job.run_argv, master_port=job.master_port,
-            out_root=job.out_root, site=SlurmSite.from_options(job.launcher_options),
+            out_root=job.out_root,
+            site=SlurmSite.from_options({**job.launcher_options, "container_image": job.container_image}),
         )
 
     def placement(self, nnodes: int, node_rank: int, master_addr: str | None, dry_run: bool) -> tuple[int, str | None]:

@@ -18,14 +18,14 @@ from typing import Any
 from benchbase.errors import BenchbaseError
 from benchbase.foreign import visible
 
-#: The ``run`` options this module reads, each with a flag's default or ``None``; ``--requeue`` is the only flag.
+#: The ``run`` options only this module reads, by parameter name; ``--requeue`` is the only flag. ``--container-image``
+#: is ``run``'s own (``JobShape.container_image``), which the Kubernetes launcher reads too.
 SITE_OPTIONS: dict[str, str] = {
     "partition": "--partition",
     "account": "--account",
     "qos": "--qos",
     "time": "--time",
     "sbatch_options": "--sbatch-option",
-    "container_image": "--container-image",
     "container_mounts": "--container-mounts",
     "signal": "--signal",
     "requeue": "--requeue",
@@ -73,7 +73,8 @@ class SlurmSite:
                                       ("container_mounts", _MOUNTS, "/data:/data:ro,/scratch:/scratch")):
             value = getattr(self, key)
             if value is not None and not pattern.fullmatch(value):
-                _refuse(SITE_OPTIONS[key], value, f"give it as e.g. {SITE_OPTIONS[key]} {example}")
+                option = f"--{key.replace('_', '-')}"
+                _refuse(option, value, f"give it as e.g. {option} {example}")
         for option in self.sbatch_options:
             match = _SBATCH_OPTION.fullmatch(option)
             if not match:
@@ -99,7 +100,8 @@ class SlurmSite:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> SlurmSite:
         """From ``run``'s options by their keys in :data:`SITE_OPTIONS` (missing keys: not given)."""
-        given = {key: options[key] for key in SITE_OPTIONS if options.get(key) not in (None, (), False)}
+        given = {key: options[key] for key in (*SITE_OPTIONS, "container_image")
+                 if options.get(key) not in (None, (), False)}
         if "sbatch_options" in given:
             given["sbatch_options"] = tuple(given["sbatch_options"])
         return cls(**given)

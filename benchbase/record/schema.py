@@ -83,15 +83,13 @@ RECORD_FILES: tuple[str, ...] = (SUMMARY_FILE, CONFIG_FILE, ENV_FILE, EVENTS_FIL
 # Keys inside JSON records
 # ---------------------------------------------------------------------------------------------------------------
 
+#: ``env.json``'s account of what produced the result: ``communication`` and ``kernels`` (each ``library`` and
+#: ``version``), ``code`` (distribution -> ``version``, ``revision``, ``source``) and ``job``
+#: (:mod:`benchbase.run.provenance`).
+ENV_PROVENANCE = "provenance"
 #: ``env.json``'s container this run ran in (``None`` on a bare host), its keys those of
 #: :data:`CONTAINER_KEYS` plus ``sources`` (:mod:`benchbase.hardware.container`).
 ENV_CONTAINER = "container"
-#: ``env.json``'s batch job this run belongs to (``None`` outside one; :mod:`benchbase.launch.slurm_job`).
-ENV_JOB = "job"
-JOB_KEYS: tuple[str, ...] = (
-    "scheduler", "job_id", "node_list", "partition", "account", "qos", "restart_count", "array_job_id",
-    "array_task_id",
-)
 
 #: Key under which a JSON object lists the numbers that JSON cannot hold (:mod:`benchbase.record.nonfinite`).
 NONFINITE_KEY = "nonfinite"
@@ -99,6 +97,9 @@ NONFINITE_KEY = "nonfinite"
 EVAL_EXTRAS_KEY = "extras"
 #: Metadata keys the worker itself puts on an ``eval`` event; older workers wrote the extras flat beside them.
 EVAL_OWN_KEYS = frozenset({"eval_s", "start_ms", "end_ms"})
+#: Metadata key of a ``step`` event: the global gradient norm of the logged step before clipping, present only when
+#: the case's recipe clips (``Recipe.max_grad_norm``); not finite on an update the loss scaler skipped.
+STEP_GRAD_NORM_KEY = "grad_norm"
 
 #: ``windows`` of the summary: seconds of each timing window (docs/records.md, "windows"); the last, ``e2e_s``, is
 #: the supervisor's, the others the worker's. ``train_s`` and ``core_s`` are the steady window's, after the
@@ -229,6 +230,14 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     Field("grad_accum", _INT, base=True),
     Field("metric_name", _STR, base=True, identifies=True),
     Field("target", _NUMBER, base=True, identifies=True),
+    Field(
+        "higher_is_better",
+        _BOOL,
+        "whether a higher metric is better (the target a lower bound) or a lower one (an upper bound); records made "
+        "before it lack it and mean higher (benchbase.record.target)",
+        always_present=False,
+        base=True,
+    ),
     Field("final_metric", _NUMBER, "the metric of the last evaluation", mean=True),
     Field("final_extras", Kind.NUMBERS, "the case's extras of the last evaluation, by name in the case's order"),
     Field("initial_metric", _NUMBER, "the metric of the first evaluation", mean=True),
@@ -342,6 +351,18 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
         always_present=False,
     ),
     Field("software", Kind.VERSIONS, "the versions of the packages that shape a result", always_present=False),
+    _object(
+        "provenance",
+        "what produced the result, from ``env.json`` ``provenance``; null in records made before it",
+        Field("communication", _STR, "the collective library and its version, e.g. ``nccl 2.21.5``",
+              report_as="communication_library"),
+        Field("kernels", _STR, "the kernel library and its version, e.g. ``cudnn 9.1.0``", report_as="kernel_library"),
+        Field("code", Kind.VERSIONS, "each benchbase distribution's revision, e.g. ``git <commit>+dirty``",
+              report_as="code_revisions"),
+        Field("job", _STR, "the scheduler's job, e.g. ``slurm job 4242``; never part of a row's identity"),
+        required=False,
+        always_present=False,
+    ),
 )
 
 

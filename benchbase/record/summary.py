@@ -21,6 +21,7 @@ from benchbase.record import spans as counted
 from benchbase.record.cpu_load_file import read_cpu_load, read_sampler_cpu
 from benchbase.record.events import eval_extras, event_lines
 from benchbase.record.power import power_summary, telemetry_summary
+from benchbase.record.provenance_summary import provenance_summary
 from benchbase.record.rundir import RecordError, RunDir
 from benchbase.record.telemetry_file import telemetry_lines
 from benchbase.record.telemetry_scan import TelemetryScan, scan_telemetry
@@ -143,6 +144,7 @@ def build_summary(
         "device_memory_total_gib": scan.memory_total_max,
         "host": _host(environment, run_dir, window_meta),
         "software": _software(environment),
+        "provenance": provenance_summary(environment),
     }
     summary = {
         field.name: derived[field.name] if field.name in derived else base.get(field.name)

@@ -20,6 +20,8 @@ is not listed among the installed plugins (it is no entry point).
 
 from __future__ import annotations
 
+import math
+
 import re
 import traceback
 from collections.abc import Iterable, Mapping
@@ -449,6 +451,14 @@ def _check_composition(case: Case) -> None:
             )
     if not case.metric.name:
         raise TypeError(f"case '{case.name}' has a metric without a name")
+    if not isinstance(case.metric.higher_is_better, bool):
+        raise TypeError(f"case '{case.name}' has a metric whose higher_is_better is "
+                        f"{case.metric.higher_is_better!r}, not True or False")
+    clip = case.recipe.max_grad_norm
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))
+                             or not math.isfinite(clip) or clip <= 0):
+        raise TypeError(f"case '{case.name}' has a recipe whose max_grad_norm is {clip!r}, not None or a positive "
+                        "finite number")
 
 
 def load_registry(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchbase.errors import BenchbaseError
+from benchbase.record.target import better_direction
 from benchbase.report import columns
 from benchbase.report.aggregate import GroupStats
 from benchbase.report.detail import extra_label
@@ -25,7 +26,7 @@ from benchbase.report.table import EXTRAS_VALUE, Row, build_row
 #: Line label -> (row value it is computed from, which direction is better).
 _RATIO_OF: dict[str, tuple[str, str]] = {
     columns.PERFORMANCE: ("p_train", "higher"),
-    columns.ACCURACY: ("final_metric", "higher"),
+    columns.ACCURACY: ("final_metric", "higher"),  # the metric's own direction (_metric_direction)
     columns.POWER: ("power_w_per_device", "lower"),
     columns.SCALABILITY: ("scalability", "higher"),
     columns.MEMORY: ("peak_memory_gib_per_device", "lower"),
@@ -158,6 +159,16 @@ def _line(
     else:
         name, better = _RATIO_OF.get(label, ("", ""))
         value_a, value_b = (row_a.values[name], row_b.values[name]) if name else (None, None)
+    if label == columns.ACCURACY:
+        better = _metric_direction(row_a, row_b)
     ratio = value_b / value_a if value_a is not None and value_b is not None and value_a != 0 else None
     return ComparisonLine(label=label, a=a_text, b=b_text, ratio=ratio, better=better,
                           a_marks=row_a.marks.names(label), b_marks=row_b.marks.names(label))
+
+
+def _metric_direction(row_a: Row, row_b: Row) -> str:
+    """Which way the Accuracy line is better: the metric's own direction, or "" when the two sides' metrics
+    disagree (two cases compared by their final metric have no common better)."""
+    if row_a.key.higher_is_better != row_b.key.higher_is_better:
+        return ""
+    return better_direction(row_a.key.higher_is_better)

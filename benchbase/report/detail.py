@@ -14,11 +14,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from benchbase.record.schema import DIVERGED, FINAL_STATUSES, INTERRUPTED
+from benchbase.record.target import bound_sign
 from benchbase.report import formatting
 from benchbase.report.aggregate import GroupStats, Spread, Stat
 from benchbase.report.columns import EFFICIENCY_COLUMNS, SAMPLES_PER_JOULE, STANDARD_COLUMNS, TFLOPS
 from benchbase.report.efficiency import NO_COMPLETED_RUN, efficiency_cells
 from benchbase.report.marks import Marks
+from benchbase.report.provenance_detail import provenance_items
 from benchbase.report.scaling import Scalability
 
 DetailItems = tuple[tuple[str, str], ...]
@@ -44,7 +46,7 @@ _TAKEN_LABELS = frozenset(
     {"Criteria", "Hardware", "Case", *(label for label, *_ in _MEANS), "MFU", "Throughput CV", "Metric",
      "Steps / samples", "Runs", "Means over", "Run ids", "Notes", *STANDARD_COLUMNS, "Throughput range",
      "Time to target range", "Time to target (olympic)", "Seeds", "Repeat group", "Host", "Scalability basis",
-     "Threads", *EFFICIENCY_COLUMNS}
+     "Threads", "Libraries", "Code", "Job", *EFFICIENCY_COLUMNS}
 )
 
 
@@ -67,7 +69,7 @@ def detail_items(
     means = {label: _mean_text(stats, attribute, show, missing) for label, attribute, show, missing in _MEANS}
     efficiency = efficiency_cells(stats, Marks())
     items: list[tuple[str, str]] = [
-        ("Criteria", f"{key.metric_name} ≥ {formatting.metric(key.target)}"),
+        ("Criteria", f"{key.metric_name} {bound_sign(key.higher_is_better)} {formatting.metric(key.target)}"),
         ("Hardware", f"{key.device_model} ({key.vendor}), {key.topology} = {key.world_size} device(s)"),
         ("Case", f"{key.case} / {key.preset}" + _verdict(key.official, marks)),
         ("Repeat group", f"{stats.repeat_group} ({len(stats.runs)} run(s))" if stats.repeat_group
@@ -93,6 +95,7 @@ def detail_items(
         ("Runs", _run_counts(stats)),
         ("Means over", _basis_text(stats)),
         ("Run ids", ", ".join(run.run_id + _exclusion(run.status) for run in stats.runs)),
+        *provenance_items(stats),
     ]
     notes = [f"{run.run_id}: {note}" for run in stats.runs for note in run.notes]
     if notes:

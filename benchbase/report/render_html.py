@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from benchbase.record import schema
+from benchbase.record.target import bound_sign, higher_is_better
 from benchbase.report import formatting, svg
 from benchbase.report.svg import escape
 from benchbase.report.columns import (
@@ -230,7 +231,7 @@ def _run_article(run: Run) -> str:
     if run.p_train is not None:
         facts.append(Marks.of([run]).apply("p_train", f"p_train {formatting.throughput(run.p_train)} samples/s"))
     if run.final_metric is not None:
-        target = formatting.metric(run.target)
+        target = f"{bound_sign(higher_is_better(run.higher_is_better))} {formatting.metric(run.target)}"
         facts.append(f"{run.metric_name} {formatting.metric(run.final_metric)} (target {target})")
     if run.steps is not None:
         facts.append(f"{formatting.count(run.steps)} steps")
@@ -255,6 +256,15 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
     if series.train_window:
         time_bands.append(svg.Band(*series.train_window, "train window", _TRAIN, 0.10))
     time_bands += [svg.Band(start, end, "evaluation", _EVAL, 0.28) for start, end in series.eval_intervals]
+    higher = higher_is_better(run.higher_is_better)
+    # Only a recipe that clips records the norm; a chart of nothing would say less than no chart.
+    clipping = [svg.Chart(
+        title="Gradient norm before clipping",
+        x_label="step",
+        y_label="global gradient norm",
+        lines=[svg.Line("gradient norm", series.grad_norm, svg.color(1))],
+        rules=eval_rules,
+    )] if series.grad_norm else []
     scores = {name: points for name, points in series.extras.items() if all(0 <= y <= 1 for _, y in points)}
     others = {name: points for name, points in series.extras.items() if name not in scores}
     return [
@@ -266,10 +276,11 @@ def _charts(run: Run, series: RunSeries) -> list[svg.Chart]:
             rules=eval_rules,
             empty_reason=no_events or "no step events",
         ),
+        *clipping,
         svg.Chart(
             title=f"Evaluation: {run.metric_name}",
             x_label="step",
-            y_label="score (0 to 1)",
+            y_label="score (0 to 1)" if higher else f"{run.metric_name} (lower is better)",
             lines=[
                 svg.Line(run.metric_name, series.metric, svg.color(0), markers=True),
                 *(svg.Line(_extra_name(name), points, svg.color(2 + index), markers=True, dashed=True)

@@ -60,6 +60,7 @@ def _scaling_key(key: GroupKey) -> tuple[object, ...]:
         accumulation,
         key.metric_name,
         key.target,
+        key.higher_is_better,
         key.official,
     )
 

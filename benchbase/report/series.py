@@ -19,7 +19,7 @@ from typing import Any
 
 from benchbase.record.events import eval_extras, event_lines
 from benchbase.record.files import RecordError, RecordMissing
-from benchbase.record.schema import EVENTS_FILE, TELEMETRY_FILE
+from benchbase.record.schema import EVENTS_FILE, STEP_GRAD_NORM_KEY, TELEMETRY_FILE
 from benchbase.record.telemetry_file import telemetry_lines
 from benchbase.report.downsample import BoundedLine
 from benchbase.report.run import Run
@@ -31,6 +31,8 @@ Points = list[tuple[float, float]]
 class RunSeries:
     loss: Points = field(default_factory=list)
     samples_per_s: Points = field(default_factory=list)
+    #: The gradient norm before clipping, from the step events of a recipe that clips: (step, norm).
+    grad_norm: Points = field(default_factory=list)
     metric: Points = field(default_factory=list)
     #: Each case extra of the eval events (e.g. a token accuracy), by name in the case's order: (step, value).
     extras: dict[str, Points] = field(default_factory=dict)
@@ -66,7 +68,7 @@ class _Gathered:
 
     def __init__(self) -> None:
         self.t0: float | None = None
-        self.loss, self.samples_per_s = BoundedLine(), BoundedLine()
+        self.loss, self.samples_per_s, self.grad_norm = BoundedLine(), BoundedLine(), BoundedLine()
         self.window_ms: tuple[float, float] | None = None
         self.eval_intervals_ms: list[tuple[float, float]] | None = None
         #: One line per (node, device) and quantity, in the order of each quantity's first reading.
@@ -85,6 +87,8 @@ class _Gathered:
                 self.loss.add(step, value)
             if _number(meta.get("samples_per_s")):
                 self.samples_per_s.add(step, meta["samples_per_s"])
+            if _number(meta.get(STEP_GRAD_NORM_KEY)):
+                self.grad_norm.add(step, meta[STEP_GRAD_NORM_KEY])
         elif key == "eval" and _number(step):
             series.eval_steps.append(step)
             if _number(value):
@@ -117,6 +121,7 @@ class _Gathered:
     def fill(self, series: RunSeries) -> None:
         t0 = self.t0 or 0.0
         series.loss, series.samples_per_s = self.loss.points(), self.samples_per_s.points()
+        series.grad_norm = self.grad_norm.points()
         if self.window_ms is not None:
             series.train_window = ((self.window_ms[0] - t0) / 1000, (self.window_ms[1] - t0) / 1000)
         if self.eval_intervals_ms is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbase.record import schema
+from benchbase.record.target import bound_sign
 from benchbase.report import columns, formatting
 from benchbase.report.aggregate import GroupStats, Stat
 from benchbase.report.detail import NO_COMPLETED_RUN, DetailItems, detail_items
@@ -200,6 +201,13 @@ def identity(case: str, preset: str, vendor: str, device_model: str) -> str:
     return f"{case} {preset}, {vendor} {device_model}"
 
 
+def criteria(key: GroupKey) -> str:
+    """The target as the seed table prints it (``0.91``); an upper bound is marked (``≤ 25.00``), so a
+    lower-is-better row's target is never read as one the metric must rise to."""
+    target = formatting.metric(key.target)
+    return target if key.higher_is_better else f"{bound_sign(False)} {target}"
+
+
 def batch(key: GroupKey) -> str:
     """``bs:32``, or ``bs:32 (16x2 per device)`` when accumulating: 16 x 2 and 32 x 1 train differently."""
     accumulation = key.global_batch // (key.per_device_batch * key.world_size)
@@ -240,7 +248,7 @@ def standard_cells(group: GroupStats, scaling: Scalability, marks: Marks | None 
 
     stability = group.stability
     cells = {
-        columns.CRITERIA: formatting.metric(key.target),
+        columns.CRITERIA: criteria(key),
         columns.CONFIGURATION: configuration(key, marks.contended),
         columns.PERFORMANCE: cell(group.mean("p_train"), formatting.throughput, "not measured"),
         columns.ACCURACY: cell(group.mean("final_metric"), formatting.metric, "no evaluation"),

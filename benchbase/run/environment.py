@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbase.contract import PrecisionPolicy
+from benchbase.contract import PrecisionPolicy, Vendor
 from benchbase.hardware.container import container_facts
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
-from benchbase.launch.slurm_job import job_facts
-from benchbase.record.schema import ENV_CONTAINER, ENV_JOB
+from benchbase.record.schema import ENV_CONTAINER, ENV_PROVENANCE
 from benchbase.registry import checked
+from benchbase.run.provenance import provenance_record
 from benchbase.run.request import RunRequest
 
 
@@ -40,12 +40,12 @@ def environment_record(
                                               precision.flops_dtype),
         "launch": plan.describe(),
         ENV_CONTAINER: container_facts(),
-        ENV_JOB: job_facts(),
     }
 
 
-def with_host(env: dict[str, Any]) -> dict[str, Any]:
-    """``env.json`` whole: the host's facts first, then ``env``. Added when the record is written rather than when
-    the run is cleared, because the host's facts include what only the imported torch knows (its threads, MKL, the
-    TF32 switches): a run imports torch anyway, ``--dry-run``, which makes every check of a run, need not."""
-    return {"host": host_facts(), **env}
+def with_host(env: dict[str, Any], vendor: Vendor) -> dict[str, Any]:
+    """``env.json`` whole: the host's facts first, then ``env``, then its provenance (:mod:`.provenance`). Added
+    when the record is written rather than when the run is cleared, because the host's facts and the libraries
+    include what only the imported torch knows (its threads, MKL, the TF32 switches, NCCL's version): a run
+    imports torch anyway, ``--dry-run``, which makes every check of a run, need not."""
+    return {"host": host_facts(), **env, ENV_PROVENANCE: provenance_record(vendor)}

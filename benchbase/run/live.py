@@ -21,6 +21,7 @@ from rich.text import Text
 
 from benchbase.foreign import visible
 from benchbase.record.events import eval_extras
+from benchbase.record.target import bound_sign
 
 #: Seconds at least between two progress lines when the output is not a terminal.
 PIPE_INTERVAL_S = 10.0
@@ -65,11 +66,14 @@ class RunView:
         max_steps: int | None,
         target: float | None,
         clock: Callable[[], float] = time.monotonic,
+        higher_is_better: bool = True,
     ) -> None:
         self.console = console
         self.title = title
         self.max_steps = max_steps
         self.target = target
+        #: An upper-bound target (a lower-is-better metric) is shown as one: ``target ≤ 25``.
+        self.bound = "" if higher_is_better else f"{bound_sign(False)} "
         self.phase = "starting"
         self.step = 0
         self.samples = 0
@@ -159,7 +163,7 @@ class RunView:
                          for name, value in self.extras.items())
 
     def _eval_line(self) -> str:
-        target = f" (target {_number(self.target, '')})" if self.target is not None else ""
+        target = f" (target {self.bound}{_number(self.target, '')})" if self.target is not None else ""
         extras = f", {self._extras_text()}" if self.extras else ""
         return f"step {visible(self.step)}: metric {_number(self.metric, '.4f')}{target}{extras}"
 
@@ -177,7 +181,7 @@ class RunView:
         budget = f"/{self.max_steps}" if self.max_steps else ""
         metric = _number(self.metric, ".4f") if self.metric is not None else "-"
         if self.target is not None:
-            metric += f"  (target {_number(self.target, '')})"
+            metric += f"  (target {self.bound}{_number(self.target, '')})"
         rows = [
             ("phase", visible(self.phase)),
             ("step", f"{visible(self.step)}{budget}  ({visible(self.samples)} samples)"),

@@ -51,6 +51,8 @@ class RunOptions:
     master_addr: str | None
     master_port: int | None
     launcher: str
+    #: The image a launcher that writes a job names (``--container-image``), ``None`` when not given.
+    container_image: str | None
     sysfs_root: Path
     #: The command line after the program name, which a job to submit repeats on each of its nodes.
     argv: list[str]
@@ -106,11 +108,13 @@ def plan_run(options: RunOptions) -> PlannedRun:
             case.name, vendor.name, nnodes, nproc,
             devices_per_node=None if vendor.ranks_share_devices else nproc,
             run_argv=options.argv, master_port=options.master_port, out_root=options.out,
+            container_image=options.container_image, device_resource=vendor.kubernetes_resource,
             launcher_options=options.launcher_options,
         ))
         if submission is not None and not options.dry_run:
             return PlannedRun(request=None, submission=submission, written=submission.write())
-    node_rank, master_addr = launcher.placement(nnodes, options.node_rank, options.master_addr, options.dry_run)
+    node_rank, master_addr, master_port = launcher.rendezvous(
+        nnodes, nproc, options.node_rank, options.master_addr, options.master_port, options.dry_run)
     request = RunRequest(
         case=case,
         vendor=vendor,
@@ -122,7 +126,7 @@ def plan_run(options: RunOptions) -> PlannedRun:
         data_dir=options.data_dir,
         node_rank=node_rank,
         master_addr=master_addr,
-        master_port=options.master_port,
+        master_port=master_port,
         sysfs_root=options.sysfs_root,
         resume_dir=resume_dir,
         timeout_s=options.timeout,

@@ -86,6 +86,7 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
         grad_accum=core.grad_accum,
         metric_name=request.case.metric_name,
         target=core.target,
+        higher_is_better=request.case.metric.higher_is_better,
         peak_flops_per_device=env.get("peak_flops_per_device"),
         config_hash=request.resolved.config_hash,
     )
@@ -260,7 +261,8 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
     request, console, run_dir, signals = attempt.request, attempt.console, attempt.run_dir, attempt.signals
     plan = plan_for(request, Path(run_dir.path), cleared.bindings, cleared.binding_note)
     prepared = cleared.prepared or {}
-    base = _write_record_start(attempt, plan, with_host({**(cleared.env or {}), "launch": plan.describe()}), prepared)
+    env = with_host({**(cleared.env or {}), "launch": plan.describe()}, request.vendor)
+    base = _write_record_start(attempt, plan, env, prepared)
     attempt.sampler = sampler = _sampler(request, run_dir, cleared.device_indices, sensors.claim())
     if cleared.binding_note:
         console.print(f"[yellow]{escape(visible(cleared.binding_note))}[/]", soft_wrap=True, highlight=False)
@@ -273,7 +275,8 @@ def _record_and_watch(attempt: _Attempt, cleared: Cleared, sensors: _OpenedSenso
         attempt.processes = processes = RunProcesses(proc)
         title = f"{request.case.name} on {request.vendor.name} {request.nnodes}x{request.nproc_per_node}"
         core = request.resolved.core
-        with RunView(console, title, core.max_steps, core.target) as view:
+        with RunView(console, title, core.max_steps, core.target,
+                     higher_is_better=request.case.metric.higher_is_better) as view:
             watched = watch(
                 proc, processes, signals, sampler, run_dir, view, _timeout_s(request), attempt.process_start
             )

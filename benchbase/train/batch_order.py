@@ -16,7 +16,10 @@ accumulation 2 and 2 ranks without accumulation consume exactly the same samples
   ``i mod world_size``. The partition into batches depends on the split and the eval batch size only, never on the
   world size, so every topology scores the same samples in the same batches and the metric is the same (a rank may
   get one batch fewer than another, or none). Dropping an incomplete global batch, as the CPM reference's
-  ``drop_last`` does, would make the scored set shrink as ranks are added.
+  ``drop_last`` does, would make the scored set shrink as ranks are added. A rank's batches are made one at a
+  time as its evaluation reaches them (:func:`eval_ranges`), never listed whole, so the validation split may be
+  larger than memory; each is a range of consecutive indices, increasing, so a source read from front to back
+  (a stream) serves them by skipping the other ranks' ranges.
 
 The position in the training stream is just the step number, so resuming needs nothing but the step.
 """
@@ -92,16 +95,18 @@ class TrainOrder:
         return [mine[i * self.micro_batch : (i + 1) * self.micro_batch] for i in range(self.accum)]
 
 
-def eval_indices(size: int, *, batch: int, rank: int, world_size: int) -> list[np.ndarray]:
-    """This rank's evaluation batches as index arrays (see the module docstring); raise if the split is empty."""
+def eval_ranges(size: int, *, batch: int, rank: int, world_size: int) -> Iterator[range]:
+    """This rank's evaluation batches as ranges of consecutive sample indices (see the module docstring), made one
+    at a time as the evaluation reaches them: a split of any size costs no memory here. Raises at once, before the
+    first batch, if the batch size, the rank or the split is invalid."""
     if batch <= 0:
         raise BenchbaseError(f"eval batch size must be positive, got {batch}", "set it to >= 1")
     _check_rank(rank, world_size)
     if size <= 0:
         raise BenchbaseError("the validation split has no samples", "give the case a validation split to score")
-    return list(_eval_batches(size, batch, rank, world_size))
+    return _eval_batches(size, batch, rank, world_size)
 
 
-def _eval_batches(size: int, batch: int, rank: int, world_size: int) -> Iterator[np.ndarray]:
+def _eval_batches(size: int, batch: int, rank: int, world_size: int) -> Iterator[range]:
     for start in range(rank * batch, size, world_size * batch):
-        yield np.arange(start, min(start + batch, size))
+        yield range(start, min(start + batch, size))

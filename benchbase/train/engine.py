@@ -11,15 +11,17 @@ data-parallel wrapper, compiling and the collectives are :mod:`benchbase.train.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn
 
 import torch
+from torch.distributed.tensor import DTensor
 from torch.optim.lr_scheduler import LRScheduler
 
 from benchbase.config.parameters import CoreConfig
-from benchbase.contract import Case, PrecisionPolicy, Vendor
-from benchbase.train.batch_order import TrainOrder, eval_indices
+from benchbase.contract import Batch, Case, PrecisionPolicy, Vendor
+from benchbase.errors import BenchbaseError
+from benchbase.train.batch_order import TrainOrder, eval_ranges
 from benchbase.train.evaluation import Evaluation, Tally
 from benchbase.train.parallel import RankPlace, gradient_sync, wrap_for_training
 from benchbase.train.prefetch import TrainFeed, to_device
@@ -78,6 +80,11 @@ class Engine:
         )
         self.feed = TrainFeed(self.samples, order, device)
         self.step = 0
+        #: The recipe's clip of the global gradient norm; ``None``: no clipping.
+        self.max_grad_norm = case.recipe.max_grad_norm
+        #: The last update's gradient norm before clipping, on the device (read at log points only); ``None``
+        #: without clipping, which computes no norm.
+        self.grad_norm: torch.Tensor | None = None
         # Training mode is set here and restored after each evaluation, not on every step (a walk over all modules).
         self.net.train()
 
@@ -85,8 +92,9 @@ class Engine:
     def train_step(self, batch: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         """Forward, backward and update of one global step; returns the mean micro-batch loss, not synchronised.
 
-        Gradients are all-reduced once, on the last micro-batch (``no_sync`` before it). Every update advances the
-        schedule, unless the recipe says an update the loss scaler skipped for an overflow does not.
+        Gradients are all-reduced once, on the last micro-batch (``no_sync`` before it), then clipped when the
+        recipe says so. Every update advances the schedule, unless the recipe says an update the loss scaler
+        skipped for an overflow does not.
         """
         spec = self.case.model
         total = torch.zeros((), device=self.device)
@@ -99,6 +107,7 @@ class Engine:
             total += loss.detach()
         skips_schedule = self.precision.loss_scaling and not self.case.recipe.schedule_steps_on_overflow
         scale_before = self.scaler.get_scale() if skips_schedule else None
+        self._clip_gradients()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -106,6 +115,31 @@ class Engine:
             self.schedule.step()
         self.step += 1
         return total / len(batch)
+
+    def _clip_gradients(self) -> None:
+        """Clip the global gradient norm to the recipe's ``max_grad_norm``, on the true gradients.
+
+        The scaler unscales them first (``unscale_``, which also notes an overflow), so the norm is the gradients'
+        own, not the loss scale's; an overflowed update is still skipped by ``scaler.step`` and leaves the weights
+        as they were. ``clip_grad_norm_`` over the model's parameters is the norm over all ranks for any wrapper:
+        DDP has all-reduced the gradients, and an FSDP2 gradient is a DTensor whose norm is reduced over its shards.
+        """
+        if self.max_grad_norm is None:
+            return
+        self.scaler.unscale_(self.optimizer)
+        self.grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm).detach()
+
+    def grad_norm_value(self) -> float | None:
+        """The last update's gradient norm before clipping, on the host; ``None`` when the recipe does not clip.
+
+        Called by every rank at the same log points: an FSDP2 norm is a DTensor, and reading its full value is a
+        collective."""
+        if self.grad_norm is None:
+            return None
+        norm = self.grad_norm
+        if isinstance(norm, DTensor):
+            norm = norm.full_tensor()
+        return float(norm)
 
     def learning_rate(self) -> float:
         """The lr the next update will use (first parameter group), for the step log."""
@@ -122,16 +156,18 @@ class Engine:
         spec, metric = self.case.model, self.case.metric
         self.model.eval()
         tally = Tally(self.device)
-        batches = eval_indices(
-            self.samples.eval_size(), batch=self.eval_batch, rank=self.place.rank, world_size=self.place.world_size
-        )
-        for indices in batches:
-            batch = to_device(self.samples.eval_batch(indices), self.device)
+        size = self.samples.eval_size()
+        place = {"batch": self.eval_batch, "rank": self.place.rank, "world_size": self.place.world_size}
+        # Two walks of the same lazy partition: one handed to the source, one counting each batch's samples. The
+        # source's batches are taken one at a time, so one batch (and the one being scored) is all that is held.
+        spans = eval_ranges(size, **place)
+        for span, host_batch in _one_per_span(spans, self.samples.eval_batches(eval_ranges(size, **place)), size):
+            batch = to_device(host_batch, self.device)
             with self.precision.autocast(self.device):
                 outputs = spec.forward(self.model, batch)
             values = dict(metric.score(outputs, batch, self.model))
             values.setdefault(LOSS, spec.loss(outputs, batch))
-            tally.add(values, len(indices))
+            tally.add(values, len(span))
         result = tally.combine(metric.name, self.place)
         self.net.train()
         return result
@@ -161,3 +197,23 @@ class Engine:
         self.feed.close()
         self.net = self.model
 
+
+def _one_per_span(spans: Iterator[range], batches: Iterator[Batch], size: int) -> Iterator[tuple[range, Batch]]:
+    """Each range with the batch the source gave for it; a source that gives more or fewer batches than ranges
+    is refused in one line (a metric over part of the split would be recorded as the whole's)."""
+    given = 0
+    for span in spans:
+        batch = next(batches, None)
+        if batch is None:
+            _refuse_count(f"ran out after {given} batch(es)", size)
+        given += 1
+        yield span, batch
+    if next(batches, None) is not None:
+        _refuse_count(f"gave more than the {given} batch(es) asked for", size)
+
+
+def _refuse_count(problem: str, size: int) -> NoReturn:
+    raise BenchbaseError(
+        f"the case's eval_batches {problem} (one per range handed to it, validation split of {size} samples)",
+        "yield exactly one batch per range, in order",
+    )

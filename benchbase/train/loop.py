@@ -18,6 +18,8 @@ from benchbase.config.parameters import CoreConfig
 from benchbase.contract import Vendor
 from benchbase.record.events import EventLog
 from benchbase.record.rundir import RunDir
+from benchbase.record.schema import STEP_GRAD_NORM_KEY
+from benchbase.record.target import reaches
 from benchbase.registry.plugins import Registry
 from benchbase.train.checkpoint import Checkpoints
 from benchbase.train.divergence import DivergenceWatch
@@ -160,7 +162,9 @@ class TrainingLoop:
         rate = (self.samples - self._log_samples) / max(now - self._log_time, 1e-9)
         loss_value, first = mean_and_min(loss.float(), self.divergence.flag, self.world_size)
         lr = self.engine.learning_rate()
-        self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr)
+        grad_norm = self.engine.grad_norm_value()
+        clipping = {} if grad_norm is None else {STEP_GRAD_NORM_KEY: grad_norm}
+        self.emit("step", loss_value, samples_per_s=round(rate, 4), lr=lr, **clipping)
         self.observers.call("benchbase_step", step=self.step, samples=self.samples, loss=loss_value, samples_per_s=rate)
         # Nothing is queued on the device after the log point's own sync, so the clock alone is exact here.
         self._restart_rate(self.watch.clock())
@@ -242,7 +246,7 @@ class TrainingLoop:
         self.emit("eval", self.metric, eval_s=round(end - start, 6), start_ms=start_ms, end_ms=end_ms, extras=extras,
                   eval_samples=result.samples, eval_batches=result.batches)
         self.observers.call("benchbase_eval", step=self.step, samples=self.samples, metric=self.metric, extras=extras)
-        reached = self.metric >= self.core.target
+        reached = reaches(self.metric, self.core.target, self.engine.case.metric.higher_is_better)
         if reached and self.converged_step is None:
             self.converged_step, self.converged_samples = self.step, self.samples
             self.time_to_target_s = self.windows.whole_s + (end - (self.whole_start or end))

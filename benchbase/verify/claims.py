@@ -16,6 +16,7 @@ from typing import Any
 from benchbase.config.resolve import config_hash, merge_parameters, resolve_config
 from benchbase.errors import BenchbaseError
 from benchbase.record import schema
+from benchbase.record.target import better_direction, higher_is_better
 from benchbase.verify.figures import same
 from benchbase.verify.findings import Finding
 
@@ -66,6 +67,11 @@ def against_case(summary: Mapping[str, Any], config: Mapping[str, Any], find_cas
     if summary.get("metric_name") != case.metric_name:
         findings.append(Finding("metric_name", f"the summary says {summary.get('metric_name')!r}, case "
                                                f"{case.name} scores {case.metric_name!r}"))
+    if higher_is_better(summary.get("higher_is_better")) != case.metric.higher_is_better:
+        recorded = better_direction(higher_is_better(summary.get("higher_is_better")))
+        findings.append(Finding("higher_is_better", f"the summary says {recorded} is better, case {case.name}'s "
+                                                    f"{case.metric_name} is better "
+                                                    f"{better_direction(case.metric.higher_is_better)}"))
     values, preset_name = config.get("values"), config.get("preset")
     presets = case.presets()
     if not isinstance(values, Mapping) or preset_name not in presets:

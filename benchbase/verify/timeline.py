@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from benchbase.record import schema
+from benchbase.record.target import higher_is_better, reaches
 from benchbase.verify.findings import Finding
 
 _LOG = schema.EVENTS_FILE
@@ -143,20 +144,23 @@ def _cadence(attempt: list[dict[str, Any]], every: int, number: int) -> list[Fin
 
 
 def _convergence(events: list[dict[str, Any]], summary: Mapping[str, Any]) -> list[Finding]:
-    """``converged`` is backed by an evaluation at or above the target, at the recorded step; any other ending
-    has no such evaluation (the loop stops at the first one)."""
+    """``converged`` is backed by an evaluation that reaches the target (at or above it, or at or below it for a
+    lower-is-better metric), at the recorded step; any other ending has no such evaluation (the loop stops at the
+    first one)."""
     target = summary.get("target")
     if not isinstance(target, (int, float)) or isinstance(target, bool):
         return []
+    higher = higher_is_better(summary.get("higher_is_better"))
     reached = [event for event in events if event["key"] == "eval" and isinstance(event.get("value"), (int, float))
-               and event["value"] >= target]
+               and not isinstance(event["value"], bool) and reaches(event["value"], target, higher)]
     status = summary.get("status")
     if status == schema.CONVERGED:
         if not reached:
             return [Finding("status", f"converged, but no evaluation in the log reaches the target {target}")]
         if summary.get("converged_step") != reached[0].get("step"):
+            side = "above" if higher else "below"
             return [Finding("converged_step", f"{summary.get('converged_step')!r}, but the first evaluation at or "
-                                              f"above the target is at step {reached[0].get('step')}")]
+                                              f"{side} the target is at step {reached[0].get('step')}")]
     elif reached and status in schema.COMPLETED_STATUSES:
         return [Finding("status", f"{status}, but the evaluation at step {reached[0].get('step')} reaches the "
                                   f"target {target}")]

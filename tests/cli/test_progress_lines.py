@@ -52,3 +52,11 @@ def test_an_evaluation_prints_its_line_at_once_and_restarts_the_interval() -> No
         view.consume([_step(10, 3.0), {"key": "eval", "step": 10, "samples": 160, "value": 0.9,
                                        "metadata": {"extras": {"token_accuracy": 0.5}}}])
     assert out.getvalue().splitlines() == ["step 10: metric 0.9000 (target 0.96), token accuracy 0.500"]
+
+
+def test_a_lower_is_better_metrics_target_is_printed_as_the_upper_bound_it_is() -> None:
+    out, clock = io.StringIO(), Clock()
+    console = Console(file=out, force_terminal=False, width=200)
+    with RunView(console, "lm on cpu 1x1", 600, 25.0, clock=clock, higher_is_better=False) as view:
+        view.consume([{"key": "eval", "step": 10, "samples": 160, "value": 31.5, "metadata": {}}])
+    assert out.getvalue().splitlines() == ["step 10: metric 31.5000 (target ≤ 25.0)"]

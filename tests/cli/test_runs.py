@@ -68,6 +68,10 @@ def test_every_run_leaves_a_complete_record(scale_runs: Path) -> None:
     else:
         assert share >= 0 and host["contended"] == (share > 0.10)
     assert len(read_cpu_load(run / "cpu_load.csv")) >= 2 and summary["software"] == env["host"]["packages"]
+    provenance = env["provenance"]  # what a CPU run really used, read from this machine's torch and installation
+    assert provenance["communication"]["library"] == "gloo" and provenance["kernels"]["library"] == "onednn"
+    assert provenance["code"]["benchbase-core"]["source"] == "git checkout", "installed editable from this checkout"
+    assert summary["provenance"]["communication"].startswith("gloo built into torch ")
     warmup_samples = [e for e in read_events(run / "events.jsonl") if e["key"] == "windows"][-1]["metadata"][
         "warmup_samples"]
     steady = summary["samples"] - warmup_samples

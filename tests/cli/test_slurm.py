@@ -337,8 +337,9 @@ def test_a_job_with_site_options_preempted_by_its_signal_is_requeued_and_resumes
     assert summary["status"] == "converged", output
     events = [json.loads(line)["key"] for line in (record / "events.jsonl").read_text().splitlines()]
     assert events.count("run_start") == 2 and events.count("resume") == 1, "the second attempt resumed the first"
-    job = json.loads((record / "env.json").read_text())["job"]
-    assert (job["job_id"], job["partition"], job["restart_count"]) == (job_id, "debug", 0), job
+    job = json.loads((record / "env.json").read_text())["provenance"]["job"]
+    assert (job["job_id"], job["partition"]) == (job_id, "debug") and "restart_count" not in job, \
+        "env.json describes the attempt that started the record"
     assert job["node_list"] in NODES, "the node the job ran on"
     (row,) = _report(runs, demo_cache)["rows"]
     assert row["group"]["world_size"] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchbase.train.batch_order import TrainOrder, eval_indices
+from benchbase.train.batch_order import TrainOrder, eval_ranges
 from benchbase.errors import BenchbaseError
 
 
@@ -89,15 +89,15 @@ def test_fewer_samples_than_one_global_batch_is_a_user_error() -> None:
 
 def eval_partition(size: int, batch: int, world_size: int) -> list[list[int]]:
     """All ranks' eval batches, in batch order (batch ``i`` is on rank ``i mod world_size``)."""
-    per_rank = [eval_indices(size, batch=batch, rank=rank, world_size=world_size) for rank in range(world_size)]
-    return [per_rank[i % world_size][i // world_size].tolist() for i in range(sum(map(len, per_rank)))]
+    per_rank = [list(eval_ranges(size, batch=batch, rank=rank, world_size=world_size)) for rank in range(world_size)]
+    return [list(per_rank[i % world_size][i // world_size]) for i in range(sum(map(len, per_rank)))]
 
 
 def test_eval_batches_are_consecutive_stored_samples_the_last_one_short_dealt_to_ranks_in_turn() -> None:
-    rank0 = eval_indices(23, batch=5, rank=0, world_size=2)
-    rank1 = eval_indices(23, batch=5, rank=1, world_size=2)
-    assert [batch.tolist() for batch in rank0] == [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14], [20, 21, 22]]
-    assert [batch.tolist() for batch in rank1] == [[5, 6, 7, 8, 9], [15, 16, 17, 18, 19]]
+    rank0 = eval_ranges(23, batch=5, rank=0, world_size=2)
+    rank1 = eval_ranges(23, batch=5, rank=1, world_size=2)
+    assert [list(batch) for batch in rank0] == [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14], [20, 21, 22]]
+    assert [list(batch) for batch in rank1] == [[5, 6, 7, 8, 9], [15, 16, 17, 18, 19]]
 
 
 @pytest.mark.parametrize("world_size", [2, 3, 4, 7])
@@ -109,9 +109,15 @@ def test_every_world_size_scores_every_sample_in_the_same_batches_as_one_rank(wo
 
 
 def test_a_rank_may_get_no_eval_batch_when_there_are_fewer_batches_than_ranks() -> None:
-    assert [len(eval_indices(7, batch=4, rank=rank, world_size=3)) for rank in range(3)] == [1, 1, 0]
+    assert [len(list(eval_ranges(7, batch=4, rank=rank, world_size=3))) for rank in range(3)] == [1, 1, 0]
+
+
+def test_the_batches_of_a_split_larger_than_memory_are_made_as_they_are_reached() -> None:
+    """A trillion samples: listing their indices would take terabytes; the first batches come at once."""
+    batches = eval_ranges(10**12, batch=4, rank=1, world_size=2)
+    assert [next(batches), next(batches)] == [range(4, 8), range(12, 16)]
 
 
 def test_an_empty_validation_split_is_a_user_error() -> None:
     with pytest.raises(BenchbaseError, match="the validation split has no samples"):
-        eval_indices(0, batch=4, rank=0, world_size=2)
+        eval_ranges(0, batch=4, rank=0, world_size=2)

@@ -3,14 +3,18 @@ validation split, in the batches one rank would use, and their sums and counts g
 
 The validation split of 23 samples in eval batches of 5 divides neither by the batch nor by batch x ranks; the batch
 that starts at sample 10 has nothing to score (NaN), so leaving it out is checked across ranks too. Each rank writes
-what it scored and what it got to a file of its own, which the test compares with one rank's.
+what it scored and what it got to a file of its own, which the test compares with one rank's. Each split is scored
+twice, by a source addressed by index (``Samples.eval_batch``) and by one read front to back
+(``Samples.eval_batches``, a stream): both get the same batches.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,20 @@ class IndexedPoints(Points):
     def eval_batch(self, indices: np.ndarray) -> Batch:
         self.scored += indices.tolist()
         return {**self.train_batch(indices), "i": torch.as_tensor(indices)}
+
+
+class StreamedPoints(IndexedPoints):
+    """The same points read front to back (``eval_batches``): only the ranges handed over are read."""
+
+    def eval_batches(self, spans: Iterator[range]) -> Iterator[Batch]:
+        for span in spans:
+            indices = np.arange(span.start, span.stop)
+            self.scored += indices.tolist()
+            yield {**self.train_batch(indices), "i": torch.as_tensor(indices)}
+
+
+#: How a case's Samples hands over its eval batches: addressed by index, or streamed.
+SOURCES = {"indexed": IndexedPoints, "streamed": StreamedPoints}
 
 
 class RecordingLine(Line):
@@ -74,8 +92,8 @@ def evaluate_as_rank(out: str, rendezvous: str, rank: int, world_size: int) -> N
     if world_size > 1:
         dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size)
     try:
-        for size, eval_batch in SPLITS:
-            samples, spec = IndexedPoints(size), RecordingLine()
+        for (size, eval_batch), source in itertools.product(SPLITS, SOURCES):
+            samples, spec = SOURCES[source](size), RecordingLine()
             case = LineCase(samples, Closeness())
             case.model = spec
             torch.manual_seed(0)
@@ -83,7 +101,7 @@ def evaluate_as_rank(out: str, rendezvous: str, rank: int, world_size: int) -> N
             trainer = Engine(case, CPUVendor(), torch.device("cpu"), FP32, settled, CoreConfig.from_values(settled),
                              {}, RankPlace(rank, world_size), lambda *args, **kwargs: None)
             result = trainer.evaluate()
-            Path(out, f"{size}-rank{rank}.json").write_text(json.dumps({
+            Path(out, f"{size}-{source}-rank{rank}.json").write_text(json.dumps({
                 "scored": samples.scored, "forwarded": spec.forwarded, "trained_on": type(trainer.net).__name__,
                 "metric": result.metric, "extras": dict(result.extras), "samples": result.samples,
                 "batches": result.batches,
@@ -93,15 +111,21 @@ def evaluate_as_rank(out: str, rendezvous: str, rank: int, world_size: int) -> N
             dist.destroy_process_group()
 
 
-def evaluate_on(world_size: int, folder: Path) -> dict[int, list[dict]]:
-    """Every rank's result for each split (by its size), from ``world_size`` processes (one rank runs in this one)."""
+def evaluate_on(world_size: int, folder: Path) -> dict[int | tuple[int, str], list[dict]]:
+    """Every rank's result for each split from ``world_size`` processes (one rank runs in this one): by its size
+    for the indexed source, by (size, source) for either."""
     folder.mkdir()
     if world_size == 1:
         evaluate_as_rank(str(folder), "", 0, 1)
     else:
         run_ranks(world_size, folder)
-    return {size: [json.loads((folder / f"{size}-rank{rank}.json").read_text()) for rank in range(world_size)]
-            for size, _ in SPLITS}
+    results: dict[int | tuple[int, str], list[dict]] = {
+        (size, source): [json.loads((folder / f"{size}-{source}-rank{rank}.json").read_text())
+                         for rank in range(world_size)]
+        for (size, _), source in itertools.product(SPLITS, SOURCES)
+    }
+    results.update({size: results[size, "indexed"] for size, _ in SPLITS})
+    return results
 
 
 def run_ranks(world_size: int, folder: Path) -> None:
@@ -159,3 +183,16 @@ def test_a_rank_with_no_eval_batch_meets_the_others_only_in_the_final_reduction(
         assert (rank["samples"], rank["batches"]) == (7, 2)
         assert rank["metric"] == pytest.approx(single["metric"], rel=1e-9)
         assert same_numbers(rank["extras"], single["extras"])
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_a_streamed_source_gets_the_same_batches_and_metric_as_one_addressed_by_index(
+    evaluations: dict, world_size: int
+) -> None:
+    for size, _ in SPLITS:
+        streamed, indexed = evaluations[world_size][size, "streamed"], evaluations[world_size][size, "indexed"]
+        assert [rank["scored"] for rank in streamed] == [rank["scored"] for rank in indexed]
+        for got, expected in zip(streamed, indexed):
+            assert (got["samples"], got["batches"]) == (expected["samples"], expected["batches"])
+            assert got["metric"] == pytest.approx(expected["metric"], rel=1e-12)
+            assert same_numbers(got["extras"], expected["extras"])

@@ -322,11 +322,35 @@ def test_a_case_missing_a_part_of_its_composition_is_refused_at_registration_nam
     assert registry.cases == {}
 
 
+@pytest.mark.parametrize(("part", "attribute", "value", "words"), [
+    ("metric", "higher_is_better", "no", "a metric whose higher_is_better is 'no', not True or False"),
+    ("recipe", "max_grad_norm", -1.0, "a recipe whose max_grad_norm is -1.0, not None or a positive finite number"),
+    ("recipe", "max_grad_norm", float("inf"), "max_grad_norm is inf"),
+])
+def test_a_case_whose_direction_or_clip_is_no_value_the_core_can_use_is_refused_at_registration(
+    part: str, attribute: str, value: object, words: str
+) -> None:
+    odd = _NamedCase("odd")
+    bent = type("Bent", (type(getattr(_NamedCase, part)),), {attribute: value})  # the case's part, one value changed
+    setattr(odd, part, bent([]) if part == "metric" else bent())
+    module = types.ModuleType("odd")
+
+    @hookimpl
+    def benchbase_register_cases(register):  # type: ignore[no-untyped-def]
+        register(odd)
+
+    module.benchbase_register_cases = benchbase_register_cases  # type: ignore[attr-defined]
+    registry = load_registry(use_entry_points=False, modules={"odd": module})
+    (plugin,) = registry.plugins
+    assert words in plugin.error
+    assert registry.cases == {}
+
+
 def test_the_core_registers_its_launchers_through_the_hook_and_stays_out_of_the_installed_plugins() -> None:
     registry = load_registry(use_entry_points=False)
-    assert sorted(registry.launchers) == ["auto", "slurm"] and registry.plugins == []
-    assert registry.origin("launcher", "slurm").distribution == "benchbase-core"
-    with pytest.raises(BenchbaseError, match=r"unknown launcher 'k8s'.*installed launchers: auto, slurm"):
+    assert sorted(registry.launchers) == ["auto", "kubernetes", "slurm"] and registry.plugins == []
+    assert registry.origin("launcher", "kubernetes").distribution == "benchbase-core"
+    with pytest.raises(BenchbaseError, match=r"unknown launcher 'k8s'.*installed launchers: auto, kubernetes, slurm"):
         registry.launcher("k8s")
 
 

@@ -1,41 +1,35 @@
-"""``env.json``'s ``job`` from Slurm's variables (a dict standing for a task's environment), and the record a
-requeued job continues; tests/cli/test_slurm.py requeues a real job."""
+"""The record a requeued Slurm job continues, found by the job id ``env.json``'s provenance names and the node
+rank; tests/cli/test_slurm.py requeues a real job, tests/hardware/test_provenance_facts.py reads the job's facts."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from benchbase.launch.slurm_job import job_facts, requeued_record, restart_count
+from benchbase.launch.job_identity import job_identity
+from benchbase.launch.slurm_job import requeued_record, restart_count
 
 
-def test_outside_a_slurm_job_there_is_no_job() -> None:
-    assert job_facts({"HOME": "/root"}) is None
-
-
-def test_a_jobs_id_node_list_and_site_options_are_recorded() -> None:
-    environ = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "gpu[01-02]", "SLURM_JOB_PARTITION": "debug",
-               "SLURM_JOB_ACCOUNT": "bench", "SLURM_JOB_QOS": "normal", "SLURM_RESTART_COUNT": "1"}
-    assert job_facts(environ) == {
-        "scheduler": "slurm", "job_id": "4242", "node_list": "gpu[01-02]", "partition": "debug",
-        "account": "bench", "qos": "normal", "restart_count": 1, "array_job_id": None, "array_task_id": None,
+def test_a_jobs_node_list_and_site_options_are_recorded_with_its_id() -> None:
+    environ = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "bench", "SLURM_JOB_NODELIST": "gpu[01-02]",
+               "SLURM_JOB_PARTITION": "debug", "SLURM_JOB_ACCOUNT": "bench", "SLURM_JOB_QOS": "normal",
+               "SLURM_RESTART_COUNT": "1"}
+    assert job_identity(environ) == {
+        "scheduler": "slurm", "job_id": "4242", "job_name": "bench", "node_list": "gpu[01-02]", "partition": "debug",
+        "account": "bench", "qos": "normal", "restart_count": 1,
     }
-
-
-def test_a_value_with_a_control_character_is_dropped() -> None:
-    facts = job_facts({"SLURM_JOB_ID": "7", "SLURM_JOB_PARTITION": "debug\n#SBATCH --x"})
-    assert facts is not None and facts["partition"] is None
 
 
 def test_restart_count_is_zero_for_a_first_run_and_outside_slurm() -> None:
     assert restart_count({}) == 0 and restart_count({"SLURM_RESTART_COUNT": "2"}) == 2
+    assert restart_count({"SLURM_RESTART_COUNT": "two"}) == 0
 
 
 def _record(root: Path, name: str, job_id: str | None, node_rank: int) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    job = {"job_id": job_id} if job_id else None
-    (folder / "env.json").write_text(json.dumps({"job": job, "launch": {"node_rank": node_rank}}))
+    job = {"scheduler": "slurm", "job_id": job_id} if job_id else None
+    (folder / "env.json").write_text(json.dumps({"provenance": {"job": job}, "launch": {"node_rank": node_rank}}))
     return folder
 
 

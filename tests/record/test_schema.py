@@ -17,6 +17,7 @@ from benchbase.record.rundir import RecordError, RunDir, validate_summary
 from benchbase.record.schema import Field, Kind
 from benchbase.record.summary import base_summary, build_summary
 from benchbase.report import build_report, load_runs, render
+from benchbase.report.grouping import GroupKey
 
 #: A field a later benchbase might add: the energy a wall meter read, known to the supervisor before the summary.
 WALL_ENERGY = Field("wall_energy_kwh", Kind.NUMBER, "energy the wall meter read over the run", base=True, mean=True)
@@ -95,11 +96,12 @@ def test_base_summary_keeps_the_schema_order_whatever_order_the_supervisor_names
 def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_path):
     """Records written before ``seed``, ``host``, ``software``, the device's memory capacity, the physical device
     count, the telemetry's quality, the power figure's sample count, the warm-up window, the count of evaluated
-    samples, the ranks' threads and the sampler's own CPU existed stay valid."""
+    samples, the ranks' threads, the sampler's own CPU, the metric's direction and the provenance existed stay valid
+    (and their metric is read as higher-is-better, the only kind there was)."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["devices", "seed", "final_eval_samples", "telemetry", "threads", "device_memory_total_gib",
-                     "host", "software"]
+    assert later == ["devices", "seed", "higher_is_better", "final_eval_samples", "telemetry", "threads",
+                     "device_memory_total_gib", "host", "software", "provenance"]
     later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
                   for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
     assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"],
@@ -113,7 +115,9 @@ def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_
     (run,) = load_runs([run_dir.path]).runs
     assert run.seed is None and run.hostname is None and run.software is None
     assert run.devices is None and run.too_few_samples is None and run.warmup_s is None
+    assert run.higher_is_better is None and GroupKey.of(run).higher_is_better is True
     assert run.final_eval_samples is None
+    assert run.communication_library is None and run.code_revisions is None and run.job is None
 
 
 def test_every_status_but_running_is_final_and_has_its_own_exit_code():

@@ -28,6 +28,8 @@ class IluvatarVendor(CudaLikeVendor[Backend]):
     name = "iluvatar"
     description = "Iluvatar CoreX BI-V100 (CoreX PyTorch, NCCL-compatible collectives, ixml/ixsmi telemetry)"
     default_device_model = "BI-V100"
+    #: What Iluvatar's Kubernetes device plugin (ix-device-plugin) advertises.
+    kubernetes_resource = "iluvatar.ai/gpu"
     config_dir = CONFIG_DIR
     device_noun = "Iluvatar device"
     setup_fix = "install CoreX's PyTorch build and the CoreX driver, or pick another --vendor"

@@ -31,6 +31,8 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
     name = "nvidia"
     description = "NVIDIA GPUs (CUDA, NCCL, NVML telemetry)"
     default_device_model = "A100"
+    #: What NVIDIA's Kubernetes device plugin (k8s-device-plugin) advertises.
+    kubernetes_resource = "nvidia.com/gpu"
     config_dir = CONFIG_DIR
     device_noun = "NVIDIA GPU"
     setup_fix = "install a CUDA build of PyTorch and an NVIDIA driver, or pick another --vendor"
