@@ -65,3 +65,30 @@ class LauncherName(click.ParamType):
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
         return [CompletionItem(launcher.name) for launcher in LAUNCHERS if launcher.name.startswith(incomplete)]
+
+
+def slurm_site_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``run``'s options for ``--launcher slurm``'s batch script (:mod:`benchbase.launch.slurm_site` checks their
+    values, in one line each)."""
+    slurm = "(--launcher slurm) "
+    options = [
+        click.option("--partition", help=slurm + "Partition to queue the job in (#SBATCH --partition)."),
+        click.option("--account", help=slurm + "Account to charge the job to (#SBATCH --account)."),
+        click.option("--qos", help=slurm + "Quality of service (#SBATCH --qos)."),
+        click.option("--time", help=slurm + "Time limit, e.g. 30, 2:00:00 or 1-12 (#SBATCH --time)."),
+        click.option("--sbatch-option", "sbatch_options", multiple=True, metavar="--NAME[=VALUE]",
+                     help=slurm + "Any other sbatch option, one per use (repeatable), e.g. "
+                                  "--sbatch-option=--constraint=a100."),
+        click.option("--container-mounts", metavar="SRC:DST[:FLAGS][,...]",
+                     help=slurm + "Bind mounts into the --container-image container (pyxis: srun "
+                                  "--container-mounts)."),
+        click.option("--signal", metavar="SIG[@SECONDS]",
+                     help=slurm + "Signal Slurm sends the batch script SECONDS (default 60) before the time limit; "
+                                  "the script then requeues the job (needs --requeue)."),
+        click.option("--requeue", is_flag=True,
+                     help=slurm + "Requeue the job when it is preempted or signalled; the requeued job resumes the "
+                                  "same record from its last checkpoint (needs --set checkpoint_every=N)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from benchbase.cli import output
-from benchbase.cli.options import LauncherName, check_address, check_timeout, set_options
+from benchbase.cli.options import LauncherName, check_address, check_timeout, set_options, slurm_site_options
 from benchbase.config.resolve import MAX_TOPOLOGY
+from benchbase.launch.slurm_site import SITE_OPTIONS
 from benchbase.run.request import DEFAULT_OUT
 
 
@@ -43,8 +44,10 @@ from benchbase.run.request import DEFAULT_OUT
                    "node's task takes its node rank and master from Slurm. kubernetes: write a Kubeflow PyTorchJob "
                    "for `kubectl apply` (needs --container-image); inside its pods, placement from PET_* variables.")
 @click.option("--container-image", metavar="IMAGE",
-              help="The container image the job's nodes run (--launcher kubernetes), e.g. "
-                   "registry.example.com/team/benchbase:1.0.")
+              help="The container image the job's nodes run (--launcher kubernetes, e.g. "
+                   "registry.example.com/team/benchbase:1.0; --launcher slurm through pyxis, e.g. "
+                   "nvcr.io#nvidia/pytorch:24.05-py3).")
+@slurm_site_options
 @click.option("--sysfs-root", type=click.Path(path_type=Path), default=Path("/sys"), show_default=True,
               help="Where device topology is read (tests point this at a recorded tree).")
 def run_command(**options: Any) -> None:
@@ -53,7 +56,9 @@ def run_command(**options: Any) -> None:
     from benchbase.run.start import RunOptions, plan_run
 
     out_given = click.get_current_context().get_parameter_source("out") is not click.core.ParameterSource.DEFAULT
-    planned = plan_run(RunOptions(**options, out_given=out_given, argv=sys.argv[1:]))
+    site = {key: options.pop(key) for key in SITE_OPTIONS}
+    given = {key: value for key, value in site.items() if value not in (None, (), False)}
+    planned = plan_run(RunOptions(**options, out_given=out_given, argv=sys.argv[1:], launcher_options=given))
     if planned.request is None:
         output.announce_submission(planned.submission, planned.written)
         return

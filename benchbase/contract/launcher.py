@@ -12,8 +12,10 @@ The core registers ``auto`` (this machine, one process or torchrun) and ``slurm`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class JobShape:
     container_image: str | None = None
     #: The vendor's devices as a cluster scheduler's resource (:attr:`benchbase.contract.Vendor.kubernetes_resource`).
     device_resource: str | None = None
+    #: The options of ``run`` that only a launcher reads (for ``slurm``: ``--partition``, ``--requeue``...), by
+    #: their parameter names; those the user did not give are absent.
+    launcher_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Submission(ABC):

@@ -25,7 +25,7 @@ def job_identity(environ: Mapping[str, str]) -> dict[str, Any] | None:
     """``{"scheduler": "slurm"|"kubernetes", ...}`` for a run inside a scheduler's job, else ``None``."""
     if "SLURM_JOB_ID" in environ:
         found = {"scheduler": "slurm", "job_id": _text(environ["SLURM_JOB_ID"]),
-                 "job_name": _text(environ.get("SLURM_JOB_NAME"))}
+                 "job_name": _text(environ.get("SLURM_JOB_NAME")), **_slurm_site(environ)}
         if "SLURM_ARRAY_JOB_ID" in environ:
             found.update(array_job_id=_text(environ["SLURM_ARRAY_JOB_ID"]),
                          array_task_id=_text(environ.get("SLURM_ARRAY_TASK_ID")))
@@ -35,6 +35,18 @@ def job_identity(environ: Mapping[str, str]) -> dict[str, Any] | None:
                 "pod": _text(environ.get(POD_NAME_ENV) or socket.gethostname()),
                 "namespace": _text(environ.get(POD_NAMESPACE_ENV))}
     return None
+
+
+def _slurm_site(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Where the Slurm job ran and was queued, those Slurm set: ``node_list``, ``partition``, ``account``, ``qos``,
+    and ``restart_count``, how many times Slurm requeued it (set from the first requeue on; a requeued run keeps the
+    ``env.json`` of the attempt that started it and counts the resume in ``events.jsonl``)."""
+    found: dict[str, Any] = {key: _text(environ.get(variable)) for key, variable in (
+        ("node_list", "SLURM_JOB_NODELIST"), ("partition", "SLURM_JOB_PARTITION"), ("account", "SLURM_JOB_ACCOUNT"),
+        ("qos", "SLURM_JOB_QOS"))}
+    restarts = environ.get("SLURM_RESTART_COUNT", "")
+    found["restart_count"] = int(restarts) if restarts.isdigit() and len(restarts) < 10 else None
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def _text(value: str | None) -> str | None:

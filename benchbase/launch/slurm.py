@@ -25,9 +25,13 @@ from benchbase.contract import JobShape, Launcher, Submission
 from benchbase.errors import BenchbaseError
 from benchbase.foreign import has_control, visible
 from benchbase.launch.plan import DEFAULT_MASTER_PORT
+from benchbase.launch.slurm_site import SITE_OPTIONS, SlurmSite
 
-#: ``benchbase run`` options the script sets itself for every task, dropped from the user's command line.
-_STEP_OPTIONS = ("--launcher", "--master-addr", "--master-port", "--node-rank")
+#: ``benchbase run`` options the script sets itself for every task, or that only the script reads (the site's),
+#: dropped from the user's command line; ``_STEP_FLAGS`` are those that take no value.
+_STEP_FLAGS = ("--dry-run", SITE_OPTIONS["requeue"])
+_STEP_OPTIONS = ("--launcher", "--master-addr", "--master-port", "--node-rank", "--container-image",
+                 *(option for option in SITE_OPTIONS.values() if option not in _STEP_FLAGS))
 
 
 class SlurmLauncher(Launcher):
@@ -47,6 +51,7 @@ class SlurmLauncher(Launcher):
             job.case, job.vendor, job.nnodes, job.nproc_per_node,
             gpus_per_node=job.devices_per_node, run_argv=job.run_argv, master_port=job.master_port,
             out_root=job.out_root,
+            site=SlurmSite.from_options({**job.launcher_options, "container_image": job.container_image}),
         )
 
     def placement(self, nnodes: int, node_rank: int, master_addr: str | None, dry_run: bool) -> tuple[int, str | None]:
@@ -73,6 +78,8 @@ class BatchJob(Submission):
     #: Where the job runs, so relative paths on the command line mean what they meant when the script was written.
     workdir: Path
     script_path: Path
+    #: The site's options: queue, time limit, other sbatch options, container, requeue.
+    site: SlurmSite = SlurmSite()
 
     def __post_init__(self) -> None:
         """Refuse what no quoting can carry: sbatch reads each ``#SBATCH`` line up to its end, so a newline in the
@@ -110,14 +117,19 @@ class BatchJob(Submission):
             "#SBATCH --exclusive",
             f"#SBATCH --chdir={shlex.quote(str(self.workdir))}",
             f"#SBATCH --output={shlex.quote(str(self.output_path))}",
+            *self.site.directives(),
             "set -euo pipefail",
             "# The task gets every CPU the job holds on a node (all of them: --exclusive), so task/affinity leaves the",
             "# ranks the CPUs their devices are attached to.",
             "cpus_per_node=${SLURM_JOB_CPUS_PER_NODE%%[(,]*}",
         ]
-        step = ["srun", f"--nodes={self.nnodes}", "--ntasks-per-node=1"]
+        step = ["srun", f"--nodes={self.nnodes}", "--ntasks-per-node=1", *self.site.srun_options()]
+        run_command = self.run_command
+        if self.site.container_image is not None:
+            # In the image, benchbase is the image's own, found on its PATH, not this machine's.
+            run_command = ["benchbase", *run_command[1:]]
         command = shlex.join(step) + ' --cpus-per-task="$cpus_per_node" '
-        command += shlex.join([*self.run_command, "--launcher", "slurm"])
+        command += shlex.join([*run_command, "--launcher", "slurm"])
         if self.nnodes > 1:
             lines += [
                 "# Global rank 0 runs on the allocation's first node; reach it where Slurm does (its NodeAddr).",
@@ -125,7 +137,15 @@ class BatchJob(Submission):
                 "master_addr=$(scontrol show node \"$master_node\" | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)",
             ]
             command += f' --master-addr "$master_addr" --master-port {self.master_port}'
-        lines.append(command)
+        if self.site.requeue:
+            lines += [
+                "# A requeued job (SLURM_RESTART_COUNT > 0) runs this script again: each node's benchbase then finds",
+                "# the record it started under this job id and resumes it from its last checkpoint.",
+            ]
+        if self.site.warning is None:
+            lines.append(command)
+        else:
+            lines += _requeue_on_signal(command, self.site.warning[0])
         return "\n".join(lines) + "\n"
 
     def write(self) -> Path:
@@ -164,6 +184,7 @@ def batch_job(
     run_argv: list[str],
     master_port: int | None,
     out_root: Path,
+    site: SlurmSite | None = None,
 ) -> BatchJob:
     """The job for ``run_argv`` (the user's ``run ...`` arguments); the script goes beside the runs folder, in
     ``slurm/``, because the report reads every entry of the runs folder as a run."""
@@ -179,6 +200,7 @@ def batch_job(
         master_port=master_port or DEFAULT_MASTER_PORT,
         workdir=Path.cwd(),
         script_path=(Path.cwd() / out_root).resolve().parent / "slurm" / f"{name}.sbatch",
+        site=site or SlurmSite(),
     )
 
 
@@ -209,9 +231,28 @@ def step_argv(argv: list[str]) -> list[str]:
             skip = False
         elif arg in _STEP_OPTIONS:
             skip = True
-        elif arg != "--dry-run" and not arg.startswith(tuple(f"{option}=" for option in _STEP_OPTIONS)):
+        elif arg not in _STEP_FLAGS and not arg.startswith(tuple(f"{option}=" for option in _STEP_OPTIONS)):
             kept.append(arg)
     return kept
+
+
+def _requeue_on_signal(command: str, signal_name: str) -> list[str]:
+    """The step run in the background, so the batch shell handles ``signal_name`` at once (bash runs a trap only
+    once its foreground command returns): on the signal it asks Slurm to requeue the job, which stops the step
+    (SIGTERM: each node's run ends ``interrupted``, its checkpoints kept) and starts the script again."""
+    return [
+        f"# Slurm sends SIG{signal_name} to this script before the time limit (--signal): requeue the job then.",
+        f"trap 'echo \"benchbase: SIG{signal_name}, requeueing job $SLURM_JOB_ID\"; "
+        "scontrol requeue \"$SLURM_JOB_ID\"' " + signal_name,
+        command + " &",
+        "step=$!",
+        "# wait returns early when the trap runs; wait again until the step itself has ended.",
+        "while :; do",
+        '  status=0; wait "$step" || status=$?',
+        '  kill -0 "$step" 2>/dev/null || break',
+        "done",
+        'exit "$status"',
+    ]
 
 
 def in_step(environ: Mapping[str, str] | None = None) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from benchbase.contract import SensorReading
+from benchbase.hardware.container import CONTAINER_KEYS  # noqa: F401 - the vocabulary names it here too
 
 #: The summary schema ``benchbase run`` writes. Schema 2 replaced schema 1's one case-specific field (CPM's final
 #: token accuracy) by ``final_extras`` and ``initial_extras``; the report still reads both.
@@ -86,6 +87,9 @@ RECORD_FILES: tuple[str, ...] = (SUMMARY_FILE, CONFIG_FILE, ENV_FILE, EVENTS_FIL
 #: ``version``), ``code`` (distribution -> ``version``, ``revision``, ``source``) and ``job``
 #: (:mod:`benchbase.run.provenance`).
 ENV_PROVENANCE = "provenance"
+#: ``env.json``'s container this run ran in (``None`` on a bare host), its keys those of
+#: :data:`CONTAINER_KEYS` plus ``sources`` (:mod:`benchbase.hardware.container`).
+ENV_CONTAINER = "container"
 
 #: Key under which a JSON object lists the numbers that JSON cannot hold (:mod:`benchbase.record.nonfinite`).
 NONFINITE_KEY = "nonfinite"

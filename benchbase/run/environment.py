@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from benchbase.contract import PrecisionPolicy, Vendor
+from benchbase.hardware.container import container_facts
 from benchbase.hardware.host import host_facts
 from benchbase.launch.plan import LaunchPlan
-from benchbase.record.schema import ENV_PROVENANCE
+from benchbase.record.schema import ENV_CONTAINER, ENV_PROVENANCE
 from benchbase.registry import checked
 from benchbase.run.provenance import provenance_record
 from benchbase.run.request import RunRequest
@@ -17,9 +18,9 @@ def environment_record(
     request: RunRequest, plan: LaunchPlan, device_indices: list[int], precision: PrecisionPolicy
 ) -> dict[str, Any]:
     """``env.json`` but for its host (:func:`with_host`): vendor facts, devices, precision, peak FLOP/s, binding and
-    the launch plan, and which distribution (and version) supplied the case and the vendor, so a record names the
-    code that produced it. ``precision`` is the vendor's answer the run was cleared with
-    (:mod:`benchbase.run.preflight`)."""
+    the launch plan, the container and batch job it ran in, and which distribution (and version) supplied the case
+    and the vendor, so a record names the code that produced it. ``precision`` is the vendor's answer the run was
+    cleared with (:mod:`benchbase.run.preflight`)."""
     from benchbase.registry.plugins import provenance
 
     vendor = request.vendor
@@ -38,6 +39,7 @@ def environment_record(
         "peak_flops_per_device": checked.call(vendor, "peak_flops()", checked.PEAK_FLOPS, vendor.peak_flops,
                                               precision.flops_dtype),
         "launch": plan.describe(),
+        ENV_CONTAINER: container_facts(),
     }
 
 

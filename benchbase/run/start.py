@@ -7,11 +7,17 @@ config is resolved before the launcher places this node, and the data folder is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchbase.config.resolve import collect_overrides, parse_topology, resolve_for
 from benchbase.contract import JobShape, Submission
+from benchbase.errors import BenchbaseError
+from benchbase.launch.slurm import in_step
+from benchbase.launch.slurm_job import requeued_record, restart_count
+from benchbase.launch.slurm_site import SITE_OPTIONS
 from benchbase.registry import bounded
 from benchbase.registry.plugins import load_checked_registry
 from benchbase.run.prepare import check_data_dir
@@ -50,6 +56,8 @@ class RunOptions:
     sysfs_root: Path
     #: The command line after the program name, which a job to submit repeats on each of its nodes.
     argv: list[str]
+    #: The options only a launcher reads (``--partition``, ``--requeue``...), those given, by parameter name.
+    launcher_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,9 @@ class PlannedRun:
 def plan_run(options: RunOptions) -> PlannedRun:
     """Resolve the config (or take the recorded one on ``--resume``), place this node through the launcher, and
     either build the request or write the job the launcher needs submitted."""
-    resume_dir = options.resume_dir
-    if resume_dir is not None:
+    _refuse_launcher_options_without_a_job(options)
+    resume_dir = options.resume_dir or _requeued_record(options)
+    if options.resume_dir is not None:
         refuse_ignored_on_resume(resume_dir, options.sets, options.set_file, options.preset, options.variant,
                                  options.unofficial, options.out_given, options.repeat, options.timeout)
     # A plugin hanging while it imports, or stuck in C in the vendor's device_model() that resolving asks for, is
@@ -89,6 +98,7 @@ def plan_run(options: RunOptions) -> PlannedRun:
             overrides = collect_overrides(options.set_file, options.sets, options.timeout)
             resolved = resolve_for(case, vendor, preset, nnodes, nproc, overrides, options.unofficial,
                                    options.variant)
+    _refuse_requeue_without_checkpoints(options, resolved.values)
     if not options.dry_run:
         check_data_dir(case, preset, options.data_dir)
     submission = None
@@ -99,6 +109,7 @@ def plan_run(options: RunOptions) -> PlannedRun:
             devices_per_node=None if vendor.ranks_share_devices else nproc,
             run_argv=options.argv, master_port=options.master_port, out_root=options.out,
             container_image=options.container_image, device_resource=vendor.kubernetes_resource,
+            launcher_options=options.launcher_options,
         ))
         if submission is not None and not options.dry_run:
             return PlannedRun(request=None, submission=submission, written=submission.write())
@@ -121,3 +132,30 @@ def plan_run(options: RunOptions) -> PlannedRun:
         timeout_s=options.timeout,
     )
     return PlannedRun(request=request, submission=submission)
+
+
+def _requeued_record(options: RunOptions) -> Path | None:
+    """The record to continue when this is a Slurm job's step run again after a requeue: the one this node started
+    in the job's earlier attempt (:mod:`benchbase.launch.slurm_job`). Its command line is the one that started that
+    record, so the options a ``--resume`` refuses are the record's own here, and the record's config is taken."""
+    if options.launcher != "slurm" or options.resume_dir is not None or not in_step() or restart_count() == 0:
+        return None
+    node = os.environ.get("SLURM_NODEID", "")
+    return requeued_record(options.out, os.environ.get("SLURM_JOB_ID", ""), int(node) if node.isdigit() else 0)
+
+
+def _refuse_launcher_options_without_a_job(options: RunOptions) -> None:
+    """Options only a launcher that writes a job reads are refused where no job is written, before any plugin
+    loads."""
+    given = [SITE_OPTIONS.get(key, key) for key in options.launcher_options]
+    if given and options.launcher == "auto":
+        verb = "applies" if len(given) == 1 else "apply"
+        raise BenchbaseError(f"{', '.join(given)} only {verb} to a job a launcher writes, and --launcher is auto",
+                             "add --launcher slurm, or drop them")
+
+
+def _refuse_requeue_without_checkpoints(options: RunOptions, values: dict[str, Any]) -> None:
+    """A requeued job resumes from the record's last checkpoint; a run that writes none would start again."""
+    if options.launcher_options.get("requeue") and not values.get("checkpoint_every"):
+        raise BenchbaseError("--requeue resumes a preempted job from its last checkpoint, and this run writes none",
+                             "add --set checkpoint_every=N (steps between checkpoints)")

@@ -142,3 +142,24 @@ def test_data_too_small_for_one_batch_is_refused_before_a_record_exists(
     assert_one_line_error(result, expected)
     assert result.returncode == 2
     assert not runs.exists() or not any(runs.iterdir()), "nothing was recorded"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--sbatch-option", "--comment=x\n#SBATCH --wrap=rm"], "--comment=x\\x0a#SBATCH --wrap=rm is not a value"),
+        (["--requeue"], "add --set checkpoint_every=N"),
+    ],
+)
+def test_a_slurm_site_option_that_could_break_its_line_or_means_nothing_is_refused_in_one_line(
+    bench: Bench, tmp_path: Path, options: list[str], expected: str
+) -> None:
+    """Each value's own rules: tests/core/test_slurm_site.py."""
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--launcher", "slurm", *options)
+    assert_one_line_error(result, expected)
+    assert result.returncode == 2 and not (tmp_path / "reports").exists(), "no script was written"
+
+
+def test_a_slurm_site_option_without_the_slurm_launcher_is_refused(bench: Bench) -> None:
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--partition", "gpu", "--requeue")
+    assert_one_line_error(result, "--partition, --requeue only apply to a job a launcher writes", "--launcher slurm")

@@ -9,7 +9,9 @@ line. Every process the cluster started is stopped at the end, whatever happened
 Where Slurm is missing the fixture installs it (Debian's ``slurm-wlm`` and ``munge``, as ``.ci/run`` does) and skips,
 with the reason, only where that cannot be done. Wall time measured on 2 CPUs shared with other test suites (load
 average 3-6): 2 min 15 s for this file: setup 23 s (the demo data prepared into a cold cache 21 s, the cluster's
-start 1.3 s), 2x1 47 s, 1x2 45 s, the one-CPU step 17 s, the dry run 2 s.
+start 1.3 s), 2x1 47 s, 1x2 45 s, the one-CPU step 17 s, the dry run 2 s. The requeue test (a job with site options,
+signalled, requeued, resumed) took 204 s at a load average of 10-12 on 2026-12-07: 56 s to its first checkpoint and the
+signal, 45 s until the requeued job ran (``cred_expire`` 30 s), 76 s to converge.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sinfo
 #: Where Debian puts the daemons, not on a user's PATH.
 SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 NODES = {"bb1": "127.0.0.2", "bb2": "127.0.0.3"}
+#: A step credential's lifetime, which is also how long a requeued job waits before it starts again (slurm.conf(5),
+#: ``cred_expire``; 120 s by default): long enough for a step to start on a loaded machine, short for the requeue test,
+#: whose requeued job the scheduler's main loop then starts within ``sched_interval`` (2 s here, 60 s by default).
+CRED_EXPIRE_S = 30
 DEMO = ["run", "cpm", "--vendor", "cpu", "--preset", "demo"]
 #: Both nodes are this machine, so a 2x1 run's two ranks share its CPUs with a full set of threads each; OpenMP's
 #: default spin-waiting then makes each wait on the other (measured: 48 s against 7 s for 20 demo steps).
@@ -81,7 +87,7 @@ SlurmctldPort={ports[0]}
 SlurmdPort={ports[1]}
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={root}/munge/munge.socket
+AuthInfo=socket={root}/munge/munge.socket,cred_expire={CRED_EXPIRE_S}
 SlurmUser={user}
 SlurmdUser={user}
 StateSaveLocation={root}/state
@@ -96,6 +102,7 @@ TaskPlugin=task/affinity
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
 ReturnToService=2
 MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
@@ -275,3 +282,64 @@ def test_dry_run_prints_the_batch_script_and_this_nodes_launch_without_writing(c
     assert " run cpm --vendor nvidia --config 2x8 --launcher slurm --master-addr \"$master_addr\"" in step
     assert "--dry-run" not in step and "--nnodes=2" in shown.stdout, "this node's torchrun line is shown too"
     assert not (tmp_path / "reports" / "slurm").exists(), "--dry-run writes nothing"
+
+
+def _job_state(job_id: str, env: dict[str, str]) -> dict[str, str]:
+    shown = subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env, capture_output=True, text=True,
+                           timeout=30)
+    return dict(field.split("=", 1) for field in shown.stdout.split() if "=" in field)
+
+
+def _wait_until(check, timeout_s: float, what: str, log: Path) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            text = log.read_text(errors="replace")[-3000:] if log.exists() else "(no job log)"
+            pytest.fail(f"gave up after {timeout_s:.0f} s waiting for {what}\n{text}")
+        time.sleep(0.5)
+
+
+def test_a_job_with_site_options_preempted_by_its_signal_is_requeued_and_resumes_to_one_converged_record(
+    slurm_conf: str, demo_cache: Path, tmp_path: Path
+) -> None:
+    """The signal the script asked for (``--signal USR1@...``) is sent to its batch shell as Slurm would before the
+    time limit (``scancel --batch --signal``); the script requeues the job, Slurm stops the step and runs the script
+    again, and that run's step continues the same record from its checkpoint."""
+    runs = tmp_path / "runs"
+    site = ["--partition", "debug", "--account", "bench", "--time", "10", "--sbatch-option=--comment=requeue-test",
+            "--signal", "USR1@30", "--requeue"]
+    # The demo evaluates every 40 steps: a target of 0.9, which it meets at step 40, halves the test against the
+    # official 0.96 (step 80); the first checkpoint (step 10) comes before it.
+    faster = ["--unofficial", "--set", "target=0.9", "--set", "checkpoint_every=10"]
+    script = _write_script([*DEMO, "--out", str(runs), *faster, *site], demo_cache, tmp_path)
+    text = script.read_text()
+    wanted = {"#SBATCH --partition=debug", "#SBATCH --account=bench", "#SBATCH --time=10",
+              "#SBATCH --comment=requeue-test", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@30"}
+    assert wanted <= set(text.splitlines())
+    env = benchbase_env(demo_cache, SLURM_CONF=slurm_conf)
+    submitted = subprocess.run(["sbatch", "--parsable", str(script)], env=env, capture_output=True, text=True,
+                               timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    log = script.with_name(f"{script.stem}-{job_id}.out")
+    _wait_until(lambda: any(runs.glob("*/checkpoint/state.pt")), 300, "the first checkpoint", log)
+    signalled = subprocess.run(["scancel", "--batch", "--signal=USR1", job_id], env=env, capture_output=True,
+                               text=True, timeout=30)
+    assert signalled.returncode == 0, signalled.stderr
+    _wait_until(lambda: _job_state(job_id, env).get("JobState") in ("COMPLETED", "FAILED", "CANCELLED"), 600,
+                "the requeued job to end", log)
+    state = _job_state(job_id, env)
+    output = log.read_text(errors="replace")
+    assert state["JobState"] == "COMPLETED" and state["Restarts"] == "1", (state, output)
+    assert f"benchbase: SIGUSR1, requeueing job {job_id}" in output
+    (record,) = runs.iterdir()
+    summary = json.loads((record / "summary.json").read_text())
+    assert summary["status"] == "converged", output
+    events = [json.loads(line)["key"] for line in (record / "events.jsonl").read_text().splitlines()]
+    assert events.count("run_start") == 2 and events.count("resume") == 1, "the second attempt resumed the first"
+    job = json.loads((record / "env.json").read_text())["provenance"]["job"]
+    assert (job["job_id"], job["partition"]) == (job_id, "debug") and "restart_count" not in job, \
+        "env.json describes the attempt that started the record"
+    assert job["node_list"] in NODES, "the node the job ran on"
+    (row,) = _report(runs, demo_cache)["rows"]
+    assert row["group"]["world_size"] == 1
