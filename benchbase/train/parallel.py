@@ -54,10 +54,10 @@ def wrap_for_training(
     if not place.distributed:
         net = model
     elif core.sharded:
+        name = type(model).__name__  # before fully_shard renames its class
         net = vendor.wrap_fully_sharded(model, device, list(blocks or ()))
         _check_sharded(net, vendor)
-        emit("swap", "fully_shard", module=type(model).__name__, source="parallelism: fsdp",
-             units=len(blocks or ()) + 1)
+        emit("swap", "fully_shard", module=name, source="parallelism: fsdp", units=len(blocks or ()) + 1)
     else:
         net = vendor.wrap_data_parallel(model, device)
     if core.compile_enabled(vendor.compile_by_default):
