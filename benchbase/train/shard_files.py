@@ -87,6 +87,8 @@ def _problem(metadata: Any, folder: Path) -> str | None:
     for name, entry in metadata.state_dict_metadata.items():
         if not isinstance(entry, TensorStorageMetadata):
             return f"{name} is no tensor (benchbase saves tensors only)"
+        if not isinstance(entry.size, torch.Size) or any(not isinstance(d, int) or d < 0 for d in entry.size):
+            return f"{name} has no shape"
     if not isinstance(metadata.storage_data, dict):
         return "it names no data files"
     sizes: dict[str, int] = {}

@@ -95,11 +95,12 @@ def test_base_summary_keeps_the_schema_order_whatever_order_the_supervisor_names
 def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_path):
     """Records written before ``seed``, ``host``, ``software``, the device's memory capacity, the physical device
     count, the telemetry's quality, the power figure's sample count, the warm-up window, the count of evaluated
-    samples, the ranks' threads and the sampler's own CPU existed stay valid."""
+    samples, the ranks' threads, the sampler's own CPU and the parallelism existed stay valid; the report reads
+    such a record's parallelism as DDP, the only one there was."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["devices", "seed", "final_eval_samples", "telemetry", "threads", "device_memory_total_gib",
-                     "host", "software"]
+    assert later == ["devices", "seed", "parallelism", "final_eval_samples", "telemetry", "threads",
+                     "device_memory_total_gib", "host", "software"]
     later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
                   for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
     assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"],
@@ -114,6 +115,7 @@ def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_
     assert run.seed is None and run.hostname is None and run.software is None
     assert run.devices is None and run.too_few_samples is None and run.warmup_s is None
     assert run.final_eval_samples is None
+    assert run.parallelism == "ddp"
 
 
 def test_every_status_but_running_is_final_and_has_its_own_exit_code():
