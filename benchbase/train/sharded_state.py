@@ -20,9 +20,8 @@ from torch.distributed.checkpoint import FileSystemWriter
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from benchbase.errors import BenchbaseError
 from benchbase.record import disk_space
-from benchbase.train.shard_files import VettedShardReader
+from benchbase.train.shard_files import VettedShardReader, read_metadata
 
 #: The top-level parts of the saved tensors.
 MODEL, OPTIMIZER = "model", "optimizer"
@@ -61,14 +60,10 @@ class ShardedWorkload:
     def load(self, folder: Path, groups: list[dict[str, Any]]) -> None:
         """Fill the model and optimizer with the shards in ``folder`` (every rank calls it together) and the saved
         parameter ``groups``: exactly the state they were saved with, at the same world size."""
+        # Vetted here first: inside DCP's collective the reader's refusal would come back wrapped in a traceback.
+        read_metadata(folder)
         tensors, _ = self._tensors()
-        try:
-            dcp.load(tensors, storage_reader=VettedShardReader(folder))
-        except CheckpointException as exc:  # the reader's refusal, raised inside DCP's collective, comes back wrapped
-            refusal = next((error for error, _trace in exc.failures.values() if isinstance(error, BenchbaseError)), None)
-            if refusal is None:
-                raise
-            raise refusal from None
+        dcp.load(tensors, storage_reader=VettedShardReader(folder))
         set_state_dict(
             self.model,
             self.optimizer,
