@@ -3,9 +3,10 @@
 Under FSDP no rank holds the whole model, so ``state.pt`` cannot carry it: each rank writes its own shards through
 ``torch.distributed.checkpoint`` (DCP) into a folder of the checkpoint, and reads them back at the same world size
 (a resume at another world size is refused before anything starts, as under DDP; :mod:`benchbase.run.resume`).
-Imported only by sharded runs: DCP and FSDP cost seconds of import. Only tensors go into the folder; the optimizer's parameter groups (learning rates, betas: plain numbers) travel in
+Only tensors go into the folder; the optimizer's parameter groups (learning rates, betas: plain numbers) travel in
 ``state.pt`` with the rest of the workload, so the folder never holds pickled objects and
-:mod:`benchbase.train.shard_files` can read it without unpickling any.
+:mod:`benchbase.train.shard_files` can read it without unpickling any. Imported by sharded runs only: DCP and FSDP
+cost seconds of import.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def test_a_resumed_sharded_run_continues_bit_exactly(
     assert summary["final_extras"] == expected["final_extras"]
 
 
-def test_the_checkpoint_folder_holds_the_shards_and_rngs_of_exactly_its_state_step(interrupted_sharded_run: Path) -> None:
+def test_the_checkpoint_folder_holds_the_shards_and_rngs_of_its_state_step(interrupted_sharded_run: Path) -> None:
     folder = interrupted_sharded_run / "checkpoint"
     state = torch.load(folder / "state.pt", weights_only=True)
     step = state["loop"]["step"]
