@@ -55,6 +55,12 @@ CORE_PARAMETERS: dict[str, Param] = {
     "compile": Param(
         "vendor", "torch.compile the model for training: on, off, or the vendor's default", choices=("vendor", "on", "off")
     ),
+    # How the ranks share the training: ddp replicates the model and its optimizer state on every rank; fsdp shards
+    # them over the ranks (torch's fully_shard), for models whose Adam state does not fit one device. Same updates.
+    "parallelism": Param(
+        "ddp", "ddp: every rank holds the whole model; fsdp: parameters, gradients and optimizer state sharded",
+        choices=("ddp", "fsdp"),
+    ),
     # Immutable: the steady window is what every p_train is compared over, so a vendor file may not widen the
     # warm-up to leave its slow steps out. Two steps by default: the first holds the one-time costs (compilation,
     # lazy initialisation, the optimizer's state, allocator growth, kernel autotuning), and the second the first
@@ -88,6 +94,7 @@ class CoreConfig:
     eval_interval_samples: int
     seed: int
     compile: str
+    parallelism: str
     warmup_steps: int
 
     @classmethod
@@ -106,6 +113,11 @@ class CoreConfig:
     def compile_enabled(self, vendor_default: bool) -> bool:
         """Whether this run compiles its model: ``compile: on|off``, or the vendor's default for ``vendor``."""
         return self.compile == "on" or (self.compile == "vendor" and vendor_default)
+
+    @property
+    def sharded(self) -> bool:
+        """Whether this run shards its model and optimizer state over the ranks (``parallelism: fsdp``)."""
+        return self.parallelism == "fsdp"
 
 
 def _check_fields_match_parameters() -> None:

@@ -109,6 +109,13 @@ class ModelSpec(ABC):
         """Optimizer parameter groups (e.g. no weight decay on biases); by default one group of everything."""
         return [{"params": [p for p in model.parameters() if p.requires_grad]}]
 
+    def blocks(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        """The submodules that hold most of the parameters and run one after another (a transformer's layers), in
+        forward order. Under ``parallelism: fsdp`` the core shards each one as a unit of its own, so a rank gathers
+        one block's parameters at a time; the rest of the model (embeddings, final norm) is the root unit. Empty
+        (the default): the whole model is one unit, which shards its state but gathers every parameter at once."""
+        return []
+
 
 class Samples(ABC):
     """A prepared dataset opened inside one rank. Samples are addressed by index; the core decides the order.

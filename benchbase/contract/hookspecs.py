@@ -7,11 +7,13 @@ First-party cases and vendors register exactly like third-party ones.
 What a plugin hands over is typed, in :mod:`benchbase.contract`, in three parts:
 
 * the **model** (:class:`~benchbase.contract.ModelSpec`): build it for a config, import a starting checkpoint,
-  FLOPs per sample, the forward pass and the loss of a batch, parameter groups;
+  FLOPs per sample, the forward pass and the loss of a batch, parameter groups, and optionally the blocks FSDP shards
+  one by one (``blocks``, for ``parallelism: fsdp``);
 * the **dataset** (:class:`~benchbase.contract.DatasetSpec`): prepare and cache once per node, then open in each
   rank as :class:`~benchbase.contract.Samples` read by index;
 * the **hardware** (:class:`~benchbase.contract.Vendor`): discovery, device setup, precision policy, CPU binding,
-  sensors, swaps, the data-parallel wrapper and the device's RNG.
+  sensors, swaps, the data-parallel wrapper (and optionally its own sharding wrapper, ``wrap_fully_sharded``) and
+  the device's RNG.
 
 How a run's nodes are started is a plugin kind of its own (:class:`~benchbase.contract.Launcher`), registered like
 cases and vendors.

@@ -283,6 +283,24 @@ class Vendor(ABC):
         device_ids = None if device.type == "cpu" or device.index is None else [device.index]
         return DistributedDataParallel(model, device_ids=device_ids)
 
+    def wrap_fully_sharded(
+        self, model: torch.nn.Module, device: torch.device, blocks: list[torch.nn.Module]
+    ) -> torch.nn.Module:
+        """Shard ``model`` over the ranks for ``parallelism: fsdp``, in place, and return it: torch's FSDP2
+        (``torch.distributed.fsdp.fully_shard``) on each of the model spec's ``blocks``, then on the model, over
+        one mesh of every rank, unless the vendor has its own. The parameters stay fp32 (no
+        ``MixedPrecisionPolicy``): the precision policy's autocast does the casting, as under DDP. The result must
+        be an FSDP2 module (``FSDPModule``), whose ``set_requires_gradient_sync`` the core uses for gradient
+        accumulation and whose ``unshard``/``reshard`` it uses for evaluation."""
+        import torch.distributed as dist
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+        for block in blocks:
+            fully_shard(block, mesh=mesh)
+        return fully_shard(model, mesh=mesh)  # type: ignore[no-any-return]
+
     def rng_state(self, device: torch.device) -> Any:
         """The random state of this rank's device for checkpoints (``None`` when the device draws from the host's
         generator, as the CPU does). Restored by :meth:`set_rng_state` on resume, so dropout continues exactly."""

@@ -225,6 +225,14 @@ SUMMARY_FIELDS: tuple[Field, ...] = (
     Field("device_model", _STR, base=True, identifies=True),
     Field("sdk", _STR, "the vendor's SDK label; null when its environment() gave none", base=True),
     Field("precision", _STR, base=True, identifies=True),
+    Field(
+        "parallelism",
+        _STR,
+        "the core key ``parallelism``: ``ddp`` (every rank holds the whole model) or ``fsdp`` (sharded over the "
+        "ranks); absent from records made before the key, which all trained with DDP",
+        always_present=False,
+        base=True,
+    ),
     Field("per_device_batch", _INT, base=True, identifies=True),
     Field("global_batch", _INT, "samples per optimizer step, from the worker's ``run_start``", identifies=True),
     Field("grad_accum", _INT, base=True),

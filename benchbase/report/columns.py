@@ -37,7 +37,8 @@ UNITS = {
 #: How to read a row, printed under every table: the header, kept as the seed's, cannot say it.
 READING = (
     "Configuration: case and preset, vendor and device model, then SDK, bs:global batch (with micro-batch x "
-    "accumulation per device when accumulating), devices, precision",
+    "accumulation per device when accumulating), devices (with fsdp when the model was sharded over them), "
+    "precision",
     "Units: Performance in samples/s, all devices together, over the train window; Power (W) as W per device*devices; "
     "Memory utilization (G) as GiB peak/capacity per device*devices; Stability as converged/counted runs of one "
     "--repeat group; Scalability with the range and the runs it rests on",

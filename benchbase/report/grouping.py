@@ -38,6 +38,7 @@ class GroupKey:
     nproc_per_node: int
     world_size: int
     precision: str
+    parallelism: str
     per_device_batch: int
     global_batch: int
     metric_name: str
@@ -68,6 +69,7 @@ class GroupKey:
             self.device_model,
             self.sdk,
             self.precision,
+            self.parallelism,
             self.per_device_batch,
             self.world_size,
             self.nnodes,

@@ -77,6 +77,8 @@ def _class_names(cls: type) -> frozenset[str]:
     return frozenset(name for klass in cls.__mro__ for name in vars(klass))
 
 
+#: The parallelism of a record that names none (made before the ``parallelism`` key): DDP, the only one there was.
+DDP = "ddp"
 #: Configuration's SDK part when the vendor's environment() gave no ``sdk``.
 SDK_NOT_REPORTED = "SDK not reported"
 #: How a message names a kind, where a person editing the file reads it better than the schema's word.
@@ -108,6 +110,8 @@ def parse_summary(data: Any, path: Path) -> Run:
     values["final_extras"] = values["final_extras"] or {}
     # environment() is optional for a vendor; a row without the key says so instead of being dropped.
     values["sdk"] = values["sdk"] or SDK_NOT_REPORTED
+    # Records made before the core key trained every multi-rank run with DDP.
+    values["parallelism"] = values["parallelism"] or DDP
     return Run(path=path, values=values)
 
 

@@ -23,7 +23,7 @@ from benchbase.report.grouping import GroupKey, group_runs
 from benchbase.report.loading import LoadResult, Skipped
 from benchbase.report.marks import Marks, legend_lines
 from benchbase.report.reference import ReferenceRow, load_references
-from benchbase.report.run import Run
+from benchbase.report.run import DDP, Run
 from benchbase.report.scaling import Scalability, Scaling
 
 #: Machine-readable values of a row beside its group key, in the order CSV writes them (docs/report-format.md).
@@ -215,12 +215,17 @@ def batch(key: GroupKey) -> str:
     return text if accumulation <= 1 else f"{text} ({key.per_device_batch}x{accumulation} per device)"
 
 
+def ranks(key: GroupKey) -> str:
+    """``8x``, or ``8x fsdp`` when the ranks sharded the model: the same training, another memory need and speed."""
+    return f"{key.world_size}x" if key.parallelism == DDP else f"{key.world_size}x {key.parallelism}"
+
+
 def configuration(key: GroupKey, contended: bool = False) -> str:
     """``cpm official, iluvatar BI-V100: SDK V2.2, bs:128, 8x, AMP``: the row's identity, then the seed's
     configuration built from the record; unofficial rows carry the marker, and so do official rows measured on a
     ``contended`` host, which are no clean official result."""
     text = (f"{identity(key.case, key.preset, key.vendor, key.device_model)}: "
-            f"{key.sdk}, {batch(key)}, {key.world_size}x, {key.precision}")
+            f"{key.sdk}, {batch(key)}, {ranks(key)}, {key.precision}")
     if not key.official:
         return f"{columns.UNOFFICIAL} {text}"
     return f"{columns.CONTENDED_ROW} {text}" if contended else text

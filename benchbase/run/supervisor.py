@@ -82,6 +82,7 @@ def _base_summary(request: RunRequest, run_dir: RunDir, env: dict[str, Any], sta
         device_model=env.get("device_model"),
         sdk=env.get("vendor", {}).get("sdk"),
         precision=env.get("precision", {}).get("label"),
+        parallelism=core.parallelism,
         per_device_batch=core.batch_size,
         grad_accum=core.grad_accum,
         metric_name=request.case.metric_name,

@@ -6,6 +6,8 @@ found only by the ranks, after the record was reopened: the resumed run would en
 training failed, and its honest ``interrupted`` would be lost. So the case's model is built on the ``meta`` device
 (no memory, no data: only names and shapes) and compared with the saved model state, and the saved optimizer state
 with the optimizer that model gets; a mismatch is one line naming the first difference, and nothing is touched.
+A sharded (``parallelism: fsdp``) checkpoint is vetted the same way, from the whole shapes its metadata records
+(read by :mod:`benchbase.train.shard_files`, which refuses a folder that is not benchbase's own).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import torch
 
 from benchbase.contract import Case, Vendor
 from benchbase.errors import BenchbaseError
+from benchbase.train.checkpoint import OPTIMIZER_GROUPS, shards_folder_name
 
 #: Differences a refusal names before it only counts the rest.
 _SHOWN = 3
+#: How a sharded checkpoint names the model's tensors and the optimizer's per-parameter state.
+_MODEL_PREFIX, _OPTIMIZER_PREFIX = "model.", "optimizer.state."
 
 
 def vet_checkpoint(
@@ -34,21 +39,47 @@ def vet_checkpoint(
     """Raise :class:`BenchbaseError` when ``workload`` (the ``workload`` part of checkpoint ``path``) does not fit
     ``case``'s model and optimizer for ``config`` and this node's ``prepared`` facts."""
     fix = "resume only a run's own checkpoint, written by this case and config; otherwise start the run again"
-    if not isinstance(workload, Mapping) or not isinstance(workload.get("model"), Mapping):
+    if not isinstance(workload, Mapping):
+        raise BenchbaseError(f"checkpoint {path} holds no model state", fix)
+    saved_model, saved_optimizer = _saved_state(path, workload, fix)
+    if not isinstance(saved_model, Mapping):
         raise BenchbaseError(f"checkpoint {path} holds no model state", fix)
     built = _meta_model(case, vendor, config, prepared)
     if built is None:
         return  # the model cannot be built off its device: the ranks' own load still checks it
     model, optimizer = built
-    problems = _model_problems(workload["model"], model.state_dict())
+    problems = _model_problems(saved_model, model.state_dict())
     if not problems:
-        problems = _optimizer_problems(workload.get("optimizer"), optimizer)
+        problems = _optimizer_problems(saved_optimizer, optimizer)
     if problems:
         more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
         raise BenchbaseError(
             f"checkpoint {path} does not fit the model of case {case.name}: {'; '.join(problems[:_SHOWN])}{more}",
             fix,
         )
+
+
+def _saved_state(path: Path, workload: Mapping[str, Any], fix: str) -> tuple[Any, Any]:
+    """The saved model state and optimizer state: from ``state.pt`` itself, or for a sharded checkpoint, meta
+    tensors of the whole shapes its shard folder's metadata records, with the parameter groups ``state.pt`` holds."""
+    groups = workload.get(OPTIMIZER_GROUPS)
+    if groups is None:
+        return workload.get("model"), workload.get("optimizer")
+    step = workload.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        raise BenchbaseError(f"checkpoint {path} holds no step", fix)
+    from benchbase.train.shard_files import global_shapes, read_metadata  # DCP's import: sharded checkpoints only
+
+    model: dict[str, torch.Tensor] = {}
+    state: dict[str, dict[str, torch.Tensor]] = {}
+    for name, shape in global_shapes(read_metadata(path.parent / shards_folder_name(step))).items():
+        tensor = torch.empty(shape, device="meta")
+        if name.startswith(_MODEL_PREFIX):
+            model[name.removeprefix(_MODEL_PREFIX)] = tensor
+        elif name.startswith(_OPTIMIZER_PREFIX):
+            parameter, _, key = name.removeprefix(_OPTIMIZER_PREFIX).rpartition(".")
+            state.setdefault(parameter, {})[key] = tensor
+    return model, {"param_groups": groups, "state": state}
 
 
 def _meta_model(

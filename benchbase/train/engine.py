@@ -12,10 +12,9 @@ data-parallel wrapper, compiling and the collectives are :mod:`benchbase.train.p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
-from torch.distributed.tensor import DTensor
 from torch.optim.lr_scheduler import LRScheduler
 
 from benchbase.config.parameters import CoreConfig
@@ -23,8 +22,11 @@ from benchbase.contract import Batch, Case, PrecisionPolicy, Vendor
 from benchbase.errors import BenchbaseError
 from benchbase.train.batch_order import TrainOrder, eval_ranges
 from benchbase.train.evaluation import Evaluation, Tally
-from benchbase.train.parallel import RankPlace, gradient_sync, wrap_for_training
+from benchbase.train.parallel import RankPlace, full_parameters, gradient_sync, wrap_for_training
 from benchbase.train.prefetch import TrainFeed, to_device
+
+if TYPE_CHECKING:
+    from benchbase.train.sharded_state import ShardedWorkload
 
 #: The extra every evaluation records: the model spec's loss, averaged like the metric.
 LOSS = "loss"
@@ -60,8 +62,10 @@ class Engine:
         self.flops_per_sample = float(spec.flops_per_sample(config, prepared))
         model.to(device)
         self.model = vendor.apply_swaps(model, emit)
-        self.net = wrap_for_training(self.model, vendor, device, place, core, emit)
+        self.net = wrap_for_training(self.model, vendor, device, place, core, emit, spec.blocks(self.model))
         self.optimizer = case.recipe.optimizer(spec.parameter_groups(self.model, config), config)
+        #: Under FSDP (several ranks), the model and optimizer state each rank checkpoints as its own shards.
+        self.shards = self._sharded_workload() if core.sharded and place.distributed else None
         self.schedule: LRScheduler = case.recipe.schedule(self.optimizer, config)
         self.scaler = torch.amp.GradScaler(
             device.type,
@@ -87,6 +91,11 @@ class Engine:
         self.grad_norm: torch.Tensor | None = None
         # Training mode is set here and restored after each evaluation, not on every step (a walk over all modules).
         self.net.train()
+
+    def _sharded_workload(self) -> ShardedWorkload:
+        from benchbase.train.sharded_state import ShardedWorkload  # DCP's import costs seconds: sharded runs only
+
+        return ShardedWorkload(self.model, self.optimizer)
 
     # -- training -------------------------------------------------------------------------------------------------
     def train_step(self, batch: list[dict[str, torch.Tensor]]) -> torch.Tensor:
@@ -133,26 +142,30 @@ class Engine:
         """The last update's gradient norm before clipping, on the host; ``None`` when the recipe does not clip.
 
         Called by every rank at the same log points: an FSDP2 norm is a DTensor, and reading its full value is a
-        collective."""
+        collective. Told apart by its ``full_tensor`` rather than by importing DTensor, which would add about a second
+        to every DDP worker's start."""
         if self.grad_norm is None:
             return None
-        norm = self.grad_norm
-        if isinstance(norm, DTensor):
-            norm = norm.full_tensor()
-        return float(norm)
+        full_tensor = getattr(self.grad_norm, "full_tensor", None)
+        return float(full_tensor() if full_tensor is not None else self.grad_norm)
 
     def learning_rate(self) -> float:
         """The lr the next update will use (first parameter group), for the step log."""
         return float(self.optimizer.param_groups[0]["lr"])
 
     # -- evaluation -----------------------------------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self) -> Evaluation:
         """The metric and its extras over every sample of the validation split (see :mod:`.evaluation`).
 
         The forward runs on the unwrapped model, never the data-parallel wrapper, so no batch needs the other
         ranks: a rank with fewer batches than another, or none, only meets them in the one reduction at the end.
+        A sharded model has its parameters gathered once before the first batch (:func:`full_parameters`).
         """
+        with full_parameters(self.model, sharded=self.shards is not None):
+            return self._evaluate()
+
+    @torch.no_grad()
+    def _evaluate(self) -> Evaluation:
         spec, metric = self.case.model, self.case.metric
         self.model.eval()
         tally = Tally(self.device)
@@ -174,18 +187,20 @@ class Engine:
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly, but the RNG (saved per rank by :mod:`benchbase.train.checkpoint`)."""
+        """Everything needed to continue exactly, but the RNG (saved per rank by :mod:`benchbase.train.checkpoint`)
+        and, under FSDP, the model and optimizer, which every rank saves as its :attr:`shards`."""
+        whole = {} if self.shards else {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **whole,
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.shards is None:  # shards are loaded by every rank before (benchbase.train.checkpoint)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])

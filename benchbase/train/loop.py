@@ -258,7 +258,7 @@ class TrainingLoop:
         the time it takes is the checkpoint window."""
         start = self.sync_point()
         start_ms = time.time() * 1000
-        path = self.checkpoints.save(self.step, lambda: self._checkpoint_state(start, start_ms))
+        path = self.checkpoints.save(self.step, lambda: self._checkpoint_state(start, start_ms), self.engine.shards)
         seconds = self.watch.now() - start
         self.windows.checkpoint_s += seconds
         self._pause_rate(seconds)
@@ -282,7 +282,7 @@ class TrainingLoop:
 
     def resume(self) -> None:
         """Continue from the run's checkpoint: the engine's state, this rank's RNG and the loop's counters."""
-        loop = self.checkpoints.restore(self.engine.load_state_dict)
+        loop = self.checkpoints.restore(self.engine.load_state_dict, self.engine.shards)
         self.step, self.samples = loop["step"], loop["samples"]
         self.last_eval_step, self.metric = loop["last_eval_step"], loop["metric"]
         self.windows = Windows.from_state(loop["windows"])

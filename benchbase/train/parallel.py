@@ -1,13 +1,14 @@
-"""Everything one rank does with the others: the data-parallel wrapper, compiling it, and the collectives.
+"""Everything one rank does with the others: the data-parallel or sharded wrapper, compiling it, and the collectives.
 
-Kept apart from the step so the step reads the same for one rank and many: the wrapper and ``no_sync`` come from
-here, and every reduction the loop and the evaluation need is a call here that is a no-op for a single rank.
+Kept apart from the step so the step reads the same for one rank and many, under DDP and FSDP alike: the wrapper,
+holding gradients back between micro-batches and gathering the parameters for an evaluation come from here, and
+every reduction the loop and the evaluation need is a call here that is a no-op for a single rank.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from torch import nn
 from benchbase.config.parameters import CoreConfig
 from benchbase.config.resolve import check_compile_available
 from benchbase.contract import Vendor
+from benchbase.errors import BenchbaseError
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,24 @@ def wrap_for_training(
     place: RankPlace,
     core: CoreConfig,
     emit: Callable[..., None],
+    blocks: list[nn.Module] | None = None,
 ) -> nn.Module:
-    """The module the step trains: the vendor's data-parallel wrapper around ``model`` when there are several ranks,
-    compiled when the run compiles.
+    """The module the step trains: when there are several ranks, the vendor's data-parallel wrapper around
+    ``model``, or under ``parallelism: fsdp`` ``model`` itself sharded in place, block by block (``blocks``, the
+    model spec's); compiled when the run compiles. One rank has nothing to share: it trains ``model`` as it is.
 
     Compiled for training only: evaluation and the state dict use ``model`` itself, whose parameters the compiled
     graph shares.
     """
-    net = vendor.wrap_data_parallel(model, device) if place.distributed else model
+    if not place.distributed:
+        net = model
+    elif core.sharded:
+        name = type(model).__name__  # before fully_shard renames its class
+        net = vendor.wrap_fully_sharded(model, device, list(blocks or ()))
+        _check_sharded(net, vendor)
+        emit("swap", "fully_shard", module=name, source="parallelism: fsdp", units=len(blocks or ()) + 1)
+    else:
+        net = vendor.wrap_data_parallel(model, device)
     if core.compile_enabled(vendor.compile_by_default):
         check_compile_available(core, vendor.compile_by_default)
         net = torch.compile(net)
@@ -55,11 +67,73 @@ def wrap_for_training(
     return net
 
 
+def _check_sharded(net: nn.Module, vendor: Vendor) -> None:
+    """A vendor's sharding wrapper must give an FSDP2 module: the core holds gradients back, gathers parameters for
+    an evaluation and checkpoints through its methods."""
+    from torch.distributed.fsdp import FSDPModule  # seconds of import: sharded runs only
+
+    if not isinstance(net, FSDPModule):
+        raise BenchbaseError(
+            f"vendor {vendor.name}'s wrap_fully_sharded returned a {type(net).__name__}, not a module sharded by "
+            "torch.distributed.fsdp.fully_shard",
+            f"report it to vendor {vendor.name}'s maintainers, or run with --set parallelism=ddp",
+        )
+
+
 def gradient_sync(net: nn.Module, last: bool, place: RankPlace) -> AbstractContextManager[Any]:
-    """Gradients are all-reduced once per step, on its last micro-batch; ``no_sync`` holds them back before it."""
-    if last or not place.distributed:
+    """Gradients are reduced once per step, on its last micro-batch: ``no_sync`` holds DDP's all-reduce back before
+    it, and FSDP's reduce-scatter is switched off for the micro-batches before it (:func:`_fsdp_gradient_sync`)."""
+    if not place.distributed:
+        return contextlib.nullcontext()
+    module = getattr(net, "_orig_mod", net)  # a compiled wrapper holds the module it compiled
+    if hasattr(module, "set_requires_gradient_sync"):  # an FSDP2 module (FSDPModule), without importing FSDP
+        return _fsdp_gradient_sync(module, last)
+    if last:
         return contextlib.nullcontext()
     return net.no_sync()  # type: ignore[operator, no-any-return]
+
+
+@contextlib.contextmanager
+def _fsdp_gradient_sync(module: Any, last: bool) -> Iterator[None]:
+    """FSDP's reduce-scatter on the last micro-batch only; the ones before accumulate unsharded gradients locally,
+    as DDP's ``no_sync`` does. The parameters are still resharded after each micro-batch's backward: keeping them
+    gathered would save one all-gather per block and micro-batch, at the cost of holding the whole model on every
+    rank, which is the memory FSDP is chosen to save."""
+    module.set_requires_gradient_sync(last)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
+
+
+@contextlib.contextmanager
+def full_parameters(model: nn.Module, sharded: bool) -> Iterator[None]:
+    """Every parameter of a sharded ``model`` gathered on every rank for an evaluation, and sharded again after it.
+
+    An FSDP forward gathers each block's parameters from all ranks, a collective, but ranks evaluate different
+    numbers of batches (:func:`benchbase.train.batch_order.eval_indices`): one gather before the first batch, on
+    every rank, lets each rank run its batches alone, as under DDP, and lets the metric read a weight (CPM's
+    Embedding Average reads the word embeddings) whole. The cost is the whole model's parameters on every rank
+    during an evaluation, beside the sharded optimizer state. A model that is not ``sharded`` is left as it is.
+    """
+    if not sharded:
+        yield
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    units = [module for module in model.modules() if isinstance(module, FSDPModule)]
+    root = units[0]
+    root.set_reshard_after_forward(False)
+    for unit in units:
+        unit.unshard()
+    try:
+        yield
+    finally:
+        for unit in units:
+            unit.reshard()
+        # FSDP's own choice: blocks reshard after their forward, the root (needed first by the backward) keeps its.
+        root.set_reshard_after_forward(True)
+        root.set_reshard_after_forward(False, recurse=False)
 
 
 def sum_over_ranks(values: torch.Tensor, place: RankPlace) -> torch.Tensor:

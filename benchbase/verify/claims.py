@@ -21,7 +21,10 @@ from benchbase.verify.figures import same
 from benchbase.verify.findings import Finding
 
 #: The core keys a summary repeats under its own name.
-CONFIG_FIELDS = {"seed": "seed", "per_device_batch": "batch_size", "grad_accum": "grad_accum", "target": "target"}
+CONFIG_FIELDS = {
+    "seed": "seed", "per_device_batch": "batch_size", "grad_accum": "grad_accum", "target": "target",
+    "parallelism": "parallelism",
+}
 
 
 def against_config(summary: Mapping[str, Any], config: Mapping[str, Any], folder_name: str) -> list[Finding]:

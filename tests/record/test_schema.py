@@ -96,12 +96,13 @@ def test_base_summary_keeps_the_schema_order_whatever_order_the_supervisor_names
 def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_path):
     """Records written before ``seed``, ``host``, ``software``, the device's memory capacity, the physical device
     count, the telemetry's quality, the power figure's sample count, the warm-up window, the count of evaluated
-    samples, the ranks' threads, the sampler's own CPU, the metric's direction and the provenance existed stay valid
-    (and their metric is read as higher-is-better, the only kind there was)."""
+    samples, the ranks' threads, the sampler's own CPU, the metric's direction, the provenance and the parallelism
+    existed stay valid (and their metric is read as higher-is-better, their parallelism as DDP: the only kinds there
+    were)."""
     run_dir = finished_run(tmp_path / "runs", "20261128-080000-cpm-cpu-1x1-aaaaaa")
     later = [field.name for field in schema.SUMMARY_FIELDS if not field.always_present]
-    assert later == ["devices", "seed", "higher_is_better", "final_eval_samples", "telemetry", "threads",
-                     "device_memory_total_gib", "host", "software", "provenance"]
+    assert later == ["devices", "seed", "parallelism", "higher_is_better", "final_eval_samples", "telemetry",
+                     "threads", "device_memory_total_gib", "host", "software", "provenance"]
     later_keys = {field.name: [key.name for key in field.keys if not key.always_present]
                   for field in schema.SUMMARY_FIELDS if any(not key.always_present for key in field.keys)}
     assert later_keys == {"windows": ["warmup_s"], "power": ["samples_per_device", "too_few_samples"],
@@ -118,6 +119,7 @@ def test_a_field_added_to_schema_2_after_records_were_written_may_be_absent(tmp_
     assert run.higher_is_better is None and GroupKey.of(run).higher_is_better is True
     assert run.final_eval_samples is None
     assert run.communication_library is None and run.code_revisions is None and run.job is None
+    assert run.parallelism == "ddp"
 
 
 def test_every_status_but_running_is_final_and_has_its_own_exit_code():

@@ -196,3 +196,21 @@ def test_timeouts_count_against_stability_and_an_all_interrupted_group_has_no_st
     assert one.cells["Stability"] == "0.50 (1/2)"
     assert two.cells["Stability"] == "n/a (every run interrupted)"
     assert two.cells["Performance"] == "n/a (no completed run)"
+
+
+def test_a_sharded_run_is_a_row_of_its_own_marked_fsdp_beside_unchanged_ddp_rows(runs_dir, write_run):
+    """The same workload at 2 ranks, replicated (a record made before ``parallelism`` existed, and one naming
+    ``ddp``) and sharded: the sharded one is its own row, ``2x fsdp``, and both scale against the same 1x1 run."""
+    write_run(runs_dir, "one", **_measured(40.0, 0.915, 100.0, 0.8))
+    write_run(runs_dir, "old", nproc_per_node=2, world_size=2, global_batch=32, **_measured(76.0, 0.912, 120.0, 0.95))
+    write_run(runs_dir, "ddp", nproc_per_node=2, world_size=2, global_batch=32, parallelism="ddp",
+              **_measured(78.0, 0.912, 120.0, 0.95))
+    write_run(runs_dir, "fsdp", nproc_per_node=2, world_size=2, global_batch=32, parallelism="fsdp",
+              **_measured(60.0, 0.912, 120.0, 0.6))
+    report = build_report(load_runs([runs_dir]))
+    by_run = {row.runs[0].run_id: row.cells["Configuration"] for row in report.rows}
+    assert by_run["old"] == by_run["ddp"] == "cpm official, cpu Intel Xeon Gold 6330: torch 2.13.0, bs:32, 2x, FP32"
+    assert by_run["fsdp"] == "cpm official, cpu Intel Xeon Gold 6330: torch 2.13.0, bs:32, 2x fsdp, FP32"
+    sharded = _row(report, by_run["fsdp"])
+    assert [run.run_id for run in sharded.runs] == ["fsdp"]
+    assert sharded.values["scalability"] == pytest.approx(60 / (2 * 40)), "against the same 1x1 run as DDP's rows"

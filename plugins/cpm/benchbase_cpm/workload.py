@@ -67,6 +67,11 @@ class CPMModelSpec(ModelSpec):
 
         return masked_lm_loss(outputs, batch["labels"], batch["loss_mask"])
 
+    def blocks(self, model: nn.Module) -> list[nn.Module]:
+        """The transformer layers, sharded one by one under FSDP; the embeddings (tied to the output layer) and the
+        final LayerNorm stay with the root."""
+        return list(model.transformer.layers)
+
     def parameter_groups(self, model: nn.Module, config: Mapping[str, Any]) -> list[dict[str, Any]]:
         from benchbase_cpm.optimizer import parameter_groups
 
