@@ -52,6 +52,11 @@ CORE_PARAMETERS: dict[str, Param] = {
     "compile": Param(
         "vendor", "torch.compile the model for training: on, off, or the vendor's default", choices=("vendor", "on", "off")
     ),
+    # Mutable: DDP and FSDP train the same workload (the same losses step by step), as precision or the per-device
+    # batch do; how the model is spread over the devices is the vendor's to tune, so a tuned file may set it.
+    "parallelism": Param(
+        "ddp", "how the ranks share the model: ddp (a full replica each) or fsdp (sharded)", choices=("ddp", "fsdp")
+    ),
     # Immutable: the steady window is what every p_train is compared over, so a vendor file may not widen the
     # warm-up to leave its slow steps out. Two steps by default: the first holds the one-time costs (compilation,
     # lazy initialisation, the optimizer's state, allocator growth, kernel autotuning), and the second the first
@@ -85,6 +90,7 @@ class CoreConfig:
     eval_interval_samples: int
     seed: int
     compile: str
+    parallelism: str
     warmup_steps: int
 
     @classmethod
