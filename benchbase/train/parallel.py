@@ -19,6 +19,7 @@ from torch import nn
 from benchbase.config.parameters import CoreConfig
 from benchbase.config.resolve import check_compile_available
 from benchbase.contract import Vendor
+from benchbase.errors import BenchbaseError
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ def wrap_for_training(
     Compiled for training only: evaluation and the state dict use ``model`` itself, whose parameters the compiled
     graph shares.
     """
+    if core.parallelism != "ddp":
+        # A record must never say fsdp over a run that trained replicas: until the sharded path is here, refuse it.
+        raise BenchbaseError(f"parallelism {core.parallelism} is not in this benchbase", "set parallelism: ddp")
     net = vendor.wrap_data_parallel(model, device) if place.distributed else model
     if core.compile_enabled(vendor.compile_by_default):
         check_compile_available(core, vendor.compile_by_default)
