@@ -9,13 +9,14 @@ parallelism, world size), so the estimate is arithmetic, imports no torch, and `
 and its sources are docs/memory.md; in short, per rank, with P parameters sharded over S ranks (S = world size under
 FSDP, 1 under DDP)::
 
-    weights 4P/S + optimizer moments kP/S + max(gradients 4P/S, activations b*A) [+ DDP's buckets 4P]
+    weights 4P/S + optimizer moments 8P/S + gradients 4P/S + activations b*A [+ DDP's buckets 4P]
     [+ the autocast copies 2P under DDP] [+ FSDP's gathered blocks 2 * B * (e + 4)]
 
 ``b`` the micro-batch, ``A`` the case's activation bytes per sample at element size ``e``, ``B`` the largest block's
-parameters. Gradients and activations peak at different moments of a step (activations at the start of the
-backward, freed as the gradients grow), hence the maximum. Ranks that share one device (the CPU vendor's host) add
-up.
+parameters. Gradients and activations are added although the backward frees activations as gradients grow: the
+gradients of the last layers and of tied embeddings appear while nearly every activation is still held, and the
+measured peaks of docs/memory.md lie between the maximum of the two and their sum, nearer the sum. Ranks that share
+one device (the CPU vendor's host) add up.
 """
 
 from __future__ import annotations
@@ -75,12 +76,11 @@ def estimate_memory(
     sharded = core.parallelism == "fsdp"
     shards = world_size if sharded else 1
     half = element_bytes(precision) != _FP32
-    activations = footprint.activation_bytes_per_sample * core.batch_size
-    gradients = _FP32 * params / shards
     parts = {
         "weights": _FP32 * params / shards,
         "optimizer_moments": _ADAM_MOMENTS * params / shards,
-        "gradients_or_activations": max(gradients, activations),
+        "gradients": _FP32 * params / shards,
+        "activations": footprint.activation_bytes_per_sample * core.batch_size,
     }
     if not sharded and world_size > 1:
         # DistributedDataParallel all-reduces through flat buckets that copy every gradient.
