@@ -86,8 +86,8 @@ def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submiss
     command, and the job a launcher would write for submission."""
     console.print(f"[bold]precision[/bold] {markup_safe(plan['precision'])}", highlight=False)
     console.print(f"[bold]parallelism[/bold] {markup_safe(plan['parallelism'])}", highlight=False)
-    console.print(f"[bold]memory per device[/bold] {markup_safe(memory_line(plan['memory'], plan['memory_budget_gib']))}",
-                  highlight=False, soft_wrap=True)
+    memory = memory_line(plan["memory"], plan["memory_budget_gib"])
+    console.print(f"[bold]memory per device[/bold] {markup_safe(memory)}", highlight=False, soft_wrap=True)
     if not plan["devices_detected"]:
         console.print(f"[yellow]no {markup_safe(request.vendor.name)} devices detected here (a run here would refuse: "
                       f"{markup_safe(plan['not_here'])}); showing the plan as it would run on a machine that has them, "

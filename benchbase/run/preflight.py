@@ -144,7 +144,10 @@ def memory_fits(
     memory = plan_memory(request.case, request.values, prepared, request.resolved.core, precision,
                          request.nnodes * request.nproc_per_node, ranks_per_device)
     budget = checked.call(vendor, "memory_budget_gib()", checked.MEMORY_GIB, vendor.memory_budget_gib, device)
-    check_fits(memory, budget, device.model if device is not None else vendor.default_device_model)
+    if device is not None:
+        check_fits(memory, budget, device.model)
+    else:
+        check_fits(memory, budget, checked.call(vendor, "device_model()", checked.DEVICE_MODEL, vendor.device_model))
     return memory, budget
 
 
