@@ -3,7 +3,7 @@
 Arithmetic only, no torch, so ``--dry-run`` shows the estimate without building a 2.6B model. The core turns it into
 bytes per device (docs/memory.md). The activation count follows Korthikanti et al. 2022, "Reducing Activation
 Recomputation in Large Transformer Models" (arXiv:2205.05198), section 4.1, counted in elements for the tensors
-this model's layers save (plugins/cpm/docs/reference.md, "Memory"):
+this model's layers save (docs/memory.md, "CPM's footprint", has the derivation and the measured check):
 
 * per layer and token, 17 hidden-sized elements: the two LayerNorms' inputs and outputs (4), Q, K and V (3, one
   fused tensor), the attention's output and its re-laid-out copy that the projection reads (2), the MLP's input
