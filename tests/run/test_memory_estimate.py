@@ -7,9 +7,9 @@ import pytest
 
 from benchbase.cli.output import memory_line
 from benchbase.config.parameters import CORE_PARAMETERS, CoreConfig
-from benchbase.contract import MemoryFootprint, PrecisionPolicy
+from benchbase.contract import Case, MemoryFootprint, ModelSpec, PrecisionPolicy
 from benchbase.errors import BenchbaseError
-from benchbase.run.memory_estimate import check_fits, estimate_memory
+from benchbase.run.memory_estimate import check_fits, estimate_memory, plan_memory
 from benchbase_cpm.memory import footprint, parameter_count
 from benchbase_cpm.shapes import config_for
 
@@ -78,3 +78,52 @@ def test_the_dry_run_line_says_unknown_for_a_case_without_a_footprint() -> None:
     assert memory_line(None, 32.0) == "unknown (the case does not describe its model's memory)"
     estimate = estimate_memory(MODEL, core(), FP32, world_size=1, ranks_per_device=1).describe()
     assert memory_line(estimate, None).startswith("0.00 GiB estimated (the device's memory unknown) (ddp;")
+
+
+class Odd(ModelSpec):
+    """A third-party model spec whose footprint is not one."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def build(self, config, prepared):  # type: ignore[no-untyped-def]
+        raise AssertionError("a dry run builds no model")
+
+    def flops_per_sample(self, config, prepared):  # type: ignore[no-untyped-def]
+        return 0.0
+
+    def forward(self, model, batch):  # type: ignore[no-untyped-def]
+        raise AssertionError("a dry run runs no forward")
+
+    def loss(self, outputs, batch):  # type: ignore[no-untyped-def]
+        raise AssertionError("a dry run computes no loss")
+
+    def memory_footprint(self, config, prepared, element_bytes):  # type: ignore[no-untyped-def]
+        return self.answer
+
+
+class OddCase(Case):
+    name = "odd"
+
+    def __init__(self, answer: object) -> None:
+        self.model = Odd(answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ("2 GB", "not a benchbase.contract.MemoryFootprint"),
+        (MemoryFootprint(parameters=-1, activation_bytes_per_sample=1.0), "a parameter count that is not a whole"),
+        (MemoryFootprint(parameters=1, activation_bytes_per_sample=float("nan")), "activation bytes that are not"),
+    ],
+)
+def test_a_footprint_that_is_not_one_is_refused_in_one_line_naming_the_case(answer: object, problem: str) -> None:
+    with pytest.raises(BenchbaseError) as refused:
+        plan_memory(OddCase(answer), {}, None, core(), FP32, 1, 1)
+    message = str(refused.value)
+    assert message.startswith("case 'odd': model.memory_footprint() returned ") and problem in message
+    assert "\n" not in message
+
+
+def test_a_case_without_a_footprint_gets_no_estimate() -> None:
+    assert plan_memory(OddCase(None), {}, None, core(), FP32, 1, 1) is None
