@@ -130,6 +130,8 @@ def clear_to_launch(
     memory, budget = memory_fits(request, precision, devices[0], prepared)
     phase(f"asking {vendor.name} for the facts of env.json")
     env = environment_record(request, plan, device_indices, precision)
+    # Beside the measured peak in the summary, what the run was cleared with (docs/memory.md).
+    env["memory_estimate"] = {**memory.describe(), "device_gib": budget} if memory is not None else None
     return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env, None,
                    memory, budget)
 
