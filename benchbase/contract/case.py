@@ -79,7 +79,8 @@ class MemoryFootprint:
     #: Bytes one sample's forward keeps for its backward, at the element size the estimate asked for, plus the
     #: largest transient of the backward (a recomputed layer's activations under activation checkpointing, say).
     activation_bytes_per_sample: float
-    #: Parameters of the largest block FSDP gathers whole at once (one transformer layer); 0 when unknown.
+    #: Parameters of the largest unit FSDP gathers whole at once (a transformer layer, or what stays outside the
+    #: layers, such as the embeddings); 0 when unknown.
     largest_block_parameters: int = 0
 
 
