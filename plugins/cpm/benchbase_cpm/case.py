@@ -1,9 +1,10 @@
 """The CPM case: a composition of the CPM model, the STC dataset, the reference recipe and Embedding Average.
 
 The ``official`` preset is the published benchmark (plugins/cpm/docs/reference.md): CPM medium fine-tuned on the
-user's STC data with the real CPM tokenizer, target Embedding Average 0.91. The ``demo`` preset runs the very same
-code on a generated corpus, a tokenizer trained on it and a tiny model, so a laptop can run the case end to end in
-minutes.
+user's STC data with the real CPM tokenizer, target Embedding Average 0.91. The ``large`` preset is the same workload
+on the released 2.6B model, started from its released model-parallel shards (plugins/cpm/README.md, "The large
+preset"). The ``demo`` preset runs the very same code on a generated corpus, a tokenizer trained on it and a tiny
+model, so a laptop can run the case end to end in minutes.
 """
 
 from __future__ import annotations

@@ -85,6 +85,14 @@ def test_the_medium_preset_does_not_take_the_large_folder(tmp_path: Path) -> Non
     assert CPMCase._initial_checkpoint({"model_size": "medium", "init_checkpoint": ""}, tmp_path) is None
 
 
+def case_values() -> dict[str, object]:
+    from benchbase.config.resolve import merge_parameters
+
+    case = CPMCase()
+    merged = merge_parameters(case.name, case.parameters(), case.defaults())
+    return {key: param.default for key, param in merged.items()} | dict(case.presets()["demo"].values)
+
+
 def test_a_missing_shard_is_refused_before_any_rank_starts(tmp_path: Path) -> None:
     folder = tmp_path / LARGE_FOLDER_NAME
     released_shards(folder, CPMModel(SMALL).state_dict())
@@ -94,10 +102,3 @@ def test_a_missing_shard_is_refused_before_any_rank_starts(tmp_path: Path) -> No
         case.prepare({**case_values(), "dataset": "demo", "model_size": "large"}, tmp_path, tmp_path / "cache",
                      lambda *_: None)
 
-
-def case_values() -> dict[str, object]:
-    from benchbase.config.resolve import merge_parameters
-
-    case = CPMCase()
-    merged = merge_parameters(case.name, case.parameters(), case.defaults())
-    return {key: param.default for key, param in merged.items()} | dict(case.presets()["demo"].values)
