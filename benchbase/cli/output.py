@@ -85,6 +85,9 @@ def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submiss
     """``--dry-run`` of a request that passed every check of the run: the precision, the ranks' bindings, the launch
     command, and the job a launcher would write for submission."""
     console.print(f"[bold]precision[/bold] {markup_safe(plan['precision'])}", highlight=False)
+    console.print(f"[bold]parallelism[/bold] {markup_safe(plan['parallelism'])}", highlight=False)
+    memory = memory_line(plan["memory"], plan["memory_budget_gib"])
+    console.print(f"[bold]memory per device[/bold] {markup_safe(memory)}", highlight=False, soft_wrap=True)
     if not plan["devices_detected"]:
         console.print(f"[yellow]no {markup_safe(request.vendor.name)} devices detected here (a run here would refuse: "
                       f"{markup_safe(plan['not_here'])}); showing the plan as it would run on a machine that has them, "
@@ -108,6 +111,16 @@ def print_dry_run(request: RunRequest, plan: dict[str, Any], submission: Submiss
         # too keeps a plugin's launcher from steering the terminal.
         for line in submission.text().splitlines():
             console.print(text(line), highlight=False, soft_wrap=True)
+
+
+def memory_line(memory: dict[str, Any] | None, budget_gib: float | None) -> str:
+    """The estimate as ``--dry-run`` prints it: the total against the device's memory, then its parts."""
+    if memory is None:
+        return "unknown (the case does not describe its model's memory)"
+    of = f" of {budget_gib:.1f} GiB" if budget_gib is not None else " (the device's memory unknown)"
+    parts = ", ".join(f"{name.replace('_', ' ')} {gib:.2f}" for name, gib in memory["parts_gib"].items())
+    shared = f" x {memory['ranks_per_device']} ranks" if memory["ranks_per_device"] > 1 else ""
+    return f"{memory['per_device_gib']:.2f} GiB estimated{of} ({memory['parallelism']}{shared}; GiB per rank: {parts})"
 
 
 def announce_submission(submission: Submission, path: Path) -> None:

@@ -56,7 +56,8 @@ CORE_PARAMETERS: dict[str, Param] = {
         "vendor", "torch.compile the model for training: on, off, or the vendor's default", choices=("vendor", "on", "off")
     ),
     # How the ranks share the training: ddp replicates the model and its optimizer state on every rank; fsdp shards
-    # them over the ranks (torch's fully_shard), for models whose Adam state does not fit one device. Same updates.
+    # them over the ranks (torch's fully_shard), for models whose Adam state does not fit one device. Mutable: both
+    # train the same workload (the same losses step by step), so a vendor's tuned file may choose it.
     "parallelism": Param(
         "ddp", "ddp: every rank holds the whole model; fsdp: parameters, gradients and optimizer state sharded",
         choices=("ddp", "fsdp"),

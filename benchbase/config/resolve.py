@@ -104,6 +104,20 @@ def vendor_config_path(
     )
 
 
+def preset_config_path(
+    config_dir: Path | None, case: str, device_model: str, nnodes: int, nproc: int, preset: str
+) -> Path | None:
+    """The tuned file named after a preset, ``<device_model>x<N>x<M>-<preset>.yaml``, or ``None``.
+
+    One topology can have a file per preset (CPM's medium and its 2.6B large want other batches and parallelism on
+    the same eight devices); without ``--variant`` the file of the chosen preset is taken before the plain one.
+    """
+    if config_dir is None:
+        return None
+    path = Path(config_dir) / case / f"{device_model}x{nnodes}x{nproc}-{preset}.yaml"
+    return path if path.is_file() else None
+
+
 #: Top-level key of a vendor's tuned file naming the preset (or list of presets) it was tuned for; not a config key.
 TUNED_FOR_KEY = "preset"
 
@@ -369,6 +383,9 @@ def resolve_for(
 ) -> ResolvedConfig:
     """Layers: case defaults < preset < the vendor's tuned file for this device and topology < --set.
 
+    Without ``--variant``, the tuned file named after the preset (``BI-V100x1x8-large.yaml``) comes before the plain
+    one (``BI-V100x1x8.yaml``).
+
     The tuned file joins only when it was tuned for this preset (:func:`read_tuned_file`); a variant the user named
     for another preset is refused rather than silently left out. A compile the installed torch cannot do, or a
     precision the case does not train in, is refused here, before a run directory exists.
@@ -376,6 +393,10 @@ def resolve_for(
     preset = choose_preset(case, preset_name)
     device_model = checked.call(vendor, "device_model()", checked.DEVICE_MODEL, vendor.device_model)
     vendor_file = vendor_config_path(vendor.config_dir, case.name, device_model, nnodes, nproc, variant)
+    if variant is None:
+        vendor_file = (
+            preset_config_path(vendor.config_dir, case.name, device_model, nnodes, nproc, preset.name) or vendor_file
+        )
     vendor_values: dict[str, Any] = {}
     if vendor_file is not None:
         vendor_values, tuned_for = read_tuned_file(vendor_file, case.presets(), case.default_preset)

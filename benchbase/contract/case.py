@@ -65,6 +65,25 @@ class Preset:
 
 
 
+@dataclass(frozen=True)
+class MemoryFootprint:
+    """What the core's memory estimate needs to know about a model, in the model's own shapes.
+
+    The core turns it into bytes per device for the run's precision, micro-batch, parallelism and world size
+    (:mod:`benchbase.run.memory_estimate`, docs/memory.md), so ``--dry-run`` can say whether a configuration fits
+    before anything starts.
+    """
+
+    #: Distinct trainable parameters (a tied output layer counted once).
+    parameters: int
+    #: Bytes one sample's forward keeps for its backward, at the element size the estimate asked for, plus the
+    #: largest transient of the backward (a recomputed layer's activations under activation checkpointing, say).
+    activation_bytes_per_sample: float
+    #: Parameters of the largest unit FSDP gathers whole at once (a transformer layer, or what stays outside the
+    #: layers, such as the embeddings); 0 when unknown.
+    largest_block_parameters: int = 0
+
+
 #: One batch as the core moves it to the device: named tensors (``input_ids``, ``labels``, ...).
 Batch = Mapping[str, "torch.Tensor"]
 #: ``progress(stage, done, total)`` for long preparation steps; ``total`` is ``None`` when unknown.
@@ -115,6 +134,15 @@ class ModelSpec(ABC):
         one block's parameters at a time; the rest of the model (embeddings, final norm) is the root unit. Empty
         (the default): the whole model is one unit, which shards its state but gathers every parameter at once."""
         return []
+
+    def memory_footprint(
+        self, config: Mapping[str, Any], prepared: Mapping[str, Any] | None, element_bytes: int
+    ) -> MemoryFootprint | None:
+        """The model's parameter count and activation bytes per sample with activations of ``element_bytes`` bytes
+        (2 under a 16-bit autocast, 4 in fp32), computed from its shapes without building it (``--dry-run`` must
+        not import torch). ``prepared`` is ``None`` when a dry run plans for another machine and no data was
+        prepared. ``None`` (the default): unknown, and the estimate says so instead of guessing."""
+        return None
 
 
 class Samples(ABC):

@@ -229,6 +229,13 @@ class Vendor(ABC):
         """Dense peak FLOP/s of one device for ``dtype`` (``fp32``, ``tf32``, ``fp16``, ``bf16``); ``None`` if unknown."""
         return None
 
+    def memory_budget_gib(self, device: DeviceInfo | None) -> float | None:
+        """Memory one device offers a run, in GiB, against which the core refuses a configuration whose estimate
+        does not fit before anything starts. ``device`` is the first discovered device, or ``None`` when a dry run
+        plans for a machine of :meth:`device_model` (the default model) because none is here. By default the
+        discovered device's ``memory_total_gib``; ``None``: unknown, and nothing is refused for memory."""
+        return device.memory_total_gib if device is not None else None
+
     def binding(
         self, local_rank: int, device_index: int, sysfs_root: Path, local_world_size: int | None = None
     ) -> Binding | None:

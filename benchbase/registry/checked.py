@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any, TypeVar
 
-from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, SensorReading, Sensors
+from benchbase.contract import Binding, DeviceInfo, MemoryFootprint, PrecisionPolicy, SensorReading, Sensors
 from benchbase.errors import BenchbaseError
 from benchbase.registry import bounded
 
@@ -203,6 +203,19 @@ def _peak_problem(value: Any) -> str | None:
     return "not a positive finite number"
 
 
+def _footprint_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, MemoryFootprint):
+        return "not a benchbase.contract.MemoryFootprint"
+    counts = (value.parameters, value.largest_block_parameters)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return "a parameter count that is not a whole number >= 0"
+    if not (_finite_number(value.activation_bytes_per_sample) and value.activation_bytes_per_sample >= 0):
+        return "activation bytes that are not a finite number >= 0"
+    return None
+
+
 def _reading_problem(reading: Any) -> str | None:
     if not isinstance(reading, SensorReading):
         return f"an item that is a {type(reading).__name__}"
@@ -233,6 +246,9 @@ DEVICE_MODEL = Shape(f"text of at most {MAX_MODEL_CHARS} printable characters wi
 PRECISION = Shape("a benchbase.contract.PrecisionPolicy", _instance(PrecisionPolicy, optional=False))
 BINDING = Shape("a benchbase.contract.Binding (CPU ids whole numbers) or None", _binding_problem)
 SENSORS = Shape("a benchbase.contract.Sensors or None", _instance(Sensors, optional=True))
+MEMORY_GIB = Shape("a positive finite number of GiB, or None when unknown", _peak_problem)
+FOOTPRINT = Shape("a benchbase.contract.MemoryFootprint (counts whole numbers, bytes finite, none negative) or None",
+                  _footprint_problem)
 PEAK_FLOPS = Shape("a positive finite number of FLOP/s, or None when unknown", _peak_problem)
 READINGS = Shape(f"a list of at most {MAX_DEVICES} benchbase.contract.SensorReading with finite numbers or None",
                  _readings_problem)

@@ -25,5 +25,8 @@ def dry_run_plan(request: RunRequest, prepare: Callable[[], dict[str, Any]]) -> 
         "devices_detected": cleared.not_here is None,
         "not_here": cleared.not_here,
         "precision": cleared.precision.describe(),
+        "parallelism": request.resolved.core.parallelism,
+        "memory": cleared.memory.describe() if cleared.memory is not None else None,
+        "memory_budget_gib": cleared.memory_budget_gib,
         "launch": plan.describe(),
     }

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbase.contract import Binding, PrecisionPolicy
+from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy
 from benchbase.errors import BenchbaseError
 from benchbase.launch.plan import LaunchPlan, plan_launch
 from benchbase.record import disk_space
@@ -28,6 +28,7 @@ from benchbase.record.rundir import RunDir
 from benchbase.registry import checked
 from benchbase.run.devices import assign_devices, bindings_for, discovered_devices, fitted_bindings
 from benchbase.run.environment import environment_record
+from benchbase.run.memory_estimate import MemoryEstimate, check_fits, plan_memory
 from benchbase.run.prepare import check_data_dir, check_data_suffices
 from benchbase.run.request import RunRequest
 from benchbase.run.resume import check_checkpoint_fits, check_resumable
@@ -77,6 +78,10 @@ class Cleared:
     env: dict[str, Any] | None
     #: Why a run on this machine would refuse where a dry run plans for another one (no device here); else ``None``.
     not_here: str | None = None
+    #: The per-device memory estimate (``None`` where the case does not describe its model's memory) and what one
+    #: device offers (``None`` where the vendor does not say).
+    memory: MemoryEstimate | None = None
+    memory_budget_gib: float | None = None
 
 
 def clear_to_launch(
@@ -103,7 +108,9 @@ def clear_to_launch(
     precision = checked.call(vendor, "precision_policy()", checked.PRECISION, vendor.precision_policy,
                              request.resolved.core.precision)
     if not_here is not None:
-        return Cleared(device_indices, planned, bindings, binding_note, precision, None, None, None, not_here)
+        memory, budget = memory_fits(request, precision, None, None)
+        return Cleared(device_indices, planned, bindings, binding_note, precision, None, None, None, not_here,
+                       memory, budget)
     resumed = None
     if request.resume_dir is not None:
         resumed = RunDir.open(request.resume_dir)
@@ -120,9 +127,30 @@ def clear_to_launch(
     if resumed is not None:
         # The checkpoint against the model this node's data gives: a refusal leaves the record as it was.
         check_checkpoint_fits(resumed, request.case, vendor, request.resolved.values, prepared)
+    memory, budget = memory_fits(request, precision, devices[0], prepared)
     phase(f"asking {vendor.name} for the facts of env.json")
     env = environment_record(request, plan, device_indices, precision)
-    return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env)
+    # Beside the measured peak in the summary, what the run was cleared with (docs/memory.md).
+    env["memory_estimate"] = {**memory.describe(), "device_gib": budget} if memory is not None else None
+    return Cleared(device_indices, planned, bindings, binding_note, precision, prepared, resumed, env, None,
+                   memory, budget)
+
+
+def memory_fits(
+    request: RunRequest, precision: PrecisionPolicy, device: DeviceInfo | None, prepared: dict[str, Any] | None
+) -> tuple[MemoryEstimate | None, float | None]:
+    """The per-device memory estimate and the device's memory (``device`` ``None``: the vendor's default model,
+    planned for elsewhere), refusing a configuration that cannot fit (:mod:`benchbase.run.memory_estimate`)."""
+    vendor = request.vendor
+    ranks_per_device = request.nproc_per_node if vendor.ranks_share_devices else 1
+    memory = plan_memory(request.case, request.values, prepared, request.resolved.core, precision,
+                         request.nnodes * request.nproc_per_node, ranks_per_device)
+    budget = checked.call(vendor, "memory_budget_gib()", checked.MEMORY_GIB, vendor.memory_budget_gib, device)
+    if device is not None:
+        check_fits(memory, budget, device.model)
+    else:
+        check_fits(memory, budget, checked.call(vendor, "device_model()", checked.DEVICE_MODEL, vendor.device_model))
+    return memory, budget
 
 
 def prepare_in_cache(prepare: Callable[[], dict[str, Any]], cache_dir: Path) -> dict[str, Any]:

@@ -144,3 +144,32 @@ def test_a_resume_the_record_refuses_is_refused_by_its_dry_run_too_and_the_recor
     assert lines[0] == lines[1]
     assert {path: path.read_bytes() for path in sorted(run.rglob("*")) if path.is_file()} == before
     assert list(out.iterdir()) == [run]
+
+
+def test_a_configuration_whose_memory_estimate_exceeds_the_host_is_refused_before_any_record(
+    bench: Bench, tmp_path: Path
+) -> None:
+    # CPM large's fp32 weights, gradients and AdamW moments alone are 39 GiB; the CPU offers the memory available
+    # at that moment, so the run's line and its dry run's may name budgets a few MiB apart.
+    out = tmp_path / "runs"
+    for extra in ([], ["--dry-run"]):
+        result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--unofficial", "--set",
+                       "model_size=large", *extra, "--out", str(out))
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = [text for text in result.stderr.splitlines() if text.startswith("error:")]
+        assert line.startswith("error: the estimated memory of ") and "GiB per device does not fit" in line
+        assert line.endswith("(ddp, 1 ranks; docs/memory.md); use parallelism: fsdp (--set parallelism=fsdp); "
+                             "or a smaller batch_size with a larger grad_accum; or more devices")
+        assert not out.exists() and "Traceback" not in result.stderr
+
+
+def test_the_large_preset_plans_fsdp_on_eight_bi_v100_and_refuses_ddp_there(bench: Bench) -> None:
+    planned = bench("run", "cpm", "--preset", "large", "--vendor", "iluvatar", "--config", "1x8", "--dry-run")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "BI-V100x1x8-large.yaml" in planned.stdout
+    assert "parallelism fsdp" in planned.stdout
+    assert "GiB estimated of 32.0 GiB (fsdp; GiB per rank: weights 1.21, optimizer moments 2.42" in planned.stdout
+    replicas = bench("run", "cpm", "--preset", "large", "--vendor", "iluvatar", "--config", "1x8", "--dry-run",
+                     "--set", "parallelism=ddp")
+    assert replicas.returncode == 2
+    assert replicas.stderr.startswith("error: the estimated memory of 57.7 GiB per device does not fit BI-V100's")

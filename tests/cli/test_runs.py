@@ -103,6 +103,10 @@ def test_two_ranks_train_through_torchrun_with_gloo(scale_runs: Path) -> None:
     assert (run / "logs" / "rank0.log").is_file() and (run / "logs" / "rank1.log").is_file()
     cpus = [set(b["cpus"].split(",")) for b in env["launch"]["bindings"]]
     assert not cpus[0] & cpus[1], "the two ranks are pinned to disjoint CPUs"
+    # The estimate it was cleared with: two DDP replicas on the host's memory, their peaks measured beside it.
+    estimate = env["memory_estimate"]
+    assert (estimate["parallelism"], estimate["ranks_per_device"]) == ("ddp", 2) and estimate["device_gib"] > 0
+    assert set(estimate["parts_gib"]) == {"weights", "optimizer_moments", "gradients", "activations", "ddp_buckets"}
 
 
 def test_report_shows_scalability_of_the_two_rank_run_against_the_one_rank_run(

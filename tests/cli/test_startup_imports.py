@@ -59,6 +59,11 @@ def test_a_dry_run_over_cached_data_imports_no_torch(cache_dir: Path, tmp_path: 
     assert imported_by(["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--dry-run"], cache_dir, tmp_path) == []
 
 
+def test_the_dry_run_of_cpm_large_on_eight_bi_v100_imports_no_torch(cache_dir: Path, tmp_path: Path) -> None:
+    args = ["run", "cpm", "--preset", "large", "--vendor", "iluvatar", "--config", "1x8", "--dry-run"]
+    assert imported_by(args, cache_dir, tmp_path) == []
+
+
 def test_exporting_a_real_record_imports_no_torch(cache_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     trained = run_benchbase(["run", "cpm", "--vendor", "cpu", *SHORT, "--out", str(out)], cache_dir, tmp_path)

@@ -72,6 +72,7 @@ def test_every_case_gets_the_harness_keys_with_their_defaults():
     assert {k for k, p in CORE_PARAMETERS.items() if not p.mutable} == immutable
     assert CORE_PARAMETERS["precision"].choices == ("auto", "fp32", "bf16", "fp16", "amp")
     assert CORE_PARAMETERS["telemetry_interval_s"].minimum == 0.05
+    assert CORE_PARAMETERS["parallelism"].choices == ("ddp", "fsdp")
 
 
 def test_a_case_gives_core_keys_its_own_defaults_but_cannot_change_what_they_are():

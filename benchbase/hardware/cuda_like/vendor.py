@@ -72,6 +72,10 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
     setup_fix: str = ""
     #: Dense datasheet peaks by :meth:`peak_model`; a model absent here has unknown peaks.
     peak_table: ClassVar[PeakTable] = {}
+    #: Memory of one device in GiB by short model, as the datasheet states it, for a dry run planning for the
+    #: model of :meth:`~benchbase.contract.Vendor.device_model` where no device is here; a discovered device
+    #: reports its own.
+    memory_table: ClassVar[Mapping[str, float]] = {}
 
     def __init__(self) -> None:
         self._devices: list[DeviceInfo] | None = None
@@ -103,6 +107,11 @@ class CudaLikeVendor(Vendor, Generic[SessionT]):
     def peak_flops(self, dtype: str) -> float | None:
         devices = self._discovered()
         return self._peak(devices[0], dtype) if devices else None
+
+    def memory_budget_gib(self, device: DeviceInfo | None) -> float | None:
+        if device is not None:
+            return device.memory_total_gib
+        return self.memory_table.get(self.device_model())
 
     def _peak(self, device: DeviceInfo, dtype: str) -> float | None:
         return table_peak(self.peak_table, self.peak_model(device), dtype)

@@ -1,9 +1,10 @@
 """The CPM case: a composition of the CPM model, the STC dataset, the reference recipe and Embedding Average.
 
 The ``official`` preset is the published benchmark (plugins/cpm/docs/reference.md): CPM medium fine-tuned on the
-user's STC data with the real CPM tokenizer, target Embedding Average 0.91. The ``demo`` preset runs the very same
-code on a generated corpus, a tokenizer trained on it and a tiny model, so a laptop can run the case end to end in
-minutes.
+user's STC data with the real CPM tokenizer, target Embedding Average 0.91. The ``large`` preset is the same workload
+on the released 2.6B model, started from its released model-parallel shards (plugins/cpm/README.md, "The large
+preset"). The ``demo`` preset runs the very same code on a generated corpus, a tokenizer trained on it and a tiny
+model, so a laptop can run the case end to end in minutes.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ PARAMETERS: dict[str, Param] = {
                           maximum=MAX_WEIGHT_DECAY),
     "warmup": Param(0.2, "fraction of max_steps with linear warmup", minimum=0.0, maximum=MAX_WARMUP),
     "activation_checkpointing": Param(True, "recompute each layer's activations in backward (saves memory)"),
-    "init_checkpoint": Param("", "starting weights (cpm_model_states_medium.pt); empty = look in --data-dir"),
+    "init_checkpoint": Param(
+        "", "starting weights: a .pt file, or a folder of model-parallel shards (the released 2.6B model); "
+        "empty = look in --data-dir (cpm_model_states_medium.pt; for model_size large, the folder CPM-large)"
+    ),
     "tokenizer_dir": Param("", "folder with chinese_vocab.model and vocab.json; empty = --data-dir"),
     "prepare_workers": Param(0, "processes for tokenization (0 = all cores)", minimum=0,
                              maximum=MAX_PREPARE_WORKERS),
@@ -77,6 +81,13 @@ PRESETS: dict[str, Preset] = {
         "official",
         "CPM medium on the user's STC data, target 0.91 (Iluvatar/NVIDIA published case)",
         {},
+        needs_data_dir=True,
+    ),
+    "large": Preset(
+        "large",
+        "CPM large (2.6B, the released model) on the user's STC data, starting from the released shards; "
+        "sharded (parallelism: fsdp) in the vendors' tuned files",
+        {"model_size": "large"},
         needs_data_dir=True,
     ),
     "demo": Preset(
@@ -101,6 +112,9 @@ PRESETS: dict[str, Preset] = {
 }
 
 CHECKPOINT_NAME = "cpm_model_states_medium.pt"
+#: The released 2.6B model's folder (CPM-Generate's ``CPM-large``: ``latest_checkpointed_iteration.txt`` and the
+#: iteration folder of ``mp_rank_0X_model_states.pt`` shards), the one ``prepare --from-large`` reads.
+LARGE_FOLDER_NAME = "CPM-large"
 
 
 class CPMCase(Case):
@@ -127,7 +141,12 @@ class CPMCase(Case):
         """The data, and the starting checkpoint checked against the configured model before any rank starts."""
         facts = self.dataset.prepare(config, data_dir, cache_dir, progress)
         checkpoint = self._initial_checkpoint(config, data_dir)
-        if checkpoint is not None:
+        if checkpoint is not None and checkpoint.is_dir():
+            from benchbase_cpm.checkpoint import shard_files
+
+            # 10 GB of shards are read once, by the ranks; here only that every shard is present.
+            shard_files(checkpoint)
+        elif checkpoint is not None:
             from benchbase_cpm.checkpoint import check_file_fits
 
             check_file_fits(checkpoint, model_config(config, facts))
@@ -139,12 +158,17 @@ class CPMCase(Case):
         given = str(config.get("init_checkpoint") or "")
         if given:
             path = Path(given)
-            if not path.is_file():
-                raise BenchbaseError(f"init_checkpoint {path} does not exist", "pass the path of a CPM .pt file")
+            if not path.exists():
+                raise BenchbaseError(
+                    f"init_checkpoint {path} does not exist",
+                    "pass the path of a CPM .pt file or of a folder of model-parallel shards",
+                )
             return path
-        if data_dir is not None and (data_dir / CHECKPOINT_NAME).is_file():
-            return data_dir / CHECKPOINT_NAME
-        return None
+        if data_dir is None:
+            return None
+        if config["model_size"] == "large":
+            return data_dir / LARGE_FOLDER_NAME if (data_dir / LARGE_FOLDER_NAME).is_dir() else None
+        return data_dir / CHECKPOINT_NAME if (data_dir / CHECKPOINT_NAME).is_file() else None
 
     def convert_checkpoint(self, source: Path, out_dir: Path) -> Path:
         """The reference's medium starting point cut from the released 2.6B model-parallel shards

@@ -244,13 +244,24 @@ def load_model_parallel_dir(directory: str | Path) -> StateDict:
     A Megatron checkpoint root (a folder holding ``latest_checkpointed_iteration.txt`` and one folder per
     iteration, as CPM-Generate's release is laid out) is followed to the iteration it names.
     """
+    shards = shard_files(directory)
+    fix = _resave_shards_hint(shards[0].parent)
+    return merge_model_parallel([_weights_of(_read(shard, fix), shard) for shard in shards])
+
+
+def shard_files(directory: str | Path) -> list[Path]:
+    """The shard files of a model-parallel checkpoint folder in rank order, every rank present, none read yet.
+
+    Checked before any rank starts (the large preset's starting point), so a missing shard is one line then rather
+    than a failed run after the model is built.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise BenchbaseError(f"checkpoint folder {directory} does not exist", "give the folder of mp_rank_XX files")
     ranks = {int(m.group(1)): p for p in directory.iterdir() if (m := SHARD_PATTERN.match(p.name))}
     latest = directory / LATEST_ITERATION_FILE
     if not ranks and latest.is_file():
-        return load_model_parallel_dir(directory / latest.read_text(encoding="utf-8").strip())
+        return shard_files(directory / latest.read_text(encoding="utf-8").strip())
     if not ranks:
         raise BenchbaseError(
             f"no mp_rank_XX_model_states.pt files in {directory}", "give the folder that holds the shard files"
@@ -262,8 +273,7 @@ def load_model_parallel_dir(directory: str | Path) -> StateDict:
             f"(found ranks {sorted(ranks)})",
             "copy every shard of the checkpoint into the folder",
         )
-    fix = _resave_shards_hint(directory)
-    return merge_model_parallel([_weights_of(_read(ranks[rank], fix), ranks[rank]) for rank in range(len(ranks))])
+    return [ranks[rank] for rank in range(len(ranks))]
 
 
 # -- the reference's medium starting point ---------------------------------------------------------------------

@@ -14,13 +14,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchbase.contract import Batch, EmitFn, ModelSpec
+from benchbase.contract import Batch, EmitFn, MemoryFootprint, ModelSpec
 from benchbase_cpm.flops import training_flops_per_sample
+from benchbase_cpm.memory import footprint
 from benchbase_cpm.shapes import CPMConfig, config_for
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+
+#: Pieces of the CPM tokenizer (plugins/cpm/docs/reference.md, "Tokenizer").
+STC_VOCABULARY = 30000
 
 
 def model_config(config: Mapping[str, Any], prepared: Mapping[str, Any]) -> CPMConfig:
@@ -49,15 +54,27 @@ class CPMModelSpec(ModelSpec):
         if not path:
             emit("provenance", "initial weights: random (no init_checkpoint)")
             return
-        from benchbase_cpm.checkpoint import import_into, load_checkpoint_file
+        from benchbase_cpm.checkpoint import import_into, load_checkpoint_file, load_model_parallel_dir
 
-        state = load_checkpoint_file(Path(path))
+        # A folder is the released model's model-parallel shards (the large preset), merged as they are read.
+        state = load_model_parallel_dir(path) if Path(path).is_dir() else load_checkpoint_file(Path(path))
         import_into(model, state, path)
         emit("provenance", f"initial weights: {path}", tensors=len(state))
 
     def flops_per_sample(self, config: Mapping[str, Any], prepared: Mapping[str, Any]) -> float:
         shape = model_config(config, prepared)
         return training_flops_per_sample(shape.n_layer, shape.n_embd, shape.vocab_size, int(config["seq_length"]))
+
+    def memory_footprint(
+        self, config: Mapping[str, Any], prepared: Mapping[str, Any] | None, element_bytes: int
+    ) -> MemoryFootprint | None:
+        """From the shapes; without prepared facts (a dry run planning elsewhere) the STC data's vocabulary is the
+        CPM tokenizer's 30,000 pieces, and the demo's, trained on its corpus, is unknown until it is prepared."""
+        if prepared is None:
+            if config["dataset"] != "stc":
+                return None
+            prepared = {"vocab_size": STC_VOCABULARY}
+        return footprint(model_config(config, prepared), int(config["seq_length"]), element_bytes)
 
     def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return model(batch["input_ids"], batch["position_ids"])

@@ -87,6 +87,11 @@ class CPUVendor(Vendor):
     def open_sensors(self, device_indices: list[int]) -> Sensors | None:
         return CPUSensors(self._sysfs_root)
 
+    def memory_budget_gib(self, device: DeviceInfo | None) -> float | None:
+        """The host memory available now (``MemAvailable``): the ranks share it with whatever else runs, so the
+        total would promise memory other processes hold."""
+        return psutil.virtual_memory().available / 2**30
+
     def setup_device(self, local_rank: int) -> torch.device:
         """The host itself. The thread count is left as the core set it (one thread per CPU of the rank's binding,
         the same policy at every topology): a vendor choosing its own would make 1x1 and 1xN differ by more than

@@ -34,6 +34,8 @@ class IluvatarVendor(CudaLikeVendor[Backend]):
     device_noun = "Iluvatar device"
     setup_fix = "install CoreX's PyTorch build and the CoreX driver, or pick another --vendor"
     peak_table = PEAK_FLOPS
+    #: The BI-V100's 32 GB of HBM2 (Iluvatar's product brief; ixsmi reports 32768 MiB).
+    memory_table = {"BI-V100": 32.0}
 
     def __init__(self, probe: Probe | None = None, corex_root: Path = COREX_ROOT) -> None:
         super().__init__()

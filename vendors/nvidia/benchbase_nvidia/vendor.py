@@ -37,6 +37,9 @@ class NvidiaVendor(CudaLikeVendor[NvmlSession]):
     device_noun = "NVIDIA GPU"
     setup_fix = "install a CUDA build of PyTorch and an NVIDIA driver, or pick another --vendor"
     peak_table = PEAK_FLOPS
+    #: GiB per board, as nvidia-smi reports them: the A100 as its smaller 40 GB board (40960 MiB; the 80 GB one
+    #: reports itself when discovered), H100 SXM 80 GB (81559 MiB), H200 141 GB (143771 MiB).
+    memory_table = {"A100": 40.0, "H100": 79.6, "H200": 140.4}
 
     def __init__(self, nvml: Any | None = None) -> None:
         super().__init__()
