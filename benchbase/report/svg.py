@@ -188,6 +188,8 @@ def render(chart: Chart) -> str:
     x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
 
+    x_span, y_span, width_px, height_px = x1 - x0, y1 - y0, right - left, bottom - top
+
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * (right - left)
 
@@ -211,7 +213,10 @@ def render(chart: Chart) -> str:
     buckets = max(1, chart.max_points // 2)
     for line in lines:
         points = thin(sorted(line.points), buckets)
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+        # sx and sy written out (the same arithmetic, in the same order): a page of thousands of runs draws millions
+        # of points, and the calls were a third of drawing them.
+        path = " ".join(f"{left + (x - x0) / x_span * width_px:.1f},{bottom - (y - y0) / y_span * height_px:.1f}"
+                        for x, y in points)
         dash = ' stroke-dasharray="5 3"' if line.dashed else ""
         parts.append(f'<polyline points="{path}" fill="none" stroke="{line.color}" stroke-width="1.6" '
                      f'stroke-linejoin="round"{dash}/>')
