@@ -7,7 +7,7 @@ report and its MLPerf export must each stream those files: memory bounded, time 
 This module writes a synthetic record of that shape at a fraction of its length (:func:`write_long_record`: steps,
 evaluations, warm-ups, optionally two attempts, an energy counter per device), then times each of the three commands
 in a fresh child process at several lengths and prints the child's CPU seconds and peak RSS (its own
-``resource.getrusage``) with a least-squares line through them. The verdict: every peak under
+``resource.getrusage`` and ``VmHWM``) with a least-squares line through them. The verdict: every peak under
 :data:`MEMORY_GOAL_MB` and time linear: the CPU time above the command's start-up (measured on a record of a few
 hundred rows) grows as the rows to a power of at most :data:`LINEAR_EXPONENT` between the smallest and the largest
 size.
@@ -215,11 +215,15 @@ class Measured:
 
 def measure(command: str, run: Path, out: Path) -> Measured:
     """``command`` over the record ``run`` in a fresh Python process; the CPU time and peak RSS the kernel accounts to
-    that process (``getrusage(RUSAGE_SELF)`` read by the child as it ends: its start-up, which the fit's intercept
-    holds, included)."""
+    that process, read by the child as it ends (its start-up, which the fit's intercept holds, included): CPU from
+    ``getrusage(RUSAGE_SELF)``, the peak from ``VmHWM`` in ``/proc/self/status``. Not ``ru_maxrss``: Linux keeps it
+    across ``exec``, so it counted the parent's memory at the fork (264 MB under ``run_all``, which has imported
+    torch), and every command's peak read as 270 MB or more."""
     code = (f"import sys\nfrom pathlib import Path\nRUN = Path({str(run)!r})\nOUT = Path({str(out)!r})\n" + _CHILD[command]
             + "import resource\nused = resource.getrusage(resource.RUSAGE_SELF)\n"
-            "print('RUSAGE', used.ru_utime + used.ru_stime, used.ru_maxrss)\n")
+            "with open('/proc/self/status') as status:\n"
+            "    peak = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
+            "print('RUSAGE', used.ru_utime + used.ru_stime, peak)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
     usage = [line.split() for line in done.stdout.splitlines() if line.startswith("RUSAGE ")]
     if done.returncode != 0 or not usage:
