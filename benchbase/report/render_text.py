@@ -53,10 +53,12 @@ class _Styled:
     caption: str | None = None
 
     def add(self, cells: list[str], style: str | None) -> None:
+        """A row of shown (:func:`visible`) cells, and its rich style."""
         self.table.rows.append(cells)
         self.row_styles.append(style)
 
     def rich(self) -> Table:
+        """The rich table: the terminal's form, and the plain text's where :func:`plain_table` declines."""
         table = Table(title=self.table.title, box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold",
                       caption=self.caption)
         for column in self.table.columns:

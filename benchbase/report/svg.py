@@ -131,6 +131,7 @@ def _decimals(step: float) -> int:
 
 
 def _tick_text(value: float, step: float, decimals: int) -> str:
+    """:func:`tick_label` with its axis's :func:`_decimals` worked out already."""
     if abs(value) <= abs(step) * 1e-9:
         value = 0.0
     if abs(value) >= 1e15 or abs(step) < 1e-6:

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
     from benchbase.contract import ProgressFn
 
-# NumPy, jieba and the process pool are imported where arrays are built or loaded, not here: a cached preparation
-# (every run, every dry run) only checks the cached files, and these imports were most of a dry run's start-up.
+# NumPy and the process pool are imported where arrays are built or loaded, and the fingerprint reads jieba's and
+# SentencePiece's versions from their installed metadata: a cached preparation (every run, every dry run) only
+# checks the cached files, and importing NumPy and jieba for that was most of a dry run's start-up.
 
 #: Tokens per window: 200 inputs plus the one label past the last input (plugins/cpm/docs/reference.md, "Data").
 WINDOW_TOKENS = 201
