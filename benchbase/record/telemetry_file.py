@@ -18,6 +18,7 @@ import errno
 import io
 import math
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from benchbase.contract import SensorReading
 from benchbase.record import disk_space
 from benchbase.record.files import (
     RecordError,
+    LARGEST_NUMBER,
     RecordMissing,
-    bounded_float,
     csv_cells,
     open_record_for_append,
     record_lines,
@@ -170,8 +171,11 @@ def telemetry_lines(path: Path) -> Iterator[dict[str, Any] | None]:
             header = [name.strip() for name in header_cells or []]
             if not {"time_ms", "node", "device"} <= set(header):
                 raise RecordError(f"{path} has no time_ms/node/device columns", "it is not a benchbase telemetry file")
+            # Where each column is, the last of a repeated name as a dict of the row would hold it; -1 if absent.
+            places = {name: index for index, name in enumerate(header)}
+            columns = [(column, places.get(column, -1), column in _INT_COLUMNS) for column in TELEMETRY_COLUMNS]
             for row_cells in cells:
-                row = _parse_row(dict(zip(header, row_cells))) if row_cells and len(row_cells) == len(header) else None
+                row = _parse_row(row_cells, columns) if row_cells and len(row_cells) == len(header) else None
                 if row is not None:
                     yield row
                 elif row_cells != [] and row_cells != [""]:
@@ -180,16 +184,24 @@ def telemetry_lines(path: Path) -> Iterator[dict[str, Any] | None]:
         raise RecordMissing(f"{path} is missing", "the run recorded no telemetry") from None
 
 
-def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
+def _parse_row(cells: list[str], columns: list[tuple[str, int, bool]]) -> dict[str, Any] | None:
+    """One row's numbers by column (``columns``: name, place in the row or -1, integer or not): an index as an
+    integer, a reading as :func:`bounded_float` reads it with the non-finite ones (and those it makes infinite)
+    ``None``, an empty cell ``None``; ``None`` for a row with a cell that is no number, or no time."""
     row: dict[str, Any] = {}
     try:
-        for column in TELEMETRY_COLUMNS:
-            text = cells.get(column, "").strip()
-            if column in _INT_COLUMNS:
+        for column, place, integer in columns:
+            text = cells[place].strip() if place >= 0 else ""
+            if integer:
                 row[column] = _small_int(text)
             elif text:
-                number = bounded_float(text)
-                row[column] = number if math.isfinite(number) else None
+                # bounded_float inlined (a 4-hour record has 10 M cells): at or beyond LARGEST_NUMBER it is infinite,
+                # so None here, as NaN is; a subnormal is 0.
+                number = float(text)
+                if -LARGEST_NUMBER < number < LARGEST_NUMBER:
+                    row[column] = number if number == 0.0 or abs(number) >= _SMALLEST_NORMAL else 0.0
+                else:
+                    row[column] = None
             else:
                 row[column] = None
     except ValueError:
@@ -197,6 +209,10 @@ def _parse_row(cells: dict[str, str]) -> dict[str, Any] | None:
     if row["time_ms"] is None:
         return None
     return row
+
+
+#: The smallest normal double: below it (but not 0) a reading is subnormal, and read as 0.
+_SMALLEST_NORMAL = sys.float_info.min
 
 
 def _small_int(text: str) -> int:

@@ -142,21 +142,22 @@ def _from_schema_1(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: Kind, required: bool) -> Any:
-    dotted = ".".join(location)
     value: Any = data
     for key in location:
         if value is None and not required:
             return None  # an optional object written as null (no env.json for "host"): nothing in it was recorded
         if type(value) is not dict and not isinstance(value, Mapping):  # JSON's objects are dicts: checked first
-            raise SummaryError(f"summary.json field '{dotted}': its parent is {_json_kind(value)}, not an object")
+            raise SummaryError(
+                f"summary.json field '{_dotted(location)}': its parent is {_json_kind(value)}, not an object"
+            )
         if key not in value:
             if required:
-                raise SummaryError(f"summary.json lacks the field '{dotted}'")
+                raise SummaryError(f"summary.json lacks the field '{_dotted(location)}'")
             return None
         value = value[key]
     if value is None:
         if required:
-            raise SummaryError(f"summary.json field '{dotted}' is null")
+            raise SummaryError(f"summary.json field '{_dotted(location)}' is null")
         return None
     if kind is Kind.BOOLEAN and isinstance(value, bool):
         return value
@@ -167,7 +168,7 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: Kind, requir
     if kind is Kind.NUMBER and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             if required:
-                raise SummaryError(f"summary.json field '{dotted}' is {value}, expected a finite number")
+                raise SummaryError(f"summary.json field '{_dotted(location)}' is {value}, expected a finite number")
             return None
         return float(value)
     if kind is Kind.VERSIONS and isinstance(value, Mapping) and all(
@@ -179,7 +180,12 @@ def _read(data: Mapping[str, Any], location: tuple[str, ...], kind: Kind, requir
         extras = {name: _read(data, (*location, name), Kind.NUMBER, False) for name in value}
         return {name: number for name, number in extras.items() if number is not None}
     expected = _EXPECTED.get(kind, kind.value)
-    raise SummaryError(f"summary.json field '{dotted}' is {_json_kind(value)}, expected {expected}")
+    raise SummaryError(f"summary.json field '{_dotted(location)}' is {_json_kind(value)}, expected {expected}")
+
+
+def _dotted(location: tuple[str, ...]) -> str:
+    """A field's place as its messages name it (built only for a message: a report reads 70 fields a summary)."""
+    return ".".join(location)
 
 
 def _json_kind(value: Any) -> str:

@@ -289,8 +289,20 @@ def _memory_text(gib: float, total: Stat | None, devices: int) -> str:
     return f"{formatting.fixed(gib, 1)}/{formatting.per_device(total.value, devices, 1)}"
 
 
+#: The schema's fields as last seen by :func:`_means`, and the names a row averages of them.
+_MEANS: list[Any] = [None, ()]
+
+
+def _means() -> tuple[str, ...]:
+    """:func:`schema.report_means`, worked out once per schema (the tuple of fields a new field is added to), not once
+    per row: a report over thousands of runs has thousands of rows."""
+    if _MEANS[0] is not schema.SUMMARY_FIELDS:
+        _MEANS[:] = [schema.SUMMARY_FIELDS, schema.report_means()]
+    return _MEANS[1]
+
+
 def _values(group: GroupStats, scaling: Scalability, extra_names: Sequence[str], marks: Marks) -> dict[str, Any]:
-    means = schema.report_means()
+    means = _means()
     values: dict[str, Any] = {}
     for name in means:
         stat = group.mean(name)

@@ -38,3 +38,11 @@ def test_linear_time_has_exponent_one_and_quadratic_time_two() -> None:
     assert long_record.growth_exponent(2.0, at(1000, 2.0 + 1.0), at(16_000, 2.0 + 16.0)) == 1.0
     assert long_record.growth_exponent(2.0, at(1000, 2.0 + 1.0), at(16_000, 2.0 + 256.0)) == 2.0
     assert long_record.growth_exponent(2.0, at(1000, 1.9), at(16_000, 9.0)) == float("inf"), "not measurable"
+
+
+def test_a_commands_peak_is_its_own_not_the_memory_of_the_process_that_started_it(tmp_path: Path) -> None:
+    folder = long_record.write_long_record(tmp_path / "runs" / "r", long_record.Shape.fraction(1 / 4000))
+    parent_memory = bytearray(400 * 1024 * 1024)
+    parent_memory[:: 4096] = b"\x01" * len(range(0, len(parent_memory), 4096))  # touched: resident, not just mapped
+    measured = long_record.measure("summary", folder, tmp_path)
+    assert 0 < measured.peak_mb < 300  # ru_maxrss would have read the parent's 400 MB and more

@@ -21,6 +21,9 @@ from conftest import SHORT, benchbase_env, run_benchbase
 #: code (a plugin importing one of them at registration would bring torch back).
 HEAVY = ("torch", "benchbase_cpm.model", "benchbase_cpm.samples", "benchbase_cpm.optimizer",
          "benchbase_cpm.metric_sums", "benchbase_cpm.loss", "benchbase.train.engine")
+#: What checking cached data needs none of: the arrays' headers are read without NumPy, jieba segments nothing, and
+#: no tokenizer pool starts (together most of a dry run's start-up).
+BUILDING_ONLY = ("numpy", "jieba", "concurrent.futures.process")
 
 #: Runs the ``benchbase`` command line with the given arguments, then prints, last, the exit code and which of
 #: :data:`HEAVY` are in ``sys.modules``.
@@ -38,9 +41,9 @@ print(json.dumps({"exit": code, "imported": [name for name in heavy if name in s
 """
 
 
-def imported_by(args: list[str], cache_dir: Path, cwd: Path) -> list[str]:
-    """Which of :data:`HEAVY` the command ``benchbase ARGS`` imported; it must have succeeded."""
-    result = subprocess.run([sys.executable, "-c", PROBE, *args], input=json.dumps(HEAVY), cwd=cwd,
+def imported_by(args: list[str], cache_dir: Path, cwd: Path, modules: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of ``modules`` the command ``benchbase ARGS`` imported; it must have succeeded."""
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], input=json.dumps(modules), cwd=cwd,
                             env=benchbase_env(cache_dir), capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["exit"] == 0, result.stdout + result.stderr
@@ -62,6 +65,14 @@ def test_a_dry_run_over_cached_data_imports_no_torch(cache_dir: Path, tmp_path: 
 def test_the_dry_run_of_cpm_large_on_eight_bi_v100_imports_no_torch(cache_dir: Path, tmp_path: Path) -> None:
     args = ["run", "cpm", "--preset", "large", "--vendor", "iluvatar", "--config", "1x8", "--dry-run"]
     assert imported_by(args, cache_dir, tmp_path) == []
+
+
+def test_checking_cached_data_imports_nothing_that_builds_it(cache_dir: Path, tmp_path: Path) -> None:
+    prepared = run_benchbase(["prepare", "cpm", "--preset", "demo"], cache_dir, tmp_path)
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    dry_run = ["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--dry-run"]
+    assert imported_by(dry_run, cache_dir, tmp_path, BUILDING_ONLY) == []
+    assert imported_by(["prepare", "cpm", "--preset", "demo"], cache_dir, tmp_path, BUILDING_ONLY) == []
 
 
 def test_exporting_a_real_record_imports_no_torch(cache_dir: Path, tmp_path: Path) -> None:

@@ -17,11 +17,14 @@ import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jieba
 import sentencepiece as spm
 
 from benchbase.errors import BenchbaseError
+
+if TYPE_CHECKING:
+    import jieba
 
 #: File names in a CPM tokenizer directory, as released with CPM.
 MODEL_FILE = "chinese_vocab.model"
@@ -41,11 +44,14 @@ def _jieba_segmenter() -> jieba.Tokenizer:
 
     A private instance (same default dictionary as ``jieba.cut``) keeps words another library adds to jieba's global
     tokenizer from changing our segmentation. jieba announces its dictionary loading on stderr, which would litter
-    every rank's log, so its logger is quieted first.
+    every rank's log, so its logger is quieted first. jieba itself is imported here, on first use: checking a
+    cached preparation loads the SentencePiece model but segments nothing.
     """
     global _segmenter
     with _segmenter_lock:
         if _segmenter is None:
+            import jieba
+
             jieba.setLogLevel(logging.WARNING)
             segmenter = jieba.Tokenizer()
             segmenter.initialize()

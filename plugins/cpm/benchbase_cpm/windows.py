@@ -13,30 +13,34 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import json
-import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jieba
-import numpy as np
-import sentencepiece
-
 from benchbase.errors import BenchbaseError
 from benchbase.kit import atomic_write, die_with_parent
 from benchbase_cpm.cache_folder import damage, file_record, note_rebuild, read_facts
+from benchbase_cpm.npy_header import read_npy_header
 from benchbase_cpm.stc import file_digest
 from benchbase_cpm.tokenizer import CPMTokenizer
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+
     from benchbase.contract import ProgressFn
+
+# NumPy and the process pool are imported where arrays are built or loaded, and the fingerprint reads jieba's and
+# SentencePiece's versions from their installed metadata: a cached preparation (every run, every dry run) only
+# checks the cached files, and importing NumPy and jieba for that was most of a dry run's start-up.
 
 #: Tokens per window: 200 inputs plus the one label past the last input (plugins/cpm/docs/reference.md, "Data").
 WINDOW_TOKENS = 201
@@ -65,11 +69,15 @@ class WindowsFile:
 
 def load_windows(path: Path) -> np.ndarray:
     """A window array memory-mapped read-only, so every rank on a node shares one copy in the page cache."""
+    import numpy as np
+
     return np.load(path, mmap_mode="r")
 
 
 def window_dtype(vocab_size: int) -> np.dtype:
     """uint16 halves the file and the page cache when every id fits (CPM's 30000 does)."""
+    import numpy as np
+
     return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.int32)
 
 
@@ -86,6 +94,8 @@ def windows_of_lines(lines: Sequence[str], tokenizer: CPMTokenizer, window: int 
 def pack_windows(documents: Sequence[Sequence[int]], window: int, pad_id: int, dtype: np.dtype) -> np.ndarray:
     """Cut each document (a line's ids, ``<eod>`` included) into ``window``-token rows, the last row of each
     document right-padded with ``pad_id``; documents never share a row."""
+    import numpy as np
+
     rows = sum(-(-len(ids) // window) for ids in documents)
     out = np.full((rows, window), pad_id, dtype=dtype)
     flat = out.reshape(-1)
@@ -99,6 +109,8 @@ def pack_windows(documents: Sequence[Sequence[int]], window: int, pad_id: int, d
 def window_fields(rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
     """A batch of model inputs from window rows ``(b, W)``: next-token labels, a loss mask that skips padding, and
     positions ``0..W-2`` (every window starts a line, so positions restart at 0)."""
+    import numpy as np
+
     rows = np.asarray(rows, dtype=np.int64)
     labels = rows[:, 1:]
     return {
@@ -120,8 +132,8 @@ def windows_fingerprint(source_sha256: str, tokenizer_sha256: str, window: int) 
         f"source={source_sha256}",
         f"tokenizer={tokenizer_sha256}",
         f"window={window}",
-        f"jieba={jieba.__version__}",
-        f"sentencepiece={sentencepiece.__version__}",
+        f"jieba={importlib.metadata.version('jieba')}",
+        f"sentencepiece={importlib.metadata.version('sentencepiece')}",
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -155,6 +167,8 @@ def build_windows(
     cached = _cached_facts(path, facts_path, fingerprint, window)
     if cached is not None:
         return WindowsFile(path, True, cached)
+
+    import numpy as np
 
     started = time.perf_counter()
     lines = _read_lines(lines_file)
@@ -219,13 +233,12 @@ def _windows_damage(path: Path, facts: dict[str, Any], fingerprint: str, window:
         return found
     try:
         with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in read_header:
-                return f"{path.name} is a NumPy file of format {version}, not what was built"
-            shape, _, dtype = read_header[version](handle)
+            header = read_npy_header(handle)
     except (OSError, ValueError) as exc:
         return f"{path.name} is not a NumPy array file ({exc})"
+    if header.version not in ((1, 0), (2, 0)):
+        return f"{path.name} is a NumPy file of format {header.version}, not what was built"
+    shape, dtype = header.shape, header.dtype_name
     if shape != (facts["windows"], window) or str(dtype) != facts["dtype"]:
         return f"{path.name} holds {dtype} {shape}, its facts say {facts['dtype']} ({facts['windows']}, {window})"
     return None
@@ -296,6 +309,9 @@ class TokenizerPool:
         error; so the stop signals wait until every chunk is submitted, then are handled as usual.
         """
         if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
