@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -361,12 +362,30 @@ STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.S
 
 @contextlib.contextmanager
 def stop_signals_held() -> Iterator[None]:
-    """Hold :data:`STOP_SIGNALS` for the block: one that arrives meanwhile is handled when the block ends."""
+    """Hold :data:`STOP_SIGNALS` for the block: one that arrives meanwhile is handled when the block ends.
+
+    A signal mask is per thread: it holds the signals in this thread and in every child started meanwhile (which
+    inherits it), but where other threads exist (torch's, an executor's) the kernel hands a process-wide signal to
+    one of those, and its C handler still schedules the Python handler in the main thread in the middle of the block.
+    So in the main thread the handlers are also swapped for a recorder for the block, and what it recorded is raised
+    again once the mask and the handlers are back. A handler installed outside Python cannot be put back, so such a
+    signal is only masked."""
+    deferred: list[int] = []
+    swapped: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not None:
+                swapped[signum] = signal.signal(signum, lambda received, _frame: deferred.append(received))
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
+        # Unmasking runs the handlers of what is pending in this thread: the recorder, which defers it too.
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in swapped.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(deferred):
+            signal.raise_signal(signum)
 
 
 def _init_worker(model_file: str, window: int, parent: int) -> None:
