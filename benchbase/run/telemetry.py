@@ -23,7 +23,7 @@ from benchbase.record.files import open_record_for_append
 from benchbase.record.schema import CPU_LOAD_FILE
 from benchbase.record.telemetry_file import TelemetryWriter
 from benchbase.registry import bounded, checked
-from benchbase.run.process_tree import process_tree
+from benchbase.run.process_tree import PROCESS_REFRESH_S, process_tree
 
 class ProcessTreeMemory:
     """Resident memory of a process and all its descendants (the supervisor's launcher and every rank)."""
@@ -61,14 +61,21 @@ class RankMemory:
         self._tree = process_tree(root_pid)
         self._listing: list[psutil.Process] | None = None
         self._ranks: list[psutil.Process] = []
+        self._asked = float("-inf")
         #: Each rank's high-water mark at the previous reading, in bytes.
         self._peaks: dict[int, int] = {}
 
     def _refresh(self) -> None:
-        """The ranks among the tree's processes, asked of each process only when the listing changed."""
+        """The ranks among the tree's processes, asked of each process when the listing changed, and again every
+        :data:`PROCESS_REFRESH_S` while some listed process is not a rank: a process caught between its fork and
+        its exec (or in a wrapper that execs the worker) still shows its parent's command line, and becomes a rank
+        under the same pid, so the listing alone does not change when it does."""
         listing = self._tree.processes(fresh=self._listing is None)
-        if listing != self._listing:
+        now = time.monotonic()
+        undecided = len(listing) - 1 > len(self._ranks) and now - self._asked > PROCESS_REFRESH_S
+        if listing != self._listing or undecided:
             self._listing = listing
+            self._asked = now
             self._ranks = [process for process in listing[1:] if _runs_worker(process)]
 
     def largest_gib(self) -> float | None:
