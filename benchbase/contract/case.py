@@ -79,9 +79,14 @@ class MemoryFootprint:
     #: Bytes one sample's forward keeps for its backward, at the element size the estimate asked for, plus the
     #: largest transient of the backward (a recomputed layer's activations under activation checkpointing, say).
     activation_bytes_per_sample: float
-    #: Parameters of the largest unit FSDP gathers whole at once (a transformer layer, or what stays outside the
-    #: layers, such as the embeddings); 0 when unknown.
+    #: Parameters of the largest block FSDP gathers whole at once (a transformer layer); 0 when unknown.
     largest_block_parameters: int = 0
+    #: Parameters outside the blocks (embeddings, a tied output layer, a final norm): FSDP's root unit, which stays
+    #: gathered from its forward to the end of the backward; 0 when unknown (the largest block stands in for it).
+    root_parameters: int = 0
+    #: Bytes one sample's evaluation forward holds at its largest (no backward: nothing kept across layers but the
+    #: hidden state and the outputs); 0 when unknown (a training sample's activations, an upper bound, stand in).
+    eval_activation_bytes_per_sample: float = 0.0
 
 
 #: One batch as the core moves it to the device: named tensors (``input_ids``, ``labels``, ...).

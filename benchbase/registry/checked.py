@@ -208,10 +208,11 @@ def _footprint_problem(value: Any) -> str | None:
         return None
     if not isinstance(value, MemoryFootprint):
         return "not a benchbase.contract.MemoryFootprint"
-    counts = (value.parameters, value.largest_block_parameters)
+    counts = (value.parameters, value.largest_block_parameters, value.root_parameters)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
         return "a parameter count that is not a whole number >= 0"
-    if not (_finite_number(value.activation_bytes_per_sample) and value.activation_bytes_per_sample >= 0):
+    activations = (value.activation_bytes_per_sample, value.eval_activation_bytes_per_sample)
+    if not all(_finite_number(n) and n >= 0 for n in activations):
         return "activation bytes that are not a finite number >= 0"
     return None
 

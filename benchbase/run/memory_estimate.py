@@ -6,17 +6,28 @@ allocator's out-of-memory traceback from inside a rank. The case knows its model
 (:meth:`benchbase.contract.ModelSpec.memory_footprint`), the vendor its device's memory
 (:meth:`benchbase.contract.Vendor.memory_budget_gib`), and the config the rest (micro-batch, precision,
 parallelism, world size), so the estimate is arithmetic, imports no torch, and ``--dry-run`` shows it. The formula
-and its sources are docs/memory.md; in short, per rank, with P parameters sharded over S ranks (S = world size under
-FSDP, 1 under DDP)::
+and its sources are docs/memory.md; in short, per rank, with P parameters::
 
-    weights 4P/S + optimizer moments 8P/S + gradients 4P/S + activations b*A [+ DDP's buckets 4P]
-    [+ the autocast copies 2P under DDP] [+ FSDP's gathered blocks 2 * B * (e + 4)]
+    DDP:  weights 4P + optimizer moments 8P + gradients 4P + activations b*A [+ buckets 4P with several ranks]
+          [+ the autocast copies 2P at 16 bits]
 
-``b`` the micro-batch, ``A`` the case's activation bytes per sample at element size ``e``, ``B`` the largest block's
-parameters. Gradients and activations are added although the backward frees activations as gradients grow: the
-gradients of the last layers and of tied embeddings appear while nearly every activation is still held, and the
-measured peaks of docs/memory.md lie between the maximum of the two and their sum, nearer the sum. Ranks that share
-one device (the CPU vendor's host) add up.
+``b`` the micro-batch, ``A`` the case's activation bytes per sample. Under FSDP over S ranks the peak is the largest
+of three moments of torch's FSDP2 (``fully_shard``, per block, the root unit holding what is outside the blocks and
+never resharded after its forward), each counted from what is alive then, R the root unit's parameters and B a
+block's, all fp32 (no ``MixedPrecisionPolicy``)::
+
+    backward start: 4P/S + 8P/S + b*A + root gathered 4R + the last block prefetched 2*4B
+                    [+ the autocast copies 2P at 16 bits] [+ accumulated unsharded gradients 4P when grad_accum > 1]
+    backward end:   4P/S + 8P/S + gradients 4P/S (4P when accumulating) + root gathered 4R
+                    + the root's gradient 3*4R (two partial gradients of a tied weight and their sum)
+                    + the last blocks' reduce-scatter staging 4*4B
+    evaluation:     4P/S + 8P/S + every parameter gathered 4P + b_eval*A_eval (forward only; A where unknown)
+
+At the backward's start no gradient exists yet (the core zeroes with ``set_to_none``), and the activations of the
+whole forward are alive; at its end the activations are gone and the root's gradient is being summed. Under DDP,
+gradients and activations are added although the backward frees activations as gradients grow: the gradients of the
+last layers and of tied embeddings appear while nearly every activation is still held. Ranks that share one device
+(the CPU vendor's host) add up.
 """
 
 from __future__ import annotations
@@ -72,26 +83,86 @@ def estimate_memory(
     footprint: MemoryFootprint, core: CoreConfig, precision: PrecisionPolicy, world_size: int, ranks_per_device: int
 ) -> MemoryEstimate:
     """The peak of one rank training ``footprint`` under ``core``'s micro-batch and parallelism (module docstring)."""
+    if core.parallelism == "fsdp" and world_size > 1:
+        moments = (_fsdp_backward_start(footprint, core, precision, world_size),
+                   _fsdp_backward_end(footprint, core, world_size), _fsdp_evaluation(footprint, core, world_size))
+        parts = max(moments, key=lambda candidate: sum(candidate.values()))
+        return MemoryEstimate(core.parallelism, world_size, ranks_per_device, parts)
     params = float(footprint.parameters)
-    sharded = core.parallelism == "fsdp"
-    shards = world_size if sharded else 1
-    half = element_bytes(precision) != _FP32
     parts = {
-        "weights": _FP32 * params / shards,
-        "optimizer_moments": _ADAM_MOMENTS * params / shards,
-        "gradients": _FP32 * params / shards,
+        "weights": _FP32 * params,
+        "optimizer_moments": _ADAM_MOMENTS * params,
+        "gradients": _FP32 * params,
         "activations": footprint.activation_bytes_per_sample * core.batch_size,
     }
-    if not sharded and world_size > 1:
+    if world_size > 1:
         # DistributedDataParallel all-reduces through flat buckets that copy every gradient.
         parts["ddp_buckets"] = _FP32 * params
-    if half and not sharded:
-        # Autocast caches the 16-bit copy of each weight it casts, kept until the backward has used it.
-        parts["autocast_copies"] = 2 * params
-    if sharded:
-        # The block being computed and the one prefetched, gathered whole, with their unsharded fp32 gradients.
-        parts["gathered_blocks"] = 2 * footprint.largest_block_parameters * (element_bytes(precision) + _FP32)
+    if element_bytes(precision) != _FP32:
+        parts["autocast_copies"] = _autocast_copies(params)
     return MemoryEstimate(core.parallelism, world_size, ranks_per_device, parts)
+
+
+def _autocast_copies(params: float) -> float:
+    """Autocast caches the 16-bit copy of each weight it casts, and the backward keeps it as a saved input until it
+    has used it: every weight's copy is alive when the backward starts."""
+    return 2 * params
+
+
+def _sharded_state(footprint: MemoryFootprint, world_size: int) -> dict[str, float]:
+    """Each rank's shards of the fp32 weights and of AdamW's two moments, alive all along."""
+    return {"weights": _FP32 * footprint.parameters / world_size,
+            "optimizer_moments": _ADAM_MOMENTS * footprint.parameters / world_size}
+
+
+def _root_parameters(footprint: MemoryFootprint) -> int:
+    """The root unit's parameters; a case that does not say falls back on its largest block, as before it could."""
+    return footprint.root_parameters or footprint.largest_block_parameters
+
+
+def _fsdp_backward_start(
+    footprint: MemoryFootprint, core: CoreConfig, precision: PrecisionPolicy, world_size: int
+) -> dict[str, float]:
+    """The output layer's backward: every activation alive, the root unit still gathered (FSDP2 does not reshard the
+    root after its forward, since the backward needs it first), and the last block prefetched by the root's
+    pre-backward: the all-gather's flat output and the unsharded parameters copied out of it."""
+    parts = _sharded_state(footprint, world_size)
+    if core.grad_accum > 1:
+        # With the gradient sync off, FSDP2 accumulates each unit's gradients unsharded until the last micro-batch.
+        parts["accumulated_gradients"] = _FP32 * footprint.parameters
+    parts["activations"] = footprint.activation_bytes_per_sample * core.batch_size
+    parts["root_gathered"] = _FP32 * _root_parameters(footprint)
+    parts["prefetched_block"] = 2 * _FP32 * footprint.largest_block_parameters
+    if element_bytes(precision) != _FP32:
+        parts["autocast_copies"] = _autocast_copies(footprint.parameters)
+    return parts
+
+
+def _fsdp_backward_end(footprint: MemoryFootprint, core: CoreConfig, world_size: int) -> dict[str, float]:
+    """The root's backward, last: the activations are gone, the blocks' gradients reduce-scattered into shards
+    (unsharded while accumulating), the root still gathered and its gradient being summed from two partial ones where
+    a weight is used twice (embeddings tied to the output layer), both alive beside their sum, and the last blocks'
+    reduce-scatter staging (their unsharded gradients and the flat copy reduced), which gloo releases only once its
+    work is waited on."""
+    root = _FP32 * _root_parameters(footprint)
+    parts = _sharded_state(footprint, world_size)
+    shards = 1 if core.grad_accum > 1 else world_size
+    parts["gradients"] = _FP32 * footprint.parameters / shards
+    parts["root_gathered"] = root
+    parts["root_gradient"] = 3 * root
+    parts["reduce_scatter_staging"] = 4 * _FP32 * footprint.largest_block_parameters
+    return parts
+
+
+def _fsdp_evaluation(footprint: MemoryFootprint, core: CoreConfig, world_size: int) -> dict[str, float]:
+    """An evaluation gathers every parameter on every rank beside the sharded state (docs/contract.md,
+    "Parallelism"); its forward keeps no activations for a backward (the case's evaluation bytes per sample, or a
+    training sample's as an upper bound where it does not say)."""
+    parts = _sharded_state(footprint, world_size)
+    parts["full_weights"] = _FP32 * footprint.parameters
+    per_sample = footprint.eval_activation_bytes_per_sample or footprint.activation_bytes_per_sample
+    parts["eval_activations"] = per_sample * core.eval_batch_size
+    return parts
 
 
 def plan_memory(

@@ -36,10 +36,48 @@ def test_one_rank_has_no_buckets_and_a_16_bit_autocast_keeps_a_copy_of_the_weigh
     assert "ddp_buckets" not in parts and parts["autocast_copies"] == 2000
 
 
-def test_fsdp_divides_weights_gradients_and_moments_by_the_world_size_and_gathers_two_blocks() -> None:
-    parts = estimate_memory(MODEL, core(parallelism="fsdp"), FP16, world_size=4, ranks_per_device=1).parts
-    assert parts == {"weights": 1000, "optimizer_moments": 2000, "gradients": 1000, "activations": 10.0,
-                     "gathered_blocks": 2 * 100 * (2 + 4)}
+def test_fsdp_peaks_where_the_backward_starts_when_activations_dominate() -> None:
+    model = MemoryFootprint(parameters=1000, activation_bytes_per_sample=10_000.0, largest_block_parameters=100,
+                            root_parameters=200)
+    parts = estimate_memory(model, core(parallelism="fsdp", batch_size=4), FP32, world_size=4,
+                            ranks_per_device=1).parts
+    assert parts == {"weights": 1000, "optimizer_moments": 2000, "activations": 40_000.0,
+                     "root_gathered": 4 * 200, "prefetched_block": 2 * 4 * 100}
+
+
+def test_fsdp_peaks_where_the_backward_ends_when_the_root_unit_dominates() -> None:
+    model = MemoryFootprint(parameters=1000, activation_bytes_per_sample=10.0, largest_block_parameters=100,
+                            root_parameters=600)
+    parts = estimate_memory(model, core(parallelism="fsdp"), FP32, world_size=4, ranks_per_device=1).parts
+    assert parts == {"weights": 1000, "optimizer_moments": 2000, "gradients": 1000, "root_gathered": 4 * 600,
+                     "root_gradient": 3 * 4 * 600, "reduce_scatter_staging": 4 * 4 * 100}
+
+
+def test_fsdp_peaks_in_the_evaluation_that_gathers_the_whole_model() -> None:
+    parts = estimate_memory(MODEL, core(parallelism="fsdp", eval_batch_size=70), FP32, world_size=4,
+                            ranks_per_device=1).parts
+    assert parts == {"weights": 1000, "optimizer_moments": 2000, "full_weights": 4000, "eval_activations": 700.0}
+
+
+def test_the_evaluation_counts_the_forward_only_bytes_a_case_gives_for_it() -> None:
+    model = MemoryFootprint(parameters=1000, activation_bytes_per_sample=10.0, largest_block_parameters=100,
+                            eval_activation_bytes_per_sample=3.0)
+    parts = estimate_memory(model, core(parallelism="fsdp", eval_batch_size=1000), FP32, world_size=4,
+                            ranks_per_device=1).parts
+    assert parts["eval_activations"] == 3000.0
+
+
+def test_fsdp_accumulating_micro_batches_holds_unsharded_gradients_and_16_bits_the_autocast_copies() -> None:
+    model = MemoryFootprint(parameters=1000, activation_bytes_per_sample=100_000.0, largest_block_parameters=100)
+    parts = estimate_memory(model, core(parallelism="fsdp", grad_accum=2), FP16, world_size=4,
+                            ranks_per_device=1).parts
+    assert parts["accumulated_gradients"] == 4000 and parts["autocast_copies"] == 2000
+    assert parts["root_gathered"] == 4 * 100  # a footprint without its root unit: the largest block stands in
+
+
+def test_fsdp_on_one_rank_trains_the_model_as_it_is() -> None:
+    parts = estimate_memory(MODEL, core(parallelism="fsdp"), FP32, world_size=1, ranks_per_device=1).parts
+    assert parts == {"weights": 4000, "optimizer_moments": 8000, "gradients": 4000, "activations": 10.0}
 
 
 def test_ranks_sharing_one_device_add_up() -> None:
@@ -53,8 +91,9 @@ def test_cpm_large_needs_fsdp_on_eight_32_gb_devices() -> None:
     assert parameter_count(large) == 2_597_073_920  # plugins/cpm/docs/reference.md, "Model"
     shape = footprint(large, 200, 2)
     ddp = estimate_memory(shape, core(batch_size=32), FP16, world_size=8, ranks_per_device=1)
-    fsdp = estimate_memory(shape, core(batch_size=32, parallelism="fsdp"), FP16, world_size=8, ranks_per_device=1)
-    assert ddp.per_device_gib > 48 and fsdp.per_device_gib < 12
+    fsdp = estimate_memory(shape, core(batch_size=32, eval_batch_size=32, parallelism="fsdp"), FP16, world_size=8, ranks_per_device=1)
+    assert ddp.per_device_gib > 48 and fsdp.per_device_gib < 16
+    assert "full_weights" in fsdp.parts  # its evaluation, which gathers all 2.6B parameters, is its peak
     with pytest.raises(BenchbaseError, match=r"does not fit BI-V100's 32.0 GiB.*use parallelism: fsdp"):
         check_fits(ddp, 32.0, "BI-V100")
     check_fits(fsdp, 32.0, "BI-V100")
@@ -115,6 +154,10 @@ class OddCase(Case):
         ("2 GB", "not a benchbase.contract.MemoryFootprint"),
         (MemoryFootprint(parameters=-1, activation_bytes_per_sample=1.0), "a parameter count that is not a whole"),
         (MemoryFootprint(parameters=1, activation_bytes_per_sample=float("nan")), "activation bytes that are not"),
+        (MemoryFootprint(parameters=1, activation_bytes_per_sample=1.0, root_parameters=-2),
+         "a parameter count that is not a whole"),
+        (MemoryFootprint(parameters=1, activation_bytes_per_sample=1.0, eval_activation_bytes_per_sample=-1.0),
+         "activation bytes that are not"),
     ],
 )
 def test_a_footprint_that_is_not_one_is_refused_in_one_line_naming_the_case(answer: object, problem: str) -> None:

@@ -57,17 +57,31 @@ def activation_bytes_per_sample(shape: CPMConfig, seq_length: int, element_bytes
     return float(layers + output + final)
 
 
+def eval_activation_bytes_per_sample(shape: CPMConfig, seq_length: int, element_bytes: int) -> float:
+    """Bytes one sample's evaluation forward holds at its largest, under ``no_grad``: one layer's tensors while it
+    computes (the 17 hidden-sized elements of the module docstring, freed once the layer returns), then the output
+    layer's logits, their fp32 copy where they are 16-bit and the fp32 log-softmax of the loss, beside the final
+    LayerNorm's input and output."""
+    h, s, e = shape.n_embd, seq_length, element_bytes
+    layer = s * h * LAYER_ELEMENTS_PER_HIDDEN * e
+    logits = s * shape.vocab_size
+    output = logits * e + (logits * _FP32 if e != _FP32 else 0) + logits * _FP32 + 2 * s * h * e
+    return float(max(layer, output))
+
+
 def footprint(shape: CPMConfig, seq_length: int, element_bytes: int) -> MemoryFootprint:
     """What the core's estimate needs of a CPM model of ``shape`` trained on ``seq_length``-token samples.
 
-    FSDP gathers each layer whole, and what stays outside the layers (the embeddings, tied to the output layer, and
-    the final LayerNorm) as one more unit; the larger of the two is the largest block (for large they are within 1%:
-    79.4M and 78.7M parameters).
+    FSDP gathers each layer whole, one at a time (the largest block), and what stays outside the layers (the
+    embeddings, tied to the output layer, and the final LayerNorm) as the root unit, which stays gathered from its
+    forward to the end of the backward (for large they are 78.7M and 79.4M parameters).
     """
     total = parameter_count(shape)
     layer = layer_parameter_count(shape)
     return MemoryFootprint(
         parameters=total,
         activation_bytes_per_sample=activation_bytes_per_sample(shape, seq_length, element_bytes),
-        largest_block_parameters=max(layer, total - shape.n_layer * layer),
+        largest_block_parameters=layer,
+        root_parameters=total - shape.n_layer * layer,
+        eval_activation_bytes_per_sample=eval_activation_bytes_per_sample(shape, seq_length, element_bytes),
     )

@@ -2,7 +2,7 @@
 
 Run under torchrun (gloo on 127.0.0.1) by ``test_memory_estimate_measured.py``: each rank builds the core's
 :class:`~benchbase.train.engine.Engine` around a CPM model of the shape given on the command line, trains a few
-steps on random token windows, and writes its measured growth of the peak resident set and the core's estimate to
+steps on random token windows, and writes its measured peak of live tensor bytes and the core's estimate to
 ``OUT/rank<N>.json``. The measure is torch's own account of its CPU allocations (the profiler's memory events,
 ``profile_memory=True``), summed in time order from just before the engine is built to the end: the peak of live
 tensor bytes, which is what the estimate counts. The resident set would add what the C library and the BLAS keep
@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.profiler import ProfilerActivity, profile
 
-from benchbase import BenchbaseError, Case, DatasetSpec, Samples
+from benchbase import Case, DatasetSpec, Samples
 from benchbase.config.parameters import CoreConfig
 from benchbase.run.memory_estimate import estimate_memory
 from benchbase.train.engine import Engine
@@ -135,20 +135,14 @@ def main() -> None:
     core = CoreConfig.from_values(values)
     case = ProbeCase(shape, RandomWindows(args.vocab, args.seq, args.batch * place.world_size * args.steps))
     precision = cpu_precision_policy("fp32")
-    result: dict[str, Any]
-    try:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-            engine = Engine(case, CPUVendor(), torch.device("cpu"), precision, values, core, {}, place,
-                            lambda *_a, **_k: None)
-            for _ in range(args.steps):
-                engine.train_step(engine.feed.next())
-            engine.close()
-    except BenchbaseError as exc:
-        result = {"refused": str(exc)}
-    else:
-        peak = peak_allocated(profiler)
-        estimate = estimate_memory(footprint(shape, args.seq, 4), core, precision, place.world_size, 1)
-        result = {"measured": peak, "estimated": estimate.per_rank, "parts": estimate.parts}
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        engine = Engine(case, CPUVendor(), torch.device("cpu"), precision, values, core, {}, place,
+                        lambda *_a, **_k: None)
+        for _ in range(args.steps):
+            engine.train_step(engine.feed.next())
+        engine.close()
+    estimate = estimate_memory(footprint(shape, args.seq, 4), core, precision, place.world_size, 1)
+    result = {"measured": peak_allocated(profiler), "estimated": estimate.per_rank, "parts": estimate.parts}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"rank{place.rank}.json").write_text(json.dumps(result), encoding="utf-8")
     dist.barrier()
