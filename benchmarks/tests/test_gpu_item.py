@@ -1,16 +1,20 @@
-"""The GPU item's parts that do not need a GPU: its data, its command on the official preset, its batch search, the
-side-by-side of harness and bare loop (with stand-in runners) and the sync counter's hooks."""
+"""The GPU item's parts that do not need a GPU: its data, its commands on the official and large presets, its batch
+search (the memory estimate's refusal included), CPM large's notes, the side-by-side of harness and bare loop (with
+stand-in runners) and the sync counter's hooks."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import torch
 
 from benchbase.errors import BenchbaseError
+from benchbase.run.memory_estimate import MemoryEstimate, check_fits
 from benchmarks import gpu, syncs
 from benchmarks.harness_run import RecordedRun, run_budgeted
 
@@ -25,13 +29,52 @@ def test_without_a_gpu_the_item_is_skipped_and_says_why() -> None:
         assert len(results) == 1 and results[0].value is None and "no CUDA device" in (results[0].skipped or "")
 
 
+def refusal(gib: float, device_gib: float = 79.6) -> BenchbaseError:
+    """What :func:`benchmarks.harness_run.run_budgeted` raises when ``benchbase run`` refused for memory before its
+    record existed: its own error line (made by the real check) at the end of the command's output."""
+    with pytest.raises(BenchbaseError) as refused:
+        check_fits(MemoryEstimate("fsdp", 1, 1, {"weights": gib * 2**30}), device_gib, "H100")
+    return BenchbaseError(f"benchbase run left no run record: preparing the data | error: {refused.value}",
+                          "run `benchbase run cpm ...` by hand to see the failure")
+
+
 def test_the_search_steps_down_past_out_of_memory_to_the_first_batch_that_trains() -> None:
     # Stands in for a GPU: batches above 64 run out of its memory.
     outcomes = {256: record("failed", "rank 0: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB"),
                 128: record("failed", "rank 0: torch.OutOfMemoryError: CUDA out of memory."),
                 64: record("not_converged")}
-    batch, found, too_large = gpu.largest_fitting(outcomes.__getitem__, (256, 128, 64, 32))
-    assert (batch, too_large) == (64, [256, 128]) and found is outcomes[64]
+    fit = gpu.largest_fitting(outcomes.__getitem__, (256, 128, 64, 32))
+    assert (fit.batch, fit.out_of_memory, fit.refused) == (64, (256, 128), ()) and fit.record is outcomes[64]
+    assert fit.larger_text() == " (out of memory at 256, 128)"
+
+
+def test_a_batch_the_memory_estimate_refuses_before_launch_moves_on_like_one_out_of_memory() -> None:
+    def run_at(batch: int) -> RecordedRun:
+        if batch > 48:
+            raise refusal(43.5 + 0.64 * batch)
+        return record("failed", "CUDA out of memory") if batch == 48 else record("not_converged")
+
+    fit = gpu.largest_fitting(run_at, (128, 64, 48, 32))
+    assert (fit.batch, fit.refused, fit.out_of_memory) == (32, (128, 64), (48,))
+    assert fit.larger_text() == " (refused by the memory estimate at 128, 64; out of memory at 48)"
+
+
+def test_a_run_that_left_no_record_for_another_reason_stops_the_search() -> None:
+    def run_at(batch: int) -> RecordedRun:
+        raise BenchbaseError("benchbase run left no run record: error: no NVIDIA device found", "install the driver")
+
+    with pytest.raises(BenchbaseError, match="no NVIDIA device found"):
+        gpu.largest_fitting(run_at, (64, 32))
+
+
+def test_when_no_batch_fits_the_search_says_which_were_refused_and_which_ran_out() -> None:
+    def run_at(batch: int) -> RecordedRun:
+        if batch > 16:
+            raise refusal(100.0)
+        return record("failed", "CUDA out of memory")
+
+    with pytest.raises(BenchbaseError, match=r"no batch of 32, 16 fits .*estimate: \[32\], out of memory: \[16\]"):
+        gpu.largest_fitting(run_at, (32, 16))
 
 
 def test_a_failure_other_than_memory_stops_the_search() -> None:
@@ -59,17 +102,130 @@ def test_the_generated_stc_trains_through_the_official_preset_and_records_its_th
     # The CPU vendor knows no peak FLOP/s, so there is no MFU to report: the item says what to add.
     assert found.summary["mfu"] is None
     with pytest.raises(BenchbaseError, match="recorded no MFU"):
-        gpu.result_of(4, found, [8])
+        gpu.result_of(gpu.Fit(4, found, (8,)))
     # With a stated peak (a stand-in for a GPU's datasheet figure) the summary's figures become the item's lines.
     peak = 1e12
     mfu = found.summary["throughput"]["p_train"] * found.summary["flops_per_sample"] / peak
     stand_in = RecordedRun({**found.summary, "peak_flops_per_device": peak, "mfu": mfu}, found.values,
                            found.prepared, found.failure)
-    result = gpu.result_of(4, stand_in, [8])
+    result = gpu.result_of(gpu.Fit(4, stand_in, (8,)))
     assert result.value == pytest.approx(mfu) and result.met == (mfu >= gpu.GOAL)
     text = "\n".join(result.lines())
     assert "MFU" in text and "batch 4 per device (out of memory at 8)" in text
     assert "power in the train window n/a" in text
+
+
+#: What CPM large's measured run trains on: the item's settings, a short step budget.
+LARGE_SETS = {"precision": "bf16", "activation_checkpointing": False, "grad_accum": 1, "parallelism": "fsdp",
+              "compile": "off"}
+
+
+def large_run(devices: int, batch: int, sharded: bool) -> RecordedRun:
+    """CPM large's record as an NVIDIA run would leave it: the summary's figures, the parallelism in its config, its
+    weights' provenance and, with several ranks, FSDP's swap event."""
+    peak, flops, p_train = 989.4e12, 3.2e12, 150.0 * devices
+    summary = {"status": "not_converged", "steps": 50, "devices": devices, "global_batch": batch * devices,
+               "device_model": "H100", "sdk": "CUDA 12.8", "flops_per_sample": flops, "peak_flops_per_device": peak,
+               "mfu": p_train * flops / (devices * peak), "throughput": {"p_train": p_train, "p_core": p_train * 1.02},
+               "memory": {"peak_gib_per_device": 63.14},
+               "power": {"mean_w_per_device": 650.0, "energy_per_sample_j": 4.33, "source": "nvml"}}
+    events = [{"key": "provenance", "value": "initial weights: random (no init_checkpoint)"}]
+    if sharded:
+        events.append({"key": "swap", "value": "fully_shard", "metadata": {"module": "CPMModel", "units": 33}})
+    return RecordedRun(summary, {"parallelism": "fsdp"}, {}, "", tuple(events))
+
+
+def test_cpm_large_on_one_gpu_runs_the_large_preset_under_fsdp_and_says_nothing_was_sharded(tmp_path: Path) -> None:
+    calls: list[tuple[list[str], int, dict[str, Any]]] = []
+
+    def runner(arguments: Sequence[str], steps: int, sets: Mapping[str, Any]) -> RecordedRun:
+        calls.append((list(arguments), steps, dict(sets)))
+        batch = int(sets["batch_size"])
+        if batch > 48:  # one 80 GB H100, by the estimate: 43.5 GiB of state and 0.64 GiB a sample
+            raise refusal(43.5 + 0.64 * batch)
+        if batch == 48:
+            return record("failed", "rank 0: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1 GiB")
+        return large_run(1, batch, sharded=False)
+
+    result = gpu.large_result(tmp_path / "stc", tmp_path / "tokenizer", devices=1, runner=runner)
+    assert [sets["batch_size"] for _, _, sets in calls] == [128, 96, 64, 48, 32], "largest first"
+    arguments, steps, sets = calls[-1]
+    assert arguments[arguments.index("--preset") + 1] == "large"
+    assert arguments[arguments.index("--config") + 1] == "1x1" and arguments[arguments.index("--vendor") + 1] == "nvidia"
+    assert steps == gpu.LARGE_STEPS and sets == {**LARGE_SETS, "batch_size": 32}
+    assert result.title == "GPU: MFU of CPM large, 1x1 fsdp, bf16, largest batch that fits"
+    assert result.value == pytest.approx(150.0 * 3.2e12 / 989.4e12) and result.goal == gpu.LARGE_GOAL
+    text = "\n".join(result.lines())
+    assert "p_train 150.0 samples/s x 3200.00 GFLOP / peak 989.4 TFLOP/s" in text
+    assert "batch 32 per device (refused by the memory estimate at 128, 96, 64; out of memory at 48)" in text
+    assert "parallelism fsdp on 1 device: FSDP has nothing to shard, so the core trained the model unwrapped" in text
+    assert "initial weights: random (no init_checkpoint)" in text
+    assert "peak memory 63.1 GiB per device" in text and "650 W per device, 4.33 J per sample (source: nvml)" in text
+
+
+def test_cpm_large_on_several_gpus_reports_the_sharding_its_record_shows(tmp_path: Path) -> None:
+    result = gpu.large_result(tmp_path, tmp_path, devices=8,
+                              runner=lambda arguments, steps, sets: large_run(8, int(sets["batch_size"]), True))
+    text = "\n".join(result.lines())
+    assert "1x8 fsdp" in result.title and "batch 128 per device, global 1024, 50 steps" in text
+    assert "/ 8 x peak 989.4 TFLOP/s" in text
+    assert "FSDP2 sharded the model over 8 devices (33 units, its fully_shard swap event)" in text
+    # A sharded run whose record lacks the swap says so rather than claiming the sharding.
+    unsharded = gpu.large_result(tmp_path, tmp_path, devices=8,
+                                 runner=lambda arguments, steps, sets: large_run(8, int(sets["batch_size"]), False))
+    assert "but the record holds no fully_shard swap event" in "\n".join(unsharded.lines())
+
+
+def test_a_failing_cpm_large_is_a_skipped_result_that_says_why(tmp_path: Path) -> None:
+    result = gpu.large_result(tmp_path, tmp_path, devices=1,
+                              runner=lambda arguments, steps, sets: record("failed", "rank 0: RuntimeError: NCCL"))
+    assert result.value is None and "ended failed: rank 0: RuntimeError: NCCL" in (result.skipped or "")
+
+
+@pytest.mark.skipif(gpu.real_tokenizer() is None, reason="real CPM tokenizer absent from ../shared/cpm")
+def test_the_large_presets_command_trains_sharded_from_random_weights_on_two_cpu_ranks(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stc"
+    gpu.write_stc_json(data_dir, train_pairs=200, valid_pairs=8)
+    tokenizer = gpu.real_tokenizer()
+    assert tokenizer is not None
+    calls: list[list[str]] = []
+
+    def on_cpu(arguments: Sequence[str], steps: int, sets: Mapping[str, Any]) -> RecordedRun:
+        # Two CPU ranks over gloo and a tiny model stand in for the GPUs and CPM large; the rest is the measured
+        # command's. The CPU vendor knows no peak FLOP/s, so a stated one stands in for a datasheet's.
+        calls.append(list(arguments))
+        found = run_budgeted(arguments, steps, {**sets, "precision": "fp32", "model_size": "tiny",
+                                                "eval_batch_size": 4})
+        summary = found.summary
+        mfu = summary["throughput"]["p_train"] * summary["flops_per_sample"] / (summary["devices"] * 1e12)
+        return RecordedRun({**summary, "peak_flops_per_device": 1e12, "mfu": mfu}, found.values, found.prepared,
+                           found.failure, found.events)
+
+    result = gpu.large_result(data_dir, tokenizer.parent, devices=2, steps=3, runner=on_cpu, vendor="cpu",
+                              batches=(4,))
+    assert calls[0][calls[0].index("--preset") + 1] == "large" and "1x2" in calls[0]
+    assert result.value is not None and result.value > 0, result.skipped
+    text = "\n".join(result.lines())
+    # The data folder holds no CPM-large shards: the preset starts from random weights and its record says so.
+    assert "initial weights: random (no init_checkpoint)" in text
+    # Two units of the tiny model's layers and the root: sharded, as the record's swap event shows.
+    assert "parallelism fsdp: FSDP2 sharded the model over 2 devices (3 units" in text
+
+
+@pytest.mark.skipif(gpu.real_tokenizer() is None, reason="real CPM tokenizer absent from ../shared/cpm")
+@pytest.mark.skipif(psutil.virtual_memory().available >= 38 * 2**30,
+                    reason="this host could hold CPM large's fp32 state (38.7 GiB): the run would train it")
+def test_the_memory_estimates_real_refusal_of_cpm_large_moves_the_search_on(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stc"
+    gpu.write_stc_json(data_dir, train_pairs=200, valid_pairs=8)
+    tokenizer = gpu.real_tokenizer()
+    assert tokenizer is not None
+    # The host stands in for a device too small for CPM large (2.6B parameters: 38.7 GiB of fp32 weights, gradients
+    # and AdamW moments): `benchbase run` refuses before launch, and the search counts the batch as not fitting.
+    arguments = gpu.official_run_arguments(data_dir, tokenizer.parent, "cpu", preset="large")
+    sets = {**gpu.large_sets(1), "precision": "fp32", "eval_batch_size": 4}
+    with pytest.raises(BenchbaseError, match=r"no batch of 1 fits the device \(refused by the memory estimate: \[1\]"):
+        gpu.largest_fitting(lambda batch: run_budgeted(arguments, 2, {**sets, "batch_size": batch}), (1,))
 
 
 T0 = 1_000_000.0  # ms
