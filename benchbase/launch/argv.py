@@ -8,9 +8,12 @@ from collections.abc import Collection
 from benchbase.errors import BenchbaseError
 
 
-def node_argv(argv: list[str], dropped: Collection[str], where: str) -> list[str]:
-    """``argv`` without ``--dry-run`` and without the ``dropped`` options (each with its value, given as ``--opt V`` or
-    ``--opt=V``), which the job sets for every node itself; ``where`` names the job for the error."""
+def node_argv(
+    argv: list[str], dropped: Collection[str], where: str, flags: Collection[str] = ("--dry-run",)
+) -> list[str]:
+    """``argv`` without the ``dropped`` options (each with its value, given as ``--opt V`` or ``--opt=V``) and the
+    ``flags`` (options without a value; ``--dry-run`` by default), which the job sets for every node itself;
+    ``where`` names the job for the error."""
     if argv[:1] != ["run"]:
         raise BenchbaseError(
             f"cannot repeat the command line {shlex.join(argv)!r} in {where}: it does not start with `run`",
@@ -23,6 +26,6 @@ def node_argv(argv: list[str], dropped: Collection[str], where: str) -> list[str
             skip = False
         elif arg in dropped:
             skip = True
-        elif arg != "--dry-run" and not arg.startswith(tuple(f"{option}=" for option in dropped)):
+        elif arg not in flags and not arg.startswith(tuple(f"{option}=" for option in dropped)):
             kept.append(arg)
     return kept

@@ -24,6 +24,7 @@ from pathlib import Path
 from benchbase.contract import JobShape, Launcher, Submission
 from benchbase.errors import BenchbaseError
 from benchbase.foreign import has_control, visible
+from benchbase.launch.argv import node_argv
 from benchbase.launch.plan import DEFAULT_MASTER_PORT
 from benchbase.launch.slurm_site import SITE_OPTIONS, SlurmSite
 
@@ -218,22 +219,8 @@ def benchbase_executable() -> str:
 
 def step_argv(argv: list[str]) -> list[str]:
     """The user's ``run`` arguments as every task repeats them: without ``--dry-run`` and the options the script sets
-    for each task itself (launcher, master, node rank)."""
-    if argv[:1] != ["run"]:
-        raise BenchbaseError(
-            f"cannot repeat the command line {shlex.join(argv)!r} in a Slurm job: it does not start with `run`",
-            "write the script from a shell with `benchbase run ... --launcher slurm`",
-        )
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in _STEP_OPTIONS:
-            skip = True
-        elif arg not in _STEP_FLAGS and not arg.startswith(tuple(f"{option}=" for option in _STEP_OPTIONS)):
-            kept.append(arg)
-    return kept
+    for each task itself (launcher, master, node rank, the site options)."""
+    return node_argv(argv, _STEP_OPTIONS, "a Slurm job", flags=_STEP_FLAGS)
 
 
 def _requeue_on_signal(command: str, signal_name: str) -> list[str]:
