@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from reliability_support import RESUMABLE, Bench
+from reliability_support import Bench, interrupted_after_first_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +43,7 @@ def finished_run(demo_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="session")
 def interrupted_run(demo_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo run stopped by SIGINT after its first checkpoint: what ``--resume`` continues. Copy it before use."""
-    out = tmp_path_factory.mktemp("interrupted")
-    live = Bench(demo_cache, out).start("run", "cpm", "--vendor", "cpu", *RESUMABLE, out=out / "runs")
-    try:
-        live.wait_for("checkpoint")
-    finally:
-        live.interrupt()
-    code, output, _ = live.finish()
-    assert code == 130, output
-    return live.run_dir()
+    return interrupted_after_first_checkpoint(demo_cache, tmp_path_factory.mktemp("interrupted"))
 
 
 @pytest.fixture

@@ -186,6 +186,19 @@ RESUMABLE = [
 ]
 
 
+def interrupted_after_first_checkpoint(demo_cache: Path, out: Path, *args: str) -> Path:
+    """A demo run of ``RESUMABLE`` plus ``args`` stopped by SIGINT after its first checkpoint: what ``--resume``
+    continues."""
+    live = Bench(demo_cache, out).start("run", "cpm", "--vendor", "cpu", *RESUMABLE, *args, out=out / "runs")
+    try:
+        live.wait_for("checkpoint")
+    finally:
+        live.interrupt()
+    code, output, _ = live.finish()
+    assert code == 130, output
+    return live.run_dir()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Hostile machines: full or read-only disks, processes that must not outlive a run
 # ---------------------------------------------------------------------------------------------------------------

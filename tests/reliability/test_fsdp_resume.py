@@ -12,28 +12,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_support import RESUMABLE, Bench
+from reliability_support import RESUMABLE, Bench, interrupted_after_first_checkpoint
 
 from benchbase.record.events import read_events
 from benchbase.record.rundir import RunDir
 
 pytestmark = pytest.mark.slow
 
-SHARDED = [*RESUMABLE, "--config", "1x2", "--set", "parallelism=fsdp"]
+SHARDING = ["--config", "1x2", "--set", "parallelism=fsdp"]
+SHARDED = [*RESUMABLE, *SHARDING]
 
 
 @pytest.fixture(scope="module")
 def interrupted_sharded_run(demo_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sharded demo run stopped by SIGINT after its first checkpoint. Copy it before use."""
-    out = tmp_path_factory.mktemp("interrupted-fsdp")
-    live = Bench(demo_cache, out).start("run", "cpm", "--vendor", "cpu", *SHARDED, out=out / "runs")
-    try:
-        live.wait_for("checkpoint")
-    finally:
-        live.interrupt()
-    code, output, _ = live.finish()
-    assert code == 130, output
-    return live.run_dir()
+    return interrupted_after_first_checkpoint(demo_cache, tmp_path_factory.mktemp("interrupted-fsdp"), *SHARDING)
 
 
 def step_losses(run: Path) -> dict[int, float]:
