@@ -9,11 +9,11 @@ ones.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from benchbase.record.files import RecordError, read_json_record
 from benchbase.record.schema import ENV_FILE, ENV_PROVENANCE
 
 
@@ -25,8 +25,9 @@ def restart_count(environ: Mapping[str, str] | None = None) -> int:
 
 def requeued_record(out_root: Path, job_id: str, node_rank: int) -> Path | None:
     """The record this node started in an earlier attempt of job ``job_id`` under ``out_root``, or ``None`` where
-    that attempt made none (stopped before its record began). Folders whose ``env.json`` cannot be read are not
-    this job's; the newest match wins should a job somehow hold two."""
+    that attempt made none (stopped before its record began). Folders whose ``env.json`` cannot be read (through the
+    record layer: bounded, no links followed) are not this job's; the newest match wins should a job somehow hold
+    two."""
     found: list[Path] = []
     try:
         folders = sorted(path for path in out_root.iterdir() if path.is_dir())
@@ -34,8 +35,8 @@ def requeued_record(out_root: Path, job_id: str, node_rank: int) -> Path | None:
         return None
     for folder in folders:
         try:
-            env = json.loads((folder / ENV_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            env = read_json_record(folder / ENV_FILE)
+        except RecordError:
             continue
         if _job_id(env) == job_id and _node_rank(env) == node_rank:
             found.append(folder)
