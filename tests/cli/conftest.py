@@ -57,3 +57,19 @@ def scale_runs(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         )
         assert result.returncode in (0, 3), result.stdout + result.stderr
     return runs
+
+
+def apt_install_or_skip(packages: tuple[str, ...]) -> None:
+    """Install Debian's ``packages`` (as ``.ci/run`` does) for a test of real components that finds them missing;
+    skip, saying why, only where that is impossible (not root, no registry)."""
+    what = " and ".join(packages)
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} are not installed and installing them needs root")
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        try:
+            done = subprocess.run(command, env=apt, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            pytest.skip(f"cannot install {what}: {' '.join(command)} failed ({err})")
+        if done.returncode != 0:
+            pytest.skip(f"cannot install {what}: {' '.join(command)}: {done.stderr.strip()[-300:]}")

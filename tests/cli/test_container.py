@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_benchbase
+from conftest import apt_install_or_skip, run_benchbase
 
 pytestmark = pytest.mark.slow
 
@@ -48,16 +48,7 @@ def _install_or_skip() -> None:
     """Install podman and runc where they are missing; skip, saying why, only where that is impossible."""
     if all(shutil.which(name) for name in PACKAGES):
         return
-    if os.geteuid() != 0:
-        pytest.skip("podman and runc are not installed and installing them needs root")
-    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *PACKAGES]):
-        try:
-            done = subprocess.run(command, env=apt, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            pytest.skip(f"cannot install podman: {' '.join(command)} failed ({err})")
-        if done.returncode != 0:
-            pytest.skip(f"cannot install podman: {' '.join(command)}: {done.stderr.strip()[-300:]}")
+    apt_install_or_skip(PACKAGES)
 
 
 def _root_filesystem(tar_path: Path) -> Path:

@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import benchbase_env, run_benchbase
+from conftest import apt_install_or_skip, benchbase_env, run_benchbase
 
 pytestmark = pytest.mark.slow
 
@@ -54,16 +54,7 @@ def _install_or_skip() -> None:
     """Install Slurm and munge where they are missing; skip, saying why, only where that is impossible."""
     if all(shutil.which(name, path=SEARCH) for name in DAEMONS):
         return
-    if os.geteuid() != 0:
-        pytest.skip("slurm-wlm and munge are not installed and installing them needs root")
-    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "slurm-wlm", "munge"]):
-        try:
-            done = subprocess.run(command, env=apt, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            pytest.skip(f"cannot install slurm-wlm and munge: {' '.join(command)} failed ({err})")
-        if done.returncode != 0:
-            pytest.skip(f"cannot install slurm-wlm and munge: {' '.join(command)}: {done.stderr.strip()[-300:]}")
+    apt_install_or_skip(("slurm-wlm", "munge"))
 
 
 def _free_ports(count: int) -> list[int]:
