@@ -229,7 +229,7 @@ def loads_bounded(text: str) -> Any:
         raise JsonTooDeep(f"nested more than {MAX_DEPTH} levels")
     if text.startswith("\ufeff"):  # json.loads names a byte-order mark, the decoders alone would not
         return json.loads(text, parse_int=bounded_int, parse_float=bounded_float, parse_constant=float)
-    return (_BOUNDING if _OUT_OF_BOUNDS.search(text) else _PLAIN).decode(text)
+    return (_BOUNDING if _may_hold_out_of_bounds(text) else _PLAIN).decode(text)
 
 
 def json_depth(text: str) -> int:
@@ -274,7 +274,26 @@ _BOUNDING = json.JSONDecoder(parse_int=bounded_int, parse_float=bounded_float, p
 #: with none of the three (this also looks inside strings, which only sends more texts the careful way) holds none;
 #: the 16 or 17 digits of a double's fraction (``0.9101188856062772``) are no sign of one.
 _PLAIN = json.JSONDecoder()
-_OUT_OF_BOUNDS = re.compile(r"(?<![\d.])\d{16}|\.0{16}|[eE][+-]?0*[1-9]\d")
+#: The text's ASCII in five classes, so the three signs above are substring tests (a regular expression tried at
+#: every character cost four times the decoding of a summary): a digit is ``0``, a point ``d``, an ``e`` or ``E``
+#: ``e``, a sign ``s``, anything else a space. A JSON number starts after a space, a bracket, a comma, a colon or its
+#: minus sign, all of them ASCII, so its integer part is ``0``s after a space or ``s``, never after ``d`` (a
+#: fraction); an exponent of two or more digits reads ``e00`` or ``es00``.
+_NUMBER_SHAPE = str.maketrans({
+    **{code: " " for code in range(128)},
+    **{ord(digit): "0" for digit in "0123456789"},
+    ord("."): "d", ord("e"): "e", ord("E"): "e", ord("+"): "s", ord("-"): "s",
+})
+_SIXTEEN = "0" * 16
+
+
+def _may_hold_out_of_bounds(text: str) -> bool:
+    """Whether ``text`` shows any of the three signs of a number out of bounds (see :data:`_PLAIN`)."""
+    if "." + _SIXTEEN in text:
+        return True
+    shape = text.translate(_NUMBER_SHAPE)
+    return (shape.startswith(_SIXTEEN) or " " + _SIXTEEN in shape or "s" + _SIXTEEN in shape
+            or "e00" in shape or "es00" in shape)
 
 
 def split_lines(text: str, path: Path) -> tuple[list[str], str]:

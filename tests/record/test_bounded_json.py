@@ -50,3 +50,19 @@ def test_the_bounds_hold_on_either_path() -> None:
     assert loads_bounded("1" + "0" * 5000) == math.inf  # past Python's 4300-digit refusal
     assert loads_bounded("0." + "0" * 330 + "5") == 0.0  # subnormal, written without an exponent
     assert loads_bounded("[1e-0000400, 2E+00031, 0.9101188856062772e-05]") == [0.0, math.inf, 9.101188856062772e-06]
+
+
+def test_numbers_read_bounded_wherever_they_stand_in_an_object() -> None:
+    """The plain path is chosen from the text's shape, so numbers are tried after every separator JSON allows
+    (colon, comma, bracket, whitespace of each kind), beside strings of digits, points, signs and non-ASCII text."""
+    rng = random.Random(23)
+    separators = (":", ": ", ":\n\t", ":\r\n ")
+    for _ in range(3000):
+        members = []
+        for index in range(rng.randint(1, 4)):
+            name = rng.choice(("loss", "e", "E-1", "中文", "x.5", "-0", "+9"))
+            value = (number_text(rng) if rng.random() < 0.8
+                     else "[" + ",\n".join(number_text(rng) for _ in range(rng.randint(1, 3))) + "]")
+            members.append(f'"{name}{index}"{rng.choice(separators)}{value}')
+        text = "{" + rng.choice((",", ", ", ",\n", ",\t")).join(members) + "}"
+        assert same(list(loads_bounded(text).values()), list(bounding(text).values())), text
