@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
@@ -39,7 +39,7 @@ def report_command(
     # Imported here, as in every verb: the command line imports each verb's module to build its group, and a
     # verb's layers (verify's figures, the run's supervisor) are only worth importing when that verb runs.
     from benchbase import report
-    from benchbase.report.output import refuse_output_in_records, write_output
+    from benchbase.report.output import refuse_output_in_records
     from benchbase.run.lock import settle_orphans
     from benchbase.run.request import DEFAULT_OUT
 
@@ -75,18 +75,29 @@ def report_command(
             if fmt == "table" and output is None:
                 console.print(report.render_rich(built))
                 return
-            text = report.render(built, fmt)
-    if output is None:
-        click.echo(text)
-    else:
-        write_output(output, text)
-        print_text(f"wrote {output}")
+            _emit(report.render_chunks(built, fmt), output)
+            return
+    _emit([text], output)
     if verdicts:
         from benchbase.report.render_gate import exit_code, verdict_line
 
         for verdict in verdicts:
             print_text(verdict_line(verdict), err_console)
         raise SystemExit(exit_code(verdicts))
+
+
+def _emit(pieces: Iterable[str], output: Path | None) -> None:
+    """The report's text, a piece at a time (an HTML page of thousands of runs is never held whole), to the terminal
+    or to ``--output``."""
+    from benchbase.report.output import write_output
+
+    if output is None:
+        for piece in pieces:
+            click.echo(piece, nl=False)
+        click.echo()
+    else:
+        write_output(output, pieces)
+        print_text(f"wrote {output}")
 
 
 @contextlib.contextmanager

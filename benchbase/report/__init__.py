@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from os import PathLike
 
 from benchbase.report.compare import Comparison, compare, compare_selected, select_runs
-from benchbase.report.formats import FORMATS, render
+from benchbase.report.formats import FORMATS, render, render_chunks
 from benchbase.report.gate import Threshold, Verdict, judge, parse_threshold
 from benchbase.report.loading import LoadResult, Skipped, load_runs
 from benchbase.report.reference import load_references
@@ -66,6 +66,7 @@ __all__ = [
     "load_runs",
     "parse_threshold",
     "render",
+    "render_chunks",
     "render_comparison",
     "render_rich",
     "select_runs",

@@ -49,8 +49,9 @@ def refuse_output_in_records(output: Path, read: Iterable[Path]) -> None:
                              "name); the report never writes into run records", _OUTSIDE)
 
 
-def write_output(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``; a folder, a missing parent folder, a link or an unwritable path is one line."""
+def write_output(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces, in order) to ``path``; a folder, a missing parent folder, a link or an
+    unwritable path is one line."""
     path = Path(path)
     if path.is_dir():
         raise BenchbaseError(f"--output {path} is a folder", f"name a file, e.g. --output {path / 'report.md'}")
@@ -74,7 +75,7 @@ def write_output(path: Path, text: str) -> None:
             fd = -1
             if stat.S_ISREG(info.st_mode):
                 handle.truncate(0)
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
     except OSError as exc:
         raise _unwritable(path, exc) from None
     finally:

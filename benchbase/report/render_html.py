@@ -12,7 +12,7 @@ metric's curve.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from benchbase.record import schema
 from benchbase.record.target import bound_sign, higher_is_better
@@ -98,34 +98,39 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding-bottom:3
 
 
 def render_html(report: Report) -> str:
+    return "".join(html_chunks(report))
+
+
+def html_chunks(report: Report) -> Iterator[str]:
+    """The page in pieces, a run's article at a time: a page of thousands of runs is hundreds of megabytes, which a
+    writer takes piece by piece instead of holding it whole (and again joined, and again encoded)."""
     runs = [run for row in report.rows for run in row.runs]
     chips = [f"{len(runs)} run(s)", f"{len(report.rows)} row(s)"]
     if report.references:
         chips.append(f"{len(report.references)} published reference row(s)")
     if report.skipped:
         chips.append(f"{len(report.skipped)} skipped")
-    body = [
-        '<header class="top"><h1>benchbase report</h1>',
-        f'<div class="sub">Generated {escape(report.generated_at)} · training throughput, accuracy, power and '
-        "memory per configuration</div>",
-        '<div class="chips">' + "".join(f'<span class="chip">{escape(chip)}</span>' for chip in chips) + "</div>",
-        "</header><main>",
-        _standard_table(report),
-    ]
-    if report.rows:
-        body.append(_efficiency_table(report))
-    if report.detail:
-        body.append(_detail_section(report))
-    if report.skipped:
-        body.append(_skipped_section(report))
-    for number, row in enumerate(report.rows, start=1):
-        body.append(_row_runs(number, row))
-    body.append("</main><footer>benchbase · self-contained report: inline styles and SVG, no scripts</footer>")
-    return (
+    yield (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>benchbase report</title><style>{_CSS}</style></head><body>" + "".join(body) + "</body></html>\n"
+        f"<title>benchbase report</title><style>{_CSS}</style></head><body>"
     )
+    yield '<header class="top"><h1>benchbase report</h1>'
+    yield (f'<div class="sub">Generated {escape(report.generated_at)} · training throughput, accuracy, power and '
+           "memory per configuration</div>")
+    yield '<div class="chips">' + "".join(f'<span class="chip">{escape(chip)}</span>' for chip in chips) + "</div>"
+    yield "</header><main>"
+    yield _standard_table(report)
+    if report.rows:
+        yield _efficiency_table(report)
+    if report.detail:
+        yield _detail_section(report)
+    if report.skipped:
+        yield _skipped_section(report)
+    for number, row in enumerate(report.rows, start=1):
+        yield from _row_runs(number, row)
+    yield "</main><footer>benchbase · self-contained report: inline styles and SVG, no scripts</footer>"
+    yield "</body></html>\n"
 
 
 def _standard_table(report: Report) -> str:
@@ -214,12 +219,13 @@ def _skipped_section(report: Report) -> str:
             "</section>")
 
 
-def _row_runs(number: int, row: Row) -> str:
+def _row_runs(number: int, row: Row) -> Iterator[str]:
     key, group = row.key, row.stats.repeat_group
     repeats = f"repeat group {group}, {len(row.runs)} run(s)" if group else "a run made alone"
-    title = (f'<div class="group-title" id="row-{number}">{number}. {_marked(row.cells[CONFIGURATION])} '
-             f"<small>{escape(key.topology)} · {escape(repeats)}</small></div>")
-    return title + "".join(_run_article(run) for run in row.runs)
+    yield (f'<div class="group-title" id="row-{number}">{number}. {_marked(row.cells[CONFIGURATION])} '
+           f"<small>{escape(key.topology)} · {escape(repeats)}</small></div>")
+    for run in row.runs:
+        yield _run_article(run)
 
 
 def _run_article(run: Run) -> str:

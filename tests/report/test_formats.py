@@ -9,7 +9,7 @@ import json
 import pytest
 
 from benchbase.errors import BenchbaseError
-from benchbase.report import FORMATS, build_report, load_runs, render
+from benchbase.report import FORMATS, build_report, load_runs, render, render_chunks
 from benchbase.report.columns import STANDARD_COLUMNS
 from benchbase.report.render_csv import CSV_COLUMNS
 from benchbase.report.table import VALUE_NAMES
@@ -94,3 +94,13 @@ def test_an_empty_report_still_renders_in_every_format(tmp_path):
     assert json.loads(render(empty, "json"))["rows"] == []
     assert "no usable run records" in render(empty, "table")
     assert "No usable run records." in render(empty, "html")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_written_in_pieces_is_the_same_text(report, fmt):
+    """`--output` and the terminal take the report a piece at a time (an HTML page a run's article at a time, so a
+    page of thousands of runs is never held whole); the pieces make exactly the text of `render`."""
+    pieces = list(render_chunks(report, fmt))
+    assert "".join(pieces) == render(report, fmt)
+    if fmt == "html":
+        assert len(pieces) > sum(len(row.runs) for row in report.rows)  # at least a piece per run
