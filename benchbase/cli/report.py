@@ -23,6 +23,9 @@ from benchbase.cli.output import console, err_console, print_text
 @click.option("--fail-if", "fail_if", multiple=True, metavar="FIGURE:CHANGE",
               help="With --compare: exit 1 when B's FIGURE is worse than A's beyond CHANGE (p_train:-5%, "
                    "time_to_target_s:+10%) and the difference is significant over the repeats. Repeatable.")
+@click.option("--plots", "plots", metavar="N|all",
+              help="HTML: plot the N most recently started runs (default 1000), or all; the others are listed "
+                   "without plots.")
 @click.option("--verify", "verify", is_flag=True,
               help="Check each run's record first (benchbase verify); mark rows whose records do not verify.")
 def report_command(
@@ -33,6 +36,7 @@ def report_command(
     reference: bool,
     compare: tuple[Path, Path] | None,
     fail_if: tuple[str, ...],
+    plots: str | None,
     verify: bool,
 ) -> None:
     """Print the standard table for run directories (default: reports/runs)."""
@@ -49,6 +53,7 @@ def report_command(
         raise BenchbaseError("--fail-if judges a comparison, and no --compare was given",
                              "add --compare A B (A the baseline, B the candidate)")
     thresholds = [report.parse_threshold(text) for text in fail_if]
+    plotted = _plot_budget(plots, fmt, compare)
     read = [*paths, *(compare or ())] or [DEFAULT_OUT]
     if output is not None:
         refuse_output_in_records(output, read)
@@ -75,7 +80,7 @@ def report_command(
             if fmt == "table" and output is None:
                 console.print(report.render_rich(built))
                 return
-            _emit(report.render_chunks(built, fmt), output)
+            _emit(report.render_chunks(built, fmt, plotted), output)
             return
     _emit([text], output)
     if verdicts:
@@ -84,6 +89,26 @@ def report_command(
         for verdict in verdicts:
             print_text(verdict_line(verdict), err_console)
         raise SystemExit(exit_code(verdicts))
+
+
+def _plot_budget(plots: str | None, fmt: str, compare: object) -> int | None:
+    """``--plots`` as :func:`benchbase.report.render_chunks` takes it: a count, or ``None`` for all."""
+    from benchbase.errors import BenchbaseError
+    from benchbase.report.render_html import DEFAULT_PLOTS
+
+    if plots is None:
+        return DEFAULT_PLOTS
+    if fmt != "html" or compare:
+        raise BenchbaseError("--plots chooses the runs the HTML report plots, and this report draws no plots",
+                             "drop --plots, or use --format html without --compare")
+    text = plots.strip()
+    if text.lower() == "all":
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        shown = plots if len(plots) <= 20 else plots[:17] + "..."
+        raise BenchbaseError(f"--plots {shown!r} is neither a number of runs nor 'all'",
+                             "use --plots N (0 to 999999999) or --plots all")
+    return int(text)
 
 
 def _emit(pieces: Iterable[str], output: Path | None) -> None:

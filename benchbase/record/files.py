@@ -110,15 +110,21 @@ class RecordMissing(RecordError):
     """The record file does not exist: for many readers an ordinary case (no telemetry, an older record)."""
 
 
+def as_path(path: Path | str) -> Path:
+    """``path`` as a :class:`Path`, the same object when it is one: ``Path(path)`` parses a path again even then,
+    and a report reads three files of each of thousands of runs through several of these functions."""
+    return path if isinstance(path, Path) else Path(path)
+
+
 def max_bytes(path: Path) -> int:
     """The size bound of the record file at ``path``, by its name (:data:`MAX_BYTES`)."""
-    return MAX_BYTES.get(Path(path).name, DEFAULT_MAX_BYTES)
+    return MAX_BYTES.get(as_path(path).name, DEFAULT_MAX_BYTES)
 
 
 def open_record(path: Path) -> int:
     """A read-only descriptor of the regular file at ``path``, never through a symlink at its name; the caller
     closes it. Raises :class:`RecordMissing` or :class:`RecordError` in one line."""
-    path = Path(path)
+    path = as_path(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -133,7 +139,7 @@ def open_record(path: Path) -> int:
 
 def read_record_bytes(path: Path, limit: int | None = None) -> bytes:
     """The bytes of a record file, refused beyond ``limit`` (default: its kind's :data:`MAX_BYTES`)."""
-    path = Path(path)
+    path = as_path(path)
     limit = max_bytes(path) if limit is None else limit
     fd = open_record(path)
     try:
@@ -156,7 +162,7 @@ def read_record_bytes(path: Path, limit: int | None = None) -> bytes:
 def digest_record_file(path: Path) -> tuple[int, str]:
     """The size and sha256 (hex) of a record file of any size, read a chunk at a time (a checkpoint may be
     gigabytes): what a manifest says of it. Same opening rules as every read; one line on failure."""
-    path = Path(path)
+    path = as_path(path)
     fd = open_record(path)
     digest = hashlib.sha256()
     size = 0
@@ -183,7 +189,7 @@ def read_record_text(path: Path, limit: int | None = None, *, strict: bool = Tru
 
 def read_json_record(path: Path) -> Any:
     """A JSON record file (``summary.json``, ``env.json``, ``run.lock``...), bounded in size, depth and numbers."""
-    path = Path(path)
+    path = as_path(path)
     return parse_json(read_record_text(path), str(path))
 
 
@@ -191,7 +197,7 @@ def read_yaml_record(path: Path) -> Any:
     """A YAML record file (``config.yaml``), through the bounded loader every YAML of benchbase goes through."""
     from benchbase.record.bounded_yaml import YamlTooLarge, safe_load
 
-    path = Path(path)
+    path = as_path(path)
     text = read_record_text(path)
     try:
         return safe_load(text)
@@ -300,7 +306,7 @@ def split_lines(text: str, path: Path) -> tuple[list[str], str]:
     """The complete lines of a line-based record and its last, unterminated part (``""`` after a final newline).
 
     Raises :class:`RecordError` past its kind's :data:`MAX_LINES`."""
-    limit = MAX_LINES.get(Path(path).name)
+    limit = MAX_LINES.get(as_path(path).name)
     if limit is not None and text.count("\n") > limit:
         raise RecordError(f"{path} has more than {limit} lines, more than any run writes", _DAMAGED)
     lines = text.split("\n")
@@ -319,7 +325,7 @@ def record_lines(path: Path) -> Iterator[Iterator[tuple[str, bool]]]:
     exactly the bytes counted, so a run still appending cannot add lines past the check. Each line is decoded on
     its own with undecodable bytes replaced, as :func:`read_record_text` ``strict=False`` decodes the whole text (a
     newline byte never falls inside a UTF-8 character, so the result is the same)."""
-    path = Path(path)
+    path = as_path(path)
     limit = max_bytes(path)
     fd = open_record(path)
     try:
@@ -393,7 +399,7 @@ def open_record_for_append(path: Path) -> int:
 
     Never through a symlink, never to a non-regular file nor to one with other names: what is written lands in the
     record and nowhere else. Raises :class:`RecordError`, or ``OSError`` for what the disk refuses."""
-    path = Path(path)
+    path = as_path(path)
     flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     return _open_for_writing(path, flags)
 
@@ -401,7 +407,7 @@ def open_record_for_append(path: Path) -> int:
 def open_lock_file(path: Path, writable: bool) -> int:
     """A descriptor of ``run.lock`` to hold its ``flock`` on: created when ``writable``, never through a symlink,
     never a non-regular or multiply-linked file (a writable one gets the holder written into it)."""
-    path = Path(path)
+    path = as_path(path)
     if not writable:
         return open_record(path)
     return _open_for_writing(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)

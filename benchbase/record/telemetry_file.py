@@ -29,6 +29,7 @@ from benchbase.record.files import (
     RecordError,
     LARGEST_NUMBER,
     RecordMissing,
+    as_path,
     csv_cells,
     open_record_for_append,
     record_lines,
@@ -160,7 +161,7 @@ def telemetry_lines(path: Path) -> Iterator[dict[str, Any] | None]:
     rows and line length, every cell's number bounded, and a chunk at a time, so the 1.15 M rows of a 4-hour
     8-device run are never held: a reader keeps what its figures need. Raises :class:`RecordMissing` or
     :class:`RecordError` before the first row for a file that cannot be read, or one that is no telemetry file."""
-    path = Path(path)
+    path = as_path(path)
     try:
         with record_lines(path) as lines:
             complete = (line for line, terminated in lines if terminated)

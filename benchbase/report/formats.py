@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from benchbase.errors import BenchbaseError
 from benchbase.report.render_csv import render_csv
-from benchbase.report.render_html import html_chunks, render_html
+from benchbase.report.render_html import DEFAULT_PLOTS, html_chunks, render_html
 from benchbase.report.render_json import render_json
 from benchbase.report.render_markdown import render_markdown
 from benchbase.report.render_text import render_text
@@ -22,20 +22,16 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
 FORMATS: tuple[str, ...] = tuple(RENDERERS)
 
 
-#: Formats written a piece at a time (:func:`render_chunks`): their text grows with every run's plots.
-_CHUNKED: dict[str, Callable[[Report], Iterator[str]]] = {"html": html_chunks}
-
-
 def render(report: Report, fmt: str) -> str:
     """The report as text in format ``fmt`` (one of :data:`FORMATS`)."""
     return _renderer(fmt)(report)
 
 
-def render_chunks(report: Report, fmt: str) -> Iterator[str]:
-    """:func:`render`'s text in pieces whose concatenation is that text, for a writer that need not hold it whole."""
-    chunked = _CHUNKED.get(fmt)
-    if chunked is not None:
-        yield from chunked(report)
+def render_chunks(report: Report, fmt: str, plots: int | None = DEFAULT_PLOTS) -> Iterator[str]:
+    """:func:`render`'s text in pieces whose concatenation is that text, for a writer that need not hold it whole
+    (the HTML page a run at a time); ``plots``: how many runs the HTML page plots, the most recent (``None``: all)."""
+    if fmt == "html":
+        yield from html_chunks(report, plots)
     else:
         yield _renderer(fmt)(report)
 

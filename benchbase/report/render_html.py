@@ -8,6 +8,11 @@ shaded and evaluations marked, read from the run's ``events.jsonl`` and ``teleme
 The case's evaluation extras are plotted whatever their names: those that stay within 0 to 1 (accuracies) beside the
 metric on its score axis, any other (an evaluation loss) on a plot of its own, where its scale cannot flatten the
 metric's curve.
+
+Plots cost: each plotted run's logs are read and about 20 KB of SVG is written, so a folder of 10,000 runs made a
+page of 188 MB that no browser opens quickly. The page therefore plots the :data:`DEFAULT_PLOTS` most recently
+started runs (``--plots N`` or ``--plots all`` to change it) and lists the others with their facts, saying so
+where the runs begin (docs/report-format.md, "Plots").
 """
 
 from __future__ import annotations
@@ -93,19 +98,28 @@ article.run .facts { color:var(--muted); font-size:12.5px; margin-bottom:12px; }
 .plots { display:grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap:14px; }
 .plots svg.chart { width:100%; height:auto; border:1px solid var(--line); border-radius:10px; }
 .problems { margin:10px 0 0; color:#8a5300; font-size:12.5px; }
+.noplots, p.note { color:var(--muted); font-size:12.5px; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding-bottom:30px; }
 """
 
 
-def render_html(report: Report) -> str:
-    return "".join(html_chunks(report))
+#: The runs whose plots a page draws unless told otherwise: a page of this many plotted runs is about 20 MB.
+DEFAULT_PLOTS = 1000
 
 
-def html_chunks(report: Report) -> Iterator[str]:
-    """The page in pieces, a run's article at a time: a page of thousands of runs is hundreds of megabytes, which a
-    writer takes piece by piece instead of holding it whole (and again joined, and again encoded)."""
+def render_html(report: Report, plots: int | None = DEFAULT_PLOTS) -> str:
+    return "".join(html_chunks(report, plots))
+
+
+def html_chunks(report: Report, plots: int | None = DEFAULT_PLOTS) -> Iterator[str]:
+    """The page in pieces, a run's article at a time: a page of thousands of runs is tens of megabytes, which a
+    writer takes piece by piece instead of holding it whole (and again joined, and again encoded). ``plots`` is how
+    many runs are plotted, the most recently started first (``None``: all of them)."""
     runs = [run for row in report.rows for run in row.runs]
+    plotted = _plotted(runs, plots)
     chips = [f"{len(runs)} run(s)", f"{len(report.rows)} row(s)"]
+    if len(plotted) < len(runs):
+        chips.append(f"plots for {len(plotted)} of {len(runs)} runs")
     if report.references:
         chips.append(f"{len(report.references)} published reference row(s)")
     if report.skipped:
@@ -127,8 +141,10 @@ def html_chunks(report: Report) -> Iterator[str]:
         yield _detail_section(report)
     if report.skipped:
         yield _skipped_section(report)
+    if len(plotted) < len(runs):
+        yield _plots_note(len(plotted), len(runs), plots)
     for number, row in enumerate(report.rows, start=1):
-        yield from _row_runs(number, row)
+        yield from _row_runs(number, row, plotted)
     yield "</main><footer>benchbase · self-contained report: inline styles and SVG, no scripts</footer>"
     yield "</body></html>\n"
 
@@ -219,17 +235,36 @@ def _skipped_section(report: Report) -> str:
             "</section>")
 
 
-def _row_runs(number: int, row: Row) -> Iterator[str]:
+def _plotted(runs: list[Run], plots: int | None) -> set[int]:
+    """The runs (by ``id``) whose plots are drawn: the ``plots`` most recently started, ties broken by run id."""
+    if plots is None or plots >= len(runs):
+        return {id(run) for run in runs}
+    latest = sorted(runs, key=lambda run: (run.started_at or "", run.run_id), reverse=True)[:plots]
+    return {id(run) for run in latest}
+
+
+def _plots_note(plotted: int, runs: int, plots: int | None) -> str:
+    return (
+        '<section class="card"><h2>Plots</h2><p class="note">'
+        f"Plots are drawn for the {formatting.count(plotted)} most recently started of the {formatting.count(runs)} "
+        f"runs (<code>--plots {plots}</code>); the other {formatting.count(runs - plotted)} are listed with their "
+        "facts, without plots. <code>--plots all</code> plots every run (about 20 KB of page a run), "
+        "<code>--plots N</code> the N most recent; a report of chosen run folders plots those.</p></section>"
+    )
+
+
+def _row_runs(number: int, row: Row, plotted: set[int]) -> Iterator[str]:
     key, group = row.key, row.stats.repeat_group
     repeats = f"repeat group {group}, {len(row.runs)} run(s)" if group else "a run made alone"
     yield (f'<div class="group-title" id="row-{number}">{number}. {_marked(row.cells[CONFIGURATION])} '
            f"<small>{escape(key.topology)} · {escape(repeats)}</small></div>")
     for run in row.runs:
-        yield _run_article(run)
+        yield _run_article(run, plotted=id(run) in plotted)
 
 
-def _run_article(run: Run) -> str:
-    series = read_series(run)
+def _run_article(run: Run, plotted: bool = True) -> str:
+    """A run's facts, and its plots where ``plotted`` (only then are its logs read)."""
+    series = read_series(run) if plotted else None
     status = f'<span class="badge {_STATUS_CLASS.get(run.status, "muted")}">{escape(run.status)}</span>'
     facts = [f"{run.topology} ({run.world_size} device(s))", batch(GroupKey.of(run)), run.precision]
     if run.seed is not None:
@@ -245,11 +280,14 @@ def _run_article(run: Run) -> str:
         facts.append(f"started {run.started_at}")
     if run.reason:
         facts.append(run.reason)
-    problems = "".join(f"<li>{escape(problem)}</li>" for problem in series.problems + list(run.notes))
+    problems = "".join(
+        f"<li>{escape(problem)}</li>" for problem in (series.problems if series else []) + list(run.notes))
+    plots = (f'<div class="plots">{"".join(svg.render(chart) for chart in _charts(run, series))}</div>' if series
+             else '<div class="noplots">not plotted: older than the runs --plots draws</div>')
     return (
         f'<article class="run"><header><span class="id">{escape(run.run_id)}</span>{status}</header>'
         f'<div class="facts">{escape(" · ".join(facts))}</div>'
-        f'<div class="plots">{"".join(svg.render(chart) for chart in _charts(run, series))}</div>'
+        + plots
         + (f'<ul class="problems">{problems}</ul>' if problems else "")
         + "</article>"
     )

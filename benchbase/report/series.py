@@ -81,15 +81,21 @@ class _Gathered:
 
     def event(self, series: RunSeries, event: Mapping[str, Any]) -> None:
         key, value, step = event.get("key"), event.get("value"), event.get("step")
-        meta = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
-        if key == "step" and _number(step):
-            if _number(value):
+        if key == "step":  # most of a log: its tests written out, as in _number
+            if type(step) not in _NUMBER_TYPES or not math.isfinite(step):
+                return
+            if type(value) in _NUMBER_TYPES and math.isfinite(value):
                 self.loss.add(step, value)
-            if _number(meta.get("samples_per_s")):
-                self.samples_per_s.add(step, meta["samples_per_s"])
-            if _number(meta.get(STEP_GRAD_NORM_KEY)):
-                self.grad_norm.add(step, meta[STEP_GRAD_NORM_KEY])
-        elif key == "eval" and _number(step):
+            meta = event.get("metadata")
+            if type(meta) is dict or isinstance(meta, Mapping):
+                rate, norm = meta.get("samples_per_s"), meta.get(STEP_GRAD_NORM_KEY)
+                if type(rate) in _NUMBER_TYPES and math.isfinite(rate):
+                    self.samples_per_s.add(step, rate)
+                if norm is not None and _number(norm):
+                    self.grad_norm.add(step, norm)
+            return
+        meta = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
+        if key == "eval" and _number(step):
             series.eval_steps.append(step)
             if _number(value):
                 series.metric.append((step, value))
@@ -109,14 +115,16 @@ class _Gathered:
                 ]
 
     def row(self, row: Mapping[str, Any]) -> None:
-        node, device = str(row["node"]), str(row["device"])
-        self.nodes.add(node)
+        where = (str(row["node"]), str(row["device"]))
+        self.nodes.add(where[0])
+        time_ms = row["time_ms"]
         for lines, column in zip(self.readings, _PLOTTED):
-            if row[column] is not None:
-                line = lines.get((node, device))
+            value = row[column]
+            if value is not None:
+                line = lines.get(where)
                 if line is None:
-                    line = lines[(node, device)] = BoundedLine()
-                line.add(row["time_ms"], row[column])
+                    line = lines[where] = BoundedLine()
+                line.add(time_ms, value)
 
     def fill(self, series: RunSeries) -> None:
         t0 = self.t0 or 0.0
@@ -190,3 +198,8 @@ def _reason(err: RecordError, path: Path) -> str:
 def _number(value: Any) -> bool:
     """A finite JSON number (a diverged run logs NaN losses; those cannot be drawn)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: The types a decoded JSON number has: ``type(x) in`` them is :func:`_number`'s type test for decoded values (a
+#: bool's type is bool, not int), without its calls.
+_NUMBER_TYPES = (int, float)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchbase.foreign import visible
@@ -92,8 +92,15 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``: at least two
     distinct ones whatever the bounds (non-finite ones give ``[0, 1]``; huge ones are clamped to
     :data:`AXIS_LIMIT`; equal or denormal ones are widened), so the axis never divides by zero or overflows."""
+    return list(_ticks(low, high, count))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ticks(low: float, high: float, count: int) -> tuple[float, ...]:
+    """:func:`nice_ticks`, kept for bounds seen before: the runs of one recipe share their step axis, and a page
+    of thousands of runs draws it thousands of times."""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return [0.0, 1.0]
+        return (0.0, 1.0)
     low, high = _clamp(min(low, high)), _clamp(max(low, high))
     if high - low < max(abs(low), abs(high)) * 1e-9 or high - low < _NARROWEST:
         pad = abs(low) * 0.1 if abs(low) * 0.1 >= _NARROWEST else 1.0
@@ -105,7 +112,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     last = math.ceil(high / step - 1e-9)
     # Multiples of the step, not a running sum: at large magnitudes an added step is lost to rounding.
     # Twelve significant figures drop the binary noise of the product (6 * 0.1 is 0.6000000000000001).
-    return [float(f"{index * step:.12g}") for index in range(first, max(last, first + 1) + 1)]
+    return tuple(float(f"{index * step:.12g}") for index in range(first, max(last, first + 1) + 1))
 
 
 def _clamp(value: float) -> float:
@@ -164,7 +171,7 @@ def render(chart: Chart) -> str:
     legend = [(line.label, line.color, "dash" if line.dashed else "line") for line in lines]
     legend += [(band.label, band.color, "band") for band in bands if band.label]
     legend += [(rule.label, rule.color, "rule") for rule in rules if rule.label]
-    legend = list(dict.fromkeys(legend))  # one entry per label/colour, e.g. many eval bands
+    legend = tuple(dict.fromkeys(legend))  # one entry per label/colour, e.g. many eval bands
     width, height = chart.width, chart.height
     legend_svg, legend_height = _legend(legend, width)
     left, right, top, bottom = 64, width - 18, 30 + legend_height, height - 44
@@ -186,7 +193,7 @@ def render(chart: Chart) -> str:
     xs = [x for line in lines for x, _ in line.points]
     ys = [y for line in lines for _, y in line.points]
     ys += [_clamp(rule.at) for rule in rules if rule.axis == "y"]
-    x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
+    x_ticks, y_ticks = _ticks(min(xs), max(xs), 5), _ticks(min(ys), max(ys), 5)
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
 
     x_span, y_span, width_px, height_px = x1 - x0, y1 - y0, right - left, bottom - top
@@ -203,7 +210,10 @@ def render(chart: Chart) -> str:
             parts.append(f'<rect x="{sx(start):.1f}" y="{top}" width="{sx(end) - sx(start):.1f}" '
                          f'height="{bottom - top}" fill="{band.color}" fill-opacity="{band.opacity}">'
                          f"<title>{escape(band.label)}: {band.start:,.1f} to {band.end:,.1f}</title></rect>")
-    parts.append(_grid(x_ticks, y_ticks, sx, sy, left, right, top, bottom))
+    parts.append(f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" '
+                 f'stroke="#9aa5b1"/>')
+    parts.append(_y_axis(y_ticks, left, right, top, bottom))
+    parts.append(_x_axis(x_ticks, left, right, bottom))
     for rule in rules:
         if rule.axis == "y":
             parts.append(f'<line x1="{left}" x2="{right}" y1="{sy(rule.at):.1f}" y2="{sy(rule.at):.1f}" '
@@ -236,37 +246,41 @@ def render(chart: Chart) -> str:
     return "".join(parts)
 
 
-def _grid(
-    x_ticks: list[float],
-    y_ticks: list[float],
-    sx: Callable[[float], float],
-    sy: Callable[[float], float],
-    left: float,
-    right: float,
-    top: float,
-    bottom: float,
-) -> str:
-    """Frame, horizontal grid lines and the tick labels of both axes."""
-    x_step = x_ticks[1] - x_ticks[0]
-    y_step = y_ticks[1] - y_ticks[0]
-    x_decimals, y_decimals = _decimals(x_step), _decimals(y_step)
-    out = [f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" '
-           f'stroke="#9aa5b1"/>']
-    for value in y_ticks:
-        y = sy(value)
+@functools.lru_cache(maxsize=1024)
+def _y_axis(ticks: tuple[float, ...], left: float, right: float, top: float, bottom: float) -> str:
+    """Horizontal grid lines and the value labels: the same markup for every chart of the same ticks, so kept."""
+    step = ticks[1] - ticks[0]
+    decimals = _decimals(step)
+    low, high = ticks[0], ticks[-1]
+    out = []
+    for value in ticks:
+        y = bottom - (value - low) / (high - low) * (bottom - top)
         out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
         out.append(f'<text x="{left - 6}" y="{y + 3.5:.1f}" text-anchor="end" fill="#52606d">'
-                   f"{_tick_text(value, y_step, y_decimals)}</text>")
-    for value in x_ticks:
-        x = sx(value)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#9aa5b1"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#52606d">'
-                   f"{_tick_text(value, x_step, x_decimals)}</text>")
+                   f"{_tick_text(value, step, decimals)}</text>")
     return "".join(out)
 
 
-def _legend(items: list[tuple[str, str, str]], width: int) -> tuple[str, int]:
-    """Legend entries laid out in rows under the title; returns the markup and the height it takes."""
+@functools.lru_cache(maxsize=1024)
+def _x_axis(ticks: tuple[float, ...], left: float, right: float, bottom: float) -> str:
+    """Tick marks and labels under the plot: the same markup for every chart of the same ticks (the steps of one
+    recipe's runs), so kept."""
+    step = ticks[1] - ticks[0]
+    decimals = _decimals(step)
+    low, high = ticks[0], ticks[-1]
+    out = []
+    for value in ticks:
+        x = left + (value - low) / (high - low) * (right - left)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" stroke="#9aa5b1"/>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#52606d">'
+                   f"{_tick_text(value, step, decimals)}</text>")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _legend(items: tuple[tuple[str, str, str], ...], width: int) -> tuple[str, int]:
+    """Legend entries laid out in rows under the title; returns the markup and the height it takes (kept: every
+    run's charts name the same lines)."""
     if not items:
         return "", 0
     out, x, row = [], 64.0, 0

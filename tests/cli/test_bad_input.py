@@ -163,3 +163,16 @@ def test_a_slurm_site_option_that_could_break_its_line_or_means_nothing_is_refus
 def test_a_slurm_site_option_without_the_slurm_launcher_is_refused(bench: Bench) -> None:
     result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--partition", "gpu", "--requeue")
     assert_one_line_error(result, "--partition, --requeue only apply to a job a launcher writes", "--launcher slurm")
+
+
+@pytest.mark.parametrize(("arguments", "fragment"), [
+    (["--format", "html", "--plots", "some"], "--plots 'some' is neither a number of runs nor 'all'"),
+    (["--format", "html", "--plots", "-3"], "--plots '-3' is neither a number of runs nor 'all'"),
+    (["--format", "html", "--plots", "1" * 5000], "is neither a number of runs nor 'all'"),
+    (["--format", "md", "--plots", "10"], "this report draws no plots"),
+])
+def test_a_plot_count_that_is_none_or_plots_nothing_is_refused(bench: Bench, tmp_path: Path, arguments: list[str],
+                                                                fragment: str) -> None:
+    result = bench("report", str(tmp_path), *arguments, "--output", str(tmp_path / "page"))
+    assert_one_line_error(result, fragment)
+    assert result.returncode == 2 and not (tmp_path / "page").exists()

@@ -13,6 +13,7 @@ import pytest
 
 from benchbase.report import build_report, load_runs, render
 from benchbase.report.screenshot import find_chromium, screenshot
+from benchbase.report.render_html import DEFAULT_PLOTS, render_html
 from benchbase.report.series import read_series
 
 CHARTS_PER_RUN = 6
@@ -129,3 +130,32 @@ def test_chromium_renders_the_report_into_a_non_blank_picture(runs, tmp_path):
     assert body.count(b"\xff\xff\xff") > len(body) // 3, "below the header lies the white table card"
     colours = {row[i: i + 3] for row in rows for i in range(0, len(row), 3 * 7)}
     assert len(colours) > 50, "a rendered page has text, gradients and borders, not a handful of flat colours"
+
+
+def test_a_page_plots_the_most_recent_runs_it_is_told_to_and_lists_the_others(runs_dir, write_run):
+    """A folder of thousands of runs would make a page no browser opens (188 MB at 10,000 runs), so the page plots
+    the N most recently started runs (`--plots N`, 1000 by default; `--plots all`) and lists the others with
+    their facts. The logs of a run it does not plot are never read: here they are folders, which a read would
+    name under the run."""
+    for day in (1, 2, 3, 4):
+        write_run(runs_dir, f"day-{day}", started_at=f"2026-11-0{day}T10:00:00Z")
+    for name in ("events.jsonl", "telemetry.csv"):
+        (runs_dir / "day-1" / name).unlink()
+        (runs_dir / "day-1" / name).mkdir()
+    report = build_report(load_runs([runs_dir]))
+
+    two = render_html(report, plots=2)
+    articles = {run_id: two[two.index(f">{run_id}</span>"):] for run_id in ("day-1", "day-2", "day-3", "day-4")}
+    for run_id, article in articles.items():
+        article = article[:article.index("</article>")]
+        assert ("<svg" in article) == (run_id in ("day-3", "day-4")), run_id
+        assert ("not plotted" in article) == (run_id in ("day-1", "day-2")), run_id
+    assert "plots for 2 of 4 runs" in two
+    assert "Plots are drawn for the 2 most recently started of the 4 runs" in two
+    assert "not read" not in two and "not a regular file" not in two
+
+    every = render_html(report, plots=None)
+    assert every.count("<svg") == 4 * CHARTS_PER_RUN
+    assert "events.jsonl not read" in every  # plotted, day-1's logs are read, and their problem shown
+    assert "not plotted" not in every and "plots for" not in every
+    assert render(report, "html") == render_html(report, plots=DEFAULT_PLOTS) == every  # 4 runs: all plotted
