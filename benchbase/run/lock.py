@@ -215,8 +215,12 @@ def _candidates(paths: Iterable[Path]) -> Iterator[Path]:
         if _settleable(given):
             yield given
         elif given.is_dir():
-            with contextlib.suppress(OSError):
-                yield from (child for child in sorted(given.iterdir()) if _settleable(child))
+            # By name, with the link test from the directory listing and one stat a run folder: a report looks into
+            # folders of thousands of runs, nearly none of them locked.
+            names: list[str] = []
+            with contextlib.suppress(OSError), os.scandir(given) as entries:
+                names = sorted(entry.name for entry in entries if not entry.is_symlink())
+            yield from (given / name for name in names if os.path.isfile(os.path.join(given, name, LOCK_FILE)))
 
 
 def _settleable(folder: Path) -> bool:
