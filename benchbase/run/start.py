@@ -148,10 +148,13 @@ def _refuse_launcher_options_without_a_job(options: RunOptions) -> None:
     """Options only a launcher that writes a job reads are refused where no job is written, before any plugin
     loads."""
     given = [SITE_OPTIONS.get(key, key) for key in options.launcher_options]
+    if options.container_image is not None:
+        given.insert(0, "--container-image")  # run's own option, read by the launchers that write a job
     if given and options.launcher == "auto":
         verb = "applies" if len(given) == 1 else "apply"
+        launchers = "--launcher slurm or kubernetes" if given == ["--container-image"] else "--launcher slurm"
         raise BenchbaseError(f"{', '.join(given)} only {verb} to a job a launcher writes, and --launcher is auto",
-                             "add --launcher slurm, or drop them")
+                             f"add {launchers}, or drop {'it' if len(given) == 1 else 'them'}")
 
 
 def _refuse_requeue_without_checkpoints(options: RunOptions, values: dict[str, Any]) -> None:

@@ -165,6 +165,15 @@ def test_a_slurm_site_option_without_the_slurm_launcher_is_refused(bench: Bench)
     assert_one_line_error(result, "--partition, --requeue only apply to a job a launcher writes", "--launcher slurm")
 
 
+def test_a_container_image_without_a_launcher_that_writes_a_job_is_refused(bench: Bench, tmp_path: Path) -> None:
+    """The image is read by the launchers that write a job (Slurm through pyxis, Kubernetes); a run here would
+    train outside any container while its command line named one."""
+    result = bench("run", "cpm", "--vendor", "cpu", "--preset", "demo", "--container-image", "team/benchbase:1")
+    assert_one_line_error(result, "--container-image only applies to a job a launcher writes",
+                          "--launcher slurm or kubernetes")
+    assert result.returncode == 2 and not (tmp_path / "reports").exists()
+
+
 @pytest.mark.parametrize(("arguments", "fragment"), [
     (["--format", "html", "--plots", "some"], "--plots 'some' is neither a number of runs nor 'all'"),
     (["--format", "html", "--plots", "-3"], "--plots '-3' is neither a number of runs nor 'all'"),
