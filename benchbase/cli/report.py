@@ -67,6 +67,10 @@ def report_command(
         context = list(paths) or ([DEFAULT_OUT] if DEFAULT_OUT.exists() else [])
         side_a, side_b, text = report.compare_sides(compare[0], compare[1], fmt, context=context)
         verdicts = [report.judge(threshold, side_a, side_b) for threshold in thresholds]
+        if verdicts and fmt == "json":
+            from benchbase.report.render_gate import with_gate
+
+            text = with_gate(text, verdicts)
     else:
         with _cyclic_collector_paused():
             result = report.load_runs(list(paths) or [DEFAULT_OUT])

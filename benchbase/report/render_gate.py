@@ -1,8 +1,11 @@
-"""The gate's verdicts as the lines ``report --compare --fail-if`` prints, and the exit code they add up to."""
+"""The gate's verdicts as the lines ``report --compare --fail-if`` prints, as the ``gate`` of the comparison's JSON,
+and the exit code they add up to."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from benchbase.foreign import visible
 from benchbase.report import formatting
@@ -44,6 +47,39 @@ def verdict_line(verdict: Verdict) -> str:
     if verdict.outcome == FAIL:
         return f"{head} {change}, beyond {allowed}, and significant: {method}: {p_value} <= {ALPHA}"
     return f"{head} {change}, beyond {allowed}, but not significant: {method}: {p_value} > {ALPHA}"
+
+
+def with_gate(document: str, verdicts: Sequence[Verdict]) -> str:
+    """The comparison's JSON ``document`` with the verdicts as its ``gate`` (and the exit code they give): a
+    pipeline that reads the JSON needs no second parse of stderr to learn why the job failed."""
+    data = json.loads(document)
+    data["gate"] = {"exit_code": exit_code(verdicts), "alpha": ALPHA, "test": TEST_NAME,
+                    "verdicts": [verdict_record(verdict) for verdict in verdicts]}
+    return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+
+
+def verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """One verdict's figures, unrounded, with the line stderr prints."""
+    threshold, test = verdict.threshold, verdict.test
+    return {
+        "threshold": threshold.text,
+        "figure": threshold.figure,
+        "allowed_change": threshold.amount,
+        "relative": threshold.relative,
+        "better": threshold.better,
+        "outcome": verdict.outcome,
+        "a_values": list(verdict.a_values),
+        "b_values": list(verdict.b_values),
+        "a_missing": verdict.a_missing,
+        "b_missing": verdict.b_missing,
+        "change": verdict.change,
+        "beyond": verdict.beyond,
+        "p_value": test.p_value if test else None,
+        "smallest_p": test.smallest_p if test else None,
+        "splits": test.splits if test else None,
+        "exact": test.exact if test else None,
+        "line": verdict_line(verdict),
+    }
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:

@@ -3,6 +3,7 @@ repeat groups (the real slowed runs are in tests/cli/test_regression_gate.py).""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -125,3 +126,14 @@ def test_the_command_compares_two_run_folders_where_there_is_no_reports_runs(run
     assert gated.returncode == 1
     assert [line.split(": ")[1] for line in gated.stderr.strip().splitlines()] == ["FAIL", "pass"]
     assert not (elsewhere / "reports").exists()
+
+    as_json = report("--format", "json", "--fail-if", "p_train:-5%", "--fail-if", "p_core:-50%")
+    assert as_json.returncode == 1
+    gate = json.loads(as_json.stdout)["gate"]
+    assert gate["exit_code"] == 1 and gate["alpha"] == 0.05
+    assert [(v["threshold"], v["outcome"]) for v in gate["verdicts"]] == [("p_train:-5%", "FAIL"), ("p_core:-50%", "pass")]
+    failed = gate["verdicts"][0]
+    assert failed["a_values"] == [100.0, 102.0, 98.0] and failed["b_values"] == [80.0, 82.0, 79.0]
+    assert failed["p_value"] == pytest.approx(0.05) and failed["splits"] == 20 and failed["exact"] is True
+    assert failed["change"] == pytest.approx(241 / 3 / 100 - 1) and failed["beyond"] is True
+    assert [v["line"] for v in gate["verdicts"]] == as_json.stderr.strip().splitlines()
