@@ -19,7 +19,6 @@ from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Ve
 from benchbase_cpu.facts import cpu_model_name, host_facts
 from benchbase_cpu.precision import cpu_precision_policy
 from benchbase_cpu.rapl import RaplCounter
-from benchbase_cpu.sensors import CPUSensors
 
 if TYPE_CHECKING:
     import torch
@@ -85,6 +84,10 @@ class CPUVendor(Vendor):
         return replace(with_rank(whole, local_rank, device_index), source=source)
 
     def open_sensors(self, device_indices: list[int]) -> Sensors | None:
+        # Imported here: the sensors bring the core's telemetry file machinery, which only a run that samples needs,
+        # and every command imports this module when the plugin registers.
+        from benchbase_cpu.sensors import CPUSensors
+
         return CPUSensors(self._sysfs_root)
 
     def memory_budget_gib(self, device: DeviceInfo | None) -> float | None:
