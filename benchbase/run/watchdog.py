@@ -59,11 +59,16 @@ class Watchdog:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
 
+    @staticmethod
+    def command(pid: int, seconds_left: float | None) -> list[str]:
+        """The watchdog's command line for supervisor ``pid`` whose deadline is ``seconds_left`` from now."""
+        return [sys.executable, "-c", _RUN_THIS_FILE, __file__, str(pid),
+                "none" if seconds_left is None else f"{max(seconds_left, 0.0):.3f}", f"{grace_s():g}"]
+
     @classmethod
     def start(cls, seconds_left: float | None) -> Watchdog:
         """A watchdog for this process whose deadline is ``seconds_left`` from now (``None``: signals only)."""
-        command = [sys.executable, "-c", _RUN_THIS_FILE, __file__, str(os.getpid()),
-                   "none" if seconds_left is None else f"{max(seconds_left, 0.0):.3f}", f"{grace_s():g}"]
+        command = cls.command(os.getpid(), seconds_left)
         # In the supervisor's process group: a Ctrl-C at the terminal (or a stop sent to the group) reaches it too,
         # which the supervisor, stuck, could not pass on.
         process = subprocess.Popen(command, stdin=subprocess.PIPE, close_fds=True)
