@@ -7,11 +7,11 @@ so ``--timeout`` and SIGINT would wait for it for ever. No thread can help; anot
 
 :class:`Watchdog` starts this file as a script with the run (on the standard library alone until it has to kill).
 The supervisor holds the write end of a pipe to it and tells it the run folder once there is one; closing the pipe
-(the supervisor ending, in order or not) ends the watchdog. The watchdog acts only when the supervisor outlives, by :func:`grace_s`, either the run's
-deadline or a SIGINT/SIGTERM/SIGHUP sent to its process group (a terminal's Ctrl-C is): then it SIGKILLs
-the supervisor and every process below it, and settles the run folder through the record layer's orphan settling
-(:func:`benchbase.run.lock.settle_orphans`), so the record says how the run ended instead of ``running``, and says
-on stderr why it killed it.
+(the supervisor ending, in order or not) ends the watchdog. The watchdog acts only when the supervisor outlives, by
+:func:`grace_s`, either the run's deadline or a SIGINT/SIGTERM/SIGHUP sent to its process group (a terminal's Ctrl-C
+is): then it SIGKILLs the supervisor and every process below it, and settles the run folder through the record
+layer's orphan settling (:func:`benchbase.run.lock.settle_orphans`), so the record says how the run ended instead of
+``running``, and says on stderr why it killed it.
 
 Once the supervisor is dead its lock is free, so the watchdog settles the record with how the run ended:
 ``timeout`` past the deadline, ``interrupted`` after a signal, the reason naming the watchdog. Limit: without

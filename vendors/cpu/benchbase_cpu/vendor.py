@@ -12,8 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from benchbase.kit import DEFAULT_SYSFS_ROOT, host_binding, torch_build, with_rank
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Vendor
 from benchbase_cpu.facts import cpu_model_name, host_facts
@@ -39,6 +37,8 @@ class CPUVendor(Vendor):
         self._sysfs_root = Path(sysfs_root)
 
     def discover(self) -> list[DeviceInfo]:
+        import psutil  # here and below: every command imports this module when the plugin registers, few ask the host
+
         return [
             DeviceInfo(
                 index=0,
@@ -93,6 +93,8 @@ class CPUVendor(Vendor):
     def memory_budget_gib(self, device: DeviceInfo | None) -> float | None:
         """The host memory available now (``MemAvailable``): the ranks share it with whatever else runs, so the
         total would promise memory other processes hold."""
+        import psutil
+
         return psutil.virtual_memory().available / 2**30
 
     def setup_device(self, local_rank: int) -> torch.device:
