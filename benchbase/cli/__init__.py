@@ -3,7 +3,7 @@
 Every user mistake ends as one line on stderr naming the problem and the fix, with a non-zero exit code; a run's
 exit code says its status (0 converged, 3 not converged, 4 failed, 5 timeout, 130 interrupted; 2 is bad input, 1 an
 error of benchbase itself). No traceback reaches the user unless ``BENCHBASE_DEBUG=1`` asks for it.
-Each verb module parses its options, makes one call into the layer that decides, and prints through
+Each verb module (imported only when named: :mod:`benchbase.cli.verbs`) parses its options, makes one call into the layer that decides, and prints through
 :mod:`benchbase.cli.output`.
 """
 
@@ -17,15 +17,8 @@ import click
 import yaml
 
 from benchbase import __version__
-from benchbase.cli.env import env_command
-from benchbase.cli.export import export_group
-from benchbase.cli.list import list_command
 from benchbase.cli.output import err_console, print_text
-from benchbase.cli.plugins import plugins_command
-from benchbase.cli.prepare import prepare_command
-from benchbase.cli.report import report_command
-from benchbase.cli.run import run_command
-from benchbase.cli.verify import verify_command
+from benchbase.cli.verbs import VerbGroup
 from benchbase.errors import MAX_PROBLEM_CHARS, BenchbaseError, one_line
 from benchbase.record import disk_space
 from benchbase.registry import bounded
@@ -37,18 +30,13 @@ INTERNAL_ERROR_EXIT = 1
 DEBUG_ENV = "BENCHBASE_DEBUG"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=VerbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="benchbase")
 def cli() -> None:
     """benchbase: measure how well AI accelerators train real models.
 
     Run a case on a vendor's hardware with `benchbase run`, then print the standard table with `benchbase report`.
     """
-
-
-for command in (list_command, plugins_command, env_command, prepare_command, run_command, report_command,
-                verify_command, export_group):
-    cli.add_command(command)
 
 
 def main() -> None:

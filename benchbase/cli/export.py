@@ -38,7 +38,7 @@ def export_mlperf_command(
     Check it with MLPerf's own checker and the ruleset benchbase ships for the case; the command is printed after
     the file is written.
     """
-    from benchbase.export.mlperf import ExportOptions, checker_command, export_run, format_lines
+    from benchbase.export.mlperf.export import ExportOptions, checker_command, export_run, format_lines
     from benchbase.record.atomic import atomic_write_text
     from benchbase.record.rundir import RunDir
 

@@ -235,6 +235,8 @@ def _guarded(what: str, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, 
 
 
 def _entry_point_info(ep: EntryPoint) -> tuple[str, str]:
+    """The distribution that declares ``ep``: its name and version. Each of ``dist.metadata`` and ``dist.version``
+    reads and parses the distribution's metadata file anew, so callers ask once per entry point."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return "unknown", ""
@@ -308,9 +310,10 @@ class _Loader:
 
     def add_entry_points(self, eps: Iterable[EntryPoint]) -> None:
         """Add every entry point, first refusing entry-point names declared by more than one distribution."""
+        declared = [(ep, *_entry_point_info(ep)) for ep in eps]
         infos: list[tuple[EntryPoint, PluginInfo]] = []
-        for ep in sorted(eps, key=lambda e: (e.name, _normalize(_entry_point_info(e)[0]), e.value)):
-            dist, dist_version = _entry_point_info(ep)
+        for ep, dist, dist_version in sorted(declared, key=lambda item: (item[0].name, _normalize(item[1]),
+                                                                           item[0].value)):
             info = PluginInfo(name=ep.name, distribution=dist, version=dist_version, module=ep.value)
             self.plugins.append(info)
             infos.append((ep, info))

@@ -5,13 +5,13 @@ handler: both need the interpreter to run. A plugin stuck inside C code that hol
 call made through ``ctypes.PyDLL``, an extension that never releases the GIL) stops every thread of the supervisor,
 so ``--timeout`` and SIGINT would wait for it for ever. No thread can help; another process can.
 
-:class:`Watchdog` starts ``python -m benchbase.run.watchdog`` with the run. The supervisor holds the write end of a
-pipe to it and tells it the run folder once there is one; closing the pipe (the supervisor ending, in order or not)
-ends the watchdog. The watchdog acts only when the supervisor outlives, by :func:`grace_s`, either the run's
-deadline or a SIGINT/SIGTERM/SIGHUP sent to its process group (a terminal's Ctrl-C is): then it SIGKILLs
-the supervisor and every process below it, and settles the run folder through the record layer's orphan settling
-(:func:`benchbase.run.lock.settle_orphans`), so the record says how the run ended instead of ``running``, and says
-on stderr why it killed it.
+:class:`Watchdog` starts this file as a script with the run (on the standard library alone until it has to kill).
+The supervisor holds the write end of a pipe to it and tells it the run folder once there is one; closing the pipe
+(the supervisor ending, in order or not) ends the watchdog. The watchdog acts only when the supervisor outlives, by
+:func:`grace_s`, either the run's deadline or a SIGINT/SIGTERM/SIGHUP sent to its process group (a terminal's Ctrl-C
+is): then it SIGKILLs the supervisor and every process below it, and settles the run folder through the record
+layer's orphan settling (:func:`benchbase.run.lock.settle_orphans`), so the record says how the run ended instead of
+``running``, and says on stderr why it killed it.
 
 Once the supervisor is dead its lock is free, so the watchdog settles the record with how the run ended:
 ``timeout`` past the deadline, ``interrupted`` after a signal, the reason naming the watchdog. Limit: without
@@ -46,6 +46,12 @@ def grace_s() -> float:
             return value
     return GRACE_S
 
+#: How the watchdog process starts: this file run as a script, where ``-m benchbase.run.watchdog`` would import the
+#: benchbase package first (the contract, the installed version: most of its start), which the watchdog needs only
+#: when it kills; every run and dry run starts one and waits for it to exit. Run this way (unlike ``python FILE``),
+#: this file's folder is not put on ``sys.path``, so its modules cannot shadow the standard library's.
+_RUN_THIS_FILE = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+
 
 class Watchdog:
     """The supervisor's side: a running watchdog process and the pipe that keeps it waiting."""
@@ -53,11 +59,16 @@ class Watchdog:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
 
+    @staticmethod
+    def command(pid: int, seconds_left: float | None) -> list[str]:
+        """The watchdog's command line for supervisor ``pid`` whose deadline is ``seconds_left`` from now."""
+        return [sys.executable, "-c", _RUN_THIS_FILE, __file__, str(pid),
+                "none" if seconds_left is None else f"{max(seconds_left, 0.0):.3f}", f"{grace_s():g}"]
+
     @classmethod
     def start(cls, seconds_left: float | None) -> Watchdog:
         """A watchdog for this process whose deadline is ``seconds_left`` from now (``None``: signals only)."""
-        command = [sys.executable, "-m", __name__, str(os.getpid()),
-                   "none" if seconds_left is None else f"{max(seconds_left, 0.0):.3f}", f"{grace_s():g}"]
+        command = cls.command(os.getpid(), seconds_left)
         # In the supervisor's process group: a Ctrl-C at the terminal (or a stop sent to the group) reaches it too,
         # which the supervisor, stuck, could not pass on.
         process = subprocess.Popen(command, stdin=subprocess.PIPE, close_fds=True)
@@ -109,16 +120,14 @@ def _kill_tree(pid: int) -> bool:
 
 def _watch(pid: int, seconds_left: float | None, grace: float) -> int:
     """The watchdog's loop: wait on the pipe until it closes (exit quietly) or the supervisor is overdue."""
-    from benchbase.record.schema import INTERRUPTED, TIMEOUT
-
     due = None if seconds_left is None else time.monotonic() + seconds_left + grace
-    why, status = "it outlived its --timeout", TIMEOUT
+    why, signalled = "it outlived its --timeout", False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal due, why, status
+        nonlocal due, why, signalled
         candidate = time.monotonic() + grace
         if due is None or candidate < due:
-            due, why, status = candidate, f"it did not stop after {signal.Signals(signum).name}", INTERRUPTED
+            due, why, signalled = candidate, f"it did not stop after {signal.Signals(signum).name}", True
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
@@ -146,10 +155,11 @@ def _watch(pid: int, seconds_left: float | None, grace: float) -> int:
               "cannot run (a plugin call inside C code holding the interpreter lock)")
     print(f"benchbase: {reason}", file=sys.stderr, flush=True)
     if record is not None:
+        from benchbase.record.schema import INTERRUPTED, TIMEOUT
         from benchbase.run.lock import settle_orphans
 
         with contextlib.suppress(Exception):
-            settle_orphans([record], ending=(status, reason))
+            settle_orphans([record], ending=(INTERRUPTED if signalled else TIMEOUT, reason))
     return 0
 
 

@@ -25,6 +25,11 @@ HEAVY = ("torch", "benchbase_cpm.model", "benchbase_cpm.samples", "benchbase_cpm
 #: no tokenizer pool starts (together most of a dry run's start-up).
 BUILDING_ONLY = ("numpy", "jieba", "concurrent.futures.process")
 
+#: Each verb's own module, and the MLPerf exporter (``export`` alone reads a record to write a result log).
+VERB_MODULES = ("benchbase.cli.list", "benchbase.cli.plugins", "benchbase.cli.env", "benchbase.cli.prepare",
+                "benchbase.cli.run", "benchbase.cli.report", "benchbase.cli.verify", "benchbase.cli.export",
+                "benchbase.export.mlperf.export")
+
 #: Runs the ``benchbase`` command line with the given arguments, then prints, last, the exit code and which of
 #: :data:`HEAVY` are in ``sys.modules``.
 PROBE = """
@@ -83,3 +88,30 @@ def test_exporting_a_real_record_imports_no_torch(cache_dir: Path, tmp_path: Pat
     exported = tmp_path / "result.txt"
     assert imported_by(["export", "mlperf", str(run), "--output", str(exported)], cache_dir, tmp_path) == []
     assert ":::MLLOG" in exported.read_text()
+
+
+@pytest.mark.parametrize(("args", "own"), [
+    (["list"], ["benchbase.cli.list"]),
+    (["plugins"], ["benchbase.cli.plugins"]),
+    (["env", "--vendor", "cpu"], ["benchbase.cli.env"]),
+    (["run", "cpm", "--vendor", "cpu", "--preset", "demo", "--dry-run"], ["benchbase.cli.run"]),
+], ids=["list", "plugins", "env", "dry-run"])
+def test_a_verb_imports_its_own_module_and_no_other_verbs(args: list[str], own: list[str], cache_dir: Path,
+                                                          tmp_path: Path) -> None:
+    if args[0] == "run":
+        prepared = run_benchbase(["prepare", "cpm", "--preset", "demo"], cache_dir, tmp_path)
+        assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    assert imported_by(args, cache_dir, tmp_path, VERB_MODULES) == own
+
+
+def test_help_still_lists_every_verb_with_its_summary(cache_dir: Path, tmp_path: Path) -> None:
+    result = run_benchbase(["--help"], cache_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    verbs = [line.split()[0] for line in result.stdout.split("Commands:")[1].strip().splitlines()]
+    assert verbs == ["env", "export", "list", "plugins", "prepare", "report", "run", "verify"]
+    assert "Write a run record in another tool's format." in result.stdout
+
+
+def test_an_unknown_verb_is_one_line_with_exit_2(cache_dir: Path, tmp_path: Path) -> None:
+    result = run_benchbase(["lsit"], cache_dir, tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (2, "error: No such command 'lsit'.")

@@ -6,8 +6,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from benchbase.kit import numa_nodes, socket_count, torch_build
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -46,6 +44,8 @@ def native_bf16(cpuinfo: Path = CPUINFO) -> bool | None:
 def host_facts(sysfs_root: Path, cpuinfo: Path = CPUINFO) -> dict[str, Any]:
     """What ``env.json`` and ``benchbase env`` show for a CPU host. Nothing here imports torch: its version comes from
     its files, and what only the imported torch knows (threads, MKL, oneDNN) is the core's ``host.torch``."""
+    import psutil  # here: every command imports this module when the plugin registers, few ask the host
+
     return {
         "cpu_model": cpu_model_name(cpuinfo),
         "physical_cores": psutil.cpu_count(logical=False),

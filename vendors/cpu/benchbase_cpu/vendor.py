@@ -12,14 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from benchbase.kit import DEFAULT_SYSFS_ROOT, host_binding, torch_build, with_rank
 from benchbase.contract import Binding, DeviceInfo, PrecisionPolicy, Sensors, Vendor
 from benchbase_cpu.facts import cpu_model_name, host_facts
 from benchbase_cpu.precision import cpu_precision_policy
 from benchbase_cpu.rapl import RaplCounter
-from benchbase_cpu.sensors import CPUSensors
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +37,8 @@ class CPUVendor(Vendor):
         self._sysfs_root = Path(sysfs_root)
 
     def discover(self) -> list[DeviceInfo]:
+        import psutil  # here and below: every command imports this module when the plugin registers, few ask the host
+
         return [
             DeviceInfo(
                 index=0,
@@ -85,11 +84,17 @@ class CPUVendor(Vendor):
         return replace(with_rank(whole, local_rank, device_index), source=source)
 
     def open_sensors(self, device_indices: list[int]) -> Sensors | None:
+        # Imported here: the sensors bring the core's telemetry file machinery, which only a run that samples needs,
+        # and every command imports this module when the plugin registers.
+        from benchbase_cpu.sensors import CPUSensors
+
         return CPUSensors(self._sysfs_root)
 
     def memory_budget_gib(self, device: DeviceInfo | None) -> float | None:
         """The host memory available now (``MemAvailable``): the ranks share it with whatever else runs, so the
         total would promise memory other processes hold."""
+        import psutil
+
         return psutil.virtual_memory().available / 2**30
 
     def setup_device(self, local_rank: int) -> torch.device:
