@@ -3,7 +3,7 @@
 Candidate: :func:`benchbase_cpm.windows.build_windows` as ``benchbase prepare`` calls it, on every core, from the
 text file to the cached ``.npy`` (hashing, reading, tokenizing in worker processes, writing the file atomically), on
 a cold cache each pair. Baseline: the naive loop, one line at a time in one process with the same tokenizer, to the
-same array in memory (it writes nothing), one third of the text a pair, the thirds in turn (:data:`PARTS`). The
+same array in memory (it writes nothing), one quarter of the text a pair, the quarters in turn (:data:`PARTS`). The
 arrays must be identical, id for id.
 
 The text is generated with the demo corpus's STC-like pair generator and written in the reference's line format;
@@ -39,10 +39,10 @@ REAL_TRAIN_LINES = 439_126
 #: rather than the earlier 20 keeps ``make bench`` under ten minutes (benchmarks/README.md).
 BASELINE_S = 16.0
 #: The naive loop tokenizes one of this many parts of that text a pair, the parts in turn: it has no fixed cost
-#: (jieba's dictionary stays loaded in this process), so its lines per second over a third of the lines are its rate
-#: over all of them, at a third of the time; across five pairs every part is checked against the candidate's
+#: (jieba's dictionary stays loaded in this process), so its lines per second over a quarter of the lines are its
+#: rate over all of them, at a quarter of the time; across five pairs every part is checked against the candidate's
 #: windows, id for id.
-PARTS = 3
+PARTS = 4
 CALIBRATION_LINES = 4000
 #: Pairs: the five a 90% interval needs (about 25 s each on a quiet 2-core host).
 PAIRS = MIN_PAIRS

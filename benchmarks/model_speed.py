@@ -167,7 +167,7 @@ def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Ca
 def samples_per_s(step: Callable[[], None], steps: int, batch: int,
                   costs: list[StepCost] | None = None) -> Callable[[], float]:
     """An arm timing ``steps`` of ``step``, in samples per second; with ``costs``, each call also appends the kernel's
-    account of one step there (:func:`step_cost`, averaged over the call's steps), so the timed pairs give it and no
+    account of one step there (averaged over the call's steps), so the timed pairs give it and no
     extra step is run for it."""
     def arm() -> float:
         before = resource.getrusage(resource.RUSAGE_SELF)
