@@ -33,8 +33,8 @@ UNREACHABLE_TARGET = 1.01
 NO_MIDWAY_EVAL_SAMPLES = 10**9
 #: Optimizer steps of every measured run: 58 timed, about 1.4 s of training at the demo preset's speed on a quiet
 #: 2-core host (about 23 ms a step). Both arms leave the run's warm-up steps (``warmup_steps``, 2) out of the window,
-#: which hold the one-time costs (the optimizer's state, the allocator's growth), so every step timed is a steady one
-#: and the ratio does not depend on the count; a run's fixed costs (start-up, evaluations, summary: about 8 s of each
+#: where any one-time costs fall (the optimizer's state, the allocator's growth), so every step timed is a steady one
+#: and the expected ratio does not depend on the count; a run's fixed costs (start-up, evaluations, summary: about 8 s of each
 #: ``benchbase run``, 5 of each bare loop) are outside both windows. 60 rather than the earlier 200 keeps ``make
 #: bench`` under ten minutes with room to spare (benchmarks/README.md, "How long it takes").
 STEPS = 60
