@@ -14,9 +14,10 @@ clock stops.
 The harness evaluates once before training, which also warms the allocator and the kernels, so the bare loop runs
 the same forward passes untimed first and both train windows start equally warm.
 
-Timing: the clock starts after ``warm_steps`` steps (0 on the CPU: the train window, as the harness's p_train;
-one log interval on the GPU, where the first steps grow the allocator's pool and, compiled, compile the model) and
-stops after the last step, each time after a device synchronise (a no-op on the CPU).
+Timing: the clock starts after ``warm_steps`` steps (on the CPU benchmark 1 passes the run's ``warmup_steps``, the
+steps its p_train leaves out; on the GPU one log interval, where the first steps grow the allocator's pool and,
+compiled, compile the model) and stops after the last step, each time after a device synchronise (a no-op on the
+CPU).
 
 Run as ``python -m benchmarks.bare_loop`` in a fresh process, like the worker it is compared with, with a JSON spec
 on stdin: ``{"values": <resolved config>, "prepared": <prepare facts>, "steps": N}`` and optionally ``"device"``

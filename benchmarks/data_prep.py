@@ -3,7 +3,8 @@
 Candidate: :func:`benchbase_cpm.windows.build_windows` as ``benchbase prepare`` calls it, on every core, from the
 text file to the cached ``.npy`` (hashing, reading, tokenizing in worker processes, writing the file atomically), on
 a cold cache each pair. Baseline: the naive loop, one line at a time in one process with the same tokenizer, to the
-same array in memory (it writes nothing). The arrays must be identical, id for id.
+same array in memory (it writes nothing), one quarter of the text a pair, the quarters in turn (:data:`PARTS`). The
+arrays must be identical, id for id.
 
 The text is generated with the demo corpus's STC-like pair generator and written in the reference's line format;
 the tokenizer is the real CPM ``chinese_vocab.model``. The baseline runs in this process, where jieba's dictionary
@@ -13,6 +14,7 @@ that start-up cost is part of what the parallel path must win back.
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 import time
@@ -31,11 +33,16 @@ from benchmarks.timing import Comparison, compare
 GOAL = 1.8
 #: Lines of the real train subset: the first 10% of STC's shuffled train split (plugins/cpm/docs/reference.md, "Data").
 REAL_TRAIN_LINES = 439_126
-#: Seconds the baseline tokenizes per pair. The candidate's workers spend about 0.9 s starting (spawning, importing,
-#: jieba loading its dictionary) on a quiet 2-core host, so the sample must be long for that to be a small share, as
-#: it is for the real 439k lines (about 35 s of naive tokenizing). 16 s rather than the earlier 20 keeps ``make bench``
-#: under ten minutes on a quiet host with the report and long-record benchmarks added (benchmarks/README.md).
+#: Seconds the naive loop would take for the whole text the candidate prepares each pair. The candidate's workers
+#: spend about 0.9 s starting (spawning, importing, jieba loading its dictionary) on a quiet 2-core host, so the text
+#: must be long for that to be a small share, as it is for the real 439k lines (about 35 s of naive tokenizing). 16 s
+#: rather than the earlier 20 keeps ``make bench`` under ten minutes (benchmarks/README.md).
 BASELINE_S = 16.0
+#: The naive loop tokenizes one of this many parts of that text a pair, the parts in turn: it has no fixed cost
+#: (jieba's dictionary stays loaded in this process), so its lines per second over a quarter of the lines are its
+#: rate over all of them, at a quarter of the time; across five pairs every part is checked against the candidate's
+#: windows, id for id.
+PARTS = 4
 CALIBRATION_LINES = 4000
 #: Pairs: the five a 90% interval needs (about 25 s each on a quiet 2-core host).
 PAIRS = MIN_PAIRS
@@ -87,14 +94,14 @@ def run(pairs: int = PAIRS, baseline_s: float = BASELINE_S) -> Result:
         text = stc_lines(count)
         lines_file = folder / "train.txt"
         lines_file.write_text("".join(text), encoding="utf-8")
-        comparison, identical = _measure(lines_file, model, count, folder, pairs)
+        comparison, identical = measure_pairs(lines_file, model, count, folder, pairs)
         startup_s = pool_startup_s(folder, model)
     if not identical:
         raise AssertionError("build_windows and the naive loop produced different windows")
     per_line = sum(map(len, text)) / count
     notes = (
-        f"{count:,} generated lines ({per_line:.0f} characters each on average), real CPM tokenizer; windows "
-        "identical id for id",
+        f"{count:,} generated lines ({per_line:.0f} characters each on average), real CPM tokenizer; the naive loop "
+        f"takes one of {PARTS} parts of them a pair, in turn; windows identical id for id",
         f"fixed cost of the parallel path (build_windows on two 10-line chunks): {startup_s:.2f} s",
         f"projected for the real 10% train subset ({REAL_TRAIN_LINES:,} lines of this length): "
         f"{REAL_TRAIN_LINES / comparison.candidate.median:.0f} s parallel, "
@@ -113,22 +120,47 @@ def pool_startup_s(folder: Path, model: Path) -> float:
     return time.perf_counter() - start
 
 
-def _measure(lines_file: Path, model: Path, count: int, folder: Path, pairs: int) -> tuple[Comparison, bool]:
-    arrays: dict[str, np.ndarray] = {}
+def measure_pairs(lines_file: Path, model: Path, count: int, folder: Path, pairs: int) -> tuple[Comparison, bool]:
+    """Both paths in ``pairs`` pairs over the ``count`` lines of ``lines_file`` (the naive loop over one part a pair),
+    and whether the naive parts' windows, one after the other, are the parallel build's, id for id."""
+    parts = split_lines(lines_file, PARTS)
+    naive_arrays: dict[int, np.ndarray] = {}
+    parallel_arrays: list[np.ndarray] = []
+    calls = itertools.count()
 
     def naive() -> float:
+        index = next(calls) % PARTS
+        path, lines = parts[index]
         start = time.perf_counter()
-        arrays["naive"] = naive_windows(lines_file, model)
-        return count / (time.perf_counter() - start)
+        naive_arrays[index] = naive_windows(path, model)
+        return lines / (time.perf_counter() - start)
 
     def parallel() -> float:
         out = Path(tempfile.mkdtemp(prefix="windows-", dir=folder))
         start = time.perf_counter()
         built = build_windows(lines_file, model, out)
         elapsed = time.perf_counter() - start
-        arrays["parallel"] = built.load()
+        parallel_arrays[:] = [built.load()]
         return count / elapsed
 
     comparison = compare(("naive loop, 1 process", naive), ("build_windows, all cores", parallel),
                          unit="lines/s", repeats=pairs)
-    return comparison, np.array_equal(arrays["naive"], arrays["parallel"])
+    if len(naive_arrays) < PARTS:
+        raise AssertionError(f"{len(naive_arrays)} of the {PARTS} parts went through the naive loop: run at least "
+                             f"{PARTS} pairs")
+    naive_whole = np.concatenate([naive_arrays[index] for index in range(PARTS)])
+    return comparison, np.array_equal(naive_whole, parallel_arrays[0])
+
+
+def split_lines(lines_file: Path, parts: int) -> list[tuple[Path, int]]:
+    """``lines_file`` cut into ``parts`` consecutive files of (nearly) equal line counts, beside it: ``(path,
+    lines)`` of each, in order, so their windows one after the other are the whole file's."""
+    lines = lines_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    size = -(-len(lines) // parts)
+    pieces = []
+    for index in range(parts):
+        piece = lines[index * size:(index + 1) * size]
+        path = lines_file.with_name(f"{lines_file.stem}.part{index}{lines_file.suffix}")
+        path.write_text("".join(piece), encoding="utf-8")
+        pieces.append((path, len(piece)))
+    return pieces

@@ -48,10 +48,12 @@ def run(pairs: int = PAIRS, steps: int = STEPS, budget_s: float = BUDGET_S, min_
     """Measure both arms in up to ``pairs`` pairs (at least ``min_pairs``, within ``budget_s`` seconds), each
     training ``steps`` optimizer steps."""
     first = prepare()
+    # p_train leaves the run's warm-up steps out; so does the bare loop's clock, or its one-time costs would count.
+    warm_steps = int(first.values["warmup_steps"])
     threads: list[float] = []
 
     def baseline() -> float:
-        figures = bare_loop(first, steps)
+        figures = bare_loop(first, steps, warm_steps=warm_steps)
         threads.append(figures["threads"])
         return figures["samples_per_s"]
 
@@ -60,7 +62,8 @@ def run(pairs: int = PAIRS, steps: int = STEPS, budget_s: float = BUDGET_S, min_
     values = first.values
     notes = (
         f"{steps} steps of {values['batch_size'] * values['grad_accum']} samples, CPM demo preset "
-        f"({values['model_size']} model); both arms use {int(threads[0])} torch threads",
+        f"({values['model_size']} model), the first {warm_steps} (the run's warm-up) untimed in both arms; both arms "
+        f"use {int(threads[0])} torch threads",
         f"benchbase run: telemetry every {values['telemetry_interval_s']} s, a step event every "
         f"{values['log_interval']} steps; p_train from summary.json (eval excluded)",
     )

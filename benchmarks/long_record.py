@@ -7,10 +7,11 @@ report and its MLPerf export must each stream those files: memory bounded, time 
 This module writes a synthetic record of that shape at a fraction of its length (:func:`write_long_record`: steps,
 evaluations, warm-ups, optionally two attempts, an energy counter per device), then times each of the three commands
 in a fresh child process at several lengths and prints the child's CPU seconds and peak RSS (its own
-``resource.getrusage`` and ``VmHWM``) with a least-squares line through them. The verdict: every peak under
-:data:`MEMORY_GOAL_MB` and time linear: the CPU time above the command's start-up (measured on a record of a few
-hundred rows) grows as the rows to a power of at most :data:`LINEAR_EXPONENT` between the smallest and the largest
-size.
+``resource.getrusage`` and ``VmHWM``) with a least-squares line through them. Each child first runs its command once
+on a record of a few hundred rows, which pays the start-up (imports, the plugin registry), and the CPU seconds of the
+second run, on the measured record, are the command's work alone. The verdict: every peak under
+:data:`MEMORY_GOAL_MB` and time linear: that work grows as the rows to a power of at most :data:`LINEAR_EXPONENT`
+between the smallest and the largest size.
 
 ``python -m benchmarks.long_record`` runs the default sizes (1/32, 1/16 and 1/8 of the 4-hour record: a factor of
 four between the smallest and the largest, as before, at half the time, so ``make bench`` fits in ten minutes);
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,12 +46,8 @@ MEMORY_GOAL_MB = 300.0
 #: The largest growth exponent of CPU time (above start-up) in the rows that counts as linear: quadratic time
 #: gives 2, and the noise of a shared 2-core host moves a linear command's exponent by about a tenth.
 LINEAR_EXPONENT = 1.25
-#: The record each command's start-up is measured on: a few hundred rows.
+#: The record each child runs its command on first, paying the start-up before the measured run: a few hundred rows.
 START_UP_FRACTION = 1 / 4000
-#: Times each command's start-up is measured (its median is taken): the exponent subtracts it from the smallest size's
-#: CPU time, so one start-up slowed by another job (0.34 s against 0.23, at a load of 11) bent a linear command's
-#: exponent to 1.34; three cost about 3 s.
-START_UP_REPEATS = 3
 #: The full record: 4 hours, 8 devices, telemetry at 10 Hz, 1 M step events.
 FULL_HOURS, FULL_DEVICES, FULL_STEPS, HZ = 4.0, 8, 1_000_000, 10
 DEFAULT_FRACTIONS = (1 / 32, 1 / 16, 1 / 8)
@@ -210,31 +208,47 @@ _CHILD = {
 
 @dataclass(frozen=True)
 class Measured:
-    """One command over one record: the child's CPU seconds and peak resident memory."""
+    """One command over one record: the child's CPU seconds (start-up included), the CPU seconds of the command's
+    work alone (its second run in the child, after one on the start-up record) and the child's peak resident
+    memory."""
 
     command: str
     rows: int
     cpu_s: float
     peak_mb: float
+    work_s: float
+
+    @property
+    def start_up_s(self) -> float:
+        """What the child spent before the measured run: the interpreter, the imports and the start-up record."""
+        return self.cpu_s - self.work_s
 
 
-def measure(command: str, run: Path, out: Path) -> Measured:
-    """``command`` over the record ``run`` in a fresh Python process; the CPU time and peak RSS the kernel accounts to
-    that process, read by the child as it ends (its start-up, which the fit's intercept holds, included): CPU from
-    ``getrusage(RUSAGE_SELF)``, the peak from ``VmHWM`` in ``/proc/self/status``. Not ``ru_maxrss``: Linux keeps it
-    across ``exec``, so it counted the parent's memory at the fork (264 MB under ``run_all``, which has imported
-    torch), and every command's peak read as 270 MB or more."""
-    code = (f"import sys\nfrom pathlib import Path\nRUN = Path({str(run)!r})\nOUT = Path({str(out)!r})\n" + _CHILD[command]
-            + "import resource\nused = resource.getrusage(resource.RUSAGE_SELF)\n"
+def measure(command: str, run: Path, out: Path, start_up: Path) -> Measured:
+    """``command`` over the record ``run`` in a fresh Python process, after one run of it over the record
+    ``start_up``; the CPU time and peak RSS the kernel accounts to that process, read by the child as it ends: CPU
+    from ``getrusage(RUSAGE_SELF)``, in all and across the second run, the peak from ``VmHWM`` in
+    ``/proc/self/status``. Not ``ru_maxrss``: Linux keeps it across ``exec``, so it counted the parent's memory at
+    the fork (264 MB under ``run_all``, which has imported torch), and every command's peak read as 270 MB or more.
+
+    Why the first run: a command's start-up (0.3-0.5 CPU s here) is as large as its work at the smaller sizes, so
+    the work cannot be told from a total by subtracting a start-up measured in another process: a difference of
+    0.1 s between two processes' start-ups bent the export's exponent from 1.0 to 1.28 (benchmarks/README.md,
+    section 7)."""
+    code = (f"import sys\nfrom pathlib import Path\nOUT = Path({str(out)!r})\nimport resource\n"
+            "def cpu():\n    used = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "    return used.ru_utime + used.ru_stime\n"
+            "def command(RUN):\n" + textwrap.indent(_CHILD[command], "    ")
+            + f"command(Path({str(start_up)!r}))\nbefore = cpu()\ncommand(Path({str(run)!r}))\nafter = cpu()\n"
             "with open('/proc/self/status') as status:\n"
             "    peak = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
-            "print('RUSAGE', used.ru_utime + used.ru_stime, peak)\n")
+            "print('RUSAGE', after, after - before, peak)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
     usage = [line.split() for line in done.stdout.splitlines() if line.startswith("RUSAGE ")]
     if done.returncode != 0 or not usage:
         raise AssertionError(f"{command} failed on {run}: {done.stderr.strip()[-800:]}")
-    _, cpu, peak_kib = usage[-1]
-    return Measured(command, _telemetry_rows(run), float(cpu), float(peak_kib) / 1024)
+    _, cpu, work, peak_kib = usage[-1]
+    return Measured(command, _telemetry_rows(run), float(cpu), float(peak_kib) / 1024, float(work))
 
 
 def _telemetry_rows(run: Path) -> int:
@@ -250,57 +264,50 @@ def fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     return mean_y - slope * mean_x, slope
 
 
-def growth_exponent(start_s: float, small: Measured, large: Measured) -> float:
-    """``k`` in ``cpu = start + c * rows ** k`` through the smallest and the largest size, the start-up measured on
-    its own: 1 for linear time, 2 for quadratic; ``inf`` when the smallest size is no slower than the start-up (too
-    small to measure, or a disturbed measurement)."""
-    above_small, above_large = small.cpu_s - start_s, large.cpu_s - start_s
-    if above_small <= 0 or above_large <= 0 or large.rows <= small.rows:
+def growth_exponent(small: Measured, large: Measured) -> float:
+    """``k`` in ``work = c * rows ** k`` through the smallest and the largest size, the work measured without the
+    start-up (:func:`measure`): 1 for linear time, 2 for quadratic; ``inf`` when the smallest size took no measurable
+    time or the sizes are not in order."""
+    if small.work_s <= 0 or large.work_s <= 0 or large.rows <= small.rows:
         return math.inf
-    return math.log(above_large / above_small) / math.log(large.rows / small.rows)
+    return math.log(large.work_s / small.work_s) / math.log(large.rows / small.rows)
 
 
 def run(fractions: Sequence[float] = DEFAULT_FRACTIONS) -> Result:
-    """Each command on a record of :data:`START_UP_FRACTION` (its start-up) and at each size, the fits, and the
-    verdict."""
+    """Each command at each size, after a run on a record of :data:`START_UP_FRACTION` in the same child; the fits
+    and the verdict."""
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
+        start_up = write_long_record(Path(tmp) / "start-up" / "runs" / "long", Shape.fraction(START_UP_FRACTION))
         measured: list[Measured] = []
-        for index, share in enumerate([START_UP_FRACTION, *sorted(fractions)]):
+        for index, share in enumerate(sorted(fractions)):
             root = Path(tmp) / f"size{index}"
             started = time.perf_counter()
             record = write_long_record(root / "runs" / f"long-{index}", Shape.fraction(share))
             print(f"   size {share:.4g} of 4 h: record written in {time.perf_counter() - started:.0f} s", flush=True)
-            for command in COMMANDS:
-                repeats = START_UP_REPEATS if index == 0 else 1
-                measured.append(_median([measure(command, record, root) for _ in range(repeats)]))
+            measured.extend(measure(command, record, root, start_up) for command in COMMANDS)
     return _result(measured, fractions)
-
-
-def _median(runs: list[Measured]) -> Measured:
-    """One measurement of several of the same command and record: the median CPU time, the highest peak."""
-    return Measured(runs[0].command, runs[0].rows, statistics.median(run.cpu_s for run in runs),
-                    max(run.peak_mb for run in runs))
 
 
 def _result(measured: list[Measured], fractions: Sequence[float]) -> Result:
     notes, worst_exponent, worst_peak = [], -math.inf, 0.0
     full_rows = FULL_DEVICES * HZ * FULL_HOURS * 3600
     for command in COMMANDS:
-        start, *points = [m for m in measured if m.command == command]
+        points = [m for m in measured if m.command == command]
         rows = [float(m.rows) for m in points]
-        notes.append(f"{command:7s} start-up ({start.rows:,} rows): {start.cpu_s:6.2f} CPU s, peak RSS "
-                     f"{start.peak_mb:6.0f} MB")
+        notes.append(f"{command:7s} start-up (interpreter, imports, one run on a record of a few hundred rows), "
+                     f"median of {len(points)}: {statistics.median(m.start_up_s for m in points):.2f} CPU s")
         for m in points:
-            notes.append(f"{command:7s} {m.rows:>9,} rows: {m.cpu_s:6.2f} CPU s, peak RSS {m.peak_mb:6.0f} MB")
+            notes.append(f"{command:7s} {m.rows:>9,} rows: {m.cpu_s:6.2f} CPU s ({m.work_s:5.2f} s of it the "
+                         f"command's work), peak RSS {m.peak_mb:6.0f} MB")
         cpu_a, cpu_b = fit(rows, [m.cpu_s for m in points])
         mem_a, mem_b = fit(rows, [m.peak_mb for m in points])
-        exponent = growth_exponent(start.cpu_s, points[0], points[-1])
+        exponent = growth_exponent(points[0], points[-1])
         projected_mb = mem_a + mem_b * full_rows
         worst_exponent = max(worst_exponent, exponent)
         worst_peak = max(worst_peak, max(m.peak_mb for m in points), projected_mb if max(fractions) < 1 else 0.0)
         notes.append(f"{command} fit: CPU s = {cpu_a:.2f} + {cpu_b * 1e6:.2f} us/row; peak MB = {mem_a:.0f} + "
                      f"{mem_b * 1e3:.3f} KB/row (at 4 h: {cpu_a + cpu_b * full_rows:.0f} CPU s, {projected_mb:.0f} "
-                     f"MB); CPU above start-up grows as rows^{exponent:.2f}")
+                     f"MB); the work grows as rows^{exponent:.2f}")
     bounded = worst_peak < MEMORY_GOAL_MB
     linear = worst_exponent <= LINEAR_EXPONENT
     notes.append(f"verdict: peak RSS (measured or projected to 4 h) {worst_peak:.0f} MB, "

@@ -39,8 +39,10 @@ MASKED_TOKENS = (20, 60)
 SEED = 23333
 #: Distinct evaluation batches each side gets per round.
 EVAL_BATCHES = 8
-#: Rounds (pairs of the two metrics, with the argmax timed as a third arm): about 1.6 s each on a quiet 2-core host.
-PAIRS = 11
+#: Rounds (pairs of the two metrics, with one argmax timed as a third arm): about 2 s each on a quiet 2-core host,
+#: most of it the untimed argmax before each metric batch. Seven (min .. max, 98.4% coverage) rather than the earlier
+#: eleven since 2026-12-07: the ratio stands about 10 against a goal of 20, and ``make bench`` must fit ten minutes.
+PAIRS = 7
 
 Inputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -126,7 +128,7 @@ def run(pairs: int = PAIRS) -> Result:
     series = interleaved({
         "reference-style loop": evaluation_pass(reference_style, batches, logits),
         "embedding_average_sums": evaluation_pass(ours, batches, logits),
-        "argmax": evaluation_pass(None, batches, logits),
+        "argmax": evaluation_pass(None, batches[:1], logits),
     }, repeats=pairs, warmup=1)
     comparison = Comparison(series["reference-style loop"], series["embedding_average_sums"], "batches/s")
     argmax_ms = 1000 / series["argmax"].median

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import resource
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,12 +54,13 @@ SEED = 23333
 #: past this many seconds (five fit on a quiet 2-core host, at about 4.5 s a pair, after the untimed one).
 PAIRS = 9
 BUDGET_S = 25.0
-#: Steps of each model profiled after the timed pairs, alternating; per operator the least time counts.
-PROFILED_STEPS = 2
+#: Steps of each model profiled after the timed pairs, alternating; per operator the least time counts. One each since
+#: 2026-12-07 (about 7 s less): the verdict comes from the timed pairs, the profile only says where the time goes.
+PROFILED_STEPS = 1
 PEAK_TITLE = "Model speed: CPM medium-shape step FLOP/s / fp32 matmul peak"
 #: The share of the host's measured matmul peak a step of CPM medium's shapes should reach.
 PEAK_GOAL = 0.80
-#: Pairs of (peak, one medium step) after an untimed pair: the five a 90% interval needs (about 6 s a pair quiet).
+#: Pairs of (peak, one medium step) after an untimed step: the five a 90% interval needs (about 6 s a pair quiet).
 MEDIUM_PAIRS = MIN_PAIRS
 #: Timed multiplies of the peak in each pair; the best counts, since a peak is what the host can reach.
 PEAK_REPEATS = 2
@@ -162,12 +164,20 @@ def training_steps(ours: nn.Module, theirs: nn.Module, shape: Shape) -> tuple[Ca
     return our_training_step(ours, shape), their_step
 
 
-def samples_per_s(step: Callable[[], None], steps: int, batch: int) -> Callable[[], float]:
+def samples_per_s(step: Callable[[], None], steps: int, batch: int,
+                  costs: list[StepCost] | None = None) -> Callable[[], float]:
+    """An arm timing ``steps`` of ``step``, in samples per second; with ``costs``, each call also appends the kernel's
+    account of one step there (averaged over the call's steps), so the timed pairs give it and no
+    extra step is run for it."""
     def arm() -> float:
+        before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         for _ in range(steps):
             step()
-        return steps * batch / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        if costs is not None:
+            costs.append(_cost_between(before, resource.getrusage(resource.RUSAGE_SELF), steps))
+        return steps * batch / elapsed
 
     return arm
 
@@ -225,15 +235,18 @@ class StepCost:
     page_faults: int
 
 
-def step_cost(step: Callable[[], None]) -> StepCost:
-    """One step measured with ``getrusage``: system time here is almost all the kernel handing the process fresh,
-    zeroed pages, which glibc asks for anew for every large tensor (blocks above its mmap threshold are returned to
-    the kernel when freed)."""
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    step()
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return StepCost(after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime,
-                    after.ru_minflt - before.ru_minflt)
+def _cost_between(before: resource.struct_rusage, after: resource.struct_rusage, steps: int) -> StepCost:
+    """One step's share of what ``getrusage`` counted between ``before`` and ``after``: system time here is almost
+    all the kernel handing the process fresh, zeroed pages, which glibc asks for anew for every large tensor (blocks
+    above its mmap threshold are returned to the kernel when freed)."""
+    return StepCost((after.ru_utime - before.ru_utime) / steps, (after.ru_stime - before.ru_stime) / steps,
+                    round((after.ru_minflt - before.ru_minflt) / steps))
+
+
+def typical_cost(costs: list[StepCost]) -> StepCost:
+    """Per field, the median over the timed pairs' steps."""
+    return StepCost(statistics.median(c.user_s for c in costs), statistics.median(c.system_s for c in costs),
+                    round(statistics.median(c.page_faults for c in costs)))
 
 
 def largest_differences(baseline: dict[str, float], candidate: dict[str, float], count: int) -> list[str]:
@@ -269,10 +282,11 @@ def medium_against_peak(min_pairs: int) -> Comparison:
     would measure the machine as much as the code (a shared host's load moves both), so each pair times both; then
     the step's profile goes to :data:`PROFILE_FILE`."""
     step = our_training_step(build_ours(MEDIUM), MEDIUM)
+    step()  # untimed: the first step's allocations; the peak's arm multiplies once untimed on each call
     comparison = compare(
         (f"fp32 matmul peak ({PEAK_SIZE}^2, best of {PEAK_REPEATS})", lambda: square_peak(repeats=PEAK_REPEATS) / 1e9),
         ("CPM medium-shape step", gflops_per_s(step, step_flops(MEDIUM))),
-        unit="GFLOP/s", repeats=MEDIUM_PAIRS, warmup=1, min_repeats=min_pairs,
+        unit="GFLOP/s", repeats=MEDIUM_PAIRS, min_repeats=min_pairs,
     )
     write_profile(step, PROFILE_FILE, f"CPM step, {describe(MEDIUM)}, {torch.get_num_threads()} threads, "
                                       f"{step_flops(MEDIUM) / 1e9:.0f} GFLOP a step")
@@ -305,9 +319,10 @@ def run(
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     ours, theirs = build_pair(shape)
     our_step, their_step = training_steps(ours, theirs, shape)
+    costs: dict[str, list[StepCost]] = {"ours": [], "theirs": []}
     comparison = compare(
-        ("transformers GPT2LMHeadModel", samples_per_s(their_step, steps_per_pair, shape.batch)),
-        ("CPM model", samples_per_s(our_step, steps_per_pair, shape.batch)),
+        ("transformers GPT2LMHeadModel", samples_per_s(their_step, steps_per_pair, shape.batch, costs["theirs"])),
+        ("CPM model", samples_per_s(our_step, steps_per_pair, shape.batch, costs["ours"])),
         unit="samples/s", repeats=pairs, warmup=1, min_repeats=min_pairs, budget_s=BUDGET_S,
     )
     profiles: dict[str, list[StepProfile]] = {"ours": [], "theirs": []}
@@ -315,19 +330,20 @@ def run(
         profiles["theirs"].append(profile_step(their_step))
         profiles["ours"].append(profile_step(our_step))
     mine, other = quietest(profiles["ours"]), quietest(profiles["theirs"])
-    our_cost, their_cost = step_cost(our_step), step_cost(their_step)
+    # The warm-up pair's steps (the first of each) are left out: they pay the first allocations.
+    our_cost, their_cost = typical_cost(costs["ours"][1:]), typical_cost(costs["theirs"][1:])
     attention = theirs.config._attn_implementation
     del ours, theirs, our_step, their_step  # the medium model's step runs next, without these beside it
     against_peak = medium_against_peak(min_pairs)
     peak, medium = against_peak.baseline.median * 1e9, against_peak.candidate.median * 1e9
     notes = (
         f"{describe(shape)}, {torch.get_num_threads()} threads; transformers attention: {attention}",
-        f"profiled step (self CPU time, least of {PROFILED_STEPS}): ours {mine.total_s:.2f} s, transformers "
+        f"profiled step (self CPU time{f', least of {PROFILED_STEPS}' if PROFILED_STEPS > 1 else ''}): ours {mine.total_s:.2f} s, transformers "
         f"{other.total_s:.2f} s; transformers minus ours, largest first: "
         + ", ".join(largest_differences(other.self_s, mine.self_s, 5)),
         f"work both share, as a share of our step: matrix multiplies {mine.share(MATMUL_OPS):.0%}, AdamW update "
         f"{mine.optimizer_s / mine.total_s:.0%}, cross-entropy {mine.share(LOSS_OPS):.0%}",
-        f"one step by getrusage: ours {our_cost.user_s:.2f} s user + {our_cost.system_s:.2f} s system "
+        f"one step by getrusage (median of the timed pairs): ours {our_cost.user_s:.2f} s user + {our_cost.system_s:.2f} s system "
         f"({our_cost.page_faults:,} page faults), transformers {their_cost.user_s:.2f} s user + "
         f"{their_cost.system_s:.2f} s system ({their_cost.page_faults:,} page faults)",
         share_line("our step at this shape (median of the pairs) against the peak of result 2b", shape,

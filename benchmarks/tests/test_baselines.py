@@ -53,3 +53,21 @@ def test_the_naive_loop_and_build_windows_give_identical_windows_for_long_and_sh
     built = build_windows(lines_file, model, tmp_path / "out", workers=2, chunk_lines=100).load()
     assert naive.shape[0] > len(lines)
     assert np.array_equal(naive, built)
+
+
+def test_the_parts_the_naive_loop_takes_in_turn_are_the_whole_text_in_order(tmp_path: Path) -> None:
+    lines_file = tmp_path / "train.txt"
+    lines_file.write_text("".join(f"line {number}\n" for number in range(7)), encoding="utf-8")
+    halves = data_prep.split_lines(lines_file, 2)
+    assert [count for _, count in halves] == [4, 3]
+    assert "".join(path.read_text(encoding="utf-8") for path, _ in halves) == lines_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(data_prep.real_tokenizer() is None, reason="real CPM tokenizer absent from ../shared/cpm")
+def test_the_naive_loop_in_parts_is_checked_against_the_whole_parallel_build(tmp_path: Path) -> None:
+    lines_file = tmp_path / "train.txt"
+    lines_file.write_text("".join(data_prep.stc_lines(400)), encoding="utf-8")
+    pairs = data_prep.PARTS
+    comparison, identical = data_prep.measure_pairs(lines_file, data_prep.real_tokenizer(), 400, tmp_path, pairs)
+    assert identical
+    assert len(comparison.baseline.values) == len(comparison.candidate.values) == pairs

@@ -96,3 +96,13 @@ def test_the_profilers_own_messages_go_to_its_log_not_to_the_output(
     os.write(2, b"after\n")
     assert log.read_text() == "USDT: profiler_start\n"
     assert capfd.readouterr().err == "after\n"
+
+
+def test_the_timed_arm_reports_what_the_kernel_counted_for_each_of_its_steps() -> None:
+    costs: list[model_speed.StepCost] = []
+    arm = model_speed.samples_per_s(lambda: sum(range(200_000)), steps=2, batch=4, costs=costs)
+    assert arm() > 0 and arm() > 0
+    assert len(costs) == 2 and all(cost.user_s >= 0 and cost.page_faults >= 0 for cost in costs)
+    typical = model_speed.typical_cost([model_speed.StepCost(1.0, 0.1, 10), model_speed.StepCost(3.0, 0.3, 30),
+                                        model_speed.StepCost(2.0, 0.9, 20)])
+    assert typical == model_speed.StepCost(2.0, 0.3, 20)
