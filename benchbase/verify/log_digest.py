@@ -113,8 +113,11 @@ def readable(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _stamp(digest: LogDigest, latest: dict[Any, tuple[float, int]], number: int, event: dict[str, Any]) -> None:
-    """Each writer (a rank, the supervisor) appends in time order."""
+    """Each writer (a rank, the supervisor) appends in time order. A ``rank`` no writer has (a list, in an edited
+    log) is a writer of its own, named by its text, rather than a crash."""
     time_ms, writer = event.get("time_ms"), event.get("rank")
+    if isinstance(writer, (list, dict)):
+        writer = repr(writer)
     if not isinstance(time_ms, (int, float)):
         return
     if writer in latest and time_ms < latest[writer][0]:

@@ -122,3 +122,13 @@ def test_verify_holds_no_more_of_a_log_four_times_as_long(tmp_path: Path) -> Non
     long = peak_mib(long_record(tmp_path / "long" / "run-long", 80_000))
 
     assert long < 1.5 * short + 1, (short, long)
+
+
+def test_an_event_whose_rank_is_a_list_is_a_writer_of_its_own_not_a_crash(tmp_path: Path) -> None:
+    record = long_record(tmp_path / "run-long", 1_000)
+    events = read_whole(record)
+    odd = dict(events[at_step(events, "step", 500)], rank=[0], time_ms=0.0)
+    write_whole(record, [*events, odd, dict(odd, time_ms=-5.0)])
+
+    assert f"event {len(events) + 2} (step) is stamped 5 ms before event {len(events) + 1} of the same writer" \
+        in log_findings(record)
