@@ -19,6 +19,7 @@ from benchbase.record import schema
 from benchbase.record.target import better_direction, higher_is_better
 from benchbase.verify.figures import same
 from benchbase.verify.findings import Finding
+from benchbase.verify.log_digest import LogDigest, meta
 
 #: The core keys a summary repeats under its own name.
 CONFIG_FIELDS = {
@@ -124,25 +125,22 @@ def against_env(summary: Mapping[str, Any], env: Mapping[str, Any]) -> list[Find
     return findings
 
 
-def against_events(summary: Mapping[str, Any], events: list[dict[str, Any]]) -> list[Finding]:
+def against_events(summary: Mapping[str, Any], log: LogDigest) -> list[Finding]:
     """The log's ``run_stop`` is the supervisor's own account of the end: status, exit code and reason must be its,
-    and the world size the one the ranks ran with."""
+    and the world size the one the ranks ran with. ``log`` is the log's digest (:mod:`.log_digest`)."""
     if summary.get("status") == schema.RUNNING:
         return [Finding("status", "running: the run has not ended (or its supervisor died and no report settled it)")]
-    stops = [event for event in events if event["key"] == "run_stop"]
-    if not stops:
+    stop = log.last.get("run_stop")
+    if stop is None:
         return [Finding(schema.EVENTS_FILE, "no run_stop event: the log does not say how the run ended")]
-    stop = stops[-1]
-    metadata = stop.get("metadata") if isinstance(stop.get("metadata"), Mapping) else {}
+    metadata = meta(stop)
     findings = []
     for name, value in (("status", stop.get("value")), ("exit_code", metadata.get("exit_code")),
                         ("reason", metadata.get("reason"))):
         if summary.get(name) != value:
             findings.append(Finding(name, f"the summary says {summary.get(name)!r}, the log's run_stop {value!r}"))
-    findings += _times(summary, events, stop)
-    starts = [event for event in events if event["key"] == "run_start"]
-    start_meta = starts[-1].get("metadata") if starts and isinstance(starts[-1].get("metadata"), Mapping) else {}
-    ranks = start_meta.get("world_size")
+    findings += _times(summary, log, stop)
+    ranks = meta(log.last.get("run_start")).get("world_size")
     if ranks is not None and summary.get("world_size") != ranks:
         findings.append(Finding("world_size", f"the summary says {summary.get('world_size')!r}, the ranks ran as "
                                               f"{ranks!r}"))
@@ -156,7 +154,7 @@ def against_events(summary: Mapping[str, Any], events: list[dict[str, Any]]) -> 
 ENDED_SLACK_S = 2.0
 
 
-def _times(summary: Mapping[str, Any], events: list[dict[str, Any]], stop: Mapping[str, Any]) -> list[Finding]:
+def _times(summary: Mapping[str, Any], log: LogDigest, stop: Mapping[str, Any]) -> list[Finding]:
     """``started_at`` is before the attempt's first event (its ``launch``), ``ended_at`` at the ``run_stop``, and
     ``e2e_s`` (the supervisor's clock from its process start, before preparation and so before ``started_at``, to
     its end, earlier attempts added) at least that span when there was one attempt."""
@@ -165,8 +163,7 @@ def _times(summary: Mapping[str, Any], events: list[dict[str, Any]], stop: Mappi
     for name, value in (("started_at", started), ("ended_at", ended)):
         if value is None and summary.get(name) is not None:
             findings.append(Finding(name, f"{summary.get(name)!r} is not a UTC time as records write them"))
-    launches = [event["time_ms"] for event in events if event["key"] == "launch" and _number(event.get("time_ms"))]
-    if started is not None and launches and started > launches[-1] / 1000 + 1:
+    if started is not None and log.launch_ms is not None and started > log.launch_ms / 1000 + 1:
         findings.append(Finding("started_at", f"{summary.get('started_at')!r} is after the attempt's launch event"))
     stop_s = stop["time_ms"] / 1000 if _number(stop.get("time_ms")) else None
     if ended is not None and stop_s is not None and abs(ended - stop_s) > ENDED_SLACK_S:
@@ -176,8 +173,8 @@ def _times(summary: Mapping[str, Any], events: list[dict[str, Any]], stop: Mappi
     e2e_s = windows.get("e2e_s")
     if started is not None and ended is not None and _number(e2e_s):
         span = ended - started
-        resumed = any(event["key"] == "resume" for event in events)  # e2e_s leaves the wait between attempts out
-        if not resumed and e2e_s < span - ENDED_SLACK_S:
+        # e2e_s leaves the wait between attempts out
+        if not log.resumed and e2e_s < span - ENDED_SLACK_S:
             findings.append(Finding("windows.e2e_s", f"{e2e_s:.6g} s, but the run went from started_at to ended_at "
                                                      f"in {span:.0f} s"))
     return findings

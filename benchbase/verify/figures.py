@@ -14,8 +14,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from benchbase.record import schema
-from benchbase.record.events import read_events
-from benchbase.record.files import RecordError
 from benchbase.record.rundir import RunDir
 from benchbase.record.summary import build_summary
 from benchbase.run.supervisor import observer_errors
@@ -37,9 +35,12 @@ def supervisor_fields(summary: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
-def recompute(run_dir: RunDir, summary: Mapping[str, Any]) -> tuple[list[Finding], list[str]]:
+def recompute(run_dir: RunDir, summary: Mapping[str, Any],
+              observer_events: list[dict[str, Any]]) -> tuple[list[Finding], list[str]]:
     """Findings for every summary field whose value the raw files do not give, and the places the summary lacks
-    altogether (a record written before that field existed: left unchecked, and said so, rather than failed)."""
+    altogether (a record written before that field existed: left unchecked, and said so, rather than failed).
+    ``observer_events`` are the log's ``observer_error`` events (none for a log that cannot be read), gathered by
+    verify's one pass over the log rather than by a second one here."""
     extras = {key: value for key, value in summary.items() if key not in schema.field_names()}
     rebuilt = build_summary(run_dir, supervisor_fields(summary), extras=extras)
     findings, absent = [], []
@@ -52,18 +53,11 @@ def recompute(run_dir: RunDir, summary: Mapping[str, Any]) -> tuple[list[Finding
                 findings.append(Finding(place, f"the summary says {_show(recorded)}, the raw files give "
                                                f"{_show(computed)}"))
     recorded_errors = summary.get(schema.OBSERVER_ERRORS, ABSENT)
-    logged_errors = observer_errors(read_events_or_none(run_dir))
+    logged_errors = observer_errors(observer_events)
     if recorded_errors is not ABSENT and recorded_errors != logged_errors:
         findings.append(Finding(schema.OBSERVER_ERRORS, f"the summary lists {_show(recorded_errors)}, the log's "
                                                         f"observer_error events {_show(logged_errors)}"))
     return findings, absent
-
-
-def read_events_or_none(run_dir: RunDir) -> list[dict[str, Any]]:
-    try:
-        return read_events(run_dir.events_path)
-    except RecordError:
-        return []
 
 
 #: A key the recorded summary does not have at all (as opposed to one recorded as null).

@@ -14,15 +14,16 @@ from typing import Any
 
 from benchbase.errors import BenchbaseError
 from benchbase.record import schema
-from benchbase.record.events import read_events
 from benchbase.record.files import RecordError, RecordMissing, read_json_record
 from benchbase.record.manifest import ManifestMissing, check_manifest
 from benchbase.record.nonfinite import decode_nonfinite
 from benchbase.record.rundir import RunDir
+from benchbase.record.target import higher_is_better
 from benchbase.verify import claims
 from benchbase.verify.coverage import check_coverage
 from benchbase.verify.figures import recompute
 from benchbase.verify.findings import Finding, Verdict
+from benchbase.verify.log_digest import LogDigest, as_int, meta, read_log
 from benchbase.verify.timeline import check_timeline
 
 #: What verify says of a schema-1 record (written before case extras were generic), instead of failing it on a
@@ -51,27 +52,33 @@ def verify_run(folder: Path, find_case: Callable[[str], Any]) -> Verdict:
                        tuple(notes))
     config = _read(run_dir.read_config, schema.CONFIG_FILE, findings)
     env = _read(run_dir.read_env, schema.ENV_FILE, findings)
-    events = _read(lambda: read_events(run_dir.events_path), schema.EVENTS_FILE, findings)
-    findings += _guarded(lambda: _figures(run_dir, summary, notes), "summary.json's figures")
+    values = config.get("values") if config is not None and isinstance(config.get("values"), Mapping) else {}
+    log = _read(lambda: _read_log(run_dir, summary, values), schema.EVENTS_FILE, findings)
+    findings += _guarded(lambda: _figures(run_dir, summary, log.observer_errors if log else [], notes),
+                         "summary.json's figures")
     if config is not None:
         findings += claims.against_config(summary, config, run_dir.run_id)
         findings += _guarded(lambda: claims.against_case(summary, config, find_case), "the official flag")
     if env is not None:
         findings += claims.against_env(summary, env)
-    if events is not None:
-        findings += claims.against_events(summary, events)
-        values = config.get("values") if config is not None and isinstance(config.get("values"), Mapping) else {}
-        findings += check_timeline(events, summary, values)
-        windows = next((event for event in reversed(events) if event["key"] == "windows"), None)
-        meta = windows.get("metadata") if windows and isinstance(windows.get("metadata"), Mapping) else {}
+    if log is not None:
+        findings += claims.against_events(summary, log)
+        findings += check_timeline(log, summary, values)
         interval = values.get("telemetry_interval_s")
         if isinstance(interval, (int, float)) and not isinstance(interval, bool):
-            findings += check_coverage(run_dir, summary, meta, float(interval))
+            findings += check_coverage(run_dir, summary, meta(log.last.get("windows")), float(interval))
     return Verdict(str(folder), str(summary.get("run_id") or run_dir.run_id), tuple(findings), tuple(notes))
 
 
-def _figures(run_dir: RunDir, summary: dict[str, Any], notes: list[str]) -> list[Finding]:
-    findings, absent = recompute(run_dir, summary)
+def _read_log(run_dir: RunDir, summary: Mapping[str, Any], values: Mapping[str, Any]) -> LogDigest:
+    """The log, read once a line at a time into what the checks need (a long run's log is never held whole)."""
+    return read_log(run_dir.events_path, as_int(values.get("log_interval")), summary.get("target"),
+                    higher_is_better(summary.get("higher_is_better")))
+
+
+def _figures(run_dir: RunDir, summary: dict[str, Any], observer_events: list[dict[str, Any]],
+             notes: list[str]) -> list[Finding]:
+    findings, absent = recompute(run_dir, summary, observer_events)
     if absent:
         notes.append(f"summary.json has no {', '.join(absent)} (written before {'they' if len(absent) > 1 else 'it'} "
                      "existed): not checked")
