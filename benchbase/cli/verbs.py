@@ -8,20 +8,69 @@ shell completion still list every verb with its one-line help, so they import ea
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 import click
 
-#: Each verb's name, the module that defines its command, and the command's name there.
-VERBS: dict[str, tuple[str, str]] = {
-    "list": ("benchbase.cli.list", "list_command"),
-    "plugins": ("benchbase.cli.plugins", "plugins_command"),
-    "env": ("benchbase.cli.env", "env_command"),
-    "prepare": ("benchbase.cli.prepare", "prepare_command"),
-    "run": ("benchbase.cli.run", "run_command"),
-    "report": ("benchbase.cli.report", "report_command"),
-    "verify": ("benchbase.cli.verify", "verify_command"),
-    "export": ("benchbase.cli.export", "export_group"),
+
+def _list() -> click.Command:
+    from benchbase.cli.list import list_command
+
+    return list_command
+
+
+def _plugins() -> click.Command:
+    from benchbase.cli.plugins import plugins_command
+
+    return plugins_command
+
+
+def _env() -> click.Command:
+    from benchbase.cli.env import env_command
+
+    return env_command
+
+
+def _prepare() -> click.Command:
+    from benchbase.cli.prepare import prepare_command
+
+    return prepare_command
+
+
+def _run() -> click.Command:
+    from benchbase.cli.run import run_command
+
+    return run_command
+
+
+def _report() -> click.Command:
+    from benchbase.cli.report import report_command
+
+    return report_command
+
+
+def _verify() -> click.Command:
+    from benchbase.cli.verify import verify_command
+
+    return verify_command
+
+
+def _export() -> click.Command:
+    from benchbase.cli.export import export_group
+
+    return export_group
+
+
+#: Each verb's name and how to import its command.
+VERBS: dict[str, Callable[[], click.Command]] = {
+    "list": _list,
+    "plugins": _plugins,
+    "env": _env,
+    "prepare": _prepare,
+    "run": _run,
+    "report": _report,
+    "verify": _verify,
+    "export": _export,
 }
 
 
@@ -32,9 +81,5 @@ class VerbGroup(click.Group):
         return sorted(VERBS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        where = VERBS.get(cmd_name)
-        if where is None:
-            return None
-        module, command = where
-        loaded: click.Command = getattr(importlib.import_module(module), command)
-        return loaded
+        load = VERBS.get(cmd_name)
+        return None if load is None else load()
