@@ -12,7 +12,7 @@ metric's curve.
 Plots cost: each plotted run's logs are read and about 20 KB of SVG is written, so a folder of 10,000 runs made a
 page of 188 MB that no browser opens quickly. The page therefore plots the :data:`DEFAULT_PLOTS` most recently
 started runs (``--plots N`` or ``--plots all`` to change it) and lists the others with their facts, saying so
-where the runs begin (docs/report-format.md, "Plots").
+where the runs begin (docs/report-format.md, "Plots of many runs").
 """
 
 from __future__ import annotations
